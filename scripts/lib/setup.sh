@@ -1,0 +1,68 @@
+# Shared set-up steps of scripts/test, scripts/demo and scripts/bench/*. Sourced, not run.
+# Everything here is idempotent and quiet when there is nothing to do.
+
+VENV="${SUITE_VENV:-$ROOT/.venv}"
+
+as_root() {
+    if [ "$(id -u)" = 0 ]; then "$@"; elif command -v sudo >/dev/null 2>&1; then sudo -n "$@"; else return 1; fi
+}
+
+apt_install() {
+    # apt_install PKG... : install Debian packages, once, quietly; explain when we cannot.
+    if ! command -v apt-get >/dev/null 2>&1; then
+        echo "setup: please install: $*" >&2; return 1
+    fi
+    if [ -z "${_APT_UPDATED:-}" ]; then
+        as_root env DEBIAN_FRONTEND=noninteractive apt-get update -qq >/dev/null || {
+            echo "setup: cannot run apt-get (not root?). Please install: $*" >&2; return 1; }
+        _APT_UPDATED=1
+    fi
+    echo "setup: apt-get install $*" >&2
+    as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "$@" >/dev/null
+}
+
+ensure_python_venv() {
+    if ! python3 -c 'import venv, ensurepip' >/dev/null 2>&1; then
+        apt_install python3-venv
+    fi
+    if [ ! -x "$VENV/bin/python" ]; then
+        python3 -m venv "$VENV"
+        "$VENV/bin/python" -m pip install -q --disable-pip-version-check --upgrade pip
+    fi
+}
+
+ensure_system_tools() {
+    # Real components the tests use: a MariaDB server (started privately by the tests),
+    # Debian's lltsv (differential test), rotatelogs/datamash/pv (benchmarks), iproute2.
+    local want=()
+    command -v mariadbd >/dev/null 2>&1 || [ -x /usr/sbin/mariadbd ] || want+=(mariadb-server)
+    command -v mariadb >/dev/null 2>&1 || want+=(mariadb-client)
+    command -v mariadb-install-db >/dev/null 2>&1 || want+=(mariadb-server)
+    command -v lltsv >/dev/null 2>&1 || want+=(lltsv)
+    command -v datamash >/dev/null 2>&1 || want+=(datamash)
+    command -v rotatelogs >/dev/null 2>&1 || want+=(apache2-utils)
+    command -v pv >/dev/null 2>&1 || want+=(pv)
+    command -v ip >/dev/null 2>&1 || want+=(iproute2)
+    command -v unshare >/dev/null 2>&1 || want+=(util-linux)
+    command -v gcc >/dev/null 2>&1 || want+=(gcc)
+    if [ ${#want[@]} -gt 0 ]; then
+        # shellcheck disable=SC2207
+        want=($(printf '%s\n' "${want[@]}" | sort -u))
+        apt_install "${want[@]}" || {
+            echo "setup: the tests need: ${want[*]} (Debian package names)." >&2
+            echo "setup: install them as root: apt-get install ${want[*]}" >&2
+            return 1
+        }
+    fi
+}
+
+ensure_tox() {
+    if [ ! -x "$VENV/bin/tox" ] || ! "$VENV/bin/python" -c 'import tox_uv' >/dev/null 2>&1; then
+        "$VENV/bin/python" -m pip install -q --disable-pip-version-check 'tox>=4' tox-uv
+    fi
+}
+
+ensure_tools_installed() {
+    # Install every package of the repository into $VENV (for demo and benchmarks).
+    "$VENV/bin/python" scripts/install-pkgs.py --all
+}

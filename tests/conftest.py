@@ -1,0 +1,81 @@
+"""Fixtures shared by every test directory.
+
+- `mariadb`: one private MariaDB server for the whole session, started only when a test asks for it
+  (see scripts/mariadb_sandbox.py: fresh datadir, own socket and port, binlog ROW/FULL/FULL, GTID).
+- `mariadb_factory`: start more independent instances (a replication source and target, say);
+  `mariadb_factory(server_id=2)` returns a started `MariaDB`; all are stopped at session end.
+- `require_tool(name)`: the path of an external program; skips when it is missing, except under CI
+  (CI=true), where scripts/test has installed it and a missing tool is a failure.
+- `run_cmd(args, input=b"")`: run a console script as a subprocess, return CompletedProcess (bytes).
+"""
+from __future__ import annotations
+
+import os
+import pathlib
+import shutil
+import subprocess
+import sys
+
+import pytest
+
+ROOT = pathlib.Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "scripts"))
+
+import mariadb_sandbox  # noqa: E402
+
+
+def pytest_collection_modifyitems(items):
+    for item in items:
+        if {"mariadb", "mariadb_factory"} & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.mariadb)
+
+
+@pytest.fixture(scope="session")
+def mariadb_factory(tmp_path_factory):
+    started: list[mariadb_sandbox.MariaDB] = []
+    base = str(tmp_path_factory.mktemp("mariadb"))
+
+    def make(server_id: int | None = None, extra_args: list[str] | None = None) -> mariadb_sandbox.MariaDB:
+        sid = server_id if server_id is not None else 100 + len(started)
+        db = mariadb_sandbox.MariaDB(sid, base=base, extra_args=extra_args)
+        started.append(db)
+        return db.start()
+
+    try:
+        yield make
+    finally:
+        for db in started:
+            db.stop()
+
+
+@pytest.fixture(scope="session")
+def mariadb(mariadb_factory):
+    return mariadb_factory(server_id=1)
+
+
+def _require_tool(name: str) -> str:
+    path = shutil.which(name) or (f"/usr/sbin/{name}" if os.path.exists(f"/usr/sbin/{name}") else None)
+    if path:
+        return path
+    if os.environ.get("CI"):
+        pytest.fail(f"{name} is not installed (scripts/test should have installed it)")
+    pytest.skip(f"{name} is not installed")
+
+
+@pytest.fixture
+def require_tool():
+    return _require_tool
+
+
+def _run_cmd(args, input: bytes = b"", env=None, timeout: float = 120, **kw) -> subprocess.CompletedProcess:
+    full_env = dict(os.environ)
+    full_env.pop("NO_COLOR", None)
+    if env:
+        full_env.update(env)
+    return subprocess.run([str(a) for a in args], input=input, stdout=subprocess.PIPE,
+                          stderr=subprocess.PIPE, env=full_env, timeout=timeout, **kw)
+
+
+@pytest.fixture
+def run_cmd():
+    return _run_cmd

@@ -1,0 +1,3 @@
+def test_placeholder():
+    import percentile
+    assert percentile.__version__
