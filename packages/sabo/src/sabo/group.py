@@ -1,0 +1,184 @@
+"""Membership of a sharing group: lock files in the work dir, and the share computation.
+
+Each member holds `DIR/sabo_<bw>_<pid>_<xid>.lock` (upstream's name, so upstream sabo processes
+with the same bandwidth in the same dir count us) under an exclusive flock for its whole life.
+The file's content is this member's published record, one line rewritten in place:
+
+    sabo1 group=<hex of group name> bw=<B/s> weight=<w> alloc=<B/s> used=<B/s> hungry=<0|1> pid=<pid>
+
+A file whose flock can be taken is stale (its holder died, flock dies with it) and is deleted.
+A live file without a record (an upstream sabo) is a member that wants its full share.
+The read-compute-publish step runs under a flock on the directory itself, so two members never
+raise their rates from the same stale view.
+"""
+from __future__ import annotations
+
+import errno
+import fcntl
+import os
+import re
+import secrets
+from dataclasses import dataclass
+
+NAME_RE = re.compile(r"^sabo_(\d+)_(\d+)_[^.]*\.lock$")
+TMP_RE = re.compile(r"^_sabo_\d+_\d+_[^.]*\.lock$")
+RECORD_LEN = 256
+
+
+@dataclass
+class Member:
+    name: str
+    bw: int
+    group: str | None = None      # None: unknown (upstream member)
+    weight: float = 1.0
+    alloc: float | None = None    # None: unknown
+    used: float = 0.0
+    hungry: bool = True
+    pid: int = 0
+
+
+def encode_record(group: str, bw: int, weight: float, alloc: float, used: float, hungry: bool) -> bytes:
+    line = (f"sabo1 group={group.encode().hex()} bw={bw} weight={weight:g} alloc={alloc:.0f} "
+            f"used={used:.0f} hungry={int(hungry)} pid={os.getpid()}\n").encode()
+    return line.ljust(RECORD_LEN, b" ")
+
+
+def decode_record(name: str, bw: int, data: bytes) -> Member:
+    m = Member(name=name, bw=bw)
+    line = data.split(b"\n", 1)[0].decode("ascii", "replace")
+    parts = line.split()
+    if not parts or parts[0] != "sabo1" or "\n" not in data.decode("ascii", "replace"):
+        return m
+    try:
+        kv = dict(p.split("=", 1) for p in parts[1:])
+        m.group = bytes.fromhex(kv["group"]).decode()
+        m.bw = int(kv["bw"])
+        m.weight = float(kv["weight"]) or 1.0
+        m.alloc = float(kv["alloc"])
+        m.used = float(kv["used"])
+        m.hungry = kv["hungry"] == "1"
+        m.pid = int(kv["pid"])
+    except (KeyError, ValueError):
+        return Member(name=name, bw=bw)
+    return m
+
+
+def fair_shares(total: float, members: list[tuple[float, float]]) -> list[float]:
+    """Weighted max-min fair allocation (water-filling) of `total` among (weight, demand) pairs.
+    A member never gets more than its demand; what it leaves is split among the others by weight."""
+    n = len(members)
+    out = [0.0] * n
+    order = sorted(range(n), key=lambda i: members[i][1] / members[i][0])
+    remaining = float(total)
+    wsum = sum(w for w, _ in members)
+    for k, i in enumerate(order):
+        w, demand = members[i]
+        fair = remaining * w / wsum if wsum > 0 else 0.0
+        if demand <= fair:
+            out[i] = demand
+            remaining -= demand
+            wsum -= w
+        else:
+            for j in order[k:]:
+                out[j] = remaining * members[j][0] / wsum
+            break
+    return out
+
+
+class Registration:
+    """Our own lock file, and the scan of the peers' files."""
+
+    def __init__(self, workdir: str, bw: int):
+        self.workdir = workdir
+        self.bw = bw
+        self.dirfd = os.open(workdir, os.O_RDONLY | os.O_DIRECTORY)
+        xid = secrets.token_hex(8)
+        tmp = f"_sabo_{bw}_{os.getpid()}_{xid}.lock"
+        self.name = f"sabo_{bw}_{os.getpid()}_{xid}.lock"
+        self.path = os.path.join(workdir, self.name)
+        fd = os.open(tmp, os.O_RDWR | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o644, dir_fd=self.dirfd)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            os.rename(tmp, self.name, src_dir_fd=self.dirfd, dst_dir_fd=self.dirfd)
+        except BaseException:
+            os.close(fd)
+            try:
+                os.unlink(tmp, dir_fd=self.dirfd)
+            except OSError:
+                pass
+            raise
+        self.fd = fd
+        self.closed = False
+
+    def publish(self, record: bytes) -> None:
+        os.pwrite(self.fd, record, 0)
+
+    def lock_dir(self) -> None:
+        fcntl.flock(self.dirfd, fcntl.LOCK_EX)
+
+    def unlock_dir(self) -> None:
+        fcntl.flock(self.dirfd, fcntl.LOCK_UN)
+
+    def scan(self) -> list[Member]:
+        """Live peers (ourselves excluded); stale files are removed on the way."""
+        peers = []
+        try:
+            names = os.listdir(self.dirfd)
+        except OSError:
+            return peers
+        for name in names:
+            if name == self.name:
+                continue
+            m = NAME_RE.match(name)
+            if not m:
+                if TMP_RE.match(name):
+                    self._remove_if_stale(name, min_age=10.0)
+                continue
+            try:
+                fd = os.open(name, os.O_RDONLY | os.O_CLOEXEC, dir_fd=self.dirfd)
+            except OSError:
+                continue
+            try:
+                try:
+                    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                except OSError as e:
+                    if e.errno not in (errno.EWOULDBLOCK, errno.EAGAIN):
+                        continue
+                    data = os.pread(fd, RECORD_LEN, 0)
+                    peers.append(decode_record(name, int(m.group(1)), data))
+                else:
+                    try:  # stale: its holder is gone
+                        os.unlink(name, dir_fd=self.dirfd)
+                    except OSError:
+                        pass
+            finally:
+                os.close(fd)
+        return peers
+
+    def _remove_if_stale(self, name: str, min_age: float) -> None:
+        """An `_sabo_` file left by a process killed between create and rename."""
+        import time
+        try:
+            fd = os.open(name, os.O_RDONLY | os.O_CLOEXEC, dir_fd=self.dirfd)
+        except OSError:
+            return
+        try:
+            if time.time() - os.fstat(fd).st_mtime < min_age:
+                return
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            os.unlink(name, dir_fd=self.dirfd)
+        except OSError:
+            pass
+        finally:
+            os.close(fd)
+
+    def close(self) -> None:
+        if self.closed:
+            return
+        self.closed = True
+        try:
+            os.unlink(self.name, dir_fd=self.dirfd)
+        except OSError:
+            pass
+        os.close(self.fd)
+        os.close(self.dirfd)

@@ -1,0 +1,246 @@
+"""The copy loop: stdin -> token bucket -> stdout, with the group share refreshed periodically.
+
+State: a token bucket (tokens, rate = our allocation, capacity = burst), at most one chunk read
+and not yet written (`pending`), and counters for the published record and the stats.
+A read never asks for more than the bucket's capacity, so every chunk read can be paid for:
+nothing is ever dropped (upstream stops after 32 KiB when a share is below 32 KiB/s).
+Signals only set flags and wake the loop through a self-pipe; the loop waits in select(), so
+neither an idle stdin nor a token wait delays SIGINT/SIGTERM.
+"""
+from __future__ import annotations
+
+import errno
+import math
+import os
+import select
+import signal
+import sys
+import time
+
+from .group import Registration, encode_record, fair_shares
+from .units import format_bytes, format_rate
+
+CHUNK = 128 * 1024
+
+
+class Exit(Exception):
+    def __init__(self, code: int):
+        self.code = code
+
+
+class Limiter:
+    def __init__(self, reg: Registration | None, bw: int, group: str, default_group: bool,
+                 weight: float = 1.0, burst: int | None = None, refresh: float = 0.1,
+                 progress: bool = False, infd: int = 0, outfd: int = 1, err=None,
+                 clock=time.monotonic):
+        self.reg = reg
+        self.bw = bw
+        self.group = group
+        self.default_group = default_group
+        self.weight = weight
+        self.burst_opt = burst
+        self.refresh_every = refresh
+        self.progress = progress
+        self.infd = infd
+        self.outfd = outfd
+        self.err = err if err is not None else sys.stderr
+        self.clock = clock
+        # bucket
+        self.alloc = 0.0
+        self.tokens = 0.0
+        self.t_tokens = clock()
+        # accounting
+        self.start = clock()
+        self.total = 0
+        self.win_bytes = 0
+        self.win_wait = 0.0
+        self.win_start = self.start
+        self.used = 0.0
+        self.hungry = True
+        self.members = 1
+        self.warned_bw: set[int] = set()
+        self.signals: list[int] = []
+        self.next_refresh = self.start
+        self.next_progress = self.start + 1.0
+        self.progress_tty = False
+
+    # -- bucket -----------------------------------------------------------------------------
+    @property
+    def burst(self) -> float:
+        if self.burst_opt:
+            return float(self.burst_opt)
+        return max(1.0, self.alloc * 0.1)
+
+    def _fill(self, now: float) -> None:
+        self.tokens = min(self.burst, self.tokens + (now - self.t_tokens) * self.alloc)
+        self.t_tokens = now
+
+    def set_alloc(self, alloc: float, now: float) -> None:
+        self._fill(now)
+        self.alloc = max(0.0, alloc)
+        self.tokens = min(self.tokens, self.burst)
+
+    # -- sharing ----------------------------------------------------------------------------
+    def refresh(self, now: float) -> None:
+        span = now - self.win_start
+        if span > 0:
+            inst = self.win_bytes / span
+            self.used = inst if self.used == 0 else 0.5 * self.used + 0.5 * inst
+            self.hungry = self.win_wait > 0.05 * span or self.alloc <= 0
+        self.win_bytes, self.win_wait, self.win_start = 0, 0.0, now
+        if self.reg is None:
+            self.set_alloc(self.bw, now)
+            self.members = 1
+            return
+        self.reg.lock_dir()
+        try:
+            peers = []
+            for p in self.reg.scan():
+                if p.group is None:
+                    if not self.default_group:
+                        continue
+                elif p.group != self.group:
+                    continue
+                peers.append(p)
+                if p.bw != self.bw and p.bw not in self.warned_bw:
+                    self.warned_bw.add(p.bw)
+                    self._msg(f"warning: a member of group {self.group!r} (pid {p.pid or '?'}) "
+                              f"uses --max-bandwidth {p.bw}, we use {self.bw}")
+            B = float(self.bw)
+
+            def demand(used: float, hungry: bool) -> float:
+                return math.inf if hungry else used * 1.5 + B * 0.01
+
+            members = [(self.weight, demand(self.used, self.hungry))]
+            members += [(p.weight, demand(p.used, p.hungry)) for p in peers]
+            shares = fair_shares(B, members)
+            others = sum(p.alloc if p.alloc is not None else s for p, s in zip(peers, shares[1:]))
+            alloc = min(shares[0], max(0.0, B - others))
+            self.set_alloc(alloc, now)
+            self.members = 1 + len(peers)
+            self.reg.publish(encode_record(self.group, self.bw, self.weight, self.alloc,
+                                           self.used, self.hungry))
+        finally:
+            self.reg.unlock_dir()
+
+    # -- output -----------------------------------------------------------------------------
+    def _msg(self, text: str) -> None:
+        try:
+            if self.progress_tty:
+                self.err.write("\n")
+                self.progress_tty = False
+            self.err.write(f"sabo: {text}\n")
+            self.err.flush()
+        except (OSError, ValueError):
+            pass
+
+    def stats(self, now: float) -> str:
+        el = max(now - self.start, 1e-9)
+        return (f"{format_bytes(self.total)} in {el:.2f}s, avg {format_rate(self.total / el)}, "
+                f"recent {format_rate(self.used)}, share {format_rate(self.alloc)}, "
+                f"{self.members} member(s)")
+
+    def _progress(self, now: float) -> None:
+        try:
+            if self.err.isatty():
+                self.err.write(f"\rsabo: {self.stats(now)}\x1b[K")
+                self.progress_tty = True
+            else:
+                self.err.write(f"sabo: {self.stats(now)}\n")
+            self.err.flush()
+        except (OSError, ValueError):
+            pass
+
+    def _write(self, data: bytes) -> None:
+        view = memoryview(data)
+        while view:
+            try:
+                n = os.write(self.outfd, view)
+            except BrokenPipeError:
+                raise Exit(141)
+            except OSError as e:
+                self._msg(f"write error: {e.strerror}")
+                raise Exit(1)
+            view = view[n:]
+
+    # -- loop -------------------------------------------------------------------------------
+    def run(self, wakeup: int | None = None) -> int:
+        pending: bytes | None = None
+        rfds = [self.infd] + ([wakeup] if wakeup is not None else [])
+        try:
+            while True:
+                if self.signals:
+                    sig = self.signals.pop(0)
+                    if sig == signal.SIGUSR1:
+                        self._msg(self.stats(self.clock()))
+                        continue
+                    if pending:
+                        self._write(pending)   # already taken from the pipe: never dropped
+                        self.total += len(pending)
+                    raise Exit(128 + sig)
+                now = self.clock()
+                if now >= self.next_refresh:
+                    self.refresh(now)
+                    self.next_refresh = now + self.refresh_every
+                if self.progress and now >= self.next_progress:
+                    self._progress(now)
+                    self.next_progress = now + 1.0
+                deadline = self.next_refresh
+                if self.progress:
+                    deadline = min(deadline, self.next_progress)
+                if pending is None:
+                    r, _, _ = select.select(rfds, [], [], max(0.0, deadline - now))
+                    if wakeup is not None and wakeup in r:
+                        _drain(wakeup)
+                    if self.infd in r:
+                        size = int(min(CHUNK, max(1.0, self.burst)))
+                        try:
+                            data = os.read(self.infd, size)
+                        except OSError as e:
+                            self._msg(f"read error: {e.strerror}")
+                            raise Exit(1)
+                        if not data:
+                            break
+                        pending = data
+                    continue
+                self._fill(now)
+                need = len(pending)
+                if self.tokens >= need:
+                    self.tokens -= need
+                    self._write(pending)
+                    self.total += need
+                    self.win_bytes += need
+                    pending = None
+                    continue
+                wait = (need - self.tokens) / self.alloc if self.alloc > 0 else math.inf
+                timeout = max(0.0, min(wait, deadline - now))
+                if wakeup is not None:
+                    r, _, _ = select.select([wakeup], [], [], timeout)
+                    if r:
+                        _drain(wakeup)
+                else:
+                    time.sleep(timeout)
+                self.win_wait += self.clock() - now
+            if self.progress:
+                self._progress(self.clock())
+            return 0
+        except Exit as e:
+            return e.code
+        finally:
+            if self.progress_tty:
+                try:
+                    self.err.write("\n")
+                    self.err.flush()
+                except (OSError, ValueError):
+                    pass
+
+
+def _drain(fd: int) -> None:
+    try:
+        while os.read(fd, 512):
+            pass
+    except (BlockingIOError, InterruptedError):
+        pass
+    except OSError as e:
+        if e.errno != errno.EAGAIN:
+            raise
