@@ -142,8 +142,8 @@ def run(args, out) -> int:
             return
         try:
             if log:
-                kind = "raw" if sock.is_privileged else "unprivileged"
-                log(f"{host}: pinging {address} over a {kind} ICMPv{family} socket")
+                kind = "a raw" if sock.is_privileged else "an unprivileged"
+                log(f"{host}: pinging {address} over {kind} ICMPv{family} socket")
             res, first = pinger.ping_host(
                 sock, address, args.count, args.interval / 1000.0, args.timeout / 1000.0,
                 ident=(ident_base + i) & 0xffff, preflight=args.preflight, log=log)

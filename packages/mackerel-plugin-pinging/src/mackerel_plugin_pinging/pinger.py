@@ -121,6 +121,11 @@ def ping_once(sock, address: str, ident: int, seq: int, timeout_s: float,
     t0 = time.perf_counter_ns()
     try:
         sock.send(req)
+    except icmplib.SocketBroadcastError:
+        # icmplib maps every EACCES of sendto() to this; it is mostly a prohibit route or a
+        # firewall rule, rarely a broadcast address
+        raise PingFailure("send_error", "sendto: Permission denied (a broadcast address, "
+                                        "a prohibit route or a firewall rule)") from None
     except icmplib.ICMPLibError as e:
         raise PingFailure("send_error", str(e) or type(e).__name__) from None
     except OSError as e:
