@@ -1,0 +1,87 @@
+"""Turning the byte stream of stdin into complete output lines.
+
+`Splitter.feed(data, prefix)` returns the complete lines seen so far as one bytes object, each
+ending in "\\n", a "\\r" before the "\\n" removed, each line preceded by `prefix` (b"" for none).
+The incomplete tail is kept (as a list of pieces: no limit on line length, no quadratic copying)
+until its newline arrives, or until `finish()` at EOF, which adds the missing newline.
+With `max_line` > 0 a line longer than that is cut into pieces of `max_line` bytes, each written
+as a line of its own (nothing is dropped).
+"""
+from __future__ import annotations
+
+
+class Splitter:
+    def __init__(self, max_line: int = 0):
+        self.max_line = max_line
+        self.partial: list[bytes] = []
+        self.partial_len = 0
+        self.split_lines = 0      # lines that were cut at max_line
+
+    def feed(self, data: bytes, prefix: bytes = b"") -> bytes:
+        idx = data.rfind(b"\n")
+        if idx < 0:
+            self.partial.append(data)
+            self.partial_len += len(data)
+            if self.max_line and self.partial_len > self.max_line + 1:
+                return self._cut_partial(prefix)
+            return b""
+        if self.partial:
+            self.partial.append(data[: idx + 1])
+            head = b"".join(self.partial)
+            self.partial, self.partial_len = [], 0
+        else:
+            head = data[: idx + 1] if idx + 1 < len(data) else data
+        if idx + 1 < len(data):
+            rest = data[idx + 1:]
+            self.partial.append(rest)
+            self.partial_len = len(rest)
+        if b"\r" in head:
+            head = head.replace(b"\r\n", b"\n")
+        if self.max_line and len(head) > self.max_line + 1:
+            head = self._cut_lines(head)
+        if prefix:
+            head = prefix + head[:-1].replace(b"\n", b"\n" + prefix) + b"\n"
+        if self.max_line and self.partial_len > self.max_line + 1:
+            head += self._cut_partial(prefix)
+        return head
+
+    def _cut_lines(self, head: bytes) -> bytes:
+        n = self.max_line
+        lines = head[:-1].split(b"\n")
+        if max(map(len, lines)) <= n:
+            return head
+        out = []
+        for line in lines:
+            if len(line) <= n:
+                out.append(line)
+            else:
+                self.split_lines += 1
+                out.extend(line[i:i + n] for i in range(0, len(line), n))
+        return b"\n".join(out) + b"\n"
+
+    def _cut_partial(self, prefix: bytes) -> bytes:
+        """The unfinished line is already longer than max_line: emit its full pieces now."""
+        n = self.max_line
+        buf = b"".join(self.partial)
+        cut = (len(buf) - 2) // n * n   # keep two bytes back: a "\r" may still end the line
+        pieces = [buf[i:i + n] for i in range(0, cut, n)]
+        rest = buf[cut:]
+        self.partial, self.partial_len = ([rest], len(rest)) if rest else ([], 0)
+        if pieces:
+            self.split_lines += 1
+        return b"".join(prefix + p + b"\n" for p in pieces)
+
+    def finish(self, prefix: bytes = b"") -> bytes:
+        """At EOF: the last line without its newline gets one."""
+        if not self.partial:
+            return b""
+        line = b"".join(self.partial)
+        self.partial, self.partial_len = [], 0
+        if line.endswith(b"\r"):
+            line = line[:-1]
+        out = line + b"\n"
+        if self.max_line and len(out) > self.max_line + 1:
+            out = self._cut_lines(out)
+        if prefix:
+            out = prefix + out[:-1].replace(b"\n", b"\n" + prefix) + b"\n"
+        return out

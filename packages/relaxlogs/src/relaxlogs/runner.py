@@ -1,0 +1,236 @@
+"""The main loop: read stdin, cut lines, buffer, flush to the Rotator (or stdout), on a timer too.
+
+Reading waits in select() on stdin and a self-pipe woken by signals, with a timeout that serves
+the 100 ms flush, the once-a-second rotation/cleanup check and interval fsync. So a quiet input
+still rotates, and signals are handled at once:
+  TERM, INT, QUIT: read what is already in the pipe (until EOF or it is empty), finish the current
+                   line, flush, finish background jobs, exit 0;
+  HUP: reopen the file;  ALRM: rotate now.
+A failed write keeps the unwritten bytes and stops reading (the input waits in the pipe), retries
+--retry times every --retry-interval seconds, then reports and exits 1.
+"""
+from __future__ import annotations
+
+import os
+import select
+import signal
+import sys
+import time
+
+from .lines import Splitter
+from .rotator import Rotator, WriteFailed
+
+READ_SIZE = 1 << 20
+FLUSH_BYTES = 64 * 1024
+FLUSH_DELAY = 0.1
+
+
+class Stop(Exception):
+    def __init__(self, code: int):
+        self.code = code
+
+
+class Runner:
+    def __init__(self, rotator: Rotator | None, splitter: Splitter, stamper=None, clock=time.time,
+                 tee: bool = False, retry: int = 5, retry_interval: float = 1.0,
+                 infd: int = 0, outfd: int = 1, err=None):
+        self.rot = rotator
+        self.split = splitter
+        self.stamper = stamper
+        self.clock = clock
+        self.tee = tee
+        self.retry = retry
+        self.retry_interval = retry_interval
+        self.infd = infd
+        self.outfd = outfd
+        self.err = err if err is not None else sys.stderr
+        self.buf: list[bytes] = []
+        self.buflen = 0
+        self.flush_at = 0.0
+        self.signals: list[int] = []
+        self.draining = False
+        self.drain_left: int | None = None   # bytes that were in the pipe at the signal
+        self.wakeup: int | None = None
+
+    def _msg(self, text: str) -> None:
+        try:
+            self.err.write(f"relaxlogs: {text}\n")
+            self.err.flush()
+        except (OSError, ValueError):
+            pass
+
+    # -- output -----------------------------------------------------------------------------
+    def _stdout(self, data: bytes) -> None:
+        view = memoryview(data)
+        while view:
+            try:
+                n = os.write(self.outfd, view)
+            except BrokenPipeError:
+                if self.rot is None:
+                    raise Stop(141)
+                self.tee = False     # a tee reader going away does not stop the logging
+                return
+            except OSError as e:
+                self._msg(f"write error: standard output: {e.strerror}")
+                if self.rot is None:
+                    raise Stop(1)
+                self.tee = False
+                return
+            view = view[n:]
+
+    def flush(self) -> None:
+        if not self.buf:
+            return
+        data = self.buf[0] if len(self.buf) == 1 else b"".join(self.buf)
+        self.buf, self.buflen = [], 0
+        if self.rot is None:
+            self._stdout(data)
+            return
+        if self.tee:
+            self._stdout(data)
+        attempt = 0
+        while True:
+            try:
+                self.rot.write(data)
+                return
+            except WriteFailed as e:
+                data = e.remaining
+                if self.retry >= 0 and attempt >= self.retry:
+                    self._msg(f"{e.path}: {e.err.strerror}; giving up, {len(data)} bytes not written")
+                    raise Stop(1)
+                attempt += 1
+                self._msg(f"{e.path}: {e.err.strerror}; retrying in {self.retry_interval:g}s "
+                          f"({attempt}{'' if self.retry < 0 else f'/{self.retry}'})")
+                self._sleep(self.retry_interval)
+
+    def _sleep(self, seconds: float) -> None:
+        end = time.monotonic() + seconds
+        while True:
+            left = end - time.monotonic()
+            if left <= 0:
+                return
+            if self.wakeup is None:
+                time.sleep(left)
+                continue
+            r, _, _ = select.select([self.wakeup], [], [], left)
+            if r:
+                _drain(self.wakeup)
+                self._signals()
+
+    def _add(self, data: bytes) -> None:
+        if data:
+            if not self.buf:
+                self.flush_at = time.monotonic() + FLUSH_DELAY
+            self.buf.append(data)
+            self.buflen += len(data)
+
+    # -- signals ----------------------------------------------------------------------------
+    def _signals(self) -> None:
+        while self.signals:
+            sig = self.signals.pop(0)
+            if sig in (signal.SIGTERM, signal.SIGINT, signal.SIGQUIT):
+                if not self.draining:
+                    self.draining = True
+                    self.drain_left = _available(self.infd)
+            elif sig == signal.SIGHUP and self.rot is not None:
+                self.flush()
+                self._safely(self.rot.reopen, "reopen")
+            elif sig == signal.SIGALRM and self.rot is not None:
+                self.flush()
+                self._safely(self.rot.rotate_now, "rotate")
+
+    def _safely(self, fn, what: str) -> None:
+        try:
+            fn()
+        except OSError as e:
+            self._msg(f"{what}: {e.filename or ''}: {e.strerror}")
+
+    # -- loop -------------------------------------------------------------------------------
+    def run(self, wakeup: int | None = None) -> int:
+        self.wakeup = wakeup
+        rfds = [self.infd] + ([wakeup] if wakeup is not None else [])
+        next_tick = time.monotonic() + 1.0
+        try:
+            while True:
+                self._signals()
+                now = time.monotonic()
+                if self.draining:
+                    timeout = 0.0
+                else:
+                    timeout = next_tick - now
+                    if self.buf:
+                        timeout = min(timeout, self.flush_at - now)
+                r, _, _ = select.select(rfds, [], [], max(0.0, timeout))
+                if wakeup is not None and wakeup in r:
+                    _drain(wakeup)
+                    self._signals()
+                if self.infd in r and self.draining and self.drain_left is not None and self.drain_left <= 0:
+                    break
+                if self.infd in r:
+                    size = READ_SIZE
+                    if self.draining and self.drain_left is not None:
+                        size = min(size, self.drain_left)
+                    try:
+                        data = os.read(self.infd, size)
+                    except OSError as e:
+                        self._msg(f"read error: {e.strerror}")
+                        self.flush()
+                        raise Stop(1)
+                    if not data:
+                        break
+                    if self.draining and self.drain_left is not None:
+                        self.drain_left -= len(data)
+                    prefix = self.stamper.stamp(self.clock()) if self.stamper else b""
+                    self._add(self.split.feed(data, prefix))
+                    if self.buflen >= FLUSH_BYTES:
+                        self.flush()
+                elif self.draining and not (wakeup is not None and wakeup in r):
+                    break
+                now = time.monotonic()
+                if self.buf and now >= self.flush_at:
+                    self.flush()
+                if now >= next_tick:
+                    next_tick = now + 1.0
+                    if self.rot is not None and not self.draining:
+                        self._safely(self.rot.tick, "rotate")
+            return self.finish(0)
+        except Stop as e:
+            return self.finish(e.code, failed=True)
+
+    def finish(self, code: int, failed: bool = False) -> int:
+        try:
+            if not failed:
+                prefix = self.stamper.stamp(self.clock()) if self.stamper else b""
+                self._add(self.split.finish(prefix))
+                self.flush()
+        except Stop as e:
+            code = e.code
+        if self.rot is not None:
+            self.rot.close()
+            if self.rot.failures and code == 0:
+                code = 1
+        if self.split.split_lines:
+            self._msg(f"{self.split.split_lines} line(s) longer than --max-line were split")
+        return code
+
+
+def _available(fd: int) -> int | None:
+    """Bytes waiting in a pipe (FIONREAD); None when unknown (a regular file: read to EOF)."""
+    import fcntl
+    import stat
+    import struct
+    import termios
+    try:
+        if not stat.S_ISFIFO(os.fstat(fd).st_mode) and not stat.S_ISSOCK(os.fstat(fd).st_mode):
+            return None
+        return struct.unpack("i", fcntl.ioctl(fd, termios.FIONREAD, b"\0\0\0\0"))[0]
+    except OSError:
+        return None
+
+
+def _drain(fd: int) -> None:
+    try:
+        while os.read(fd, 512):
+            pass
+    except (BlockingIOError, InterruptedError):
+        pass
