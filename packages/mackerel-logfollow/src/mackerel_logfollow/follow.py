@@ -1,0 +1,498 @@
+"""Follow a growing, rotating log from a crash-safe position (state) file.
+
+One `Follower` per (state file, log path). Use it as a context manager: it takes an exclusive
+flock on `<state>.lock` (so concurrent runs never read a range twice), loads the state, and
+`chunks()` yields bytes holding only complete lines (each ending in b"\\n") that were not read
+before. Nothing is written until `commit()`: a run that dies before commit leaves the old state
+and the next run reads the same range again; `commit()` replaces the state atomically (temp file,
+fsync, rename, directory fsync), so a crash at any instant leaves the old or the new state.
+
+File identity is (inode, device) plus a fingerprint (BLAKE2b of the first up to 4 KiB) and the
+size seen last time. With those it tells apart:
+
+- appended to                  -> read from the saved position
+- rotated (rename + create)    -> finish the old file (found by inode in the log's directory or
+                                  by `rotated_glob`, or by fingerprint in a .gz archive), then the
+                                  new file from 0
+- truncated / copytruncate /   -> finish the copy if one is found by fingerprint, then the file
+  truncate-and-regrow             from 0
+- inode reused                 -> fingerprint differs: the file from 0
+- device renumbered            -> same inode and fingerprint: read on from the saved position
+"""
+from __future__ import annotations
+
+import errno
+import fcntl
+import glob
+import gzip
+import hashlib
+import json
+import os
+import time
+from dataclasses import dataclass, field
+
+FP_LEN = 4096
+READ_SIZE = 4 << 20
+STATE_VERSION = 1
+
+
+class FollowError(Exception):
+    """A log or state file cannot be used (message ready for stderr)."""
+
+
+@dataclass
+class State:
+    pos: int = 0
+    time: float = 0.0
+    inode: int = 0
+    dev: int = 0
+    size: int = 0
+    fp: str = ""
+    fp_len: int = 0
+    skip: bool = False      # pos is inside an over-long line: drop up to its newline first
+
+    def to_json(self) -> bytes:
+        return json.dumps({"pos": self.pos, "time": self.time, "inode": self.inode, "dev": self.dev,
+                           "size": self.size, "fp": self.fp, "fp_len": self.fp_len,
+                           "skip": self.skip, "v": STATE_VERSION}, separators=(",", ":")).encode() + b"\n"
+
+    @classmethod
+    def from_json(cls, data: bytes) -> "State":
+        d = json.loads(data)
+        if not isinstance(d, dict) or not isinstance(d.get("pos"), int) or d["pos"] < 0:
+            raise ValueError("not a position file")
+        return cls(pos=d["pos"], time=float(d.get("time") or 0), inode=int(d.get("inode") or 0),
+                   dev=int(d.get("dev") or 0), size=int(d.get("size", d["pos"]) or 0),
+                   fp=str(d.get("fp") or ""), fp_len=int(d.get("fp_len") or 0), skip=bool(d.get("skip")))
+
+
+@dataclass
+class ReadStats:
+    """What one run did, for the stderr summary and metrics."""
+    bytes_read: int = 0
+    lines_overlong: int = 0
+    first_overlong: str = ""
+    skipped_bytes: int = 0          # jumped over by the max-read-size guard
+    events: list = field(default_factory=list)   # human-readable notes: rotation, truncation...
+
+
+def fingerprint(data: bytes) -> str:
+    return hashlib.blake2b(data, digest_size=16).hexdigest()
+
+
+def workdir() -> str:
+    """MACKEREL_PLUGIN_WORKDIR, else the temp dir (TMPDIR, /tmp)."""
+    d = os.environ.get("MACKEREL_PLUGIN_WORKDIR")
+    if not d:
+        import tempfile
+        d = tempfile.gettempdir()
+    return d
+
+
+def load_state(path: str) -> State | None:
+    """The saved state; None when missing or empty. A corrupt file raises FollowError."""
+    try:
+        with open(path, "rb") as f:
+            data = f.read()
+    except FileNotFoundError:
+        return None
+    except OSError as e:
+        raise FollowError(f"{path}: {e.strerror}") from None
+    if not data.strip():
+        return None
+    try:
+        return State.from_json(data)
+    except (ValueError, TypeError) as e:
+        raise FollowError(f"{path}: corrupt position file ({e}); remove it to start over") from None
+
+
+def save_state(path: str, st: State) -> None:
+    """Atomic replace: temp file in the same directory, fsync, rename, fsync of the directory."""
+    d = os.path.dirname(os.path.abspath(path))
+    tmp = f"{path}.tmp.{os.getpid()}.{os.urandom(4).hex()}"
+    try:
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+        try:
+            data = st.to_json()
+            view = memoryview(data)
+            while view:
+                n = os.write(fd, view)
+                view = view[n:]
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        raise
+    try:
+        dfd = os.open(d, os.O_RDONLY | os.O_DIRECTORY)
+        try:
+            os.fsync(dfd)
+        finally:
+            os.close(dfd)
+    except OSError:
+        pass
+
+
+def _clean_stale_temps(path: str) -> None:
+    # Left by a run killed between creating and renaming its temp file. We hold the lock, so no
+    # other run is writing one now.
+    for t in glob.glob(glob.escape(path) + ".tmp.*"):
+        try:
+            os.unlink(t)
+        except OSError:
+            pass
+
+
+class _Source:
+    """An open file to read from: a plain file or a gzip archive."""
+
+    def __init__(self, path: str, gz: bool = False):
+        self.path = path
+        self.gz = gz
+        self.f = gzip.open(path, "rb") if gz else open(path, "rb")
+
+    def head(self, n: int) -> bytes:
+        if self.gz:
+            self.f.seek(0)
+            return self.f.read(n)
+        return os.pread(self.f.fileno(), n, 0)
+
+    def close(self) -> None:
+        self.f.close()
+
+
+def _head_of(path: str, n: int) -> bytes | None:
+    try:
+        if path.endswith(".gz"):
+            with gzip.open(path, "rb") as f:
+                return f.read(n)
+        with open(path, "rb") as f:
+            return f.read(n)
+    except (OSError, EOFError, gzip.BadGzipFile):
+        return None
+
+
+def _gz_size_at_least(path: str, n: int) -> bool:
+    try:
+        with gzip.open(path, "rb") as f:
+            f.seek(n)
+            return f.tell() >= n
+    except (OSError, EOFError, gzip.BadGzipFile):
+        return False
+
+
+class Follower:
+    """Follow one log through one state file. See the module docstring."""
+
+    def __init__(self, log_path: str, state_path: str, *, first_run: str = "all",
+                 max_read_size: int = 0, max_line: int = 1 << 20, rotated_glob: str | None = None,
+                 lock_timeout: float = 60.0, read_size: int = READ_SIZE,
+                 legacy_state_paths: list[str] | None = None):
+        self.log_path = log_path
+        self.state_path = state_path
+        self.first_run = first_run
+        self.max_read_size = max_read_size
+        self.max_line = max(1, max_line)
+        self.rotated_glob = rotated_glob
+        self.lock_timeout = lock_timeout
+        self.read_size = read_size
+        self.legacy_state_paths = legacy_state_paths or []
+        self.stats = ReadStats()
+        self.state: State | None = None
+        self.now = 0.0
+        self._lock_fd: int | None = None
+        self._new: State | None = None
+        self._cur: _Source | None = None
+
+    # -- locking -------------------------------------------------------------------------------
+    def __enter__(self) -> "Follower":
+        self.open()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def open(self) -> None:
+        d = os.path.dirname(os.path.abspath(self.state_path))
+        try:
+            os.makedirs(d, exist_ok=True)
+            self._lock_fd = os.open(self.state_path + ".lock", os.O_RDWR | os.O_CREAT, 0o644)
+        except OSError as e:
+            raise FollowError(f"{self.state_path}.lock: {e.strerror}") from None
+        deadline = time.monotonic() + self.lock_timeout
+        while True:
+            try:
+                fcntl.flock(self._lock_fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except OSError as e:
+                if e.errno not in (errno.EAGAIN, errno.EACCES):
+                    raise
+                if time.monotonic() >= deadline:
+                    self.close()
+                    raise FollowError(f"{self.state_path}: locked by another run for "
+                                      f"{self.lock_timeout:g} s") from None
+                time.sleep(0.05)
+        _clean_stale_temps(self.state_path)
+        self.state = load_state(self.state_path)
+        if self.state is None:
+            # upgrading from the upstream plugin: carry on from its position file (read only)
+            for lp in self.legacy_state_paths:
+                try:
+                    self.state = load_state(lp)
+                except FollowError:
+                    continue
+                if self.state is not None:
+                    self._note(f"continuing from the position file {lp}")
+                    break
+        self.now = time.time()
+
+    def close(self) -> None:
+        if self._cur is not None:
+            self._cur.close()
+            self._cur = None
+        if self._lock_fd is not None:
+            os.close(self._lock_fd)   # releases the flock
+            self._lock_fd = None
+
+    @property
+    def is_first_run(self) -> bool:
+        return self.state is None
+
+    @property
+    def duration(self) -> float:
+        """Seconds since the saved state was written; 0 on the first run."""
+        if self.state is None or self.state.time <= 0:
+            return 0.0
+        return max(0.0, self.now - self.state.time)
+
+    # -- reading -------------------------------------------------------------------------------
+    def _note(self, msg: str) -> None:
+        self.stats.events.append(msg)
+
+    def _candidates(self, cur_ino: int, cur_dev: int) -> list[str]:
+        d = os.path.dirname(os.path.abspath(self.log_path))
+        names: list[str] = []
+        try:
+            names = [os.path.join(d, n) for n in sorted(os.listdir(d))]
+        except OSError:
+            pass
+        if self.rotated_glob:
+            names += sorted(glob.glob(self.rotated_glob))
+        out, seen = [], set()
+        for p in names:
+            try:
+                st = os.stat(p)
+            except OSError:
+                continue
+            import stat as _s
+            if not _s.S_ISREG(st.st_mode) or (st.st_ino, st.st_dev) == (cur_ino, cur_dev):
+                continue
+            if (st.st_ino, st.st_dev) in seen or p.endswith((".lock",)) or ".tmp." in p:
+                continue
+            seen.add((st.st_ino, st.st_dev))
+            out.append(p)
+        return out
+
+    def _find_old(self, cur_ino: int, cur_dev: int, by_inode: bool) -> tuple[str, bool] | None:
+        """The file holding the old content: (path, is_gzip) or None."""
+        s = self.state
+        assert s is not None
+        cands = self._candidates(cur_ino, cur_dev)
+
+        def fp_ok(p: str) -> bool:
+            if not s.fp_len:
+                return True
+            h = _head_of(p, s.fp_len)
+            return h is not None and len(h) == s.fp_len and fingerprint(h) == s.fp
+
+        if by_inode:
+            for p in cands:
+                try:
+                    st = os.stat(p)
+                except OSError:
+                    continue
+                if st.st_ino == s.inode and st.st_dev == s.dev and st.st_size >= s.pos and fp_ok(p):
+                    return p, False
+        # by fingerprint: copytruncate copies, renumbered devices, compressed archives
+        if not s.fp_len:
+            return None
+        best = None
+        for p in cands:
+            gz = p.endswith(".gz")
+            try:
+                st = os.stat(p)
+            except OSError:
+                continue
+            if not gz and st.st_size < s.pos:
+                continue
+            if fp_ok(p) and (gz and _gz_size_at_least(p, s.pos) or not gz):
+                if best is None or st.st_mtime > best[2]:
+                    best = (p, gz, st.st_mtime)
+        return (best[0], best[1]) if best else None
+
+    def chunks(self):
+        """Yield bytes of complete lines not read before (see the module docstring)."""
+        try:
+            cur = _Source(self.log_path)
+            st = os.fstat(cur.f.fileno())
+        except OSError as e:
+            raise FollowError(f"{self.log_path}: {e.strerror}") from None
+        self._cur = cur
+        size = st.st_size
+        s = self.state
+        start = 0
+        skip = False
+        if s is None:
+            if self.first_run == "skip":
+                start = self._last_line_end(cur, size)
+                self._note(f"first run: skipped {start} existing bytes")
+                self._set_new(cur, st, start, size)
+                return
+        else:
+            same = (st.st_ino, st.st_dev) == (s.inode, s.dev) or (s.inode == 0 and s.dev == 0)
+            head = cur.head(s.fp_len) if s.fp_len else b""
+            fp_same = not s.fp_len or (len(head) == s.fp_len and fingerprint(head) == s.fp)
+            if same and size >= s.size and fp_same:
+                start = s.pos
+                skip = s.skip
+            elif not same and st.st_ino == s.inode and fp_same and size >= s.size:
+                self._note("device number changed, same file (inode and fingerprint match)")
+                start = s.pos
+                skip = s.skip
+            else:
+                if same:
+                    self._note("truncated or replaced (size or fingerprint changed)")
+                else:
+                    self._note("rotated (inode changed)")
+                old = self._find_old(st.st_ino, st.st_dev, by_inode=not same)
+                if old is not None:
+                    self._note(f"finishing old content in {old[0]} from byte {s.pos}")
+                    src = _Source(old[0], gz=old[1])
+                    try:
+                        yield from self._read(src, s.pos, None, final=True, skipping=s.skip)
+                    finally:
+                        src.close()
+                elif s.pos:
+                    self._note("old content not found; its unread tail (if any) is lost")
+                start = 0
+        end = None
+        if self.max_read_size and size - start > self.max_read_size:
+            new_start = self._last_line_end(cur, size)
+            if new_start > start:
+                self.stats.skipped_bytes += new_start - start
+                self._note(f"max-read-size: skipped {new_start - start} bytes")
+                start = new_start
+                skip = False
+        yield from self._read(cur, start, end, final=False, skipping=skip)
+        self._set_new(cur, st, self._pos, max(size, self._pos))
+        self._new.skip = self._skip_at_end
+
+    def _set_new(self, cur: _Source, st: os.stat_result, pos: int, size: int) -> None:
+        n = min(size, FP_LEN)
+        head = cur.head(n)
+        self._new = State(pos=pos, time=self.now, inode=st.st_ino, dev=st.st_dev, size=size,
+                          fp=fingerprint(head) if len(head) == n and n else "", fp_len=len(head) if n else 0)
+
+    def _last_line_end(self, src: _Source, size: int) -> int:
+        """Offset just after the last newline at or before size (0 if none in the last max_line)."""
+        lo = max(0, size - self.max_line - 1)
+        data = os.pread(src.f.fileno(), size - lo, lo)
+        i = data.rfind(b"\n")
+        return lo + i + 1 if i >= 0 else (size if size - lo > self.max_line else lo)
+
+    def _read(self, src: _Source, start: int, end: int | None, final: bool, skipping: bool = False):
+        """Yield complete-line chunks of src from start. final: the file is finished, its last
+        unterminated line counts as a line. Sets self._pos to the offset after what was consumed."""
+        f = src.f
+        if src.gz:
+            f.seek(start)
+        else:
+            f.seek(start)
+        pos = start            # file offset of carry[0]
+        carry = b""            # skipping: inside an over-long line, dropping until its newline
+        maxl = self.max_line
+        while True:
+            data = f.read(self.read_size)
+            if not data:
+                break
+            self.stats.bytes_read += len(data)
+            if skipping:
+                i = data.find(b"\n")
+                if i < 0:
+                    pos += len(data)
+                    continue
+                pos += i + 1
+                data = data[i + 1:]
+                skipping = False
+            buf = carry + data if carry else data
+            last = buf.rfind(b"\n")
+            if last < 0:
+                if len(buf) > maxl:
+                    self._overlong(src.path, pos)
+                    skipping = True
+                    pos += len(buf)
+                    carry = b""
+                else:
+                    carry = buf
+                continue
+            complete = buf[:last + 1]
+            carry = buf[last + 1:]
+            yield from self._split_overlong(complete, src.path, pos)
+            pos += last + 1
+            if len(carry) > maxl:
+                self._overlong(src.path, pos)
+                skipping = True
+                pos += len(carry)
+                carry = b""
+        if final:
+            if carry:
+                pos += len(carry)
+                yield carry + b"\n"
+            skipping = False
+        # not final and skipping: an over-long line still being written; the state remembers to
+        # drop the rest of it up to its newline next time
+        self._skip_at_end = skipping
+        self._pos = pos
+
+    def _overlong(self, path: str, offset: int) -> None:
+        self.stats.lines_overlong += 1
+        if not self.stats.first_overlong:
+            self.stats.first_overlong = f"{path}: line at byte {offset} longer than {self.max_line} bytes"
+
+    def _split_overlong(self, complete: bytes, path: str, base: int):
+        """complete ends with a newline; drop lines longer than max_line (bulk check per window)."""
+        maxl = self.max_line
+        n = len(complete)
+        if n <= maxl + 1:
+            yield complete
+            return
+        p = 0
+        seg = 0
+        while p < n:
+            q = complete.rfind(b"\n", p, p + maxl + 1)
+            if q >= 0:
+                p = q + 1
+                continue
+            # line starting at p is longer than max_line
+            e = complete.find(b"\n", p)
+            if p > seg:
+                yield complete[seg:p]
+            self._overlong(path, base + p)
+            p = e + 1
+            seg = p
+        if seg < n:
+            yield complete[seg:] if seg else complete
+
+    def commit(self) -> None:
+        """Save the new position (atomic). Call after the results were written out."""
+        if self._new is None:
+            return
+        try:
+            save_state(self.state_path, self._new)
+        except OSError as e:
+            raise FollowError(f"{self.state_path}: {e.strerror}") from None

@@ -1,0 +1,264 @@
+"""Access-log chunks -> counts of distinct (status values..., ptime value) tuples.
+
+Work is done per chunk (megabytes of complete lines), never per line in Python:
+
+- LTSV, one status key: one regex pass (`findall`) that pairs the first status and the first
+  ptime after it on each line; when every line matched (matches == newlines) that is the answer.
+  Otherwise (other key order, a missing key, several status keys) a second, general regex with
+  one lookahead per key gives exactly one tuple per line. `collections.Counter` (C) counts the
+  tuples, so what is left for Python is the set of DISTINCT tuples (a few hundred to a few
+  thousand: statuses x latencies printed with 3 decimals).
+- JSON: the chunk's lines become one JSON array decoded by msgspec into frozen (hashable) structs
+  holding only the wanted keys, counted by Counter; a chunk with a bad line is decoded line by
+  line and the bad lines are counted.
+
+`Tally.finish()` turns the distinct tuples into status buckets, a weighted latency sample and
+error counts.
+"""
+from __future__ import annotations
+
+import collections
+import math
+import re
+
+from mackerel_logfollow.stats import Sample
+
+BUCKETS = ("1xx", "2xx", "3xx", "4xx", "499", "5xx")
+_ABSENT = (b"", b"-", "", "-", None)
+
+
+def _esc(key: str) -> bytes:
+    return re.escape(key.encode())
+
+
+class LineFilter:
+    def __init__(self, text: str | None, invert: bool, skip_until_json: bool):
+        self.text = text.encode() if text else None
+        self.invert = invert
+        self.skip_until_json = skip_until_json
+
+    @property
+    def active(self) -> bool:
+        return bool(self.text) or self.skip_until_json
+
+    def apply(self, chunk: bytes) -> bytes:
+        """chunk of complete lines -> the kept (and cut) lines, still newline-terminated."""
+        if not self.active:
+            return chunk
+        lines = chunk.split(b"\n")
+        lines.pop()   # after the final newline
+        t = self.text
+        if t is not None:
+            if self.invert:
+                lines = [ln for ln in lines if t not in ln]
+            else:
+                lines = [ln for ln in lines if t in ln]
+        if self.skip_until_json:
+            lines = [ln[ln.find(b"{"):] if b"{" in ln else ln for ln in lines]
+        if not lines:
+            return b""
+        lines.append(b"")
+        return b"\n".join(lines)
+
+
+class LtsvParser:
+    """Counts (status_1..status_k, ptime) raw value tuples of LTSV lines."""
+
+    def __init__(self, status_keys: list[str], ptime_key: str):
+        self.status_keys = status_keys
+        self.ptime_key = ptime_key
+        v = rb"([^\t\r\n]*)"
+        looks = b"".join(rb"(?=(?:(?:[^\t\n]*\t)*?" + _esc(k) + b":" + v + rb")?)"
+                         for k in [*status_keys, ptime_key])
+        self.general = re.compile(rb"\n" + looks + rb"[^\n]*")
+        self.fast = None
+        self.fast_rev = None
+        if len(status_keys) == 1:
+            s, p = _esc(status_keys[0]), _esc(ptime_key)
+            self.fast = re.compile(rb"[\t\n]" + s + b":" + v + rb"[^\n]*?\t" + p + b":" + v + rb"[^\n]*(?=\n)")
+            self.fast_rev = re.compile(rb"[\t\n]" + p + b":" + v + rb"[^\n]*?\t" + s + b":" + v + rb"[^\n]*(?=\n)")
+        self.use_fast = self.fast is not None
+        self.misses = 0
+
+    def count(self, chunk: bytes, into: collections.Counter) -> int:
+        """Add the chunk's tuples to `into`; return the number of lines."""
+        if not chunk:
+            return 0
+        data = b"\n" + chunk
+        nl = chunk.count(b"\n")
+        if self.use_fast:
+            pairs = self.fast.findall(data)
+            if len(pairs) == nl:
+                into.update(pairs)
+                return nl
+            rev = self.fast_rev.findall(data)
+            if len(rev) == nl:
+                for (p, s), n in collections.Counter(rev).items():
+                    into[(s, p)] += n
+                return nl
+            self.misses += 1
+            if self.misses >= 2:      # this log does not fit the fast path: stop trying
+                self.use_fast = False
+        # general: one tuple per line (the data without its final newline has nl line starts)
+        into.update(self.general.findall(data, 0, len(data) - 1))
+        return nl
+
+
+class JsonParser:
+    """Counts (status_1..status_k, ptime) value tuples of JSON lines (msgspec)."""
+
+    def __init__(self, status_keys: list[str], ptime_key: str):
+        import msgspec
+        self.msgspec = msgspec
+        self.keys = [*status_keys, ptime_key]
+        names: list[str] = []
+        for k in self.keys:
+            if k not in names:
+                names.append(k)
+            if "." in k and k.split(".", 1)[0] not in names:
+                names.append(k.split(".", 1)[0])
+        self.names = names
+        self.dotted = any("." in k for k in self.keys)
+        typ = object if self.dotted else (int | float | str | None)
+        fields = [(f"f{i}", typ, None) for i in range(len(names))]
+        rename = {f"f{i}": n for i, n in enumerate(names)}
+        self.Rec = msgspec.defstruct("Rec", fields, rename=rename, frozen=True)
+        self.array = msgspec.json.Decoder(list[self.Rec])
+        self.one = msgspec.json.Decoder(self.Rec)
+        self.idx = [names.index(k) for k in self.keys]
+        self.bad = 0
+        self.first_bad = ""
+
+    def _value(self, rec, key: str, i: int):
+        v = getattr(rec, f"f{i}")
+        if v is None and "." in key:
+            cur = getattr(rec, f"f{self.names.index(key.split('.', 1)[0])}")
+            for part in key.split(".")[1:]:
+                if isinstance(cur, dict):
+                    cur = cur.get(part)
+                else:
+                    cur = None
+                    break
+            v = cur
+        if isinstance(v, (dict, list)):
+            return "\x00bad"
+        return v
+
+    def count(self, chunk: bytes, into: collections.Counter) -> int:
+        if not chunk:
+            return 0
+        nl = chunk.count(b"\n")
+        recs = None
+        try:
+            recs = self.array.decode(b"[" + chunk[:-1].replace(b"\n", b",") + b"]")
+        except self.msgspec.DecodeError:
+            recs = []
+            for ln in chunk.split(b"\n")[:-1]:
+                try:
+                    recs.append(self.one.decode(ln))
+                except self.msgspec.DecodeError as e:
+                    self.bad += 1
+                    if not self.first_bad:
+                        self.first_bad = f"invalid JSON ({e}): {ln[:200]!r}"
+        if not self.dotted:
+            c = collections.Counter(recs)
+            idx = self.idx
+            for rec, n in c.items():
+                into[tuple(getattr(rec, f"f{i}") for i in idx)] += n
+        else:
+            keys = list(enumerate(self.keys))
+            for rec in recs:
+                into[tuple(self._value(rec, k, self.names.index(k)) for _, k in keys)] += 1
+        return nl
+
+
+_INT_RE = re.compile(r"[+-]?[0-9]+")
+_FLOAT_RE = re.compile(r"[+-]?(?:(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?|inf|infinity|nan)", re.I)
+
+
+def to_status(v, upstream: str) -> int | None:
+    """A status value as axslog v0.4.10 accepts it (Go strconv.Atoi), or None."""
+    if isinstance(v, bool) or v is None:
+        return None
+    if isinstance(v, int):
+        return v
+    if isinstance(v, float):
+        return None
+    if isinstance(v, bytes):
+        v = v.decode("utf-8", "replace")
+    if _INT_RE.fullmatch(v):
+        return int(v)
+    if "," in v or " : " in v:
+        parts = [p.strip() for p in re.split(r",| : ", v)]
+        vals = [int(p) for p in parts if _INT_RE.fullmatch(p)]
+        if len(vals) != len(parts):
+            return None
+        return vals[0] if upstream == "first" else vals[-1]
+    return None
+
+
+def to_ptime(v, upstream: str) -> float | None:
+    """A latency value as Go strconv.ParseFloat accepts it; multi-upstream values combined."""
+    if isinstance(v, bool) or v is None:
+        return None
+    if isinstance(v, (int, float)):
+        return float(v)
+    if isinstance(v, bytes):
+        v = v.decode("utf-8", "replace")
+    if _FLOAT_RE.fullmatch(v):
+        return float(v)
+    if "," in v or " : " in v:
+        parts = [p.strip() for p in re.split(r",| : ", v)]
+        if not all(_FLOAT_RE.fullmatch(p) for p in parts):
+            return None
+        vals = [float(p) for p in parts]
+        return vals[0] if upstream == "first" else vals[-1] if upstream == "last" else math.fsum(vals)
+    return None
+
+
+class Tally:
+    """Result of one log file's run."""
+
+    def __init__(self):
+        self.tuples: collections.Counter = collections.Counter()
+        self.lines = 0
+        self.total = 0
+        self.buckets = dict.fromkeys(BUCKETS, 0)
+        self.latency = Sample()
+        self.errors: collections.Counter = collections.Counter()
+        self.first_error: dict[str, str] = {}
+        self.no_ptime = 0
+
+    def _err(self, kind: str, n: int, example: str) -> None:
+        self.errors[kind] += n
+        self.first_error.setdefault(kind, example)
+
+    def finish(self, n_status: int, upstream: str) -> None:
+        for tup, n in self.tuples.items():
+            raw_status = None
+            for v in tup[:n_status]:
+                if v not in _ABSENT:
+                    raw_status = v
+                    break
+            if raw_status is None:
+                self._err("no status", n, "")
+                continue
+            st = to_status(raw_status, upstream)
+            if st is None:
+                self._err("bad status", n, repr(raw_status))
+                continue
+            self.total += n
+            if st == 499:
+                self.buckets["499"] += n
+            elif 1 <= st // 100 <= 5:
+                self.buckets[f"{st // 100}xx"] += n
+            raw_p = tup[n_status]
+            if raw_p in _ABSENT:
+                self.no_ptime += n
+                continue
+            p = to_ptime(raw_p, upstream)
+            if p is None or math.isnan(p) or math.isinf(p):
+                self._err("bad ptime", n, repr(raw_p))
+                continue
+            self.latency.add(p, n)
+        self.tuples.clear()

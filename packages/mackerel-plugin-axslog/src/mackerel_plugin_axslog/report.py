@@ -1,0 +1,100 @@
+"""Tallies of one run -> mackerel metric lines (axslog v0.4.10 names, order and rules)."""
+from __future__ import annotations
+
+import sys
+
+from mackerel_logfollow.output import Metrics
+from mackerel_logfollow.stats import Sample, percentile_name
+from mackerel_plugin_axslog.parse import BUCKETS
+
+
+def _per(count: float, duration: float, mode: str) -> float:
+    if mode == "raw":
+        return float(count)
+    if mode == "per-minute":
+        return count * 60.0 / duration
+    return count / duration
+
+
+def metrics(results, prefix: str, pcts, method: str, count_mode: str, epoch=None) -> Metrics:
+    """results: [(typed path, Follower, Tally)].
+
+    - latency block when at least one line had a latency (all files merged);
+    - access_num/access_total when at least one file has a previous run (duration > 0), summed
+      over those files, each divided by its own duration (per-second/per-minute modes);
+    - access_ratio when the total is > 0: rate-weighted over the files with a previous run, or,
+      for a single file on its first run, from its counts (as upstream prints it).
+    """
+    m = Metrics(epoch)
+    lat = Sample()
+    for _, _, t in results:
+        lat.merge(t.latency)
+    if lat.n:
+        m.add(f"axslog.latency_{prefix}.average", lat.average())
+        for p, v in zip(pcts, lat.percentiles(pcts, method)):
+            m.add(f"axslog.latency_{prefix}.{percentile_name(p)}", v)
+    timed = [(f, t) for _, f, t in results if f.duration > 0]
+    if timed:
+        nums = {b: 0.0 for b in BUCKETS}
+        total = 0.0
+        for f, t in timed:
+            for b in BUCKETS:
+                nums[b] += _per(t.buckets[b], f.duration, count_mode)
+            total += _per(t.total, f.duration, count_mode)
+        for b in BUCKETS:
+            m.add(f"axslog.access_num_{prefix}.{b}_count", nums[b])
+        m.add(f"axslog.access_total_{prefix}.count", total)
+    elif len(results) == 1:
+        t = results[0][2]
+        nums = {b: float(t.buckets[b]) for b in BUCKETS}
+        total = float(t.total)
+    else:
+        total = 0.0
+    if total > 0:
+        for b in BUCKETS:
+            m.add(f"axslog.access_ratio_{prefix}.{b}_percentage", 100.0 * nums[b] / total)
+    errors = sum(sum(t.errors.values()) for _, _, t in results)
+    if errors:
+        m.add(f"axslog.parse_error_{prefix}.count", errors)
+    return m
+
+
+def diagnostics(prog: str, typed: str, fol, t, quiet: bool) -> None:
+    """One stderr summary per file and run: skipped lines by reason with the first example."""
+    err = sys.stderr
+    if not quiet:
+        for ev in fol.stats.events:
+            print(f"{prog}: {typed}: {ev}", file=err)
+    if t.errors:
+        parts = ", ".join(f"{k}: {n}" for k, n in sorted(t.errors.items()))
+        first = next(iter(t.first_error.items()))
+        ex = f"; first {first[0]}" + (f": {first[1]}" if first[1] else "")
+        print(f"{prog}: {typed}: {sum(t.errors.values())} of {t.lines} lines skipped or without "
+              f"latency ({parts}){ex}", file=err)
+
+
+def check(results, pcts, args) -> tuple[str, int]:
+    """Nagios check: 5xx percentage and p99 latency against thresholds. Returns (message, code)."""
+    lat = Sample()
+    total = fivexx = 0
+    for _, _, t in results:
+        lat.merge(t.latency)
+        total += t.total
+        fivexx += t.buckets["5xx"]
+    ratio = 100.0 * fivexx / total if total else 0.0
+    p99 = lat.percentiles([99.0], args.percentile_method)[0] if lat.n else 0.0
+    level = 0
+    why = []
+    for val, warn, crit, label in ((ratio, args.warning_5xx, args.critical_5xx, "5xx"),
+                                   (p99, args.warning_p99, args.critical_p99, "p99")):
+        if crit is not None and val >= crit:
+            level = max(level, 2)
+            why.append(f"{label} {val:g} >= {crit:g}")
+        elif warn is not None and val >= warn:
+            level = max(level, 1)
+            why.append(f"{label} {val:g} >= {warn:g}")
+    name = ["OK", "WARNING", "CRITICAL"][level]
+    msg = f"axslog {name}: {total} requests, 5xx {ratio:.2f}%, p99 {p99:g}"
+    if why:
+        msg += " (" + "; ".join(why) + ")"
+    return msg, level
