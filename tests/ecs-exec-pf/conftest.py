@@ -39,6 +39,9 @@ def moto_server():
     from moto.server import ThreadedMotoServer
     from moto.ssm.responses import SimpleSystemManagerResponse
 
+    import logging
+
+    logging.getLogger("werkzeug").setLevel(logging.WARNING)
     rec = SSMRecorder()
 
     def start_session(self):
@@ -126,7 +129,7 @@ def ecs_task(moto_server):
 @pytest.fixture
 def echo_server():
     ls = socket.socket()
-    ls.bind(("127.0.0.1", 0))
+    ls.bind(("0.0.0.0", 0))  # reached as 127.0.0.1 (the task) and 127.0.0.2 (a "remote host")
     ls.listen(16)
 
     def serve(c):

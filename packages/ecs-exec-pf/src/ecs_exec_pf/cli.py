@@ -87,7 +87,7 @@ def run(args, clients=None, log=None) -> int:
 
     log = log or Log(args.log_format, debug=args.debug)
     try:
-        forwards = forwards_from_args(args)
+        forwards = [] if args.print_target else forwards_from_args(args)
     except SpecError as e:
         print(f"{PROG}: {e}", file=sys.stderr)
         return 2

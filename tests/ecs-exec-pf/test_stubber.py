@@ -1,0 +1,93 @@
+"""In-process runs with botocore's Stubber, asserting the exact ECS and SSM requests."""
+import argparse
+import io
+
+import boto3
+import pytest
+from botocore.stub import ANY, Stubber
+from ecs_exec_pf import cli
+from ecs_exec_pf.log import Log
+
+
+def clients():
+    kw = dict(region_name="eu-west-1", aws_access_key_id="x", aws_secret_access_key="y")
+    return boto3.client("ecs", **kw), boto3.client("ssm", **kw)
+
+
+TASK = {"tasks": [{
+    "taskArn": "arn:aws:ecs:eu-west-1:1:task/prod/abc", "clusterArn": "arn:aws:ecs:eu-west-1:1:cluster/prod",
+    "lastStatus": "RUNNING", "enableExecuteCommand": True, "group": "service:api",
+    "containers": [
+        {"name": "app", "runtimeId": "abc-1", "managedAgents": [{"name": "ExecuteCommandAgent", "lastStatus": "RUNNING"}]},
+        {"name": "proxy", "runtimeId": "abc-2", "managedAgents": [{"name": "ExecuteCommandAgent", "lastStatus": "RUNNING"}]},
+    ]}], "failures": []}
+
+
+def args_for(argv):
+    return cli.build_parser().parse_args(argv)
+
+
+def test_second_container_by_name_print_target(capsys):
+    ecs, ssm = clients()
+    with Stubber(ecs) as st:
+        st.add_response("describe_tasks", TASK, {"cluster": "prod", "tasks": ["abc"]})
+        rc = cli.run(args_for(["-c", "prod", "-t", "abc", "-n", "proxy", "-p", "80", "--print-target"]),
+                     clients=(ecs, ssm, "eu-west-1"), log=Log(stream=io.StringIO()))
+    assert rc == 0
+    assert capsys.readouterr().out == "ecs:prod_abc_abc-2\n"
+
+
+def test_service_lookup_requests(capsys):
+    ecs, ssm = clients()
+    with Stubber(ecs) as st:
+        st.add_response("list_tasks", {"taskArns": [TASK["tasks"][0]["taskArn"]]},
+                        {"cluster": "prod", "serviceName": "api", "desiredStatus": "RUNNING"})
+        st.add_response("describe_tasks", TASK, {"cluster": "prod", "tasks": [TASK["tasks"][0]["taskArn"]]})
+        st.add_response("describe_tasks", TASK, {"cluster": "prod", "tasks": ["abc"]})
+        rc = cli.run(args_for(["-c", "prod", "--service", "api", "-p", "80", "--print-target"]),
+                     clients=(ecs, ssm, "eu-west-1"), log=Log(stream=io.StringIO()))
+    assert rc == 0
+    assert capsys.readouterr().out == "ecs:prod_abc_abc-1\n"
+
+
+def test_start_session_request_for_remote_host(monkeypatch, tmp_path):
+    """The exact StartSession request (Stubber asserts it) and TerminateSession on the way out."""
+    ecs, ssm = clients()
+    plugin = tmp_path / "session-manager-plugin"
+    plugin.write_text("#!/bin/sh\n[ \"$1\" = --version ] && echo 1.2.650.0 && exit 0\necho 'Port 4321 opened for sessionId s-1.'\nexit 0\n")
+    plugin.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{tmp_path}:/usr/bin:/bin")
+    with Stubber(ecs) as es, Stubber(ssm) as ss:
+        es.add_response("describe_tasks", TASK, {"cluster": "prod", "tasks": ["abc"]})
+        ss.add_response("start_session", {"SessionId": "s-1", "TokenValue": "t", "StreamUrl": "wss://u"}, {
+            "Target": "ecs:prod_abc_abc-1",
+            "DocumentName": "AWS-StartPortForwardingSessionToRemoteHost",
+            "Parameters": {"portNumber": ["3306"], "localPortNumber": ["13306"], "host": ["db.internal"]},
+            "Reason": ANY})
+        ss.add_response("terminate_session", {"SessionId": "s-1"}, {"SessionId": "s-1"})
+        out = io.StringIO()
+        rc = cli.run(args_for(["-c", "prod", "-t", "abc", "-p", "3306", "-l", "13306", "--remote-host", "db.internal",
+                               "--log-format", "json"]), clients=(ecs, ssm, "eu-west-1"), log=Log("json", out))
+        ss.assert_no_pending_responses()
+    assert rc == 0
+    assert '"event":"port_opened"' in out.getvalue() and '"local_port":4321' in out.getvalue()
+
+
+@pytest.mark.parametrize("argv", [
+    ["-c", "x", "-t", "y"],                                  # nothing to forward
+    ["-c", "x", "-t", "y", "-l", "80"],                      # -l without -p
+    ["-c", "x", "-t", "y", "-p", "80", "-L", "80:h:1"],      # local port twice
+    ["-c", "x", "-t", "y", "-p", "0"],
+    ["-c", "x", "-t", "y", "-L", "nonsense"],
+])
+def test_usage_errors(argv, capsys):
+    rc = cli.run(args_for(argv), clients=("unused", "unused", "r"), log=Log(stream=io.StringIO()))
+    assert rc == 2
+    assert capsys.readouterr().err.startswith("ecs-exec-pf: ")
+
+
+def test_cli_usage_error_exit_code(capsys):
+    with pytest.raises(SystemExit) as e:
+        cli.main(["-t", "y", "-p", "1"])
+    assert e.value.code == 2
+    assert "ecs-exec-pf: " in capsys.readouterr().err
