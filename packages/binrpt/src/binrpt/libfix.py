@@ -1,0 +1,45 @@
+"""Decoder fixes installed into python-mysql-replication (version-pinned in pyproject).
+
+The library turns any DATE/DATETIME it cannot build a Python object for into None, so a partial
+zero date ('2024-00-15', allowed without NO_ZERO_IN_DATE) would be written as '0000-00-00' or
+NULL: data lost. These replacements decode the same bits and return such values as their SQL
+text, which the target takes back verbatim.
+"""
+from __future__ import annotations
+
+import datetime
+
+
+def _read_date(self):
+    t = self.packet.read_uint24()
+    if t == 0:
+        return None  # reported as 'out of date range': written back as 0000-00-00
+    y, m, d = (t >> 9) & 0x7FFF, (t >> 5) & 0xF, t & 0x1F
+    try:
+        return datetime.date(y, m, d)
+    except ValueError:
+        return f"{y:04d}-{m:02d}-{d:02d}"
+
+
+def _read_datetime2(self, column):
+    data = self.packet.read_int_be_by_size(5)
+    ym = (data >> 22) & 0x1FFFF
+    y, mo = divmod(ym, 13)
+    d, h, mi, s = (data >> 17) & 0x1F, (data >> 12) & 0x1F, (data >> 6) & 0x3F, data & 0x3F
+    us = self._RowsEvent__read_fsp(column)
+    try:
+        return datetime.datetime(y, mo, d, h, mi, s, us)
+    except ValueError:
+        text = f"{y:04d}-{mo:02d}-{d:02d} {h:02d}:{mi:02d}:{s:02d}"
+        return text + (f".{us:06d}" if us else "")
+
+
+def install() -> None:
+    from pymysqlreplication.row_event import RowsEvent
+    if getattr(RowsEvent, "_binrpt_fixed", False):
+        return
+    if not hasattr(RowsEvent, "_RowsEvent__read_date") or not hasattr(RowsEvent, "_RowsEvent__read_datetime2"):
+        return  # a library version we do not know: leave it alone
+    RowsEvent._RowsEvent__read_date = _read_date
+    RowsEvent._RowsEvent__read_datetime2 = _read_datetime2
+    RowsEvent._binrpt_fixed = True

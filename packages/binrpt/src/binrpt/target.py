@@ -1,0 +1,310 @@
+"""The target (staging) side: session set-up, the checkpoint table, and batched statement execution.
+
+Every change of a group of source transactions, the checkpoint row and any dead-letter rows are
+written in one target transaction (autocommit off), so a crash at any instant leaves either all of
+it or none of it. Statements are sent many at a time (multi-statement packets); with
+CLIENT_FOUND_ROWS the server reports matched rows, so an UPDATE/DELETE that matched nothing is
+seen, never silently dropped.
+"""
+from __future__ import annotations
+
+import datetime
+import json
+from dataclasses import dataclass, field
+
+import pymysql
+from pymysql.constants import CLIENT
+
+from .values import jsonable, literal, quote_name
+
+CONN_ERRORS = frozenset({2002, 2003, 2006, 2013, 2055, 1053, 1927, 4031, 1040, 1205, 1213})
+DUP_ERRORS = frozenset({1062, 1022, 1586, 1169})
+# "already exists / already gone" errors tolerated when re-running a DDL whose pending marker is set
+DDL_EXISTS_ERRORS = frozenset({1007, 1008, 1050, 1051, 1054, 1060, 1061, 1068, 1091, 1146, 1176, 1826, 4092})
+APPLY_SQL_MODE = "NO_AUTO_VALUE_ON_ZERO,NO_ENGINE_SUBSTITUTION"
+MAX_PACKET = 4 * 1024 * 1024
+
+
+class Reconnect(Exception):
+    """A connection (source or target) was lost: roll back and resume from the checkpoint."""
+
+
+class Fatal(Exception):
+    """Stop with a clear message (exit 1)."""
+
+
+def error_code(e: BaseException) -> int:
+    try:
+        return int(e.args[0])
+    except (IndexError, TypeError, ValueError):
+        return 0
+
+
+def classify(e: BaseException) -> str:
+    code = error_code(e)
+    if code in DUP_ERRORS:
+        return "duplicate_key"
+    if code == 1146:
+        return "missing_table"
+    if code == 1054:
+        return "missing_column"
+    return "other"
+
+
+@dataclass
+class Stmt:
+    """One statement to run; `rows` are (gtid, image) pairs for errors and dead letters."""
+    sql: str
+    expected: int | None
+    kind: str                 # insert | update | delete | dead_letter
+    db: str
+    table: str
+    rows: list = field(default_factory=list)
+    singles: object = None    # callable -> list[Stmt] (one per row), for a multi-row statement
+
+
+@dataclass
+class Failure:
+    stmt: Stmt
+    cls: str                  # error class
+    code: int
+    message: str
+
+
+def checkpoint_ddl(schema: str) -> list[str]:
+    s = quote_name(schema)
+    return [
+        f"CREATE DATABASE IF NOT EXISTS {s}",
+        f"""CREATE TABLE IF NOT EXISTS {s}.`checkpoint` (
+  `channel` VARCHAR(64) NOT NULL PRIMARY KEY,
+  `gtid_state` VARCHAR(4096) NOT NULL,
+  `binlog_file` VARCHAR(255) NOT NULL DEFAULT '',
+  `binlog_end_pos` BIGINT UNSIGNED NOT NULL DEFAULT 0,
+  `source_server_id` INT UNSIGNED NULL,
+  `source_uuid` VARCHAR(255) NULL,
+  `event_ts` DATETIME(6) NULL,
+  `applied_at` DATETIME(6) NOT NULL,
+  `ddl_pending` VARCHAR(64) NULL
+) ENGINE=InnoDB""",
+        f"""CREATE TABLE IF NOT EXISTS {s}.`dead_letter` (
+  `id` BIGINT UNSIGNED NOT NULL AUTO_INCREMENT PRIMARY KEY,
+  `channel` VARCHAR(64) NOT NULL,
+  `gtid` VARCHAR(64) NOT NULL,
+  `error_class` VARCHAR(32) NOT NULL,
+  `error_code` INT NOT NULL,
+  `error_message` TEXT NOT NULL,
+  `db` VARCHAR(64) NOT NULL,
+  `tbl` VARCHAR(64) NOT NULL,
+  `statement` LONGTEXT NOT NULL,
+  `images` LONGTEXT NOT NULL,
+  `created_at` DATETIME(6) NOT NULL
+) ENGINE=InnoDB""",
+    ]
+
+
+def utcnow() -> datetime.datetime:
+    return datetime.datetime.now(datetime.timezone.utc).replace(tzinfo=None)
+
+
+class Target:
+    def __init__(self, endpoint, schema: str, channel: str, log, dryrun: bool = False):
+        self.ep = endpoint
+        self.schema = schema
+        self.channel = channel
+        self.log = log
+        self.dryrun = dryrun
+        self.conn = None
+        self._columns: dict = {}
+        self.dirty = False  # statements sent in the open transaction
+
+    # -- connection ----------------------------------------------------------------------------
+    def connect(self) -> None:
+        try:
+            self.conn = pymysql.connect(**self.ep.pymysql_kwargs(), autocommit=False,
+                                        client_flag=CLIENT.FOUND_ROWS | CLIENT.MULTI_STATEMENTS,
+                                        read_timeout=600, write_timeout=600)
+            self.session_defaults()
+            self.conn.commit()
+        except pymysql.err.OperationalError as e:
+            raise Reconnect(f"target {self.ep.dsn()}: {e.args[-1]}") from None
+
+    def session_defaults(self) -> None:
+        with self.conn.cursor() as c:
+            c.execute(f"SET SESSION time_zone='+00:00', SESSION sql_mode='{APPLY_SQL_MODE}', "
+                      "SESSION foreign_key_checks=0, SESSION unique_checks=1, NAMES utf8mb4")
+
+    def close(self) -> None:
+        if self.conn is not None:
+            try:
+                self.conn.rollback()
+            except Exception:
+                pass
+            try:
+                self.conn.close()
+            except Exception:
+                pass
+            self.conn = None
+        self.dirty = False
+
+    def query(self, sql: str, args=None) -> list:
+        try:
+            with self.conn.cursor() as c:
+                c.execute(sql, args)
+                return list(c.fetchall())
+        except pymysql.err.OperationalError as e:
+            if error_code(e) in CONN_ERRORS:
+                raise Reconnect(f"target: {e.args[-1]}") from None
+            raise
+
+    # -- checkpoint ----------------------------------------------------------------------------
+    def ensure_schema(self) -> None:
+        for sql in checkpoint_ddl(self.schema):
+            self.query(sql)
+        self.conn.commit()
+
+    def read_checkpoint(self) -> dict | None:
+        try:
+            rows = self.query(
+                f"SELECT gtid_state, binlog_file, binlog_end_pos, source_server_id, source_uuid, event_ts, "
+                f"applied_at, ddl_pending FROM {quote_name(self.schema)}.`checkpoint` WHERE channel=%s",
+                (self.channel,))
+        except pymysql.err.ProgrammingError as e:
+            if error_code(e) in (1146, 1049):
+                return None
+            raise
+        self.conn.commit()
+        if not rows:
+            return None
+        r = rows[0]
+        return {"gtid_state": r[0], "binlog_file": r[1], "binlog_end_pos": r[2], "source_server_id": r[3],
+                "source_uuid": r[4], "event_ts": r[5], "applied_at": r[6], "ddl_pending": r[7]}
+
+    def checkpoint_sql(self, state: str, file: str, pos: int, server_id, uuid, event_ts, ddl_pending) -> str:
+        ets = None if event_ts is None else datetime.datetime.fromtimestamp(event_ts, datetime.timezone.utc
+                                                                              ).replace(tzinfo=None)
+        vals = ",".join(literal(v) for v in (self.channel, state, file or "", int(pos or 0), server_id, uuid,
+                                             ets, utcnow(), ddl_pending))
+        return (f"INSERT INTO {quote_name(self.schema)}.`checkpoint` (channel, gtid_state, binlog_file, "
+                f"binlog_end_pos, source_server_id, source_uuid, event_ts, applied_at, ddl_pending) VALUES "
+                f"({vals}) ON DUPLICATE KEY UPDATE gtid_state=VALUES(gtid_state), binlog_file=VALUES(binlog_file), "
+                "binlog_end_pos=VALUES(binlog_end_pos), source_server_id=VALUES(source_server_id), "
+                "source_uuid=VALUES(source_uuid), event_ts=VALUES(event_ts), applied_at=VALUES(applied_at), "
+                "ddl_pending=VALUES(ddl_pending)")
+
+    def commit_with_checkpoint(self, checkpoint_sql: str) -> None:
+        """Write the checkpoint row in the open transaction and commit it."""
+        try:
+            with self.conn.cursor() as c:
+                c.execute(checkpoint_sql)
+            self.conn.commit()
+        except pymysql.err.OperationalError as e:
+            if error_code(e) in CONN_ERRORS:
+                raise Reconnect(f"target: {e.args[-1]}") from None
+            raise
+        self.dirty = False
+
+    def rollback(self) -> None:
+        if self.conn is not None:
+            try:
+                self.conn.rollback()
+            except Exception:
+                pass
+        self.dirty = False
+
+    def dead_letter_stmt(self, gtid: str, f: Failure, images) -> Stmt:
+        vals = ",".join(literal(v) for v in (
+            self.channel, gtid, f.cls, f.code, f.message[:60000], f.stmt.db, f.stmt.table,
+            f.stmt.sql[:1_000_000],
+            json.dumps([{k: jsonable(v) for k, v in im.items()} if isinstance(im, dict) else
+                        [{k: jsonable(v) for k, v in x.items()} for x in im] for im in images]),
+            utcnow()))
+        sql = (f"INSERT INTO {quote_name(self.schema)}.`dead_letter` (channel, gtid, error_class, error_code, "
+               f"error_message, db, tbl, statement, images, created_at) VALUES ({vals})")
+        return Stmt(sql, 1, "dead_letter", self.schema, "dead_letter")
+
+    # -- table metadata ------------------------------------------------------------------------
+    def columns(self, db: str, table: str) -> dict | None:
+        """{name: is_generated} in column order, or None when the table does not exist."""
+        key = (db, table)
+        if key in self._columns:
+            return self._columns[key]
+        rows = self.query(
+            "SELECT COLUMN_NAME, IS_GENERATED FROM information_schema.COLUMNS WHERE TABLE_SCHEMA=%s AND "
+            "TABLE_NAME=%s ORDER BY ORDINAL_POSITION", (db, table))
+        out = {r[0]: (r[1] == "ALWAYS") for r in rows} if rows else None
+        self._columns[key] = out
+        return out
+
+    def forget_columns(self) -> None:
+        self._columns.clear()
+
+    # -- execution -----------------------------------------------------------------------------
+    def run(self, stmts: list[Stmt]) -> list[Failure]:
+        """Run statements in order in the open transaction. Returns the failed ones (an error, or
+        a matched-row count different from the expected one); connection errors raise Reconnect."""
+        failures: list[Failure] = []
+        i = 0
+        n = len(stmts)
+        while i < n:
+            j = i
+            size = 0
+            while j < n and (j == i or size + len(stmts[j].sql) < MAX_PACKET):
+                size += len(stmts[j].sql) + 1
+                j += 1
+            sql = ";\n".join(s.sql for s in stmts[i:j])
+            k = i
+            cur = self.conn.cursor()
+            self.dirty = True
+            try:
+                cur.execute(sql)
+                while True:
+                    st = stmts[k]
+                    if st.expected is not None and cur.rowcount != st.expected:
+                        failures.append(Failure(st, "row_not_found", 0,
+                                                f"{cur.rowcount} rows matched, {st.expected} expected"))
+                    k += 1
+                    if k >= j:
+                        break
+                    cur.nextset()
+                i = j
+            except pymysql.err.OperationalError as e:
+                if error_code(e) in CONN_ERRORS:
+                    raise Reconnect(f"target: {e.args[-1]}") from None
+                failures.append(Failure(stmts[k], classify(e), error_code(e), str(e.args[-1])))
+                i = k + 1
+            except pymysql.MySQLError as e:
+                failures.append(Failure(stmts[k], classify(e), error_code(e), str(e.args[-1])))
+                i = k + 1
+            finally:
+                try:
+                    cur.close()
+                except Exception:
+                    pass
+        return failures
+
+    def run_ddl(self, db: str | None, text: str, session: list[str]) -> None:
+        """Run one DDL with the source session's settings, then restore ours. Errors propagate."""
+        try:
+            with self.conn.cursor() as c:
+                for s in session:
+                    try:
+                        c.execute(s)
+                    except pymysql.err.OperationalError as e:
+                        if error_code(e) in CONN_ERRORS:
+                            raise
+                        self.log.warn("cannot apply the DDL's session setting", setting=s, error=e.args[-1])
+                if db:
+                    try:
+                        c.execute(f"USE {quote_name(db)}")
+                    except pymysql.err.OperationalError as e:
+                        if error_code(e) != 1049:
+                            raise
+                        c.execute(f"USE {quote_name(self.schema)}")
+                try:
+                    c.execute(text)
+                finally:
+                    self.session_defaults()
+        except pymysql.err.OperationalError as e:
+            if error_code(e) in CONN_ERRORS:
+                raise Reconnect(f"target: {e.args[-1]}") from None
+            raise
