@@ -1,0 +1,108 @@
+"""go-sql-driver/mysql DSNs: `[user[:password]@][net[(addr)]]/dbname[?param=value&...]`."""
+from __future__ import annotations
+
+import urllib.parse
+from dataclasses import dataclass, field
+
+
+class DSNError(ValueError):
+    pass
+
+
+@dataclass
+class DSN:
+    user: str = ""
+    password: str | None = None
+    net: str = "tcp"
+    addr: str = "127.0.0.1:3306"
+    dbname: str = ""
+    params: dict = field(default_factory=dict)
+    raw: str = ""
+
+    def connect_kwargs(self) -> dict:
+        kw: dict = {"user": self.user, "password": self.password or ""}
+        if self.net == "unix":
+            kw["unix_socket"] = self.addr
+        else:
+            host, port = split_host_port(self.addr)
+            kw["host"], kw["port"] = host, port
+        t = self.params.get("timeout")
+        if t:
+            from .gofmt import parse_duration
+            try:
+                kw["connect_timeout"] = max(parse_duration(t) / 1e9, 0.001)
+            except ValueError:
+                raise DSNError(f"invalid DSN: bad timeout {t!r}") from None
+        else:
+            kw["connect_timeout"] = 30
+        for p in ("readTimeout", "writeTimeout"):
+            if self.params.get(p):
+                from .gofmt import parse_duration
+                kw["read_timeout" if p == "readTimeout" else "write_timeout"] = parse_duration(self.params[p]) / 1e9
+        return kw
+
+    def masked(self) -> str:
+        """The DSN as given, with the password replaced by ****."""
+        if self.password is None:
+            return self.raw
+        at = self.raw.rfind("@", 0, self.raw.rfind("/") if "/" in self.raw else len(self.raw))
+        userinfo = self.raw[:at]
+        user = userinfo.split(":", 1)[0]
+        return f"{user}:****{self.raw[at:]}"
+
+
+def split_host_port(addr: str) -> tuple[str, int]:
+    if addr.startswith("["):
+        end = addr.find("]")
+        host = addr[1:end]
+        rest = addr[end + 1:]
+        port = rest[1:] if rest.startswith(":") else "3306"
+    elif addr.count(":") == 1:
+        host, port = addr.split(":")
+    else:
+        host, port = addr, "3306"
+    try:
+        return host or "127.0.0.1", int(port)
+    except ValueError:
+        raise DSNError(f"invalid DSN: bad port in {addr!r}") from None
+
+
+def parse(dsn: str) -> DSN:
+    d = DSN(raw=dsn)
+    slash = dsn.rfind("/")
+    if slash < 0:
+        raise DSNError("invalid DSN: missing the slash separating the database name")
+    left, right = dsn[:slash], dsn[slash + 1:]
+    # the database name may not contain '/', but the address (a socket path) may
+    if "(" in left and ")" not in left[left.rfind("("):]:
+        raise DSNError("invalid DSN: network address not terminated (missing closing brace)")
+    at = left.rfind("@")
+    if at >= 0:
+        userinfo, netaddr = left[:at], left[at + 1:]
+        user, sep, pw = userinfo.partition(":")
+        d.user = user
+        d.password = pw if sep else None
+    else:
+        netaddr = left
+    if netaddr:
+        if "(" in netaddr:
+            if not netaddr.endswith(")"):
+                raise DSNError("invalid DSN: did you forget to escape a param value?")
+            d.net = netaddr[:netaddr.index("(")] or "tcp"
+            d.addr = netaddr[netaddr.index("(") + 1:-1]
+        else:
+            d.net = netaddr
+            d.addr = ""
+    if d.net not in ("tcp", "tcp4", "tcp6", "unix"):
+        raise DSNError(f"invalid DSN: unknown network {d.net!r}")
+    if not d.addr:
+        d.addr = "/tmp/mysql.sock" if d.net == "unix" else "127.0.0.1:3306"
+    elif d.net != "unix" and ":" not in d.addr.strip("[]"):
+        d.addr += ":3306"
+    db, _, query = right.partition("?")
+    d.dbname = urllib.parse.unquote(db)
+    if query:
+        for part in query.split("&"):
+            k, _, v = part.partition("=")
+            d.params[k] = urllib.parse.unquote(v)
+    return d
