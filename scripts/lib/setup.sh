@@ -60,6 +60,8 @@ ensure_tox() {
     if [ ! -x "$VENV/bin/tox" ] || ! "$VENV/bin/python" -c 'import tox_uv' >/dev/null 2>&1; then
         "$VENV/bin/python" -m pip install -q --disable-pip-version-check 'tox>=4' tox-uv
     fi
+    # tox-uv brings uv; scripts/install-pkgs.py uses it when it is on PATH
+    export PATH="$VENV/bin:$PATH"
 }
 
 ensure_tools_installed() {
