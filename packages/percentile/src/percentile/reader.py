@@ -1,0 +1,154 @@
+"""Reading inputs: blocks of whole lines from files, numbers per line or one LTSV key per record.
+
+State kept here: the values (one list, or one per group), the running sum of each list in input
+order (Go adds naively as it reads), and the counts of rejected and missing records with the first
+rejected one (its file, line number, text and reason) for the summary on stderr.
+"""
+from __future__ import annotations
+
+import functools
+import operator
+import sys
+from array import array
+from dataclasses import dataclass, field
+from typing import BinaryIO, Iterator
+
+from . import numparse
+
+BLOCK = 4 << 20
+
+if sys.version_info >= (3, 12):   # sum() of floats became compensated; Go's sum is naive
+    def naive_sum(vals: list, start: float) -> float:
+        return functools.reduce(operator.add, vals, start)
+else:
+    def naive_sum(vals: list, start: float) -> float:
+        return sum(vals, start)
+
+
+class StrictFailure(Exception):
+    pass
+
+
+def blocks(f: BinaryIO, size: int = BLOCK) -> Iterator[bytes]:
+    """Blocks of whole lines, without their final LF, CRLF turned into LF (one CR per line)."""
+    carry = b""
+    while True:
+        chunk = f.read(size)
+        if not chunk:
+            break
+        if carry:
+            chunk = carry + chunk
+        nl = chunk.rfind(b"\n")
+        if nl < 0:
+            carry = chunk
+            continue
+        carry = chunk[nl + 1:]
+        yield _crlf(chunk[:nl])
+    if carry:
+        yield _crlf(carry)
+
+
+def _crlf(b: bytes) -> bytes:
+    if b"\r" in b:
+        b = b.replace(b"\r\n", b"\n")
+        if b.endswith(b"\r"):
+            b = b[:-1]
+    return b
+
+
+@dataclass
+class Group:
+    vals: array = field(default_factory=lambda: array("d"))   # 8 bytes a value
+    total: float = 0.0
+
+
+@dataclass
+class Collector:
+    strict: bool = False
+    key: bytes | None = None          # -k: the LTSV label holding the number
+    group: bytes | None = None        # -g: the LTSV label to group by
+    groups: dict = field(default_factory=dict)   # group value (bytes) -> Group; b"" without -g
+    bad: int = 0
+    first_bad: tuple | None = None    # (name, line number, text, reason)
+    missing: int = 0
+    records: int = 0
+
+    # -- numbers, one per line --------------------------------------------------------------
+    def feed_numbers(self, name: str, f: BinaryIO) -> None:
+        g = self.groups.setdefault(b"", Group())
+        base = 0
+        for blk in blocks(f):
+            vals: list = []
+            bad0 = self.bad
+            numparse.parse_block(blk, vals, lambda i, raw, why: self._bad(name, base + i, raw, why))
+            base += len(vals) + self.bad - bad0      # every line is a value or a rejected line
+            g.total = naive_sum(vals, g.total)
+            g.vals.fromlist(vals)
+        self.records += base
+
+    # -- LTSV ---------------------------------------------------------------------------------
+    def feed_ltsv(self, name: str, f: BinaryIO) -> None:
+        key = self.key
+        tk = b"\t" + key + b":"
+        sk = key + b":"
+        skl = len(sk)
+        gk = self.group
+        if gk is not None:
+            tg = b"\t" + gk + b":"
+            sg = gk + b":"
+        base = 0
+        for blk in blocks(f):
+            lines = blk.split(b"\n")
+            per_group: dict = {}
+            for i, line in enumerate(lines):
+                j = line.rfind(tk)
+                if j >= 0:
+                    j += skl + 1
+                elif line.startswith(sk):
+                    j = skl
+                else:
+                    self.missing += 1
+                    continue
+                e = line.find(b"\t", j)
+                v = line[j:] if e < 0 else line[j:e]
+                if v == b"-" or v == b"":
+                    self.missing += 1
+                    continue
+                if gk is None:
+                    gv = b""
+                else:
+                    j = line.rfind(tg)
+                    if j >= 0:
+                        j += len(tg)
+                    elif line.startswith(sg):
+                        j = len(sg)
+                    else:
+                        j = -1
+                    if j < 0:
+                        gv = b""
+                    else:
+                        e = line.find(b"\t", j)
+                        gv = line[j:] if e < 0 else line[j:e]
+                pg = per_group.get(gv)
+                if pg is None:
+                    pg = per_group[gv] = ([], [])
+                pg[0].append(v)
+                pg[1].append(i)
+            for gv, (vs, where) in per_group.items():
+                g = self.groups.get(gv)
+                if g is None:
+                    g = self.groups[gv] = Group()
+                vals: list = []
+                numparse.parse_block(b"\n".join(vs), vals,
+                                     lambda i, raw, why: self._bad(name, base + where[i], raw, why))
+                g.total = naive_sum(vals, g.total)
+                g.vals.fromlist(vals)
+            base += len(lines)
+        self.records += base
+
+    def _bad(self, name: str, index: int, raw: bytes, why: str) -> None:
+        self.bad += 1
+        if self.first_bad is None:
+            self.first_bad = (name, index + 1, raw, why)
+        if self.strict:
+            raise StrictFailure()
