@@ -238,7 +238,11 @@ class Follower:
                                       f"{self.lock_timeout:g} s") from None
                 time.sleep(0.05)
         _clean_stale_temps(self.state_path)
-        self.state = load_state(self.state_path)
+        try:
+            self.state = load_state(self.state_path)
+        except FollowError:
+            self.close()
+            raise
         if self.state is None:
             # upgrading from the upstream plugin: carry on from its position file (read only)
             for lp in self.legacy_state_paths:
