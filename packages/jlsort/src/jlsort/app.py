@@ -1,0 +1,192 @@
+"""jlsort: reading the inputs, sorting / merging / checking, writing the output."""
+from __future__ import annotations
+
+import os
+import sys
+import tempfile
+
+from .records import DataError, Extractor, Stats, iter_blocks, make_keys, open_input
+from .sort import Sorter, TempError, first_disorder, merge_blocks, write_batches
+
+PROG = "jlsort"
+
+
+class Progress:
+    """Line count on stderr when it is a terminal (never otherwise)."""
+
+    def __init__(self):
+        try:
+            self.on = os.isatty(2)
+        except OSError:
+            self.on = False
+        self.n = 0
+        self.shown = 0
+
+    def add(self, n):
+        self.n += n
+        if self.on and self.n - self.shown >= 200_000:
+            self.shown = self.n
+            sys.stderr.write(f"\r{PROG}: {self.n:,} lines read")
+            sys.stderr.flush()
+
+    def done(self):
+        if self.on and self.shown:
+            sys.stderr.write("\r\033[K")
+            sys.stderr.flush()
+
+
+def _err(msg):
+    print(f"{PROG}: {msg}", file=sys.stderr)
+
+
+def _sources(files, rc_holder):
+    """(name, stream) for each readable input; unreadable ones reported, rc set to 1."""
+    for name in files or ["-"]:
+        try:
+            f = open_input(name)
+        except OSError as e:
+            _err(f"{name}: {e.strerror or e}")
+            rc_holder[0] = 1
+            continue
+        yield name, f
+
+
+def _blocks(name, f, ex, progress, rc_holder):
+    """(lines, comps, linenos) per block of one input; a read error is reported, rc 1."""
+    n = 0
+    try:
+        for lines in iter_blocks(f):
+            count = len(lines)
+            kept, comps, linenos = ex.block(lines, name, n)
+            n += count
+            progress.add(count)
+            yield kept, comps, linenos, n - count
+    except OSError as e:
+        _err(f"{name}: {e.strerror or e}")
+        rc_holder[0] = 1
+    finally:
+        if f is not sys.stdin.buffer:
+            f.close()
+
+
+def run_sort(args, specs) -> int:
+    stats = Stats(PROG)
+    on_invalid = "error" if args.strict or args.invalid == "error" else "skip"
+    ex = Extractor(specs, stats, on_invalid)
+    progress = Progress()
+    rc = [0]
+    keys_text = ", ".join(f"'{s.text}'" for s in specs)
+    try:
+        if args.check:
+            ok = _check(args, specs, ex, progress, rc)
+            progress.done()
+            for line in stats.summary(keys_text):
+                print(line, file=sys.stderr)
+            return rc[0] or (0 if ok else 1)
+        out, finish, abort = _output(args.output)
+        try:
+            if args.merge:
+                _merge_files(args, specs, ex, progress, rc, out)
+            else:
+                sorter = Sorter(specs, args.capacity, args.temporary_directory)
+                try:
+                    for name, f in _sources(args.files, rc):
+                        for kept, comps, _, _ in _blocks(name, f, ex, progress, rc):
+                            sorter.add(kept, comps)
+                    progress.done()
+                    write_batches(out, sorter.batches(args.unique), args.unique)
+                finally:
+                    sorter.close()
+            finish()
+        except BaseException:
+            abort()
+            raise
+    except DataError as e:
+        progress.done()
+        _err(str(e))
+        return 1
+    except TempError as e:
+        progress.done()
+        _err(str(e))
+        return 1
+    for line in stats.summary(keys_text):
+        print(line, file=sys.stderr)
+    return rc[0]
+
+
+def _output(path):
+    """-> (stream, finish, abort). -o FILE: a temporary file beside FILE, renamed at the end, so
+    FILE can also be an input."""
+    if not path or path == "-":
+        return sys.stdout.buffer, (lambda: sys.stdout.buffer.flush()), (lambda: None)
+    d = os.path.dirname(os.path.abspath(path))
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=".jlsort.", suffix=".tmp", dir=d)
+    except OSError as e:
+        raise OSError(e.errno, e.strerror, path) from None
+    f = os.fdopen(fd, "wb", buffering=1 << 20)
+
+    def finish():
+        f.flush()
+        try:
+            st = os.stat(path)
+            os.chmod(tmp, st.st_mode & 0o7777)
+        except OSError:
+            os.chmod(tmp, 0o666 & ~_umask())
+        f.close()
+        os.replace(tmp, path)
+
+    def abort():
+        try:
+            f.close()
+        except OSError:
+            pass
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+
+    return f, finish, abort
+
+
+def _umask():
+    m = os.umask(0)
+    os.umask(m)
+    return m
+
+
+def _file_blocks(name, f, ex, specs, progress, rc, strict):
+    """Sorted-input blocks (keys, lines) of one file, checking its order."""
+    prev = None
+    rev = all(s.desc for s in specs)
+    for kept, comps, linenos, base in _blocks(name, f, ex, progress, rc):
+        if not kept:
+            continue
+        keys, _, _ = make_keys(comps, specs, force_norm=True)
+        chk = ([prev] + keys) if prev is not None else keys
+        i = first_disorder(chk, rev, strict)
+        if i is not None:
+            j = i - 1 if prev is not None else i
+            ln = linenos[j] if linenos else base + j + 1
+            raise DataError(f"{name}:{ln}: disorder: {kept[j][:200].decode('utf-8', 'replace')}")
+        prev = keys[-1]
+        yield keys, kept
+
+
+def _merge_files(args, specs, ex, progress, rc, out):
+    sources = [_file_blocks(n, f, ex, specs, progress, rc, False) for n, f in _sources(args.files, rc)]
+    rev = all(s.desc for s in specs)
+    write_batches(out, merge_blocks(sources, rev), args.unique)
+
+
+def _check(args, specs, ex, progress, rc) -> bool:
+    quiet = args.check in ("quiet", "silent")
+    for name, f in _sources(args.files, rc):
+        try:
+            for _ in _file_blocks(name, f, ex, specs, progress, rc, args.unique):
+                pass
+        except DataError as e:
+            if not quiet:
+                _err(str(e))
+            return False
+    return True

@@ -1,0 +1,219 @@
+"""Command lines of jlsort, jljoin and jluniq: argument parsing and wiring only."""
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import signal
+import sys
+
+from jlsort import __version__
+
+SIZE_RE = re.compile(r"([1-9][0-9]*)([kKmMgGtT]?)(i?[bB])?")
+UNITS = {"": 1, "k": 1 << 10, "m": 1 << 20, "g": 1 << 30, "t": 1 << 40}
+
+
+class Parser(argparse.ArgumentParser):
+    def error(self, message):
+        self.print_usage(sys.stderr)
+        self.exit(2, f"{self.prog}: {message}\n")
+
+
+def parse_size(text: str) -> int:
+    m = SIZE_RE.fullmatch(text)
+    if not m:
+        raise argparse.ArgumentTypeError(f"invalid capacity size: '{text}'")
+    return int(m.group(1)) * UNITS[m.group(2).lower()]
+
+
+def _version(prog):
+    return f"{prog} {__version__}"
+
+
+class _Term(Exception):
+    pass
+
+
+def _on_term(signum, frame):
+    raise _Term()
+
+
+def _run(prog, fn, args) -> int:
+    """Common entry: signals, closed pipes, write errors, exit codes."""
+    old = signal.signal(signal.SIGTERM, _on_term)
+    try:
+        rc = fn(args)
+        sys.stdout.flush()
+        return rc
+    except BrokenPipeError:
+        _devnull_stdout()
+        return 141
+    except KeyboardInterrupt:
+        _devnull_stdout()
+        return 130
+    except _Term:
+        _devnull_stdout()
+        return 143
+    except OSError as e:
+        if e.errno == 32:
+            _devnull_stdout()
+            return 141
+        print(f"{prog}: {e.filename + ': ' if e.filename else ''}{e.strerror or e}", file=sys.stderr)
+        return 1
+    finally:
+        signal.signal(signal.SIGTERM, old)
+
+
+def _devnull_stdout():
+    try:
+        fd = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(fd, sys.stdout.fileno())
+        os.close(fd)
+    except OSError:
+        pass
+
+
+# -- jlsort ------------------------------------------------------------------------------------
+def sort_parser() -> argparse.ArgumentParser:
+    ap = Parser(prog="jlsort", description=(
+        "Sort NDJSON lines by the values of one or more keys. Stable; external (bounded memory) "
+        "when the input exceeds the capacity; output lines are the input bytes unchanged."),
+        epilog=("KEY is PATH[:FLAG...]: PATH is a member name (to_date), a path (a.b, a[0].c, "
+                "\"a.b\".c) or a JSON Pointer (/a/b); FLAGs: n numeric, N numeric incl. numeric "
+                "strings, s general order, r descending, a ascending. Order: missing < null < "
+                "false < true < numbers < strings < arrays < objects. SIZE: N[kKmMgGtT], 1024-based."),
+        add_help=False)
+    ap.add_argument("-k", "--key", action="append", metavar="KEY", help="sort key (repeatable)")
+    ap.add_argument("-c", "--capacity", "-S", "--buffer-size", dest="capacity", type=parse_size,
+                    default=parse_size("10M"), metavar="SIZE",
+                    help="memory for one in-memory chunk (default 10M)")
+    ap.add_argument("-n", "--numeric-sort", action="store_true", help="numeric keys (default flag of every key)")
+    ap.add_argument("-r", "--reverse", action="store_true", help="descending (default flag of every key)")
+    ap.add_argument("-s", "--stable", action="store_true", help="accepted: the sort is always stable")
+    ap.add_argument("-u", "--unique", action="store_true", help="only the first line of equal keys")
+    ap.add_argument("--check", nargs="?", const="diagnose-first",
+                    choices=["diagnose-first", "quiet", "silent"],
+                    help="only check that the input is sorted; report the first disorder, exit 1")
+    ap.add_argument("-C", dest="check", action="store_const", const="quiet",
+                    help="like --check=quiet: exit 1 on disorder, no message")
+    ap.add_argument("-m", "--merge", action="store_true", help="merge already sorted files")
+    ap.add_argument("-o", "--output", metavar="FILE", help="write to FILE (may be an input)")
+    ap.add_argument("-T", "--temporary-directory", metavar="DIR",
+                    help="directory for temporary runs (default $TMPDIR or /tmp)")
+    ap.add_argument("--parallel", type=int, default=1, metavar="N",
+                    help="accepted for compatibility with sort; runs are built by one process")
+    ap.add_argument("--missing", choices=["first", "last", "error", "skip"], default="natural",
+                    help="lines without a key: sorted first/last, an error, or skipped "
+                         "(default: the lowest value; after numbers in numeric mode)")
+    ap.add_argument("--invalid", choices=["error", "skip", "warn"], default="warn",
+                    help="lines that are not JSON: error (exit 1) or skip with a warning (default)")
+    ap.add_argument("--strict", action="store_true", help="same as --invalid error")
+    ap.add_argument("-v", "--version", action="version", version=_version("jlsort"))
+    ap.add_argument("-h", "--help", action="help", help="show this help and exit")
+    ap.add_argument("files", nargs="*", metavar="FILE", help="input files (- or none: stdin; .gz read)")
+    return ap
+
+
+def main(argv=None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    ap = sort_parser()
+    if not argv:
+        ap.print_help(sys.stdout)
+        return 0
+    args = ap.parse_args(argv)
+    if not args.key:
+        ap.error("the following arguments are required: -k/--key")
+    from .keys import KeySpecError, parse_keyspec
+    try:
+        specs = [parse_keyspec(k, args.numeric_sort, args.reverse, args.missing) for k in args.key]
+    except KeySpecError as e:
+        ap.error(str(e))
+    if args.parallel < 1:
+        ap.error("--parallel must be at least 1")
+    if args.check and (args.merge or args.output):
+        ap.error("--check cannot be combined with --merge or --output")
+    from . import app
+    return _run("jlsort", lambda a: app.run_sort(a, specs), args)
+
+
+# -- jljoin ------------------------------------------------------------------------------------
+def join_parser() -> argparse.ArgumentParser:
+    ap = Parser(prog="jljoin", add_help=False, description=(
+        "Join two NDJSON inputs on a key. Merge join of inputs sorted by the key (jlsort order; "
+        "the order is checked), or --hash for unsorted inputs when FILE2 fits in memory. Prints "
+        "[line1,line2] with the original bytes of each side, or a merged object with -m."))
+    ap.add_argument("-k", "--key", metavar="KEY", help="join key of both inputs")
+    ap.add_argument("-1", dest="key1", metavar="KEY", help="join key of FILE1")
+    ap.add_argument("-2", dest="key2", metavar="KEY", help="join key of FILE2")
+    ap.add_argument("-m", "--merge", choices=["1", "2"], help="print one object, deep-merged; "
+                    "this side wins conflicts")
+    ap.add_argument("-a", dest="unpaired", action="append", choices=["1", "2"], default=[],
+                    help="also print unpaired lines of FILE1 or FILE2 (with null as the other side)")
+    ap.add_argument("--full", action="store_true", help="full outer join (-a 1 -a 2)")
+    ap.add_argument("-v", dest="only", choices=["1", "2"],
+                    help="print only the unpaired lines of FILE1 or FILE2, unchanged")
+    ap.add_argument("--hash", action="store_true", help="hash join: inputs need not be sorted; "
+                    "FILE2 is held in memory")
+    ap.add_argument("--allow-no-key", action="store_true", help="a missing key counts as null")
+    ap.add_argument("--invalid", choices=["error", "skip", "warn"], default="warn")
+    ap.add_argument("--strict", action="store_true", help="bad lines (invalid, no key) fail: exit 1")
+    ap.add_argument("--version", action="version", version=_version("jljoin"))
+    ap.add_argument("-h", "--help", action="help", help="show this help and exit")
+    ap.add_argument("file1", metavar="FILE1")
+    ap.add_argument("file2", metavar="FILE2")
+    return ap
+
+
+def jljoin_main(argv=None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    ap = join_parser()
+    args = ap.parse_args(argv)
+    k1 = args.key1 or args.key
+    k2 = args.key2 or args.key
+    if not k1 or not k2:
+        ap.error("a key is required: -k KEY, or -1 KEY1 -2 KEY2")
+    if args.file1 == "-" and args.file2 == "-":
+        ap.error("only one input can be standard input")
+    from .keys import KeySpecError, parse_keyspec
+    try:
+        s1, s2 = parse_keyspec(k1), parse_keyspec(k2)
+    except KeySpecError as e:
+        ap.error(str(e))
+    from . import join
+    return _run("jljoin", lambda a: join.run_join(a, s1, s2), args)
+
+
+# -- jluniq ------------------------------------------------------------------------------------
+def uniq_parser() -> argparse.ArgumentParser:
+    ap = Parser(prog="jluniq", add_help=False, description=(
+        "Collapse runs of NDJSON lines with equal key values (sort first, e.g. with jlsort). "
+        "Prints the first line of each run, [value,count] with -c, [value,line...] with -g."))
+    ap.add_argument("-k", "--key", required=True, metavar="KEY", help="key (path) to compare")
+    ap.add_argument("-c", "--count", action="store_true", help="print [value,count]")
+    ap.add_argument("-g", "--group", action="store_true", help="print [value,line,line...]")
+    ap.add_argument("-n", "--numeric", action="store_true",
+                    help="compare numbers by value (1 and 1.0 equal); default: by type and text")
+    ap.add_argument("--allow-no-key", action="store_true", help="a missing key counts as null")
+    ap.add_argument("--invalid", choices=["error", "skip", "warn"], default="warn")
+    ap.add_argument("--strict", action="store_true", help="bad lines (invalid, no key) fail: exit 1")
+    ap.add_argument("-v", "--version", action="version", version=_version("jluniq"))
+    ap.add_argument("-h", "--help", action="help", help="show this help and exit")
+    ap.add_argument("files", nargs="*", metavar="FILE", help="input files (- or none: stdin)")
+    return ap
+
+
+def jluniq_main(argv=None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    ap = uniq_parser()
+    args = ap.parse_args(argv)
+    from .keys import KeySpecError, parse_keyspec
+    try:
+        spec = parse_keyspec(args.key)
+    except KeySpecError as e:
+        ap.error(str(e))
+    from . import uniq
+    return _run("jluniq", lambda a: uniq.run_uniq(a, spec), args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,265 @@
+"""Reading NDJSON lines in blocks and extracting their keys (msgspec), with the bad-record rules.
+
+Lines are kept as the exact input bytes without the final `\\n` (a `\\r` before it stays). Blank
+lines are skipped. A line that is not JSON is bad: counted, the first one reported with its line
+number, skipped (or fatal with `on_invalid="error"`). A line that is JSON but not an object has
+no key: it is treated like a line without the key.
+"""
+from __future__ import annotations
+
+import gzip
+import sys
+from decimal import Decimal
+from operator import attrgetter
+from typing import Any
+
+import msgspec
+
+from .keys import NORMALIZERS, R_HIGH, R_LOW, Desc, KeySpec
+
+MISSING = msgspec.UNSET
+UnsetType = type(MISSING)
+NUMTYPES = {int, Decimal}
+BLOCK_BYTES = 1 << 22
+
+
+class DataError(Exception):
+    """A bad record under --strict / --invalid error / --missing error: exit 1."""
+
+
+class Stats:
+    def __init__(self, prog: str):
+        self.prog = prog
+        self.invalid = 0
+        self.first_invalid = None
+        self.missing = 0
+        self.missing_skipped = 0
+        self.first_missing = None
+        self.lines = 0
+
+    def summary(self, keys_text: str) -> list[str]:
+        out = []
+        if self.invalid:
+            out.append(f"{self.prog}: warning: {self.invalid} invalid line(s) skipped "
+                       f"(first: {self.first_invalid})")
+        if self.missing:
+            what = "skipped" if self.missing_skipped else "sorted as missing"
+            out.append(f"{self.prog}: warning: {self.missing} line(s) without key {keys_text} {what} "
+                       f"(first: {self.first_missing})")
+        return out
+
+
+def open_input(name: str):
+    """A binary stream for FILE (`-` = stdin; `.gz` decompressed). Raises OSError."""
+    if name == "-":
+        return sys.stdin.buffer
+    if name.endswith(".gz"):
+        f = gzip.open(name, "rb")
+        f.peek(1)  # fail now (not a gzip file, unreadable) rather than in the middle
+        return f
+    return open(name, "rb", buffering=0)
+
+
+def iter_blocks(f, block_bytes: int = BLOCK_BYTES):
+    """Yield lists of lines (bytes, no trailing newline); a last line without newline included."""
+    carry = b""
+    read = f.read
+    while True:
+        data = read(block_bytes)
+        if not data:
+            break
+        parts = data.split(b"\n")
+        if carry:
+            parts[0] = carry + parts[0]
+        carry = parts.pop()
+        if parts:
+            yield parts
+    if carry:
+        yield [carry]
+
+
+def _walk(v, rest):
+    for p in rest:
+        t = type(v)
+        if t is dict:
+            if type(p) is int:
+                p = str(p)
+            v = v.get(p, MISSING)
+            if v is MISSING:
+                return MISSING
+        elif t is list and type(p) is int:
+            try:
+                v = v[p] if p >= -len(v) else MISSING
+            except IndexError:
+                return MISSING
+        else:
+            return MISSING
+    return v
+
+
+class Extractor:
+    """Decode lines into the values of the key paths (MISSING where a path has no value)."""
+
+    def __init__(self, specs: list[KeySpec], stats: Stats, on_invalid: str = "skip",
+                 allow_missing: bool = True):
+        self.specs = specs
+        self.stats = stats
+        self.on_invalid = on_invalid
+        tops: list[str] = []
+        for s in specs:
+            if str(s.path[0]) not in tops:
+                tops.append(str(s.path[0]))
+        fields = [(f"f{i}", Any, MISSING) for i in range(len(tops))]
+        rename = {f"f{i}": t for i, t in enumerate(tops)}
+        self.struct = msgspec.defstruct("Keys", fields, rename=rename)
+        self.dec = msgspec.json.Decoder(self.struct, float_hook=Decimal)
+        self.any_dec = msgspec.json.Decoder(float_hook=Decimal)
+        self.getters = []
+        for s in specs:
+            g = attrgetter(f"f{tops.index(str(s.path[0]))}")
+            self.getters.append((g, s.path[1:]))
+        self.need_missing_check = any(s.missing in ("error", "skip") for s in specs)
+        self.skip_missing = any(s.missing == "skip" for s in specs)
+        self.error_missing = any(s.missing == "error" for s in specs)
+
+    def _vals(self, structs):
+        comps = []
+        for g, rest in self.getters:
+            vals = list(map(g, structs))
+            if rest:
+                vals = [_walk(v, rest) for v in vals]
+            comps.append(vals)
+        return comps
+
+    def block(self, lines: list[bytes], src: str, lineno0: int):
+        """-> (kept_lines, comps, linenos or None). lineno0 = number of lines before the block."""
+        try:
+            structs = list(map(self.dec.decode, lines))
+            linenos = None
+        except (msgspec.DecodeError, msgspec.ValidationError):
+            structs, lines, linenos = self._slow(lines, src, lineno0)
+        comps = self._vals(structs)
+        # missing keys: count, report, maybe skip
+        miss_pos = None
+        for vals in comps:
+            types = set(map(type, vals))
+            if UnsetType in types:
+                miss_pos = miss_pos or set()
+                miss_pos.update(i for i, v in enumerate(vals) if v is MISSING)
+            elif types == {str} and len(vals) > 64:
+                d: dict = {}
+                vals[:] = map(d.setdefault, vals, vals)
+        if miss_pos:
+            st = self.stats
+            first = min(miss_pos)
+            ln = linenos[first] if linenos else lineno0 + first + 1
+            if st.first_missing is None:
+                st.first_missing = f"{src}:{ln}"
+            if self.error_missing:
+                raise DataError(f"{src}:{ln}: no key {self._keys_text()}: "
+                                f"{lines[first][:200].decode('utf-8', 'replace')}")
+            st.missing += len(miss_pos)
+            if self.skip_missing:
+                st.missing_skipped += len(miss_pos)
+                keep = [i for i in range(len(lines)) if i not in miss_pos]
+                lines = [lines[i] for i in keep]
+                comps = [[vals[i] for i in keep] for vals in comps]
+                if linenos:
+                    linenos = [linenos[i] for i in keep]
+                else:
+                    linenos = [lineno0 + i + 1 for i in keep]
+        return lines, comps, linenos
+
+    def _keys_text(self) -> str:
+        return ", ".join(f"'{s.text}'" for s in self.specs)
+
+    def _slow(self, lines, src, lineno0):
+        dec = self.dec
+        structs, kept, linenos = [], [], []
+        st = self.stats
+        empty = self.struct()
+        for i, line in enumerate(lines):
+            try:
+                s = dec.decode(line)
+            except msgspec.ValidationError:
+                s = empty  # JSON, but not an object: no key
+                try:
+                    self.any_dec.decode(line)
+                except msgspec.DecodeError as e:
+                    self._invalid(line, src, lineno0 + i + 1, e)
+                    continue
+            except msgspec.DecodeError as e:
+                if not line.strip():
+                    continue  # blank line
+                self._invalid(line, src, lineno0 + i + 1, e)
+                continue
+            structs.append(s)
+            kept.append(line)
+            linenos.append(lineno0 + i + 1)
+        return structs, kept, linenos
+
+    def _invalid(self, line, src, lineno, err):
+        st = self.stats
+        msg = f"{src}:{lineno}: invalid JSON ({err}): {line[:200].decode('utf-8', 'replace')}"
+        if self.on_invalid == "error":
+            raise DataError(msg)
+        st.invalid += 1
+        if st.first_invalid is None:
+            st.first_invalid = f"{src}:{lineno}"
+            print(f"{self.stats.prog}: warning: {msg}", file=sys.stderr)
+
+
+# -- keys ----------------------------------------------------------------------------------------
+def comp_keys(vals: list, spec: KeySpec, force_norm: bool = False):
+    """-> (kind, component list). kind 'str'/'num' = raw values (homogeneous), else 'norm'."""
+    types = set(map(type, vals))
+    if not force_norm:
+        if types == {str} and spec.mode == "auto":
+            return "str", vals
+        if types and types <= NUMTYPES:
+            return "num", vals
+    f = NORMALIZERS[spec.mode]
+    if UnsetType in types and spec.missing in ("first", "last"):
+        first = spec.missing == "first"
+        repl = (R_HIGH,) if first == spec.desc else (R_LOW,)
+        return "norm", [repl if v is MISSING else f(v) for v in vals]
+    return "norm", list(map(f, vals))
+
+
+def mixed(specs) -> bool:
+    return len({s.desc for s in specs}) > 1
+
+
+def make_keys(comps: list[list], specs: list[KeySpec], force_norm: bool = False):
+    """-> (keys, kinds, reverse): one comparable key per line (a tuple for several specs)."""
+    kinds, cs = [], []
+    mix = mixed(specs)
+    for vals, spec in zip(comps, specs):
+        kind, c = comp_keys(vals, spec, force_norm)
+        if mix and spec.desc:
+            c = list(map(Desc, c))
+        kinds.append(kind)
+        cs.append(c)
+    keys = cs[0] if len(cs) == 1 else list(zip(*cs))
+    return keys, tuple(kinds), (not mix and specs[0].desc)
+
+
+def converter(specs: list[KeySpec], have: tuple, want: tuple):
+    """A function turning a list of keys of kinds `have` into kinds `want` (None if equal)."""
+    if have == want:
+        return None
+    mix = mixed(specs)
+    fs = []
+    for spec, h, w in zip(specs, have, want):
+        if h == w:
+            fs.append(None)
+            continue
+        f = NORMALIZERS[spec.mode]
+        if mix and spec.desc:
+            fs.append(lambda d, f=f: Desc(f(d.v)))
+        else:
+            fs.append(f)
+    if len(specs) == 1:
+        f0 = fs[0]
+        return lambda keys: list(map(f0, keys))
+    return lambda keys: [tuple(x if f is None else f(x) for f, x in zip(fs, k)) for k in keys]

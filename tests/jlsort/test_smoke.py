@@ -1,0 +1,3 @@
+def test_placeholder():
+    import jlsort
+    assert jlsort.__version__
