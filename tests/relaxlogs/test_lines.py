@@ -14,7 +14,7 @@ def reference(data: bytes) -> bytes:
 
 def run(chunks, max_line=0, prefix=b""):
     s = Splitter(max_line)
-    return b"".join(s.feed(c, prefix) for c in chunks) + s.finish(prefix)
+    return b"".join(b"".join(s.feed(c, prefix)) for c in chunks) + s.finish(prefix)
 
 
 def chunked(data, cuts):

@@ -1,6 +1,6 @@
 """Turning the byte stream of stdin into complete output lines.
 
-`Splitter.feed(data, prefix)` returns the complete lines seen so far as one bytes object, each
+`Splitter.feed(data, prefix)` returns the complete lines seen so far (a list of pieces), each
 ending in "\\n", a "\\r" before the "\\n" removed, each line preceded by `prefix` (b"" for none).
 The incomplete tail is kept (as a list of pieces: no limit on line length, no quadratic copying)
 until its newline arrives, or until `finish()` at EOF, which adds the missing newline.
@@ -17,33 +17,44 @@ class Splitter:
         self.partial_len = 0
         self.split_lines = 0      # lines that were cut at max_line
 
-    def feed(self, data: bytes, prefix: bytes = b"") -> bytes:
+    def feed(self, data: bytes, prefix: bytes = b"") -> list:
+        """Complete lines as a list of bytes-like pieces (memoryviews of `data` where no copy is
+        needed: the common case of plain LF lines is written without copying)."""
         idx = data.rfind(b"\n")
         if idx < 0:
             self.partial.append(data)
             self.partial_len += len(data)
             if self.max_line and self.partial_len > self.max_line + 1:
-                return self._cut_partial(prefix)
-            return b""
+                return [self._cut_partial(prefix)]
+            return []
+        end = idx + 1
+        pieces: list = []
+        start = 0
         if self.partial:
-            self.partial.append(data[: idx + 1])
-            head = b"".join(self.partial)
+            first = data.find(b"\n")
+            self.partial.append(data[: first + 1])
+            pieces.append(b"".join(self.partial))
             self.partial, self.partial_len = [], 0
-        else:
-            head = data[: idx + 1] if idx + 1 < len(data) else data
-        if idx + 1 < len(data):
-            rest = data[idx + 1:]
+            start = first + 1
+        if start < end:
+            pieces.append(data if start == 0 and end == len(data) else memoryview(data)[start:end])
+        if end < len(data):
+            rest = data[end:]
             self.partial.append(rest)
             self.partial_len = len(rest)
-        if b"\r" in head:
-            head = head.replace(b"\r\n", b"\n")
-        if self.max_line and len(head) > self.max_line + 1:
-            head = self._cut_lines(head)
-        if prefix:
-            head = prefix + head[:-1].replace(b"\n", b"\n" + prefix) + b"\n"
+        has_cr = data.find(b"\r", start, end) >= 0 or (start > 0 and b"\r" in pieces[0])
+        if pieces and (self.max_line or prefix or has_cr):
+            head = b"".join(pieces)
+            if b"\r" in head:
+                head = head.replace(b"\r\n", b"\n")
+            if self.max_line and len(head) > self.max_line + 1:
+                head = self._cut_lines(head)
+            if prefix:
+                head = prefix + head[:-1].replace(b"\n", b"\n" + prefix) + b"\n"
+            pieces = [head]
         if self.max_line and self.partial_len > self.max_line + 1:
-            head += self._cut_partial(prefix)
-        return head
+            pieces.append(self._cut_partial(prefix))
+        return pieces
 
     def _cut_lines(self, head: bytes) -> bytes:
         n = self.max_line

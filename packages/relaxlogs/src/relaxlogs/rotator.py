@@ -109,8 +109,12 @@ class Rotator:
         return g
 
     # -- writing ----------------------------------------------------------------------------
-    def write(self, data: bytes) -> None:
-        """Append complete lines. On failure raises WriteFailed with the part not written."""
+    def write(self, data) -> None:
+        """Append complete lines (bytes, or a list of bytes-like pieces written with writev).
+        On failure raises WriteFailed with the part not written."""
+        if isinstance(data, list):
+            if self.max_size > 0 or len(data) != 2:
+                data = data[0] if len(data) == 1 else b"".join(data)
         if not data:
             return
         now = self.clock()
@@ -150,6 +154,8 @@ class Rotator:
             raise WriteFailed(self.path, e, bytes(pending))
 
     def _raw_write(self, data) -> None:
+        if isinstance(data, list):
+            return self._raw_writev(data)
         view = memoryview(data)
         while view:
             try:
@@ -159,6 +165,22 @@ class Rotator:
                 raise WriteFailed(self.path, e, bytes(view))
             view = view[n:]
             self.size += n
+        self.dirty = True
+
+    def _raw_writev(self, pieces: list) -> None:
+        pieces = list(pieces)
+        while pieces:
+            try:
+                n = os.writev(self.fd, pieces)
+            except OSError as e:
+                self._drop_fd()
+                raise WriteFailed(self.path, e, b"".join(pieces))
+            self.size += n
+            while pieces and n >= len(pieces[0]):
+                n -= len(pieces[0])
+                pieces.pop(0)
+            if n:
+                pieces[0] = memoryview(pieces[0])[n:]
         self.dirty = True
 
     def _drop_fd(self) -> None:

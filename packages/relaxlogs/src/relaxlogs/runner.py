@@ -81,13 +81,16 @@ class Runner:
     def flush(self) -> None:
         if not self.buf:
             return
-        data = self.buf[0] if len(self.buf) == 1 else b"".join(self.buf)
+        pieces = self.buf
         self.buf, self.buflen = [], 0
-        if self.rot is None:
-            self._stdout(data)
-            return
-        if self.tee:
-            self._stdout(data)
+        if self.rot is None or self.tee or len(pieces) > 64:
+            data = pieces[0] if len(pieces) == 1 else b"".join(pieces)
+            pieces = [data]
+            if self.rot is None or self.tee:
+                self._stdout(data)
+            if self.rot is None:
+                return
+        data = pieces
         attempt = 0
         while True:
             try:
@@ -117,12 +120,14 @@ class Runner:
                 _drain(self.wakeup)
                 self._signals()
 
-    def _add(self, data: bytes) -> None:
-        if data:
+    def _add(self, pieces) -> None:
+        if isinstance(pieces, (bytes, bytearray)):
+            pieces = [pieces] if pieces else []
+        for p in pieces:
             if not self.buf:
                 self.flush_at = time.monotonic() + FLUSH_DELAY
-            self.buf.append(data)
-            self.buflen += len(data)
+            self.buf.append(p)
+            self.buflen += len(p)
 
     # -- signals ----------------------------------------------------------------------------
     def _signals(self) -> None:
