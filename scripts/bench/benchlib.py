@@ -1,8 +1,8 @@
 """Shared runner of the benchmarks in scripts/bench/.
 
 `compare(cases, runs=5)` runs each case's `ours` and `ref` commands alternately (ours, ref, ours,
-ref, ...) at least `runs` times each, measures every run with wait4() (CPU = user + sys of the
-process tree, peak RSS of the largest process, wall time), and prints medians and the ratio
+ref, ...) at least `runs` times each, measures every run (CPU = user + sys of the process tree and peak
+RSS of the largest process, from GNU time; wall time), and prints medians and the ratio
 ours/reference. Commands are argv lists, or strings run by `sh -c` (for pipelines); stdin may be a
 file path; stdout goes to /dev/null unless `stdout` is given.
 
@@ -18,6 +18,7 @@ import os
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 from dataclasses import dataclass, field
 
@@ -41,22 +42,43 @@ class Sample:
     rc: int
 
 
+GNU_TIME = "/usr/bin/time"
+
+
 def run_once(cmd, stdin=None, env=None) -> Sample:
+    """Run one command; CPU and peak RSS come from GNU time when it is there.
+
+    Why GNU time: a child forked from this (possibly large) Python process starts with the parent's
+    resident pages, so its ru_maxrss would include them; GNU time is a small C process, and the
+    peak it reports for its own child is the tool's own.
+    """
     full_env = dict(os.environ)
     if env:
         full_env.update(env)
-    args = ["sh", "-c", cmd] if isinstance(cmd, str) else cmd
+    args = ["sh", "-c", cmd] if isinstance(cmd, str) else list(cmd)
+    use_time = os.access(GNU_TIME, os.X_OK)
+    fd, out_path = tempfile.mkstemp(prefix="bench-time-")
+    os.close(fd)
+    if use_time:
+        args = [GNU_TIME, "-q", "-f", "%U %S %M", "-o", out_path, *args]
     fin = open(stdin, "rb") if stdin else subprocess.DEVNULL
     try:
         t0 = time.perf_counter()
         p = subprocess.Popen(args, stdin=fin, stdout=subprocess.DEVNULL, env=full_env)
         _, status, ru = os.wait4(p.pid, 0)
         wall = time.perf_counter() - t0
+        rc = os.waitstatus_to_exitcode(status)
+        cpu, rss_mb = ru.ru_utime + ru.ru_stime, ru.ru_maxrss / 1024.0
+        if use_time:
+            with open(out_path) as f:
+                fields = f.read().split()
+            if len(fields) >= 3:
+                cpu, rss_mb = float(fields[-3]) + float(fields[-2]), int(fields[-1]) / 1024.0
     finally:
         if stdin:
             fin.close()
-    p.returncode = os.waitstatus_to_exitcode(status)
-    return Sample(ru.ru_utime + ru.ru_stime, wall, ru.ru_maxrss / 1024.0, p.returncode)
+        os.unlink(out_path)
+    return Sample(cpu, wall, rss_mb, rc)
 
 
 def median(samples: list[Sample], attr: str) -> float:
