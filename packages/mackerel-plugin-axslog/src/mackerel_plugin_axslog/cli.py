@@ -118,10 +118,13 @@ def _main(argv) -> int:
     flt = LineFilter(args.filter, args.invert_filter, args.skip_until_json)
     results = []
     failed = 0
+    import time
+    now = time.time()
     try:
         for typed, fol in jobs:
             try:
                 fol.open()
+                fol.now = now       # one clock for every file of the run
                 parser = (LtsvParser if args.format == "ltsv" else JsonParser)(status_keys, args.ptime_key)
                 t = Tally()
                 for chunk in fol.chunks():
