@@ -91,9 +91,9 @@ def sort_parser() -> argparse.ArgumentParser:
     ap.add_argument("-r", "--reverse", action="store_true", help="descending (default flag of every key)")
     ap.add_argument("-s", "--stable", action="store_true", help="accepted: the sort is always stable")
     ap.add_argument("-u", "--unique", action="store_true", help="only the first line of equal keys")
-    ap.add_argument("--check", nargs="?", const="diagnose-first",
-                    choices=["diagnose-first", "quiet", "silent"],
-                    help="only check that the input is sorted; report the first disorder, exit 1")
+    ap.add_argument("--check", action="store_const", const="diagnose-first",
+                    help="only check that the input is sorted; report the first disorder, exit 1 "
+                         "(--check=quiet: like -C)")
     ap.add_argument("-C", dest="check", action="store_const", const="quiet",
                     help="like --check=quiet: exit 1 on disorder, no message")
     ap.add_argument("-m", "--merge", action="store_true", help="merge already sorted files")
@@ -120,7 +120,8 @@ def main(argv=None) -> int:
     if not argv:
         ap.print_help(sys.stdout)
         return 0
-    args = ap.parse_args(argv)
+    checks = {"--check=diagnose-first": "--check", "--check=quiet": "-C", "--check=silent": "-C"}
+    args = ap.parse_args([checks.get(a, a) for a in argv])
     if not args.key:
         ap.error("the following arguments are required: -k/--key")
     from .keys import KeySpecError, parse_keyspec

@@ -64,6 +64,8 @@ def parse_path(text: str) -> tuple:
     while i < n:
         c = text[i]
         if c == '"':
+            if not expect_name:
+                raise KeySpecError(f"missing . before {text[i:]!r} in key: {text}")
             j = i + 1
             buf = []
             while j < n and text[j] != '"':

@@ -1,0 +1,78 @@
+"""Record streams shared by jljoin and jluniq: (key, value, line, lineno) per good line."""
+from __future__ import annotations
+
+import sys
+from decimal import Decimal
+
+from .records import MISSING, DataError, Extractor, Stats, iter_blocks, open_input
+
+
+def make_extractor(spec, prog, strict, invalid, allow_no_key):
+    stats = Stats(prog)
+    on_invalid = "error" if strict or invalid == "error" else "skip"
+    if not allow_no_key:
+        spec.missing = "error" if strict else "skip"
+    return Extractor([spec], stats, on_invalid), stats
+
+
+def records(name, f, ex, keyfn, allow_no_key, prog, rc):
+    """Yield (key, value, line, lineno) for the lines of one opened input."""
+    n = 0
+    try:
+        for lines in iter_blocks(f):
+            kept, comps, linenos = ex.block(lines, name, n)
+            vals = comps[0]
+            if allow_no_key:
+                vals = [None if v is MISSING else v for v in vals]
+            keys = list(map(keyfn, vals))
+            if linenos is None:
+                linenos = range(n + 1, n + 1 + len(kept))
+            n += len(lines)
+            yield from zip(keys, vals, kept, linenos)
+    except OSError as e:
+        print(f"{prog}: {name}: {e.strerror or e}", file=sys.stderr)
+        rc[0] = 1
+    finally:
+        if f is not sys.stdin.buffer:
+            f.close()
+
+
+def strict_norm(v):
+    """Equality by JSON type and value as upstream (1 and 1.0 differ); hashable."""
+    t = type(v)
+    if t is int:
+        return (4, v, 1)
+    if t is Decimal:
+        return (4, v, 0)
+    if t is str:
+        return (5, v)
+    if t is list:
+        return (6, tuple(map(strict_norm, v)))
+    if t is dict:
+        names = sorted(v)
+        return (7, tuple(names), tuple(strict_norm(v[k]) for k in names))
+    return (1, v)  # null, false, true
+
+
+_enc = None
+
+
+def encode(v) -> bytes:
+    """Compact JSON with sorted object members; numbers keep their input text."""
+    global _enc
+    if _enc is None:
+        import msgspec
+        _enc = msgspec.json.Encoder(decimal_format="number", order="sorted")
+    return _enc.encode(v)
+
+
+def open_or_report(name, prog, rc):
+    try:
+        return open_input(name)
+    except OSError as e:
+        print(f"{prog}: {name}: {e.strerror or e}", file=sys.stderr)
+        rc[0] = 1
+        return None
+
+
+__all__ = ["DataError", "make_extractor", "records", "strict_norm", "encode", "open_or_report"]

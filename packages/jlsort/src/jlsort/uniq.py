@@ -1,0 +1,64 @@
+"""jluniq: collapse runs of adjacent lines whose key values are equal.
+
+State: the current run (its key, first value, count, and its lines with -g). Equality is by JSON
+type and value (1 and 1.0 differ, as upstream) or, with -n, by numeric value.
+"""
+from __future__ import annotations
+
+import sys
+
+from .keys import norm
+from .records import DataError
+from .stream import encode, make_extractor, open_or_report, records, strict_norm
+
+PROG = "jluniq"
+
+
+def run_uniq(args, spec) -> int:
+    rc = [0]
+    ex, stats = make_extractor(spec, PROG, args.strict, args.invalid, args.allow_no_key)
+    keyfn = norm if args.numeric else strict_norm
+    write = sys.stdout.buffer.write
+    buf: list[bytes] = []
+    cur = None  # [key, value, count, lines]
+
+    def emit(g):
+        if args.count or args.group:
+            parts = [encode(g[1])]
+            if args.count:
+                parts.append(str(g[2]).encode())
+            if args.group:
+                parts.extend(line.strip() for line in g[3])
+            buf.append(b"[" + b",".join(parts) + b"]")
+        else:
+            buf.append(g[3][0])
+
+    try:
+        for name in args.files or ["-"]:
+            f = open_or_report(name, PROG, rc)
+            if f is None:
+                continue
+            for k, v, line, _ in records(name, f, ex, keyfn, args.allow_no_key, PROG, rc):
+                if cur is not None and k == cur[0]:
+                    cur[2] += 1
+                    if args.group:
+                        cur[3].append(line)
+                    continue
+                if cur is not None:
+                    emit(cur)
+                    if len(buf) >= 4096:
+                        buf.append(b"")
+                        write(b"\n".join(buf))
+                        buf.clear()
+                cur = [k, v, 1, [line]]
+        if cur is not None:
+            emit(cur)
+    except DataError as e:
+        print(f"{PROG}: {e}", file=sys.stderr)
+        rc[0] = 1
+    if buf:
+        buf.append(b"")
+        write(b"\n".join(buf))
+    for line in stats.summary(f"'{spec.text}'"):
+        print(line, file=sys.stderr)
+    return rc[0]

@@ -1,3 +1,0 @@
-def test_placeholder():
-    import jlsort
-    assert jlsort.__version__
