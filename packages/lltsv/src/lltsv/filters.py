@@ -1,0 +1,104 @@
+"""The `-f 'KEY OP VALUE'` conditions.
+
+KEY OP VALUE is split on single spaces into three parts (VALUE may hold spaces). Operators:
+  > >= < <=        numeric (Go number grammar on both sides); a record whose value is missing or
+                   not a number fails the condition and is reported (count + first one)
+  == !=            numeric equality when both sides are numbers (1 == 1.0), else byte equality
+  ==* !=*          case-insensitive string equality (Unicode lower-casing)
+  =~ !~            regular expression search (Python re, close to RE2 for common patterns)
+  =~* !~*          the same, case-insensitive (re.IGNORECASE; the pattern itself is untouched)
+Every condition is applied (AND), in the order given, also several on the same key.
+"""
+from __future__ import annotations
+
+import operator
+import re
+
+from . import gonum
+
+
+class FilterError(ValueError):
+    pass
+
+
+NUMERIC = {">": operator.gt, ">=": operator.ge, "<": operator.lt, "<=": operator.le}
+_REVERSED = {">": "__lt__", ">=": "__le__", "<": "__gt__", "<=": "__ge__"}
+OPERATORS = ["<=", ">=", "<", ">", "==", "!=", "==*", "!=*", "=~", "!~", "=~*", "!~*"]
+
+
+def _lower(b: bytes) -> str:
+    return b.decode("utf-8", "surrogateescape").lower()
+
+
+class Filter:
+    def __init__(self, source: bytes):
+        self.source = source
+        parts = source.split(b" ", 2)
+        if len(parts) < 3:
+            raise FilterError("expected 'KEY OP VALUE' separated by single spaces")
+        self.key, op, self.rhs = parts
+        self.op = op.decode("utf-8", "surrogateescape")
+        if self.op not in OPERATORS:
+            raise FilterError(f"unknown operator {self.op!r} (known: {' '.join(OPERATORS)})"
+                              + (" (two spaces in a row?)" if not self.op else ""))
+        self.numeric = self.op in NUMERIC
+        self.rhs_num = gonum.parse(self.rhs)
+        self.vectorizable = self.op in NUMERIC or self.op in ("==", "!=")
+        if self.numeric:
+            if self.rhs_num is None:
+                raise FilterError(f"{self.rhs.decode('utf-8', 'replace')!r} is not a number")
+            self._cmp = NUMERIC[self.op]
+        elif self.op in ("==*", "!=*"):
+            self._rhs_lower = _lower(self.rhs)
+        elif self.op in ("=~", "!~", "=~*", "!~*"):
+            flags = re.IGNORECASE if self.op.endswith("*") else 0
+            pattern = self.rhs.decode("utf-8", "surrogateescape")
+            try:
+                self._rx = re.compile(pattern, flags)
+            except re.error as e:
+                raise FilterError(f"bad regular expression {pattern!r}: {e}") from e
+
+    def __str__(self):
+        return self.source.decode("utf-8", "replace")
+
+    def test(self, value: bytes | None) -> bool | None:
+        """True/False, or None when a numeric operator meets a value that is not a number."""
+        op = self.op
+        if value is None:
+            value = b""
+        if self.numeric:
+            v = gonum.parse(value)
+            if v is None:
+                return None
+            return self._cmp(v, self.rhs_num)
+        if op == "==" or op == "!=":
+            eq = value == self.rhs
+            if not eq and self.rhs_num is not None:
+                v = gonum.parse(value)
+                eq = v is not None and v == self.rhs_num
+            return eq if op == "==" else not eq
+        if op == "==*":
+            return _lower(value) == self._rhs_lower
+        if op == "!=*":
+            return _lower(value) != self._rhs_lower
+        found = self._rx.search(value.decode("utf-8", "surrogateescape")) is not None
+        return found if op[0] == "=" else not found
+
+    def mask(self, values: list[bytes]):
+        """A list of booleans for a whole column of values, or None if some value needs the
+        per-record path (not a number for a numeric operator, or an unusual number)."""
+        if self.numeric:
+            fl = gonum.fast_floats(values)
+            if fl is None:
+                return None
+            return list(map(getattr(self.rhs_num, _REVERSED[self.op]), fl))
+        if self.rhs_num is None:
+            eq = list(map(self.rhs.__eq__, values))
+        else:
+            fl = gonum.fast_floats(values)
+            if fl is None:
+                return None
+            eq = list(map(self.rhs_num.__eq__, fl))
+        if self.op == "!=":
+            return [not e for e in eq]
+        return eq

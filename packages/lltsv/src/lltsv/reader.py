@@ -1,0 +1,112 @@
+"""Input in large line-aligned chunks, output in one write per chunk.
+
+Regular files are read 4 MiB at a time. Pipes and terminals are read as data arrives (what is
+available right now, up to 4 MiB), so `tail -f log | lltsv ...` prints each line promptly while a
+fast producer still yields big chunks. No line-length limit: a partial line waits for its LF.
+CRLF becomes LF; a last line without LF is processed too (and loses one trailing CR).
+"""
+from __future__ import annotations
+
+import io
+import os
+import select
+import stat
+
+CHUNK = 4 << 20
+
+
+class ReadError(Exception):
+    def __init__(self, err: OSError):
+        super().__init__(err.strerror or str(err))
+        self.err = err
+
+
+class WriteError(Exception):
+    def __init__(self, err: OSError):
+        super().__init__(err.strerror or str(err))
+        self.err = err
+
+
+def _reads(f):
+    try:
+        fd = f.fileno()
+        mode = os.fstat(fd).st_mode
+    except (AttributeError, OSError, io.UnsupportedOperation, ValueError):
+        fd = None
+    try:
+        if fd is None:
+            while True:
+                b = f.read(CHUNK)
+                if not b:
+                    return
+                yield b
+        elif stat.S_ISREG(mode):
+            while True:
+                b = os.read(fd, CHUNK)
+                if not b:
+                    return
+                yield b
+        else:
+            while True:
+                b = os.read(fd, CHUNK)
+                if not b:
+                    return
+                if len(b) < CHUNK:
+                    parts = [b]
+                    size = len(b)
+                    eof = False
+                    while size < CHUNK and select.select([fd], [], [], 0)[0]:
+                        more = os.read(fd, CHUNK - size)
+                        if not more:
+                            eof = True
+                            break
+                        parts.append(more)
+                        size += len(more)
+                    b = b"".join(parts)
+                    yield b
+                    if eof:
+                        return
+                else:
+                    yield b
+    except OSError as e:
+        raise ReadError(e) from e
+
+
+def run(engine, f, where: str, out) -> None:
+    """Feed every line of binary stream f through engine, writing results to out."""
+    carry = b""
+    line0 = 0
+
+    def emit(chunk):
+        nonlocal line0
+        if b"\r" in chunk:
+            chunk = chunk.replace(b"\r\n", b"\n")
+        n = chunk.count(b"\n")
+        res = engine.chunk(chunk, where, line0, n)
+        line0 += n
+        if res:
+            try:
+                out.write(res)
+                out.flush()
+            except BrokenPipeError:
+                raise
+            except OSError as e:
+                raise WriteError(e) from e
+
+    for data in _reads(f):
+        if carry:
+            data = carry + data
+        cut = data.rfind(b"\n")
+        if cut < 0:
+            carry = data
+            continue
+        if cut == len(data) - 1:
+            carry = b""
+            emit(data)
+        else:
+            carry = data[cut + 1:]
+            emit(data[:cut + 1])
+    if carry:
+        if carry.endswith(b"\r"):
+            carry = carry[:-1]
+        emit(carry + b"\n")
