@@ -188,10 +188,22 @@ def run(argv, stdin, stdout, stderr) -> int:
             parts.append("\n")
         parts.append(render(s, label))
     if parts:
-        stdout.write("".join(parts).encode("utf-8", "surrogateescape"))
+        _write_all(stdout, "".join(parts).encode("utf-8", "surrogateescape"))
     if not a.quiet:
         _summary(col, a.key, stderr)
     return rc
+
+
+def _write_all(out, data: bytes) -> None:
+    """BufferedWriter.write may return a short count (the reader went away mid-way) without raising;
+    keep writing so that a closed pipe surfaces as BrokenPipeError."""
+    mv = memoryview(data)
+    while mv:
+        n = out.write(mv)
+        if n is None or n <= 0:
+            out.flush()
+            n = 0
+        mv = mv[n:]
 
 
 class _TextErr:
@@ -217,9 +229,9 @@ def _summary(col, key, stderr) -> None:
 
 
 def main(argv=None, stdin=None, stdout=None, stderr=None) -> int:
-    stdin = stdin if stdin is not None else sys.stdin.buffer
-    out = stdout if stdout is not None else sys.stdout.buffer
-    err = stderr if stderr is not None else sys.stderr.buffer
+    stdin = stdin if stdin is not None else getattr(sys.stdin, "buffer", sys.stdin)
+    out = stdout if stdout is not None else getattr(sys.stdout, "buffer", sys.stdout)
+    err = stderr if stderr is not None else getattr(sys.stderr, "buffer", sys.stderr)
     if argv is None:
         argv = sys.argv[1:]
     try:

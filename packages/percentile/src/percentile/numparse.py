@@ -73,7 +73,7 @@ def parse_block(block: bytes, out: list, on_bad: BadFn) -> None:
                 msg = str(e)
             else:
                 if not vals:                                 # a single empty line: "[]"
-                    on_bad(line, b"", "invalid syntax")
+                    on_bad(line + block.count(b"\n", counted, start), b"", "invalid syntax")
                     return
                 if neg and 0.0 in vals:
                     _fix_signed_zeros(block, start, end, vals)
