@@ -67,16 +67,17 @@ class LtsvParser:
     def __init__(self, status_keys: list[str], ptime_key: str):
         self.status_keys = status_keys
         self.ptime_key = ptime_key
-        v = rb"([^\t\r\n]*)"
+        v = rb"([^\t\r\n]*+)"
         looks = b"".join(rb"(?=(?:(?:[^\t\n]*\t)*?" + _esc(k) + b":" + v + rb")?)"
                          for k in [*status_keys, ptime_key])
         self.general = re.compile(rb"\n" + looks + rb"[^\n]*")
         self.fast = None
         self.fast_rev = None
         if len(status_keys) == 1:
+            # one match per line holding the first key, the second key (if after it) captured
             s, p = _esc(status_keys[0]), _esc(ptime_key)
-            self.fast = re.compile(rb"[\t\n]" + s + b":" + v + rb"[^\n]*?\t" + p + b":" + v + rb"[^\n]*(?=\n)")
-            self.fast_rev = re.compile(rb"[\t\n]" + p + b":" + v + rb"[^\n]*?\t" + s + b":" + v + rb"[^\n]*(?=\n)")
+            self.fast = re.compile(rb"[\t\n]" + s + b":" + v + rb"(?:[^\n]*?\t" + p + b":" + v + rb")?[^\n]*+")
+            self.fast_rev = re.compile(rb"[\t\n]" + p + b":" + v + rb"(?:[^\n]*?\t" + s + b":" + v + rb")?[^\n]*+")
         self.use_fast = self.fast is not None
         self.misses = 0
 
@@ -87,14 +88,22 @@ class LtsvParser:
         data = b"\n" + chunk
         nl = chunk.count(b"\n")
         if self.use_fast:
-            pairs = self.fast.findall(data)
-            if len(pairs) == nl:
-                into.update(pairs)
+            # status first: exact when no line has a status without a latency after it (such a
+            # line may have its latency BEFORE the status); lines without a status do not match
+            got = collections.Counter(self.fast.findall(data, 0, len(data) - 1))
+            if not any(p == b"" for _, p in got):
+                into.update(got)
+                missing = nl - sum(got.values())
+                if missing:
+                    into[(b"", b"")] += missing
+                self.misses = 0
                 return nl
-            rev = self.fast_rev.findall(data)
-            if len(rev) == nl:
-                for (p, s), n in collections.Counter(rev).items():
+            # latency first: exact when every line matched and each had a status after it
+            rev = collections.Counter(self.fast_rev.findall(data, 0, len(data) - 1))
+            if sum(rev.values()) == nl and not any(s == b"" for _, s in rev):
+                for (p, s), n in rev.items():
                     into[(s, p)] += n
+                self.misses = 0
                 return nl
             self.misses += 1
             if self.misses >= 2:      # this log does not fit the fast path: stop trying
