@@ -115,36 +115,52 @@ def run_sort(args, specs) -> int:
 
 
 def _output(path):
-    """-> (stream, finish, abort). -o FILE: a temporary file beside FILE, renamed at the end, so
-    FILE can also be an input."""
+    """-> (stream, finish, abort). -o FILE: an anonymous file (O_TMPFILE) beside FILE, given a
+    name and renamed over FILE only at the end, so FILE can also be an input and nothing is left
+    behind if we are killed."""
     if not path or path == "-":
         return sys.stdout.buffer, (lambda: sys.stdout.buffer.flush()), (lambda: None)
     d = os.path.dirname(os.path.abspath(path))
+    tmp = None
     try:
-        fd, tmp = tempfile.mkstemp(prefix=".jlsort.", suffix=".tmp", dir=d)
+        try:
+            fd = os.open(d, os.O_TMPFILE | os.O_WRONLY, 0o666)
+        except (AttributeError, OSError):
+            fd, tmp = tempfile.mkstemp(prefix=".jlsort.", suffix=".tmp", dir=d)
     except OSError as e:
         raise OSError(e.errno, e.strerror, path) from None
     f = os.fdopen(fd, "wb", buffering=1 << 20)
+    state = {"tmp": tmp}
 
     def finish():
         f.flush()
         try:
-            st = os.stat(path)
-            os.chmod(tmp, st.st_mode & 0o7777)
+            mode = os.stat(path).st_mode & 0o7777
         except OSError:
-            os.chmod(tmp, 0o666 & ~_umask())
+            mode = 0o666 & ~_umask()
+        os.fchmod(f.fileno(), mode)
+        if state["tmp"] is None:
+            base = f".jlsort.{os.getpid()}.{id(f)}.tmp"
+            dfd = os.open(d, os.O_RDONLY | os.O_DIRECTORY)
+            try:  # linkat(AT_SYMLINK_FOLLOW): give the anonymous file a name
+                os.link(f"/proc/self/fd/{f.fileno()}", base, dst_dir_fd=dfd, follow_symlinks=True)
+            finally:
+                os.close(dfd)
+            state["tmp"] = os.path.join(d, base)
         f.close()
-        os.replace(tmp, path)
+        os.replace(state["tmp"], path)
+        state["tmp"] = None
 
     def abort():
         try:
             f.close()
         except OSError:
             pass
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
+        if state["tmp"]:
+            try:
+                os.unlink(state["tmp"])
+            except OSError:
+                pass
 
     return f, finish, abort
 

@@ -118,6 +118,7 @@ class Extractor:
         for s in specs:
             g = attrgetter(f"f{tops.index(str(s.path[0]))}")
             self.getters.append((g, s.path[1:]))
+        self.pending = None
         self.need_missing_check = any(s.missing in ("error", "skip") for s in specs)
         self.skip_missing = any(s.missing == "skip" for s in specs)
         self.error_missing = any(s.missing == "error" for s in specs)
@@ -138,6 +139,7 @@ class Extractor:
             linenos = None
         except (msgspec.DecodeError, msgspec.ValidationError):
             structs, lines, linenos = self._slow(lines, src, lineno0)
+        pending, self.pending = self.pending, None
         comps = self._vals(structs)
         # missing keys: count, report, maybe skip
         miss_pos = None
@@ -168,6 +170,8 @@ class Extractor:
                     linenos = [linenos[i] for i in keep]
                 else:
                     linenos = [lineno0 + i + 1 for i in keep]
+        if pending:
+            raise DataError(pending)
         return lines, comps, linenos
 
     def _keys_text(self) -> str:
@@ -186,12 +190,14 @@ class Extractor:
                 try:
                     self.any_dec.decode(line)
                 except msgspec.DecodeError as e:
-                    self._invalid(line, src, lineno0 + i + 1, e)
+                    if self._invalid(line, src, lineno0 + i + 1, e):
+                        break
                     continue
             except msgspec.DecodeError as e:
                 if not line.strip():
                     continue  # blank line
-                self._invalid(line, src, lineno0 + i + 1, e)
+                if self._invalid(line, src, lineno0 + i + 1, e):
+                    break
                 continue
             structs.append(s)
             kept.append(line)
@@ -202,7 +208,8 @@ class Extractor:
         st = self.stats
         msg = f"{src}:{lineno}: invalid JSON ({err}): {line[:200].decode('utf-8', 'replace')}"
         if self.on_invalid == "error":
-            raise DataError(msg)
+            self.pending = msg  # raised after the lines before it are checked
+            return True
         st.invalid += 1
         if st.first_invalid is None:
             st.first_invalid = f"{src}:{lineno}"

@@ -1,0 +1,133 @@
+"""Real processes: pipes, signals, temporary files, exit codes."""
+from __future__ import annotations
+
+import json
+import os
+import random
+import signal
+import subprocess
+import time
+
+import pytest
+
+
+@pytest.fixture(scope="module")
+def big_input(tmp_path_factory):
+    """About 30 MB of NDJSON: enough for a sort with a small buffer to take a few seconds."""
+    p = tmp_path_factory.mktemp("big") / "big.ndjson"
+    rnd = random.Random(11)
+    with open(p, "w") as f:
+        for chunk in range(30):
+            f.write("".join(json.dumps({"id": chunk * 10000 + i, "k": f"{rnd.randrange(10 ** 6):06d}",
+                                        "pad": "x" * 60}) + "\n" for i in range(10000)))
+    return p
+
+
+def _temp_files_of(pid: int, tmpdir) -> list[str]:
+    out = []
+    try:
+        for fd in os.listdir(f"/proc/{pid}/fd"):
+            try:
+                target = os.readlink(f"/proc/{pid}/fd/{fd}")
+            except OSError:
+                continue
+            if target.startswith(str(tmpdir)):
+                out.append(target)
+    except OSError:
+        pass
+    return out
+
+
+@pytest.mark.parametrize("sig,code", [(signal.SIGTERM, 143), (signal.SIGINT, 130), (signal.SIGKILL, -9)])
+def test_signal_in_the_middle_of_an_external_sort_leaves_no_temp_file(script, big_input, tmp_path,
+                                                                       sig, code):
+    tdir = tmp_path / "tmp"
+    tdir.mkdir()
+    out = tmp_path / "out" / "sorted.ndjson"
+    out.parent.mkdir()
+    p = subprocess.Popen([script("jlsort"), "-k", "k", "-c", "256k", "-T", tdir, "-o", out, big_input],
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    seen = []
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and len(seen) < 3 and p.poll() is None:
+        seen = _temp_files_of(p.pid, tdir)
+        time.sleep(0.05)
+    assert seen, "the sort used the temporary directory"
+    p.send_signal(sig)
+    _, err = p.communicate(timeout=60)
+    assert p.returncode == code, err
+    assert b"Traceback" not in err
+    assert list(tdir.iterdir()) == []
+    assert list(out.parent.iterdir()) == []
+
+
+def test_sigterm_while_writing_output_keeps_the_old_file(script, big_input, tmp_path):
+    out = tmp_path / "sorted.ndjson"
+    out.write_bytes(b"old\n")
+    p = subprocess.Popen([script("jlsort"), "-k", "k", "-c", "1m", "-o", out, big_input],
+                         stderr=subprocess.PIPE)
+    time.sleep(1.0)
+    p.send_signal(signal.SIGTERM)
+    p.communicate(timeout=60)
+    if p.returncode == 0:
+        pytest.skip("the sort finished before the signal")
+    assert p.returncode == 143
+    assert out.read_bytes() == b"old\n"
+    assert [x.name for x in tmp_path.iterdir()] == ["sorted.ndjson"]
+
+
+def test_external_sort_output_is_complete(script, big_input, tmp_path):
+    r = subprocess.run([script("jlsort"), "-k", "k", "-c", "512k", "-T", tmp_path, big_input],
+                       capture_output=True)
+    assert r.returncode == 0, r.stderr
+    lines = r.stdout.splitlines()
+    src = big_input.read_bytes().splitlines()
+    assert len(lines) == len(src) and sorted(lines) == sorted(src)
+    keys = [(json.loads(x)["k"], json.loads(x)["id"]) for x in lines]
+    assert keys == sorted(keys)  # sorted by k, ties in input (id) order
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("name,args", [("jlsort", ["-k", "k"]), ("jlsort", ["-k", "k", "-c", "256k"]),
+                                       ("jluniq", ["-k", "id"])])
+def test_closed_pipe_exits_quietly(script, big_input, name, args):
+    p1 = subprocess.Popen([script(name), *args, big_input], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    p2 = subprocess.Popen(["head", "-1"], stdin=p1.stdout, stdout=subprocess.PIPE)
+    p1.stdout.close()
+    out, _ = p2.communicate(timeout=120)
+    err = p1.stderr.read()
+    rc = p1.wait(timeout=120)
+    assert out.count(b"\n") == 1
+    assert rc == 141 and err == b"", (rc, err)
+
+
+def test_join_closed_pipe(script, big_input, tmp_path):
+    sorted_ = tmp_path / "s.ndjson"
+    subprocess.run([script("jlsort"), "-k", "id", "-c", "1g", "-o", sorted_, big_input], check=True)
+    p1 = subprocess.Popen([script("jljoin"), "-k", "id", sorted_, sorted_], stdout=subprocess.PIPE,
+                          stderr=subprocess.PIPE)
+    p2 = subprocess.Popen(["head", "-2"], stdin=p1.stdout, stdout=subprocess.PIPE)
+    p1.stdout.close()
+    out, _ = p2.communicate(timeout=120)
+    err = p1.stderr.read()
+    assert p1.wait(timeout=120) == 141 and err == b""
+    assert out.count(b"\n") == 2
+
+
+def test_full_disk_is_a_clear_error(script, tmp_path):
+    if not os.path.exists("/dev/full"):
+        pytest.skip("no /dev/full")
+    data = b"".join(b'{"k":%d}\n' % i for i in range(1000))
+    r = subprocess.run(f"{script('jlsort')} -k k > /dev/full", shell=True, input=data, capture_output=True)
+    assert r.returncode == 1 and b"jlsort: " in r.stderr and b"No space left" in r.stderr
+    assert b"Traceback" not in r.stderr
+
+
+def test_help_and_usage_errors_in_a_subprocess(script):
+    for name in ("jlsort", "jljoin", "jluniq"):
+        r = subprocess.run([script(name), "--help"], capture_output=True)
+        assert r.returncode == 0 and r.stdout.startswith(b"usage: " + name.encode())
+        r = subprocess.run([script(name), "--nope"], capture_output=True)
+        assert r.returncode == 2 and f"{name}: ".encode() in r.stderr
+    r = subprocess.run([script("jlsort"), "-k", "k", "-c", "1.5g"], capture_output=True)
+    assert r.returncode == 2 and b"invalid capacity size: '1.5g'" in r.stderr
