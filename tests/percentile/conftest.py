@@ -1,10 +1,9 @@
 import io
+import pathlib
 import shutil
 import sys
-import pathlib
 
 import pytest
-
 from percentile.cli import main
 
 

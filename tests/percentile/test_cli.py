@@ -207,7 +207,7 @@ def test_linear_equals_datamash(pct, require_tool, tmp_path):
     assert got["count"] == want[0]
     assert got["avg"] == pytest.approx(want[1], abs=1e-6)
     assert (got["min"], got["max"]) == (want[2], want[3])
-    for label, w in zip(["99pt", "95pt", "90pt", "75pt", "50pt", "1pt"], want[4:]):
+    for label, w in zip(["99pt", "95pt", "90pt", "75pt", "50pt", "1pt"], want[4:], strict=True):
         assert got[label] == pytest.approx(w, abs=1e-6), label
 
 

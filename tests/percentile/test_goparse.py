@@ -2,8 +2,8 @@
 import math
 
 import pytest
-from hypothesis import given, strategies as st
-
+from hypothesis import given
+from hypothesis import strategies as st
 from percentile.goparse import GoFloatError, parse_go_float, underscore_ok
 
 ACCEPTED = {

@@ -2,8 +2,8 @@
 import math
 import struct
 
-from hypothesis import given, settings, strategies as st
-
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from percentile import numparse
 from percentile.goparse import GoFloatError, parse_go_float
 

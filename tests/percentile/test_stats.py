@@ -6,8 +6,8 @@ from array import array
 from fractions import Fraction
 
 import pytest
-from hypothesis import given, settings, strategies as st
-
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from percentile import stats
 from percentile.stats import Pct, go_rank_index, summarize
 

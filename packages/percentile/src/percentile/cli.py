@@ -127,9 +127,9 @@ def run(argv, stdin, stdout, stderr) -> int:
         stderr_text.write("percentile: reading numbers from a terminal; pipe them in or name FILEs\n")
         return 1
 
+    from . import output
     from .reader import Collector, StrictFailure, naive_sum
     from .stats import summarize
-    from . import output
 
     col = Collector(strict=a.strict,
                     key=os.fsencode(a.key) if a.key is not None else None,

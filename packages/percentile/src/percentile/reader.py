@@ -80,7 +80,7 @@ class Collector:
         for blk in blocks(f):
             vals: list = []
             bad0 = self.bad
-            numparse.parse_block(blk, vals, lambda i, raw, why: self._bad(name, base + i, raw, why))
+            numparse.parse_block(blk, vals, lambda i, raw, why, b=base: self._bad(name, b + i, raw, why))
             base += len(vals) + self.bad - bad0      # every line is a value or a rejected line
             g.total = naive_sum(vals, g.total)
             g.vals.fromlist(vals)
@@ -140,7 +140,7 @@ class Collector:
                     g = self.groups[gv] = Group()
                 vals: list = []
                 numparse.parse_block(b"\n".join(vs), vals,
-                                     lambda i, raw, why: self._bad(name, base + where[i], raw, why))
+                                     lambda i, raw, why, b=base, w=where: self._bad(name, b + w[i], raw, why))
                 g.total = naive_sum(vals, g.total)
                 g.vals.fromlist(vals)
             base += len(lines)

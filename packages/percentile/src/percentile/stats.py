@@ -196,7 +196,7 @@ def summarize(vals: list, total: float, pcts: list[Pct], method: str = "rank",
             out_extra.append((name, var))
         elif name == "median":
             out_extra.append((name, combine(o.at[med[0]], o.at[med[1]], med[2])))
-    res = [(p.label, combine(o.at[a], o.at[b], t)) for p, (a, b, t) in zip(pcts, plan)]
+    res = [(p.label, combine(o.at[a], o.at[b], t)) for p, (a, b, t) in zip(pcts, plan, strict=True)]
     return Summary(n, o.max, total / n, o.min, out_extra, res)
 
 
