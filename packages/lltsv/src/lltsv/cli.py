@@ -118,7 +118,13 @@ def main(argv: list[str] | None = None, stdin=None, stdout=None, stderr=None) ->
     stdin = stdin if stdin is not None else sys.stdin.buffer
     err = stderr if stderr is not None else sys.stderr
     ap = build_parser()
-    args = ap.parse_intermixed_args(normalize_argv(list(argv)))
+    norm = normalize_argv(list(argv))
+    rest: list[str] = []
+    if "--" in norm:   # parse_intermixed_args mishandles "--": take the file names after it here
+        i = norm.index("--")
+        norm, rest = norm[:i], norm[i + 1:]
+    args = ap.parse_intermixed_args(norm)
+    args.files += rest
 
     from lltsv import core, expr, filters, reader
 

@@ -1,0 +1,176 @@
+"""Property tests: the fast (bulk, regex) paths produce exactly what the per-record path and an
+independent line-by-line model of the upstream semantics produce, on regular and irregular input."""
+from __future__ import annotations
+
+import math
+
+from hypothesis import HealthCheck, given, settings, strategies as st
+
+from lltsv import core, filters, gonum
+
+LABELS = [b"a", b"b", b"ab", b"ba", b"time", b"reqtime", b"", b"x-y"]
+VALUES = [b"", b"0", b"1", b"1.5", b"2", b"-3", b"abc", b"-", b"1e3", b" 3", b"a:b", b"reqtime:9",
+          b"\ta:1", b"0x1p1", b"nan", b"inf", b"\r"]
+
+value = st.sampled_from(VALUES)
+label = st.sampled_from(LABELS)
+
+
+@st.composite
+def irregular_line(draw):
+    cols = []
+    for _ in range(draw(st.integers(0, 5))):
+        kind = draw(st.integers(0, 9))
+        if kind == 0:
+            cols.append(b"junk")
+        elif kind == 1:
+            cols.append(b"")
+        else:
+            cols.append(draw(label) + b":" + draw(value))
+    return b"\t".join(cols)
+
+
+@st.composite
+def log(draw):
+    sig = draw(st.lists(label, min_size=1, max_size=5, unique=True))
+    lines = []
+    for _ in range(draw(st.integers(0, 40))):
+        kind = draw(st.integers(0, 7))
+        if kind == 0:
+            lines.append(draw(irregular_line()))
+        elif kind == 1:   # a regular line with one label repeated somewhere
+            cols = [lb + b":" + draw(value).replace(b"\t", b"") for lb in sig]
+            dup = draw(st.sampled_from(sig)) + b":" + draw(value).replace(b"\t", b"")
+            cols.insert(draw(st.integers(0, len(cols))), dup)
+            lines.append(b"\t".join(cols))
+        else:
+            lines.append(b"\t".join(lb + b":" + draw(value).replace(b"\t", b"") for lb in sig))
+    eol = draw(st.sampled_from([b"\n", b"\r\n"]))
+    data = eol.join(lines)
+    if lines and draw(st.booleans()):
+        data += eol
+    return data
+
+
+def model(data: bytes, keys=None, no_key=False, ignore=(), conds=()):
+    """Upstream semantics, written plainly (conds: (key, python-op, float))."""
+    out = []
+    if not data:
+        return b""
+    lines = data.split(b"\n")
+    if lines[-1] == b"":
+        lines.pop()
+    for line in lines:
+        if line.endswith(b"\r"):
+            line = line[:-1]
+        labels, d = [], {}
+        for col in line.split(b"\t"):
+            if b":" in col:
+                k, v = col.split(b":", 1)
+                labels.append(k)
+                d[k] = v
+        ok = True
+        for k, op, rhs in conds:
+            v = gonum.parse(d.get(k, b""))
+            if v is None or not op(v, rhs):
+                ok = False
+        if not ok:
+            continue
+        sel = keys if keys else [k for k in labels if k not in ignore]
+        if no_key:
+            out.append(b"\t".join(d.get(k, b"") for k in sel))
+        else:
+            out.append(b"\t".join(k + b":" + d.get(k, b"") for k in sel))
+    return b"".join(x + b"\n" for x in out)
+
+
+def run_engine(data, opts, fast=True, min_split=1):
+    eng = core.Engine(opts)
+    eng.MIN_SPLIT = min_split
+    if not fast:
+        eng.fast_all = eng.fast_keys = eng.fast_filter_all = False
+    import io
+
+    from lltsv import reader
+    out = io.BytesIO()
+    reader.run(eng, io.BytesIO(data), "t", out)
+    return out.getvalue(), eng
+
+
+SETTINGS = settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+key_lists = st.lists(label, min_size=0, max_size=4)
+
+
+@SETTINGS
+@given(log(), key_lists, st.booleans())
+def test_select_matches_model(data, keys, no_key):
+    opts = core.Options(keys=keys, no_key=no_key and bool(keys))
+    fast, _ = run_engine(data, opts)
+    slow, _ = run_engine(data, opts, fast=False)
+    assert fast == slow == model(data, keys, no_key and bool(keys))
+
+
+@SETTINGS
+@given(log(), key_lists, st.sampled_from(LABELS), st.sampled_from([">", ">=", "<", "<="]),
+       st.sampled_from([b"0", b"1", b"1.5", b"-1"]))
+def test_numeric_filter_matches_model(data, keys, fkey, op, rhs):
+    f = filters.Filter(fkey + b" " + op.encode() + b" " + rhs)
+    opts = core.Options(keys=keys, filters=[f])
+    fast, e1 = run_engine(data, opts)
+    slow, e2 = run_engine(data, opts, fast=False)
+    expect = model(data, keys, conds=[(fkey, filters.NUMERIC[op], float(rhs))])
+    assert fast == slow == expect
+    assert e1.problems == e2.problems   # same count and same first bad record
+
+
+@SETTINGS
+@given(log(), key_lists, st.sampled_from(LABELS), st.sampled_from(["==", "!="]),
+       st.sampled_from([b"1", b"1.0", b"abc", b"", b"-"]))
+def test_equality_filter_fast_equals_slow(data, keys, fkey, op, rhs):
+    f = filters.Filter(fkey + b" " + op.encode() + b" " + rhs)
+    opts = core.Options(keys=keys, filters=[f])
+    assert run_engine(data, opts)[0] == run_engine(data, opts, fast=False)[0]
+
+
+@SETTINGS
+@given(log(), st.lists(label, max_size=2))
+def test_ignore_matches_model(data, ignore):
+    opts = core.Options(ignore=ignore)
+    assert run_engine(data, opts)[0] == model(data, ignore=set(ignore))
+
+
+@SETTINGS
+@given(st.binary(max_size=30))
+def test_gonum_agrees_with_python_on_plain_decimals(b):
+    v = gonum.parse(b)
+    if gonum._PLAIN.fullmatch(b):
+        f = float(b)
+        assert v == (None if math.isinf(f) else f)
+    elif v is not None and not math.isnan(v):
+        # whatever Go accepts has no whitespace and reads back the same number
+        assert not b.strip() != b
+    fl = gonum.fast_floats([b])
+    if fl is not None:
+        assert fl == [v]
+
+
+def test_fast_path_corner_cases():
+    base = [b"time:1\treqtime:0.5\turi:/a"] * 30
+    cases = [
+        b"time:1\treqtime:0.1\treqtime:0.9\turi:/dup",        # duplicate: the last wins
+        b"reqtime:0.7\ttime:1\treqtime:0.2\turi:/first",       # also at line start
+        b"time:1\treqtime:0.3\turi:/?reqtime:5",               # the key inside a value
+        b"time:1\turi:/missing",
+        b"time:1\treqtime\turi:/nocolon",
+    ]
+    for extra in cases:
+        for pos in (0, 15, 30):
+            lines = base[:pos] + [extra] + base[pos:]
+            data = b"\n".join(lines) + b"\n"
+            for keys in ([b"reqtime"], [b"time", b"reqtime", b"uri"], [b"uri"]):
+                opts = core.Options(keys=keys, no_key=True)
+                assert run_engine(data, opts)[0] == model(data, keys, True), (extra, keys)
+            f = filters.Filter(b"reqtime > 0.4")
+            opts = core.Options(filters=[f])
+            assert run_engine(data, opts)[0] == model(
+                data, conds=[(b"reqtime", filters.NUMERIC[">"], 0.4)]), extra
