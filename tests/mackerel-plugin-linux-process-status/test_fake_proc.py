@@ -279,3 +279,22 @@ def test_state_save_is_atomic(tmp_path):
     state.save(p, {"version": 3, "x": 1})
     assert state.load(p) == {"version": 3, "x": 1}
     assert state.load(str(tmp_path / "missing")) is None
+
+
+def test_graph_definition_covers_the_metrics(env, capsysbinary, monkeypatch):
+    fp, tmp = env
+    fp.process(PID, utime=1, start=5)
+    run(capsysbinary, fp.root, "--match", "fake", "--key-prefix", "g", "--extended")
+    fp.system(cpu_ticks=(1100, 0, 1100, 8200), uptime=102.0)
+    rc, out, err = run(capsysbinary, fp.root, "--match", "fake", "--key-prefix", "g", "--extended")
+    names = list(parse(out))
+    monkeypatch.setenv("MACKEREL_AGENT_PLUGIN_META", "1")
+    rc, meta, err = run(capsysbinary, fp.root, "--match", "fake", "--key-prefix", "g", "--extended")
+    assert rc == 0
+    head, body = meta.decode().split("\n", 1)
+    assert head == "# mackerel-agent-plugin"
+    graphs = json.loads(body)["graphs"]
+    assert len(names) == 13
+    for n in names:
+        graph, metric = n.rsplit(".", 1)
+        assert metric in [m["name"] for m in graphs[graph]["metrics"]], n

@@ -110,3 +110,16 @@ def test_bad_source_address_is_a_clear_error():
     with pytest.raises(pinger.SocketOpenError) as ei:
         pinger.open_socket(4, source="192.0.2.123", mode="privileged")
     assert "192.0.2.123" in str(ei.value) or "permission" in str(ei.value).lower()
+
+
+def test_icmplib_is_imported_without_asyncio_which_still_works_on_demand():
+    import subprocess
+    import sys
+    code = ("import sys\n"
+            "import mackerel_plugin_pinging.pinger as p\n"
+            "assert 'asyncio' not in sys.modules, 'asyncio loaded at start-up'\n"
+            "assert p.icmplib.sockets.asyncio.TimeoutError is TimeoutError\n"
+            "import asyncio\n"
+            "assert p.icmplib.sockets.asyncio.get_running_loop is asyncio.get_running_loop\n")
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr

@@ -181,6 +181,10 @@ def run(args, out) -> int:
     from .procfs import Procfs
 
     _NOTICES.clear()
+    if os.environ.get("MACKEREL_AGENT_PLUGIN_META"):
+        from .meta import graph_definition
+        out.write(graph_definition(args.key_prefix, args.extended, args.match is not None))
+        return 0
     fs = Procfs(args.proc_root, args.cgroup_root)
     epoch = int(time.time())
     try:
