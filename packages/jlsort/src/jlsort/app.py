@@ -51,11 +51,11 @@ def _sources(files, rc_holder):
         yield name, f
 
 
-def _blocks(name, f, ex, progress, rc_holder):
+def _blocks(name, f, ex, progress, rc_holder, block_bytes=1 << 22):
     """(lines, comps, linenos) per block of one input; a read error is reported, rc 1."""
     n = 0
     try:
-        for lines in iter_blocks(f):
+        for lines in iter_blocks(f, block_bytes):
             count = len(lines)
             kept, comps, linenos = ex.block(lines, name, n)
             n += count
@@ -90,8 +90,9 @@ def run_sort(args, specs) -> int:
             else:
                 sorter = Sorter(specs, args.capacity, args.temporary_directory)
                 try:
+                    bb = min(1 << 22, max(1 << 16, args.capacity // 16))
                     for name, f in _sources(args.files, rc):
-                        for kept, comps, _, _ in _blocks(name, f, ex, progress, rc):
+                        for kept, comps, _, _ in _blocks(name, f, ex, progress, rc, bb):
                             sorter.add(kept, comps)
                     progress.done()
                     write_batches(out, sorter.batches(args.unique), args.unique)

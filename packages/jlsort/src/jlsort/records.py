@@ -135,7 +135,7 @@ class Extractor:
     def block(self, lines: list[bytes], src: str, lineno0: int):
         """-> (kept_lines, comps, linenos or None). lineno0 = number of lines before the block."""
         try:
-            structs = list(map(self.dec.decode, lines))
+            structs = self._bulk(lines) or list(map(self.dec.decode, lines))
             linenos = None
         except (msgspec.DecodeError, msgspec.ValidationError):
             structs, lines, linenos = self._slow(lines, src, lineno0)
@@ -173,6 +173,19 @@ class Extractor:
         if pending:
             raise DataError(pending)
         return lines, comps, linenos
+
+    def _bulk(self, lines):
+        """Decode a block in one call when each line is surely one object: every line starts
+        with `{` and ends with `}` (so no value can span lines) and the count matches."""
+        n = len(lines)
+        if n < 16:
+            return None
+        chunk = b"\n".join(lines)
+        if (chunk[:1] != b"{" or chunk.count(b"\n{") != n - 1 or chunk[-1:] != b"}"
+                or chunk.count(b"}\n") != n - 1):
+            return None
+        structs = self.dec.decode_lines(chunk)
+        return structs if len(structs) == n else None
 
     def _keys_text(self) -> str:
         return ", ".join(f"'{s.text}'" for s in self.specs)

@@ -15,6 +15,7 @@ sorted pieces in C). At most FANIN runs are open at once: beyond that, runs are 
 from __future__ import annotations
 
 import itertools
+from bisect import bisect_left, bisect_right
 import operator
 import os
 import pickle
@@ -98,6 +99,8 @@ class Run:
 def _bisect(keys, b, lo, hi, rev, right):
     """First index in keys[lo:hi] (sorted asc, or desc when rev) whose key comes after b
     (right=True) or does not come before b (right=False)."""
+    if not rev:
+        return (bisect_right if right else bisect_left)(keys, b, lo, hi)
     lt = operator.lt
     while lo < hi:
         mid = (lo + hi) // 2
@@ -210,7 +213,7 @@ class Sorter:
     def _tempfile(self):
         d = self.tmpdir or tempfile.gettempdir()
         try:
-            return tempfile.TemporaryFile(dir=d, prefix="jlsort.", buffering=1 << 20)
+            return tempfile.TemporaryFile(dir=d, prefix="jlsort.", buffering=1 << 16)
         except OSError as e:
             raise TempError(f"cannot create a temporary file in {d}: {e.strerror}") from None
 
