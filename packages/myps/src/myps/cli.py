@@ -217,7 +217,7 @@ def _main(argv, stdin, stdout, stderr) -> int:
     except options.OptionFileError as e:
         out.err(str(e))
         return EXIT_ERROR
-    debug = debug_logger(a.debug)
+    debug = debug_logger(a.debug, stderr)
     if debug:
         debug(f"DSN: {options.describe(params)}")
 

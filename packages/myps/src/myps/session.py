@@ -179,11 +179,13 @@ class Session:
             pass
 
 
-def debug_logger(enabled: bool):
+def debug_logger(enabled: bool, stream=None):
+    """Go `log`-style lines (date, time, message) on stderr (a byte stream)."""
     if not enabled:
         return None
+    stream = stream if stream is not None else sys.stderr.buffer
 
     def log(msg: str) -> None:
-        sys.stderr.write(time.strftime("%Y/%m/%d %H:%M:%S ") + msg + "\n")
-        sys.stderr.flush()
+        stream.write((time.strftime("%Y/%m/%d %H:%M:%S ") + msg + "\n").encode("utf-8", "replace"))
+        stream.flush()
     return log
