@@ -7,7 +7,6 @@ import os
 import re
 
 import pytest
-
 from lps_fakeproc import FakeProc, cgroup_limit, pagesize
 from mackerel_plugin_linux_process_status import cli, core, state
 from mackerel_plugin_linux_process_status.procfs import CLK_TCK, Procfs

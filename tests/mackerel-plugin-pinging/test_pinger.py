@@ -5,7 +5,6 @@ from __future__ import annotations
 import icmplib
 import pytest
 from icmplib.models import ICMPReply
-
 from mackerel_plugin_pinging import pinger
 
 

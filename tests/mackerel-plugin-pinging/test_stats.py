@@ -9,10 +9,16 @@ from decimal import ROUND_HALF_UP, Decimal
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
-
 from mackerel_plugin_pinging.output import graph_definition, metric_lines
-from mackerel_plugin_pinging.stats import (Result, jitter, percentile_key, rank_index,
-                                           round_half_up, stddev, summarize)
+from mackerel_plugin_pinging.stats import (
+    Result,
+    jitter,
+    percentile_key,
+    rank_index,
+    round_half_up,
+    stddev,
+    summarize,
+)
 
 # 90th percentile index for n = 1..25, as the upstream Go plugin computes it:
 # math.Round(float64(n) * 0.90) - 1 with Go's ties-away-from-zero math.Round.

@@ -198,7 +198,11 @@ def run(args, out) -> int:
         target = "match-" + hashlib.sha1(args.match.pattern.encode()).hexdigest()[:16]
         if args.per_process:
             target += "-pp"
-        pids = _matching_pids(fs, args.match)
+        try:
+            pids = _matching_pids(fs, args.match)
+        except OSError as e:
+            _err(f"cannot list processes in {fs.root}: {e.strerror}")
+            return 1
     else:
         if args.pidfile:
             try:

@@ -162,7 +162,7 @@ def run(args, out) -> int:
     rc = 0
     fatal_seen: set[str] = set()
     lines: list[str] = []
-    for host, prefix, (res, first, fatal) in zip(args.host, prefixes, results):
+    for host, prefix, (res, first, fatal) in zip(args.host, prefixes, results, strict=True):
         if fatal:
             rc = 1
             if fatal not in fatal_seen:  # one clear message, not one per host

@@ -14,6 +14,8 @@ import time
 import types
 from collections.abc import Callable
 
+from .stats import Result
+
 
 def _import_icmplib():
     """Import icmplib without paying for asyncio at start-up.
@@ -45,9 +47,6 @@ ICMPRequest = icmplib.ICMPRequest
 ICMPv4Socket = icmplib.ICMPv4Socket
 ICMPv6Socket = icmplib.ICMPv6Socket
 
-from .stats import Result
-
-REASONS = ("timeout", "unreachable", "send_error", "other")
 PING_GROUP_RANGE = "/proc/sys/net/ipv4/ping_group_range"
 
 

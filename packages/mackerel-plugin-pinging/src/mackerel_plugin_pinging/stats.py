@@ -73,7 +73,7 @@ def jitter(values_in_order: list[float]) -> float:
     """Mean absolute difference of consecutive RTTs (in send order); 0 with fewer than two."""
     if len(values_in_order) < 2:
         return 0.0
-    diffs = [abs(b - a) for a, b in zip(values_in_order, values_in_order[1:])]
+    diffs = [abs(b - a) for a, b in zip(values_in_order, values_in_order[1:], strict=False)]
     return math.fsum(diffs) / len(diffs)
 
 
