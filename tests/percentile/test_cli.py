@@ -7,6 +7,8 @@ import subprocess
 import time
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 README = b"130111.4\n137671.5\n136399.2\n135166.8\n135148.6\n137568.4\n"
 SEQ10 = b"".join(b"%d\n" % i for i in range(1, 11))
@@ -327,3 +329,39 @@ def test_terminal_stdin_prints_usage(exe):
     _, status = os.waitpid(pid, 0)
     assert os.waitstatus_to_exitcode(status) == 1
     assert b"usage: percentile" in out
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.lists(st.tuples(st.sampled_from(["a", "b", "c", None]),
+                          st.one_of(st.integers(-50, 50).map(str), st.sampled_from(["-", "", "x", "1e400"]),
+                                    st.none())), max_size=80))
+def test_group_by_matches_a_per_group_reference(rows):
+    import io
+
+    from percentile.cli import main
+    data = []
+    groups: dict = {}
+    for g, v in rows:
+        cols = ([f"g:{g}"] if g is not None else []) + ([f"v:{v}"] if v is not None else []) + ["x:y"]
+        data.append("\t".join(cols))
+        try:
+            if v in ("-", "") or v is None:
+                raise ValueError
+            x = float(v)
+            if x in (float("inf"), float("-inf")):
+                raise ValueError
+        except ValueError:
+            continue
+        groups.setdefault(g or "", []).append(x)
+    out = io.BytesIO()
+    main(["-k", "v", "-g", "g", "--json", "-p", "50,100", "-q"], stdin=io.BytesIO("\n".join(data).encode()),
+         stdout=out, stderr=io.BytesIO())
+    got = [json.loads(x) for x in out.getvalue().splitlines()]
+    want_order = sorted(groups, key=lambda k: (-len(groups[k]), k))
+    assert [r["g"] for r in got] == want_order
+    for r in got:
+        xs = sorted(groups[r["g"]])
+        n = len(xs)
+        assert r["count"] == n and r["min"] == xs[0] and r["max"] == xs[-1] and r["100pt"] == xs[-1]
+        k = int(n * 0.5 + 0.5)
+        assert r["50pt"] == xs[min(max(k, 1), n) - 1]

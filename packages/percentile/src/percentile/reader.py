@@ -99,7 +99,9 @@ class Collector:
         base = 0
         for blk in blocks(f):
             lines = blk.split(b"\n")
-            per_group: dict = {}
+            vs: list = []          # the values (bytes) of this block
+            where: list = []       # their line indexes
+            gvs: list = []         # their group values
             for i, line in enumerate(lines):
                 j = line.rfind(tk)
                 if j >= 0:
@@ -114,35 +116,51 @@ class Collector:
                 if v == b"-" or v == b"":
                     self.missing += 1
                     continue
-                if gk is None:
-                    gv = b""
-                else:
+                vs.append(v)
+                where.append(i)
+                if gk is not None:
                     j = line.rfind(tg)
                     if j >= 0:
                         j += len(tg)
                     elif line.startswith(sg):
                         j = len(sg)
                     else:
-                        j = -1
-                    if j < 0:
-                        gv = b""
-                    else:
-                        e = line.find(b"\t", j)
-                        gv = line[j:] if e < 0 else line[j:e]
-                pg = per_group.get(gv)
-                if pg is None:
-                    pg = per_group[gv] = ([], [])
-                pg[0].append(v)
-                pg[1].append(i)
-            for gv, (vs, where) in per_group.items():
-                g = self.groups.get(gv)
-                if g is None:
-                    g = self.groups[gv] = Group()
+                        gvs.append(b"")
+                        continue
+                    e = line.find(b"\t", j)
+                    gvs.append(line[j:] if e < 0 else line[j:e])
+            if vs:
+                bad: list = []
+
+                def on_bad(i, raw, why, b=base, w=where, bad=bad):
+                    bad.append(i)
+                    self._bad(name, b + w[i], raw, why)
+
                 vals: list = []
-                numparse.parse_block(b"\n".join(vs), vals,
-                                     lambda i, raw, why, b=base, w=where: self._bad(name, b + w[i], raw, why))
-                g.total = naive_sum(vals, g.total)
-                g.vals.fromlist(vals)
+                numparse.parse_block(b"\n".join(vs), vals, on_bad)
+                if gk is None:
+                    g = self.groups.get(b"")
+                    if g is None:
+                        g = self.groups[b""] = Group()
+                    g.total = naive_sum(vals, g.total)
+                    g.vals.fromlist(vals)
+                else:
+                    if bad:
+                        drop = set(bad)
+                        gvs = [gv for i, gv in enumerate(gvs) if i not in drop]
+                    per_group: dict = {}
+                    for gv, x in zip(gvs, vals, strict=True):
+                        lst = per_group.get(gv)
+                        if lst is None:
+                            per_group[gv] = [x]
+                        else:
+                            lst.append(x)
+                    for gv, lst in per_group.items():
+                        g = self.groups.get(gv)
+                        if g is None:
+                            g = self.groups[gv] = Group()
+                        g.total = naive_sum(lst, g.total)
+                        g.vals.fromlist(lst)
             base += len(lines)
         self.records += base
 
