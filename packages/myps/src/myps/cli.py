@@ -127,11 +127,34 @@ def _isatty(stream) -> bool:
         return False
 
 
+class _TextAdapter:
+    """A byte-stream face for a text stream without .buffer (e.g. a redirected StringIO)."""
+
+    def __init__(self, text):
+        self.text = text
+
+    def write(self, b: bytes) -> None:
+        self.text.write(b.decode("utf-8", "replace"))
+
+    def flush(self) -> None:
+        self.text.flush()
+
+    def readline(self) -> bytes:
+        return self.text.readline().encode()
+
+    def isatty(self) -> bool:
+        return False
+
+
+def _binary(stream):
+    return getattr(stream, "buffer", None) or _TextAdapter(stream)
+
+
 def main(argv: list[str] | None = None, stdin=None, stdout=None, stderr=None) -> int:
-    stdin = stdin if stdin is not None else sys.stdin.buffer
-    stdout = stdout if stdout is not None else sys.stdout.buffer
-    stderr = stderr if stderr is not None else sys.stderr.buffer
-    real = stdout is sys.stdout.buffer
+    stdin = stdin if stdin is not None else _binary(sys.stdin)
+    stdout = stdout if stdout is not None else _binary(sys.stdout)
+    stderr = stderr if stderr is not None else _binary(sys.stderr)
+    real = stdout is getattr(sys.stdout, "buffer", None)
     try:
         rc = _main(sys.argv[1:] if argv is None else list(argv), stdin, stdout, stderr)
         stdout.flush()
