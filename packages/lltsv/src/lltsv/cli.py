@@ -114,9 +114,6 @@ def _split_keys(s: str) -> list[bytes]:
 def main(argv: list[str] | None = None, stdin=None, stdout=None, stderr=None) -> int:
     if argv is None:
         argv = sys.argv[1:]
-    stdout = stdout if stdout is not None else sys.stdout.buffer
-    stdin = stdin if stdin is not None else sys.stdin.buffer
-    err = stderr if stderr is not None else sys.stderr
     ap = build_parser()
     norm = normalize_argv(list(argv))
     rest: list[str] = []
@@ -125,6 +122,9 @@ def main(argv: list[str] | None = None, stdin=None, stdout=None, stderr=None) ->
         norm, rest = norm[:i], norm[i + 1:]
     args = ap.parse_intermixed_args(norm)
     args.files += rest
+    stdout = stdout if stdout is not None else sys.stdout.buffer
+    stdin = stdin if stdin is not None else sys.stdin.buffer
+    err = stderr if stderr is not None else sys.stderr
 
     from lltsv import core, expr, filters, reader
 
