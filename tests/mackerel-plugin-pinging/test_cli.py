@@ -204,7 +204,7 @@ def test_unprivileged_icmp_as_user_nobody():
     if why:
         pytest.skip(why)
     # the sysctl is per network namespace: widen it in a private one, then drop root
-    script = ("ip link set lo up; sysctl -qw net.ipv4.ping_group_range='0 2147483647'; "
+    script = ("ip link set lo up; echo '0 2147483647' > /proc/sys/net/ipv4/ping_group_range; "
               f"exec setpriv --reuid=nobody --regid=nogroup --clear-groups {exe()} "
               "--host 127.0.0.1 --host ::1 --key-prefix u --count 2 --verbose")
     r = subprocess.run(["unshare", "-n", "sh", "-c", script], capture_output=True, timeout=60)
@@ -220,7 +220,7 @@ def test_no_icmp_socket_at_all_gives_one_clear_message():
     why = _nobody_can_run()
     if why:
         pytest.skip(why)
-    script = ("ip link set lo up; sysctl -qw net.ipv4.ping_group_range='1 0'; "
+    script = ("ip link set lo up; echo '1 0' > /proc/sys/net/ipv4/ping_group_range; "
               f"exec setpriv --reuid=nobody --regid=nogroup --clear-groups {exe()} "
               "--host 127.0.0.1 --host 127.0.0.2 --key-prefix u --count 1")
     r = subprocess.run(["unshare", "-n", "sh", "-c", script], capture_output=True, timeout=60)
@@ -235,7 +235,7 @@ def test_no_icmp_socket_at_all_gives_one_clear_message():
 def test_raw_fallback_as_root_with_the_default_sysctl():
     if os.geteuid() != 0 or not have_netns():
         pytest.skip("needs root and unshare -n")
-    script = ("ip link set lo up; sysctl -qw net.ipv4.ping_group_range='1 0'; "
+    script = ("ip link set lo up; echo '1 0' > /proc/sys/net/ipv4/ping_group_range; "
               f"exec {exe()} --host 127.0.0.1 --key-prefix r --count 1 --verbose")
     r = subprocess.run(["unshare", "-n", "sh", "-c", script], capture_output=True, timeout=60)
     assert r.returncode == 0, r.stderr
@@ -300,3 +300,15 @@ def test_sigint_exits_130_without_traceback():
     out, err = p.communicate(timeout=30)
     assert p.returncode == 130, (p.returncode, err)
     assert b"Traceback" not in err
+
+
+def test_source_address():
+    if not can_ping("127.0.0.1"):
+        pytest.skip("no ICMP socket available")
+    r = run("--host", "127.0.0.1", "--source", "127.0.0.1", "--key-prefix", "src", "--count", "1")
+    assert r.returncode == 0, r.stderr
+    assert metrics(r.stdout)["pinging.src_rtt_count.success"] == 1
+    r = run("--host", "127.0.0.1", "--source", "192.0.2.55", "--key-prefix", "src", "--count", "1")
+    assert r.returncode == 1
+    assert r.stdout == b""
+    assert b"cannot use source address 192.0.2.55" in r.stderr
