@@ -312,3 +312,23 @@ def test_source_address():
     assert r.returncode == 1
     assert r.stdout == b""
     assert b"cannot use source address 192.0.2.55" in r.stderr
+
+
+def test_in_process_main_writes_bytes(capsysbinary, monkeypatch):
+    from mackerel_plugin_pinging import cli
+    monkeypatch.delenv("MACKEREL_AGENT_PLUGIN_META", raising=False)
+    if not can_ping("127.0.0.1"):
+        pytest.skip("no ICMP socket available")
+    rc = cli.main(["--host", "127.0.0.1", "--key-prefix", "inproc", "--count", "2",
+                   "--interval", "0", "--percentiles", "50,90"])
+    out, err = capsysbinary.readouterr()
+    assert rc == 0, err
+    m = metrics(out)
+    assert m["pinging.inproc_rtt_count.success"] == 2
+    assert m["pinging.inproc_rtt_ms.50_percentile"] == m["pinging.inproc_rtt_ms.min"]  # n=2: index 0
+    monkeypatch.setenv("MACKEREL_AGENT_PLUGIN_META", "1")
+    assert cli.main(["--host", "h1", "--host", "h2", "--key-prefix", "p"]) == 0
+    out, _ = capsysbinary.readouterr()
+    assert set(json.loads(out.split(b"\n", 1)[1])["graphs"]) == {
+        "pinging.p_h1_rtt_count", "pinging.p_h1_rtt_ms", "pinging.p_h2_rtt_count",
+        "pinging.p_h2_rtt_ms"}
