@@ -102,7 +102,10 @@ def _run(args) -> int:
     lim = None
 
     def on_signal(signum, frame):
-        (lim.signals if lim is not None else caught).append(signum)
+        if lim is not None:
+            lim.on_signal(signum)
+        else:
+            caught.append(signum)
 
     rfd, wfd = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
     old_wakeup = signal.set_wakeup_fd(wfd, warn_on_full_buffer=False)

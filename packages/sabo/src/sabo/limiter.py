@@ -15,12 +15,17 @@ import os
 import select
 import signal
 import sys
+import threading
 import time
 
 from .group import Registration, encode_record, fair_shares
 from .units import format_bytes, format_rate
 
 CHUNK = 128 * 1024
+
+
+class _Timeout(Exception):
+    pass
 
 
 class Exit(Exception):
@@ -60,6 +65,9 @@ class Limiter:
         self.members = 1
         self.warned_bw: set[int] = set()
         self.signals: list[int] = []
+        self.in_write = False
+        self.deadline_armed = False
+        self.stop_signal = signal.SIGTERM
         self.next_refresh = self.start
         self.next_progress = self.start + 1.0
         self.progress_tty = False
@@ -151,8 +159,30 @@ class Limiter:
         except (OSError, ValueError):
             pass
 
+    def on_signal(self, signum: int) -> None:
+        """Signal handler body. A stop signal during a blocked write gives the write 1 s more
+        (a reader that stopped reading must not keep us from exiting)."""
+        self.signals.append(signum)
+        if (self.in_write and signum != signal.SIGUSR1 and not self.deadline_armed
+                and threading.current_thread() is threading.main_thread()):
+            self.deadline_armed = True
+
+            self.stop_signal = signum
+
+            def expire(s, frame):
+                raise _Timeout()
+            signal.signal(signal.SIGALRM, expire)
+            signal.setitimer(signal.ITIMER_REAL, 1.0)
+
     def _write(self, data: bytes) -> None:
         view = memoryview(data)
+        self.in_write = True
+        try:
+            self._write_all(view)
+        finally:
+            self.in_write = False
+
+    def _write_all(self, view) -> None:
         while view:
             try:
                 n = os.write(self.outfd, view)
@@ -162,6 +192,23 @@ class Limiter:
                 self._msg(f"write error: {e.strerror}")
                 raise Exit(1)
             view = view[n:]
+
+    def _write_before_exit(self, data: bytes) -> None:
+        """The chunk in hand was already taken from stdin: write it, unless the reader has
+        stopped reading (then give up after 1 s and say how much was not written)."""
+        if threading.current_thread() is not threading.main_thread():
+            return
+        if not self.deadline_armed:
+            def expire(signum, frame):
+                raise _Timeout()
+            signal.signal(signal.SIGALRM, expire)
+            signal.setitimer(signal.ITIMER_REAL, 1.0)
+            self.deadline_armed = True
+        try:
+            self._write(data)
+            self.total += len(data)
+        except _Timeout:
+            self._msg(f"output blocked: {len(data)} bytes read from stdin were not written")
 
     # -- loop -------------------------------------------------------------------------------
     def run(self, wakeup: int | None = None) -> int:
@@ -175,8 +222,7 @@ class Limiter:
                         self._msg(self.stats(self.clock()))
                         continue
                     if pending:
-                        self._write(pending)   # already taken from the pipe: never dropped
-                        self.total += len(pending)
+                        self._write_before_exit(pending)
                     raise Exit(128 + sig)
                 now = self.clock()
                 if now >= self.next_refresh:
@@ -226,7 +272,13 @@ class Limiter:
             return 0
         except Exit as e:
             return e.code
+        except _Timeout:
+            self._msg("output blocked: exiting without writing the chunk in hand")
+            return 128 + self.stop_signal
         finally:
+            if self.deadline_armed:
+                signal.setitimer(signal.ITIMER_REAL, 0)
+                signal.signal(signal.SIGALRM, signal.SIG_DFL)
             if self.progress_tty:
                 try:
                     self.err.write("\n")
