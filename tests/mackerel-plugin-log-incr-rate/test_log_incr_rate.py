@@ -54,8 +54,8 @@ def test_first_run_prints_nothing_then_rates(tmp_path, wd, capsysbinary):
     age(wd, 60)
     rc, m, out, _ = run(capsysbinary, "--log-file", log, "--base-log-file", base, "--key-prefix", "err")
     assert list(m) == ["log-incr-rate.err_count.log", "log-incr-rate.err_count.base", "log-incr-rate.err_rate.log"]
-    assert m["log-incr-rate.err_count.log"] == pytest.approx(0.1, rel=1e-3)
-    assert m["log-incr-rate.err_count.base"] == pytest.approx(2.0, rel=1e-3)
+    assert m["log-incr-rate.err_count.log"] == pytest.approx(0.1, rel=1e-2)
+    assert m["log-incr-rate.err_count.base"] == pytest.approx(2.0, rel=1e-2)
     assert m["log-incr-rate.err_rate.log"] == pytest.approx(0.05, rel=1e-6)   # a fraction, not %
     assert b"\t0.050000\t" in out
 

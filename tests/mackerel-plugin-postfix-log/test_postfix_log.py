@@ -84,11 +84,11 @@ def test_counts_per_second_after_the_first_run(tmp_path, wd, capsysbinary):
     age(wd, 60)
     rc, pairs, _, _ = run(capsysbinary, "--logfile", log, "--status-counts")
     m = {k: float(v) for k, v in pairs}
-    assert m["postfixlog.transfer_num.2xx_count"] == pytest.approx(3 / 60, rel=1e-3)
-    assert m["postfixlog.transfer_num.4xx_count"] == pytest.approx(3 / 60, rel=1e-3)
-    assert m["postfixlog.transfer_total.count"] == pytest.approx(7 / 60, rel=1e-3)
-    assert m["postfixlog.transfer_status.expired_count"] == pytest.approx(1 / 60, rel=1e-3)
-    assert m["postfixlog.transfer_status.deferred_count"] == pytest.approx(2 / 60, rel=1e-3)
+    assert m["postfixlog.transfer_num.2xx_count"] == pytest.approx(3 / 60, rel=1e-2)
+    assert m["postfixlog.transfer_num.4xx_count"] == pytest.approx(3 / 60, rel=1e-2)
+    assert m["postfixlog.transfer_total.count"] == pytest.approx(7 / 60, rel=1e-2)
+    assert m["postfixlog.transfer_status.expired_count"] == pytest.approx(1 / 60, rel=1e-2)
+    assert m["postfixlog.transfer_status.deferred_count"] == pytest.approx(2 / 60, rel=1e-2)
 
 
 def test_only_smtp_by_default_other_agents_on_request(tmp_path, wd, capsysbinary):

@@ -413,10 +413,7 @@ class Follower:
         """Yield complete-line chunks of src from start. final: the file is finished, its last
         unterminated line counts as a line. Sets self._pos to the offset after what was consumed."""
         f = src.f
-        if src.gz:
-            f.seek(start)
-        else:
-            f.seek(start)
+        f.seek(start)
         pos = start            # file offset of carry[0]
         carry = b""            # skipping: inside an over-long line, dropping until its newline
         maxl = self.max_line
@@ -433,9 +430,9 @@ class Follower:
                 pos += i + 1
                 data = data[i + 1:]
                 skipping = False
-            buf = carry + data if carry else data
-            last = buf.rfind(b"\n")
-            if last < 0:
+            i = data.rfind(b"\n")
+            if i < 0:
+                buf = carry + data
                 if len(buf) > maxl:
                     self._overlong(src.path, pos)
                     skipping = True
@@ -444,10 +441,14 @@ class Follower:
                 else:
                     carry = buf
                 continue
-            complete = buf[:last + 1]
-            carry = buf[last + 1:]
+            # one copy: the carried partial line + this read up to its last newline
+            if i == len(data) - 1 and not carry:
+                complete = data
+            else:
+                complete = b"".join((carry, memoryview(data)[:i + 1]))
+            carry = data[i + 1:]
             yield from self._split_overlong(complete, src.path, pos)
-            pos += last + 1
+            pos += len(complete)
             if len(carry) > maxl:
                 self._overlong(src.path, pos)
                 skipping = True

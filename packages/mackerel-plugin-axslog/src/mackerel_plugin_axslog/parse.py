@@ -85,12 +85,17 @@ class LtsvParser:
         """Add the chunk's tuples to `into`; return the number of lines."""
         if not chunk:
             return 0
-        data = b"\n" + chunk
         nl = chunk.count(b"\n")
         if self.use_fast:
             # status first: exact when no line has a status without a latency after it (such a
-            # line may have its latency BEFORE the status); lines without a status do not match
-            got = collections.Counter(self.fast.findall(data, 0, len(data) - 1))
+            # line may have its latency BEFORE the status); lines without a status do not match.
+            # The first line gets the newline the patterns start with; the others start after
+            # the newline that ends the previous line (no copy of the chunk).
+            e1 = chunk.find(b"\n")
+            first = b"\n" + chunk[:e1]
+            end = len(chunk) - 1
+            got = collections.Counter(self.fast.findall(first))
+            got.update(self.fast.findall(chunk, e1, end))
             if not any(p == b"" for _, p in got):
                 into.update(got)
                 missing = nl - sum(got.values())
@@ -99,7 +104,8 @@ class LtsvParser:
                 self.misses = 0
                 return nl
             # latency first: exact when every line matched and each had a status after it
-            rev = collections.Counter(self.fast_rev.findall(data, 0, len(data) - 1))
+            rev = collections.Counter(self.fast_rev.findall(first))
+            rev.update(self.fast_rev.findall(chunk, e1, end))
             if sum(rev.values()) == nl and not any(s == b"" for _, s in rev):
                 for (p, s), n in rev.items():
                     into[(s, p)] += n
@@ -109,7 +115,9 @@ class LtsvParser:
             if self.misses >= 2:      # this log does not fit the fast path: stop trying
                 self.use_fast = False
         # general: one tuple per line (the data without its final newline has nl line starts)
-        into.update(self.general.findall(data, 0, len(data) - 1))
+        e1 = chunk.find(b"\n")
+        into.update(self.general.findall(b"\n" + chunk[:e1]))
+        into.update(self.general.findall(chunk, e1, len(chunk) - 1))
         return nl
 
 
