@@ -252,9 +252,16 @@ class Applier:
                     self.target.commit_with_checkpoint(self.target.checkpoint_sql(
                         start, "", 0, self.source_server_id, self.source_uuid, None, None))
                 self.log.info("first start: position recorded", gtid=start, channel=self.cfg.channel)
+            self.end_pos = None
+            if self.stop_at_end:
+                with src.cursor() as c:
+                    c.execute("SELECT @@global.gtid_binlog_pos")
+                    self.end_pos = G.parse(c.fetchone()[0] or "")
         finally:
             src.close()
         self.state = dict(self.committed)
+        if self.end_pos is not None and G.covers(self.state, self.end_pos):
+            return
         self.log.info("replicating", source=self.cfg.source.dsn(), target=self.cfg.replica.dsn(),
                       gtid=G.format(self.committed), dryrun=self.dryrun)
         self.stream(G.format(self.committed))
@@ -278,7 +285,7 @@ class Applier:
 
         return BinLogStreamReader(
             connection_settings=settings, server_id=self.cfg.server_id, is_mariadb=True,
-            auto_position=start, blocking=not self.stop_at_end, resume_stream=True,
+            auto_position=start, blocking=True, resume_stream=True,
             slave_heartbeat=self.cfg.heartbeat, filter_non_implemented_events=False,
             pymysql_wrapper=wrapper, enable_logging=False)
 
@@ -287,7 +294,7 @@ class Applier:
         import pymysql
         from pymysqlreplication.event import (HeartbeatLogEvent, MariadbGtidEvent, NotImplementedEvent, QueryEvent,
                                               RotateEvent, XidEvent)
-        from pymysqlreplication.row_event import DeleteRowsEvent, UpdateRowsEvent, WriteRowsEvent
+        from pymysqlreplication.row_event import DeleteRowsEvent, TableMapEvent, UpdateRowsEvent, WriteRowsEvent
 
         self.reader = reader = self._make_reader(start)
         self.pending: list[Stmt] = []
@@ -318,11 +325,7 @@ class Applier:
             except (OSError, pymysql.err.InterfaceError, pymysql.err.InternalError) as e:
                 raise Reconnect(f"source: {e}") from None
             if ev is None:
-                # non-blocking stream: the end of the source's binlog
-                if cur is not None and not cur.skip:
-                    raise Reconnect("source stream ended inside a transaction")
-                self.commit_group()
-                return
+                raise Reconnect("source stream ended")
             if connects_seen is None:
                 connects_seen = self.stream_connects
             elif self.stream_connects != connects_seen:
@@ -376,12 +379,20 @@ class Applier:
                     cur = None
                 else:
                     self.statement_in_txn(ev, q, cur)
+            elif t is TableMapEvent:
+                om = getattr(ev, "optional_metadata", None)
+                if om is not None and not om.column_name_list and self.table_ok(ev.schema, ev.table):
+                    raise Fatal(f"{ev.schema}.{ev.table}: this binlog event carries no column names (it was written "
+                                "with binlog_row_metadata other than FULL); refusing to map columns by position")
             elif t is HeartbeatLogEvent:
                 if cur is None:
                     self.commit_group()
             elif t is NotImplementedEvent and getattr(ev, "event_type", 0) in COMPRESSED_EVENTS:
                 raise Fatal(f"source sent a compressed binlog event (type {ev.event_type}); "
                             "binrpt cannot decode it and will not skip it: set log_bin_compress=OFF")
+            if cur is None and self.end_pos is not None and G.covers(self.state, self.end_pos):
+                self.commit_group()  # --stop-at-end: everything the source had at start is applied
+                return
             now = time.monotonic()
             if self.group_start is not None and cur is None and now - self.group_start >= self.cfg.group_max_seconds:
                 self.commit_group()

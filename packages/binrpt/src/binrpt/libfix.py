@@ -34,12 +34,23 @@ def _read_datetime2(self, column):
         return text + (f".{us:06d}" if us else "")
 
 
+def _table_init(self, table_id, schema, table, columns, primary_key=None, column_name_flag=False):
+    # same result as the library's, without building a dict per column twice (a hot path)
+    if primary_key is None:
+        pk = [getattr(c, "name", None) for c in columns if getattr(c, "is_primary", False)]
+        primary_key = "" if not pk else (pk[0] if len(pk) == 1 else tuple(pk))
+    self.__dict__.update({"table_id": table_id, "schema": schema, "table": table, "columns": columns,
+                          "primary_key": primary_key, "column_name_flag": column_name_flag})
+
+
 def install() -> None:
     from pymysqlreplication.row_event import RowsEvent
+    from pymysqlreplication.table import Table
     if getattr(RowsEvent, "_binrpt_fixed", False):
         return
     if not hasattr(RowsEvent, "_RowsEvent__read_date") or not hasattr(RowsEvent, "_RowsEvent__read_datetime2"):
         return  # a library version we do not know: leave it alone
     RowsEvent._RowsEvent__read_date = _read_date
     RowsEvent._RowsEvent__read_datetime2 = _read_datetime2
+    Table.__init__ = _table_init
     RowsEvent._binrpt_fixed = True

@@ -1,0 +1,443 @@
+"""Integration proofs against two real MariaDB servers (source -> target)."""
+from __future__ import annotations
+
+import random
+import signal
+import subprocess
+import threading
+import time
+
+import binrpt_workload as W
+import pytest
+
+
+def _stderr(p) -> str:
+    return p.stderr.decode(errors="replace") if isinstance(p.stderr, bytes) else ""
+
+
+# -- 1. random workload ------------------------------------------------------------------------
+def test_random_workload_checksums_equal(rig):
+    W.create(rig.src, rig.db)
+    rig.src.run_many(W.transactions(rig.db, 5000, seed=1))
+    cfg = rig.config()
+    r = rig.run(cfg, "--stop-at-end")
+    assert r.returncode == 0, _stderr(r)[-3000:]
+    rig.wait_caught_up(timeout=5)
+    rig.assert_same()
+    # a second run has nothing to do and changes nothing
+    before = rig.dst.checksums(rig.db)
+    r = rig.run(cfg, "--stop-at-end")
+    assert r.returncode == 0, _stderr(r)
+    assert rig.dst.checksums(rig.db) == before
+
+
+# -- 2. kill -9 at random moments --------------------------------------------------------------
+def test_sigkill_at_random_moments(rig):
+    W.create(rig.src, rig.db)
+    rig.src.run_many(W.big_transaction(rig.db, 10_000))          # applied while we kill
+    rig.src.run_many(W.transactions(rig.db, 1500, seed=2))
+    cfg = rig.config(replica_extra="group_max_rows = 50000\ngroup_max_txns = 200")
+    rnd = random.Random(7)
+    stop = threading.Event()
+
+    def more_load():
+        i = 0
+        while not stop.is_set() and i < 8:
+            rig.src.run_many(W.transactions(rig.db, 200, seed=100 + i))
+            if i == 3:
+                rig.src.run_many(W.big_transaction(rig.db, 10_000, start=200_000))
+            i += 1
+            time.sleep(0.2)
+
+    t = threading.Thread(target=more_load)
+    t.start()
+    kills = 0
+    outputs = []
+    try:
+        while kills < 12:
+            p = rig.start(cfg)
+            time.sleep(rnd.uniform(0.4, 1.6))
+            if p.poll() is not None:
+                raise AssertionError(f"binrpt exited {p.returncode}: {p.stderr.read().decode()[-3000:]}")
+            p.kill()
+            p.wait()
+            outputs.append(p.stderr.read().decode(errors="replace"))
+            kills += 1
+    finally:
+        stop.set()
+        t.join()
+    r = rig.run(cfg, "--stop-at-end")
+    outputs.append(_stderr(r))
+    assert r.returncode == 0, _stderr(r)[-3000:]
+    rig.wait_caught_up(timeout=5)
+    rig.assert_same()
+    joined = "\n".join(outputs)
+    assert "duplicate_key" not in joined and "row_not_found" not in joined
+    assert kills >= 10
+
+
+# -- 3. dropped connections (dump thread, target connection) + the negative control ------------
+def _kill_dump_threads(src) -> int:
+    ids = [r[0] for r in src.q("SELECT ID FROM information_schema.PROCESSLIST WHERE COMMAND LIKE 'Binlog Dump%'")]
+    for i in ids:
+        try:
+            src.q(f"KILL {i}")
+        except Exception:
+            pass
+    return len(ids)
+
+
+def _kill_target_conns(dst, user) -> int:
+    ids = [r[0] for r in dst.q("SELECT ID FROM information_schema.PROCESSLIST WHERE USER=%s AND ID<>CONNECTION_ID() "
+                               "AND COMMAND<>'Daemon'", (user,))]
+    for i in ids:
+        try:
+            dst.q(f"KILL {i}")
+        except Exception:
+            pass
+    return len(ids)
+
+
+def test_dropped_connections_checksums_equal(rig):
+    W.create(rig.src, rig.db)
+    cfg = rig.config(replica_extra="group_max_txns = 50")
+    p = rig.start(cfg)
+    rig.src.run_many(W.transactions(rig.db, 300, seed=3))
+    rig.wait_caught_up(proc=p)
+    dump_kills = target_kills = 0
+    for i in range(3):
+        rig.src.run_many(W.transactions(rig.db, 300, seed=30 + i))
+        time.sleep(0.15)
+        dump_kills += _kill_dump_threads(rig.src) > 0
+        rig.src.run_many(W.big_transaction(rig.db, 3000, start=300_000 + 10_000 * i))
+        time.sleep(0.1)
+        target_kills += _kill_target_conns(rig.dst, rig.dst.params["user"]) > 0
+        rig.src.run_many(W.transactions(rig.db, 200, seed=60 + i))
+    rig.wait_caught_up(proc=p)
+    assert p.poll() is None
+    p.send_signal(signal.SIGTERM)
+    assert p.wait(20) == 143
+    err = p.stderr.read().decode(errors="replace")
+    rig.assert_same()
+    assert dump_kills == 3 and target_kills == 3
+    assert "duplicate_key" not in err
+    assert "connection lost" in err or "reconnected" in err
+
+
+def test_negative_control_without_gtid_skip_duplicates(rig):
+    """Without the GTID skip, the library's own reconnect replays applied transactions."""
+    rig.src.q(f"CREATE TABLE `{rig.db}`.t (id INT PRIMARY KEY, v INT)")
+    cfg = rig.config(replica_extra="gtid_skip = false\ngroup_max_txns = 1")
+    p = rig.start(cfg)
+    rig.src.run_many([f"INSERT INTO `{rig.db}`.t VALUES ({i}, {i})" for i in range(50)])
+    rig.wait_caught_up(proc=p)
+    assert _kill_dump_threads(rig.src) == 1
+    rig.src.q(f"INSERT INTO `{rig.db}`.t VALUES (1000, 1)")
+    rc = p.wait(60)
+    err = p.stderr.read().decode(errors="replace")
+    assert rc == 1, err
+    assert "duplicate_key (1062)" in err
+
+    # the same with the GTID skip (the default): no error, equal tables
+    rig2_cfg = rig.config(replica_extra="group_max_txns = 1")
+    rig.dst.q("DELETE FROM binrpt.checkpoint WHERE channel=%s", (rig.channel,))
+    rig.dst.q(f"DROP DATABASE IF EXISTS `{rig.db}`")
+    p = rig.start(rig2_cfg)
+    rig.wait_caught_up(proc=p)
+    assert _kill_dump_threads(rig.src) == 1
+    rig.src.q(f"INSERT INTO `{rig.db}`.t VALUES (1001, 1)")
+    rig.wait_caught_up(proc=p)
+    time.sleep(1.0)
+    assert p.poll() is None, p.stderr.read().decode()
+    rig.assert_same()
+
+
+# -- 4. schema changes while rows flow -------------------------------------------------------
+def test_alter_table_while_rows_flow(rig):
+    db = rig.db
+    rig.src.q(f"CREATE TABLE `{db}`.s (id INT PRIMARY KEY, a INT, b VARCHAR(20), c INT)")
+    cfg = rig.config()
+    p = rig.start(cfg)
+    stmts = []
+    for i in range(200):
+        stmts.append(f"INSERT INTO `{db}`.s (id, a, b, c) VALUES ({i}, {i}, 'b{i}', {i * 2})")
+    stmts += [f"ALTER TABLE `{db}`.s ADD COLUMN z VARCHAR(10) DEFAULT 'zz' FIRST"]
+    stmts += [f"UPDATE `{db}`.s SET z = 'n{i}', a = a + 1 WHERE id = {i}" for i in range(0, 200, 3)]
+    stmts += [f"ALTER TABLE `{db}`.s DROP COLUMN a"]
+    stmts += [f"INSERT INTO `{db}`.s (id, b, c, z) VALUES ({i}, 'x{i}', {i}, 'q')" for i in range(200, 300)]
+    stmts += [f"ALTER TABLE `{db}`.s MODIFY COLUMN c INT AFTER z, MODIFY b VARCHAR(30)"]
+    stmts += [f"DELETE FROM `{db}`.s WHERE id % 7 = 0", f"UPDATE `{db}`.s SET b = CONCAT(b, '!') WHERE id < 150"]
+    for i in range(0, len(stmts), 25):
+        rig.src.run_many(stmts[i:i + 25])
+        time.sleep(0.02)
+    rig.wait_caught_up(proc=p)
+    rig.assert_same()
+    cols = lambda s: [r[0] for r in s.q("SELECT COLUMN_NAME FROM information_schema.COLUMNS WHERE TABLE_SCHEMA=%s "
+                                          "AND TABLE_NAME='s' ORDER BY ORDINAL_POSITION", (db,))]
+    assert cols(rig.src) == cols(rig.dst) == ["z", "c", "id", "b"]
+
+    # replay from before the ALTERs on a fresh target: names come from each event's own metadata
+    p.send_signal(signal.SIGTERM)
+    p.wait(20)
+    rig.dst.q(f"DROP DATABASE `{db}`")
+    rig.dst.q("DELETE FROM binrpt.checkpoint WHERE channel=%s", (rig.channel,))
+    r = rig.run(cfg, "--stop-at-end")
+    assert r.returncode == 0, _stderr(r)[-2000:]
+    rig.assert_same()
+
+
+def test_ddl_pending_marker_recovers_without_double_apply(rig):
+    db = rig.db
+    rig.src.q(f"CREATE TABLE `{db}`.t (id INT PRIMARY KEY)")
+    cfg = rig.config()
+    assert rig.run(cfg, "--stop-at-end").returncode == 0
+    gtid_before = rig.checkpoint()[0]
+    rig.src.q(f"ALTER TABLE `{db}`.t ADD COLUMN extra INT")
+    alter_gtid = rig.src.gtid_pos()
+    rig.src.q(f"INSERT INTO `{db}`.t VALUES (1, 2)")
+    # simulate a crash between running the DDL and committing its checkpoint
+    rig.dst.q(f"ALTER TABLE `{db}`.t ADD COLUMN extra INT")
+    rig.dst.q("UPDATE binrpt.checkpoint SET ddl_pending=%s WHERE channel=%s", (alter_gtid, rig.channel))
+    assert rig.checkpoint()[0] == gtid_before
+    r = rig.run(cfg, "--stop-at-end")
+    assert r.returncode == 0, _stderr(r)
+    assert "already taken effect" in _stderr(r)
+    rig.assert_same()
+    assert rig.checkpoint()[1] is None
+
+
+# -- 5. type round trips -----------------------------------------------------------------------
+TYPES_DDL = """CREATE TABLE `{db}`.`{t}` ({pk}
+  d DECIMAL(65,30) NULL, bu BIGINT UNSIGNED NULL, bs BIGINT NULL, f FLOAT NULL, df DOUBLE NULL,
+  b1 BIT(1) NULL, b64 BIT(64) NULL, b10 BIT(10) NULL,
+  tm TIME(6) NULL, tm2 TIME(2) NULL, ts TIMESTAMP(6) NULL DEFAULT NULL, dt DATETIME(3) NULL, y YEAR NULL,
+  dz DATE NULL, dtz DATETIME NULL,
+  bn BINARY(4) NULL, u UUID NULL, i6 INET6 NULL,
+  e ENUM('','a','b') NULL, st SET('x','y','z') NULL,
+  s8 VARCHAR(40) CHARACTER SET utf8mb4 NULL, sl VARCHAR(40) CHARACTER SET latin1 NULL,
+  sb VARCHAR(40) CHARACTER SET utf8mb4 COLLATE utf8mb4_bin NULL, vb VARBINARY(20) NULL, bl BLOB NULL,
+  tx TEXT NULL, j JSON NULL, g GEOMETRY NULL
+) ENGINE=InnoDB"""
+
+TYPE_ROWS = [
+    "('12345678901234567890123456789012345.123456789012345678901234567890', 18446744073709551615, "
+    "-9223372036854775808, 1.1, 0.1, b'1', b'" + "1" * 64 + "', "
+    "b'1010000001', '-12:34:56.780000', '-00:00:01.25', '2024-03-10 09:30:00.5', '2024-03-31 02:30:00.123', 2024, "
+    "'0000-00-00', '2024-00-15 10:00:00', 'ab', '123e4567-e89b-12d3-a456-426614174000', '::1', '', '', "
+    "'emoji 🍣 ok', 'café', 'Case', x'00ff10', x'000102', 'long text', '{\"a\": [1, 2]}', ST_GeomFromText('POINT(1 2)'))",
+    "(0, 0, 9223372036854775807, -3.5, 1e300, b'0', b'0', b'0', '838:59:59', '-838:59:59', '1970-01-01 00:00:01', "
+    "'1000-01-01 00:00:00', 1901, '2024-02-29', '0000-00-00 00:00:00', x'00000000', "
+    "'00000000-0000-0000-0000-000000000000', '2001:db8::ff00:42:8329', 'b', 'x,z', '', '', '', '', '', '', '[]', "
+    "ST_GeomFromText('LINESTRING(0 0,1 1,2 5)'))",
+    "(NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, "
+    "NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL)",
+    "('-0.000000000000000000000000000001', 1, -1, 3.4e38, -2.5e-300, b'1', b'" + "1" + "0" * 62 + "1" + "', "
+    "b'1111111111', '-00:00:00.000001', '00:00:00', '2038-01-19 03:14:07.999999', '9999-12-31 23:59:59.999', 2155, "
+    "'2024-12-00', '2024-01-01 00:00:00', x'61000000', 'ffffffff-ffff-ffff-ffff-ffffffffff00', '0.0.0.0', 'a', 'y', "
+    "'ÅÄÖ ü', 'ÿ', 'bin', x'00', x'ff', 'nul\\0byte', 'null', ST_GeomFromText('POLYGON((0 0,1 0,1 1,0 0))'))",
+]
+COLS = ("d,bu,bs,f,df,b1,b64,b10,tm,tm2,ts,dt,y,dz,dtz,bn,u,i6,e,st,s8,sl,sb,vb,bl,tx,j,g")
+
+
+def test_type_round_trip_matrix(rig):
+    db = rig.db
+    rig.src.q(TYPES_DDL.format(db=db, t="with_pk", pk="id INT AUTO_INCREMENT PRIMARY KEY,"))
+    rig.src.q(TYPES_DDL.format(db=db, t="no_pk", pk=""))
+    cfg = rig.config()
+    p = rig.start(cfg)
+    stmts = ["SET SESSION sql_mode=''"]
+    for zone in ("+09:00", "-05:00", "+00:00"):
+        stmts.append(f"SET SESSION time_zone='{zone}'")
+        for t in ("with_pk", "no_pk"):
+            stmts += [f"INSERT INTO `{db}`.{t} ({COLS}) VALUES {row}" for row in TYPE_ROWS]
+    # updates and deletes must find rows by every one of these values (no key: all columns + LIMIT 1)
+    stmts += [f"UPDATE `{db}`.no_pk SET tx = CONCAT(COALESCE(tx, ''), '+') LIMIT 4",
+              f"UPDATE `{db}`.no_pk SET y = 1999 WHERE bu = 0",
+              f"DELETE FROM `{db}`.no_pk WHERE bu = 1 LIMIT 2",
+              f"UPDATE `{db}`.with_pk SET b10 = b'0000000001', bn = x'0000', u = NULL WHERE id % 2 = 0",
+              f"DELETE FROM `{db}`.with_pk WHERE id = 3"]
+    c = rig.src.connect()
+    with c.cursor() as cur:
+        for s in stmts:
+            cur.execute(s)
+    c.close()
+    rig.wait_caught_up(proc=p)
+    rig.assert_same()
+    errs = []
+    p.send_signal(signal.SIGTERM)
+    p.wait(20)
+    err = p.stderr.read().decode(errors="replace")
+    assert "row_not_found" not in err, errs
+
+
+# -- 6. no primary key: one of two identical rows -------------------------------------------------
+def test_no_key_delete_one_of_two_identical_rows(rig):
+    db = rig.db
+    rig.src.run_many([f"CREATE TABLE `{db}`.nk (a INT, b VARCHAR(10))",
+                      f"INSERT INTO `{db}`.nk VALUES (1, 'same'), (1, 'same'), (2, 'other'), (2, 'other')"])
+    cfg = rig.config()
+    assert rig.run(cfg, "--stop-at-end").returncode == 0
+    rig.src.run_many([f"DELETE FROM `{db}`.nk WHERE a = 1 LIMIT 1",
+                      f"UPDATE `{db}`.nk SET b = 'changed' WHERE a = 2 LIMIT 1"])
+    r = rig.run(cfg, "--stop-at-end")
+    assert r.returncode == 0, _stderr(r)
+    assert rig.dst.q(f"SELECT a, b, COUNT(*) FROM `{db}`.nk GROUP BY a, b ORDER BY a, b") == \
+        [(1, "same", 1), (2, "changed", 1), (2, "other", 1)]
+    rig.assert_same()
+
+
+# -- 7. filters, DDL on ignored tables, rewrite, masking, dry run --------------------------------------
+def test_filters_apply_to_rows_and_ddl(rig):
+    db = rig.db
+    other = f"{db}_other"
+    flt = (f'replicate_do_db = ["{db}"]\n'
+           f'replicate_wild_ignore_table = ["{db}.secure\\\\_%"]\n'
+           f'replicate_ignore_tables = ["^tmp_"]\n')
+    cfg = rig.config(filters=flt)
+    rig.src.run_many([
+        f"CREATE TABLE `{db}`.keep (id INT PRIMARY KEY, v INT)",
+        f"CREATE TABLE `{db}`.secure_x (id INT PRIMARY KEY, pw VARCHAR(20))",
+        f"CREATE TABLE `{db}`.tmp_1 (id INT PRIMARY KEY)",
+        f"CREATE DATABASE `{other}`",
+        f"CREATE TABLE `{other}`.t (id INT PRIMARY KEY)",
+        f"INSERT INTO `{db}`.keep VALUES (1, 1), (2, 2)",
+        f"INSERT INTO `{db}`.secure_x VALUES (1, 'secret')",
+        f"INSERT INTO `{db}`.tmp_1 VALUES (1)",
+        f"INSERT INTO `{other}`.t VALUES (1)",
+        f"ALTER TABLE `{db}`.secure_x ADD COLUMN more INT",
+        f"TRUNCATE TABLE `{db}`.secure_x",
+        f"DROP TABLE `{db}`.tmp_1",
+        f"UPDATE `{db}`.keep SET v = 10 WHERE id = 1",
+    ])
+    r = rig.run(cfg, "--stop-at-end")
+    assert r.returncode == 0, _stderr(r)
+    tables = {t for (t,) in rig.dst.q("SELECT TABLE_NAME FROM information_schema.TABLES WHERE TABLE_SCHEMA=%s", (db,))}
+    assert tables == {"keep"}
+    assert rig.dst.q(f"SELECT id, v FROM `{db}`.keep ORDER BY id") == [(1, 10), (2, 2)]
+    assert rig.dst.q("SELECT COUNT(*) FROM information_schema.SCHEMATA WHERE SCHEMA_NAME=%s", (other,)) == [(0,)]
+    rig.src.q(f"DROP DATABASE `{other}`")
+
+
+def test_rewrite_db_and_masking(rig):
+    db = rig.db
+    staging = f"{db}_stg"
+    cfg = rig.config(replica_extra=f'rewrite_db = {{ "{db}" = "{staging}" }}\n'
+                                   f'mask = {{ "{db}.users.email" = "sha256", "{db}.users.token" = "null" }}')
+    rig.src.run_many([f"CREATE TABLE `{db}`.users (id INT PRIMARY KEY, email VARCHAR(80), token VARCHAR(40))",
+                      f"INSERT INTO `{db}`.users VALUES (1, 'a@example.com', 'tok1'), (2, 'b@example.com', 'tok2')",
+                      f"UPDATE `{db}`.users SET email = 'c@example.com' WHERE id = 2"])
+    r = rig.run(cfg, "--stop-at-end")
+    assert r.returncode == 0, _stderr(r)
+    import hashlib
+    rows = rig.dst.q(f"SELECT id, email, token FROM `{staging}`.users ORDER BY id")
+    assert rows == [(1, hashlib.sha256(b"a@example.com").hexdigest(), None),
+                    (2, hashlib.sha256(b"c@example.com").hexdigest(), None)]
+    assert rig.dst.q("SELECT COUNT(*) FROM information_schema.SCHEMATA WHERE SCHEMA_NAME=%s", (db,)) == [(0,)]
+
+
+def test_dryrun_writes_nothing_not_even_the_checkpoint(rig):
+    db = rig.db
+    rig.src.run_many([f"CREATE TABLE `{db}`.t (id INT PRIMARY KEY)", f"INSERT INTO `{db}`.t VALUES (1), (2)"])
+    cfg = rig.config()
+    r = rig.run(cfg, "-dryrun", "--stop-at-end")
+    assert r.returncode == 0, _stderr(r)
+    err = _stderr(r)
+    assert "dry-run: CREATE TABLE" in err and "dry-run: INSERT INTO" in err
+    assert rig.checkpoint() is None
+    assert rig.dst.q("SELECT COUNT(*) FROM information_schema.SCHEMATA WHERE SCHEMA_NAME=%s", (db,)) == [(0,)]
+    # a real run afterwards still gets everything (the dry run advanced nothing)
+    r = rig.run(cfg, "--stop-at-end")
+    assert r.returncode == 0, _stderr(r)
+    rig.assert_same()
+
+
+# -- error policies ------------------------------------------------------------------------------
+def test_error_policy_stop_skip_dead_letter(rig):
+    db = rig.db
+    rig.src.run_many([f"CREATE TABLE `{db}`.t (id INT PRIMARY KEY, v INT)", f"INSERT INTO `{db}`.t VALUES (1, 1)"])
+    cfg = rig.config()
+    assert rig.run(cfg, "--stop-at-end").returncode == 0
+    # the target diverged: a row the source is about to insert already exists, one it updates is gone
+    rig.dst.q(f"INSERT INTO `{db}`.t VALUES (2, 99)")
+    rig.dst.q(f"DELETE FROM `{db}`.t WHERE id = 1")
+    rig.src.run_many([f"INSERT INTO `{db}`.t VALUES (2, 2), (3, 3)", f"UPDATE `{db}`.t SET v = 10 WHERE id = 1"])
+    cp = rig.checkpoint()[0]
+    r = rig.run(cfg, "--stop-at-end")                      # default: stop, nothing half-applied
+    assert r.returncode == 1
+    assert "duplicate_key (1062)" in _stderr(r)
+    assert rig.checkpoint()[0] == cp
+    assert rig.dst.q(f"SELECT id FROM `{db}`.t ORDER BY id") == [(2,)]
+    cfg2 = rig.config(extra='[errors]\nduplicate_key = "dead_letter"\nrow_not_found = "skip"')
+    r = rig.run(cfg2, "--stop-at-end")
+    assert r.returncode == 0, _stderr(r)
+    assert rig.dst.q(f"SELECT id, v FROM `{db}`.t ORDER BY id") == [(2, 99), (3, 3)]
+    dl = rig.dst.q("SELECT error_class, error_code, db, tbl FROM binrpt.dead_letter WHERE channel=%s", (rig.channel,))
+    assert dl == [("duplicate_key", 1062, db, "t")]
+    assert "row_not_found: skipped" in _stderr(r)
+
+
+# -- status and verify -------------------------------------------------------------------------------
+def test_status_and_verify(rig):
+    db = rig.db
+    rig.src.run_many([f"CREATE TABLE `{db}`.t (id INT PRIMARY KEY, v VARCHAR(10))"] +
+                     [f"INSERT INTO `{db}`.t VALUES ({i}, 'v{i}')" for i in range(250)])
+    cfg = rig.config(filters=f'replicate_do_db = ["{db}"]')
+    assert rig.run(cfg, "--stop-at-end").returncode == 0
+    r = subprocess.run([__import__("conftest").BIN, "status", "-config", cfg], capture_output=True)
+    assert r.returncode == 0, r.stderr
+    rec = dict(f.split(":", 1) for f in r.stdout.decode().strip().split("\t"))
+    assert rec["channel"] == rig.channel and rec["behind_txns"] == "0" and rec["gtid_state"]
+    r = subprocess.run([__import__("conftest").BIN, "verify", "-config", cfg, "--chunk-size", "100"],
+                       capture_output=True)
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert r.stdout == b""
+    rig.dst.q(f"UPDATE `{db}`.t SET v = 'changed' WHERE id = 150")
+    r = subprocess.run([__import__("conftest").BIN, "verify", "-config", cfg, "--chunk-size", "100"],
+                       capture_output=True)
+    assert r.returncode == 1
+    lines = r.stdout.decode().splitlines()
+    assert len(lines) == 1 and f"table:{db}.t" in lines[0] and "chunk:2" in lines[0] and "status:differ" in lines[0]
+
+
+# -- safety checks --------------------------------------------------------------------------------
+def test_refuses_when_target_is_the_source(rig, tmp_path):
+    s = rig.src.params
+    cfg = rig.config().replace(f"port = {rig.dst.params['port']}", f"port = {s['port']}")
+    r = rig.run(cfg, "--stop-at-end", timeout=60)
+    assert r.returncode == 1
+    assert "the target is the source" in _stderr(r)
+
+
+def test_refuses_without_full_row_metadata(rig):
+    rig.src.q("SET GLOBAL binlog_row_metadata = MINIMAL")
+    try:
+        r = rig.run(rig.config(), "--stop-at-end", timeout=60)
+    finally:
+        rig.src.q("SET GLOBAL binlog_row_metadata = FULL")
+    assert r.returncode == 1
+    assert "binlog_row_metadata" in _stderr(r)
+
+
+def test_duplicate_server_id_is_fatal(rig):
+    cfg = rig.config()
+    p = rig.start(cfg)
+    rig.src.q(f"CREATE TABLE `{rig.db}`.t (id INT)")
+    rig.wait_caught_up(proc=p)
+    r = rig.run(cfg, "--stop-at-end", timeout=60)  # the same server_id connects: one of the two is kicked
+    try:
+        rc1 = p.wait(15)
+    except subprocess.TimeoutExpired:
+        rc1 = None
+    err = p.stderr.read().decode(errors="replace") if rc1 is not None else ""
+    assert rc1 == 1 or r.returncode == 1, (rc1, r.returncode, _stderr(r))
+    assert "server_id" in err + _stderr(r)
+
+
+@pytest.mark.parametrize("bad", ["[source]\nhost='x'\n", "not toml ["])
+def test_bad_config_is_a_clear_error(tmp_path, bad):
+    from conftest import BIN
+    f = tmp_path / "bad.toml"
+    f.write_text(bad)
+    r = subprocess.run([BIN, "-config", str(f)], capture_output=True, timeout=30)
+    assert r.returncode == 1
+    assert r.stderr.startswith(b"binrpt: ") and b"Traceback" not in r.stderr
