@@ -15,6 +15,7 @@ sorted pieces in C). At most FANIN runs are open at once: beyond that, runs are 
 from __future__ import annotations
 
 import itertools
+from collections import Counter, deque
 from bisect import bisect_left, bisect_right
 import operator
 import os
@@ -117,13 +118,30 @@ def _bisect(keys, b, lo, hi, rev, right):
 
 
 def _sort_pair(keys, lines, rev, need_keys):
-    """Stable-sort lines by their keys in place (and the keys themselves when needed)."""
+    """Stable-sort lines by their keys in place (timsort with the precomputed keys), and the
+    keys themselves when needed."""
     it = iter(keys)
     lines.sort(key=partial(next, it), reverse=rev)
     if next(it, it) is not it:
         raise AssertionError("key iterator not exhausted")
     if need_keys:
-        keys.sort(reverse=rev)
+        _sort_keys(keys, rev)
+
+
+def _sort_keys(keys, rev):
+    """Sort keys in place; with few distinct keys by counting them (no n.log n sort)."""
+    n = len(keys)
+    if n > 256:
+        try:
+            cnt = Counter(keys)
+        except TypeError:  # unhashable: cannot happen with our keys, but stay safe
+            cnt = None
+        if cnt is not None and len(cnt) * 4 <= n:
+            uniq = sorted(cnt, reverse=rev)
+            keys[:] = itertools.chain.from_iterable(
+                map(itertools.repeat, uniq, map(cnt.__getitem__, uniq)))
+            return
+    keys.sort(reverse=rev)
 
 
 def merge_blocks(sources, rev: bool, convs=None, need_keys=True):
