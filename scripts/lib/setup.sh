@@ -43,6 +43,7 @@ ensure_system_tools() {
     command -v rotatelogs >/dev/null 2>&1 || want+=(apache2-utils)
     command -v pv >/dev/null 2>&1 || want+=(pv)
     [ -x /usr/bin/time ] || want+=(time)
+    command -v ping >/dev/null 2>&1 || want+=(iputils-ping)
     command -v ip >/dev/null 2>&1 || want+=(iproute2)
     command -v unshare >/dev/null 2>&1 || want+=(util-linux)
     command -v gcc >/dev/null 2>&1 || want+=(gcc)
