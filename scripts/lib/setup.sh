@@ -38,7 +38,7 @@ ensure_system_tools() {
     command -v mariadbd >/dev/null 2>&1 || [ -x /usr/sbin/mariadbd ] || want+=(mariadb-server)
     command -v mariadb >/dev/null 2>&1 || want+=(mariadb-client)
     command -v mariadb-install-db >/dev/null 2>&1 || want+=(mariadb-server)
-    command -v lltsv >/dev/null 2>&1 || want+=(lltsv)
+    [ -x /usr/bin/lltsv ] || want+=(lltsv)  # Debian's, not ours (differential test)
     command -v datamash >/dev/null 2>&1 || want+=(datamash)
     command -v rotatelogs >/dev/null 2>&1 || want+=(apache2-utils)
     command -v pv >/dev/null 2>&1 || want+=(pv)
