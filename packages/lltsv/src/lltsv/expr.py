@@ -53,10 +53,9 @@ _PLAIN = re.compile(rb"[+-]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?")
 def to_decimal(v: bytes) -> Decimal:
     """A record value as a number, or NoValue."""
     if _PLAIN.fullmatch(v):
-        d = Decimal(v.decode("ascii"))
-        if gonum.parse(v) is None:  # overflow: not a number for Go either
+        if (b"e" in v or b"E" in v) and gonum.parse(v) is None:  # overflow: not a number for Go
             raise NoValue
-        return d
+        return Decimal(v.decode("ascii"))
     f = gonum.parse(v)
     if f is None or f != f or f in (float("inf"), float("-inf")):
         raise NoValue
