@@ -7,6 +7,7 @@ import math
 from .gofmt import duration
 
 _US = 1_000
+MAX_FIXED_BINS = 1000       # --hinterval: beyond this many bins, empty ones are left out
 
 
 def _idx(n: int, p: float) -> int:
@@ -70,10 +71,15 @@ def histogram_bins(d: list[int], hinterval_ns: int = 0) -> list[tuple[int, int, 
     if hinterval_ns > 0:
         w = hinterval_ns
         first, last = lo // w, hi // w
-        counts = [0] * (last - first + 1)
+        if last - first + 1 <= MAX_FIXED_BINS:
+            counts = [0] * (last - first + 1)
+            for x in d:
+                counts[x // w - first] += 1
+            return [((first + i) * w, (first + i + 1) * w, c) for i, c in enumerate(counts)]
+        sparse: dict[int, int] = {}          # too many bins: only the non-empty ones
         for x in d:
-            counts[x // w - first] += 1
-        return [((first + i) * w, (first + i + 1) * w, c) for i, c in enumerate(counts)]
+            sparse[x // w] = sparse.get(x // w, 0) + 1
+        return [(k * w, (k + 1) * w, c) for k, c in sorted(sparse.items())]
     if hi == lo:
         return [(lo, hi, len(d))]
     width = (hi - lo) / 10

@@ -1,0 +1,271 @@
+"""qlap end to end against the suite's real MariaDB, as a subprocess (pipes, signals, exit codes)."""
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+import uuid
+
+import pytest
+
+UPSTREAM_KEYS = ["DSN", "StartedAt", "FinishedAt", "ElapsedTime", "NAgents", "Rate", "AutoGenerateSql",
+                 "NumberPrePopulatedData", "NumberQueriesToExecute", "DropExistingDatabase", "UseExistingDatabase",
+                 "NoDropDatabase", "Engine", "LoadType", "GuidPrimary", "NumberSecondaryIndexes", "CommitRate",
+                 "MixedSelRatio", "MixedInsRatio", "NumberIntCols", "IntColsIndex", "NumberCharCols",
+                 "CharColsIndex", "PreQueries", "Token", "GOMAXPROCS", "QueryCount", "AvgQPS", "MaxQPS", "MinQPS",
+                 "MedianQPS", "ExpectedQPS", "Response"]
+QLAP = [sys.executable, "-c", "from qlap.cli import main; main()"]
+
+
+@pytest.fixture
+def dbname():
+    return "q" + uuid.uuid4().hex[:10]
+
+
+@pytest.fixture
+def dsn(mariadb):
+    p = mariadb.params
+    return lambda db="", pw=True: f"{p['user']}{':' + p['password'] if pw else ''}@tcp(127.0.0.1:{p['port']})/{db}"
+
+
+def qlap(*args, env=None, timeout=120):
+    e = dict(os.environ)
+    e.pop("MYSQL_PWD", None)
+    e.update(env or {})
+    return subprocess.run([*QLAP, *map(str, args)], capture_output=True, env=e, timeout=timeout)
+
+
+def schemas(mariadb) -> set[str]:
+    return set(mariadb.sql("SELECT SCHEMA_NAME FROM information_schema.SCHEMATA").split())
+
+
+def test_number_queries_counts_every_sample_and_cleans_up(mariadb, dsn, dbname):
+    # upstream lost the last unflushed second of samples: a short run could report 0 queries
+    r = qlap("-d", dsn(dbname), "-a", "-l", "key", "-n", "3", "--number-queries", "37", "-t", "0")
+    assert r.returncode == 0, r.stderr
+    rep = json.loads(r.stdout)
+    assert list(rep)[:len(UPSTREAM_KEYS)] == UPSTREAM_KEYS
+    assert rep["QueryCount"] == 111 and rep["Response"]["Count"] == 111
+    assert rep["NAgents"] == 3 and rep["LoadType"] == "key" and rep["UseExistingDatabase"] is False
+    assert rep["DSN"] == dsn(dbname).replace(mariadb.params["password"], "****")
+    assert mariadb.params["password"].encode() not in r.stdout + r.stderr
+    assert rep["StartedAt"] < rep["FinishedAt"] and rep["Token"].count("-") == 4
+    assert rep["ErrorQueryCount"] == 0 and rep["Errors"] is None
+    assert r.stderr == b""                 # no progress line when stderr is not a terminal
+    assert dbname not in schemas(mariadb)  # created by us, dropped by us
+
+
+def test_mixed_load_statement_types_and_server_deltas(mariadb, dsn, dbname):
+    r = qlap("-d", dsn(dbname), "-a", "-n", "2", "--number-queries", "40", "-t", "0", "--mixed-sel-ins-ratio",
+             "3:1", "--commit-rate", "4", "-x", "2", "-y", "2", "--int-cols-index")
+    assert r.returncode == 0, r.stderr
+    rep = json.loads(r.stdout)
+    by = rep["ResponseByStatement"]
+    # per agent 40 statements: cycles of 4 generated + 1 COMMIT -> 8 COMMITs, 24 SELECTs, 8 INSERTs
+    assert by["COMMIT"]["Count"] == 16 and by["SELECT"]["Count"] == 48 and by["INSERT"]["Count"] == 16
+    assert rep["MixedSelRatio"] == 3 and rep["MixedInsRatio"] == 1 and rep["CommitRate"] == 4
+    assert rep["ServerStatusDelta"]["Com_insert"] >= 16
+    assert rep["ServerStatusDelta"]["Com_commit"] >= 16
+
+
+def test_existing_t1_is_refused_without_force(mariadb, dsn, dbname):
+    mariadb.sql(f"CREATE DATABASE {dbname}; CREATE TABLE {dbname}.t1 (keep INT); INSERT INTO {dbname}.t1 VALUES (42)")
+    try:
+        r = qlap("-d", dsn(dbname), "-a", "--number-queries", "5", "-t", "0")
+        assert r.returncode == 1
+        assert b"t1 already exists" in r.stderr and r.stdout == b""
+        assert mariadb.sql(f"SELECT keep FROM {dbname}.t1").strip() == "42"
+        r = qlap("-d", dsn(dbname), "-a", "--number-queries", "5", "-t", "0", "--force")
+        assert r.returncode == 0, r.stderr
+        assert json.loads(r.stdout)["UseExistingDatabase"] is True
+        assert dbname in schemas(mariadb)              # an existing database is never dropped
+    finally:
+        mariadb.sql(f"DROP DATABASE IF EXISTS {dbname}")
+
+
+def test_existing_database_keeps_its_tables(mariadb, dsn, dbname):
+    mariadb.sql(f"CREATE DATABASE {dbname}; CREATE TABLE {dbname}.precious (x INT)")
+    try:
+        r = qlap("-d", dsn(dbname), "-a", "-l", "write", "--number-queries", "5", "-t", "0")
+        assert r.returncode == 0, r.stderr
+        assert json.loads(r.stdout)["UseExistingDatabase"] is True
+        tables = mariadb.sql(f"SHOW TABLES FROM {dbname}").split()
+        assert tables == ["precious"]                  # our t1 is gone, theirs is kept
+    finally:
+        mariadb.sql(f"DROP DATABASE IF EXISTS {dbname}")
+
+
+def test_query_file_create_pre_query_and_no_drop(mariadb, dsn, dbname, tmp_path):
+    q = tmp_path / "q.sql"
+    q.write_text("INSERT INTO kv VALUES (NULL, 'a;b');\n-- a comment; with a delimiter\nSELECT COUNT(*) FROM kv;\n")
+    create = tmp_path / "create.sql"
+    create.write_text("CREATE TABLE kv (id SERIAL, v VARCHAR(10));")
+    try:
+        r = qlap("-d", dsn(dbname), "-q", q, "--create", create, "--pre-query", "SET @x = 1;", "--number-queries",
+                 "10", "-t", "0", "--no-drop", "-n", "2")
+        assert r.returncode == 0, r.stderr
+        rep = json.loads(r.stdout)
+        assert rep["QueryCount"] == 20 and rep["PreQueries"] == ["SET @x = 1"] and rep["NoDropDatabase"] is True
+        assert mariadb.sql(f"SELECT COUNT(*), MIN(v) FROM {dbname}.kv").split() == ["10", "a;b"]
+    finally:
+        mariadb.sql(f"DROP DATABASE IF EXISTS {dbname}")
+
+
+def test_query_error_aborts_without_force(mariadb, dsn, dbname):
+    r = qlap("-d", dsn(dbname), "-q", "SELECT no_such_column", "--number-queries", "5", "-t", "0")
+    assert r.returncode == 1 and r.stdout == b""
+    assert b"qlap: Failed to run Task: Error 1054" in r.stderr
+    assert dbname not in schemas(mariadb)
+
+
+def test_force_counts_errors_per_code(mariadb, dsn, dbname):
+    r = qlap("-d", dsn(dbname), "-q", "SELECT 1; SELECT no_such_column; SELECT 2", "--number-queries", "9",
+             "-t", "0", "--force")
+    assert r.returncode == 0, r.stderr
+    rep = json.loads(r.stdout)
+    assert rep["QueryCount"] == 6 and rep["ErrorQueryCount"] == 3 and rep["Errors"] == {"1054": 3}
+    assert b"3 queries failed; first: Error 1054" in r.stderr
+    r = qlap("-d", dsn(dbname), "-q", "SELECT no_such_column", "-t", "0", "--max-errors", "4")
+    assert r.returncode == 1
+    rep = json.loads(r.stdout)
+    assert rep["ErrorQueryCount"] > 4 and b"--max-errors 4" in r.stderr
+
+
+def test_rate_is_never_exceeded(mariadb, dsn, dbname):
+    r = qlap("-d", dsn(dbname), "-q", "SELECT 1", "-n", "2", "-r", "50", "-t", "2")
+    assert r.returncode == 0, r.stderr
+    rep = json.loads(r.stdout)
+    # an absolute schedule: 100 slots per agent before the deadline, never more
+    assert 150 <= rep["QueryCount"] <= 200
+    assert rep["ExpectedQPS"] == 100 and rep["Rate"] == 50
+    assert rep["ResponseFromIntendedStart"]["Count"] == rep["QueryCount"]
+    r = qlap("-d", dsn(dbname), "-q", "SELECT 1", "-n", "3", "--total-rate", "60", "-t", "1")
+    rep = json.loads(r.stdout)
+    assert 45 <= rep["QueryCount"] <= 60 and rep["ExpectedQPS"] == 60 and rep["TotalRate"] == 60
+
+
+def test_ctrl_c_still_prints_the_report(mariadb, dsn, dbname, tmp_path):
+    series = tmp_path / "series.jsonl"
+    e = dict(os.environ)
+    e.pop("MYSQL_PWD", None)
+    p = subprocess.Popen([*QLAP, "-d", dsn(dbname), "-a", "-l", "key", "-n", "2", "-t", "0", "--series", series,
+                          "--auto-generate-sql-write-number", "10"], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                         env=e)
+    try:
+        deadline = time.monotonic() + 60
+        while not (series.exists() and series.read_text().count("\n") >= 2):
+            assert time.monotonic() < deadline and p.poll() is None, p.stderr.read() if p.poll() is not None else ""
+            time.sleep(0.1)
+        p.send_signal(signal.SIGINT)
+        out, err = p.communicate(timeout=60)
+    finally:
+        if p.poll() is None:
+            p.kill()
+    assert p.returncode == 130, err
+    rep = json.loads(out)
+    assert rep["Interrupted"] is True and rep["QueryCount"] > 0
+    assert rep["QueryCount"] == rep["Response"]["Count"]
+    lines = [json.loads(x) for x in series.read_text().splitlines()]
+    assert lines[0]["queries"] > 0 and {"elapsed", "qps", "errors"} <= set(lines[0])
+    assert dbname not in schemas(mariadb)          # cleaned up after the interruption
+
+
+def test_long_query_is_cancelled_at_the_deadline(mariadb, dsn, dbname):
+    t0 = time.monotonic()
+    r = qlap("-d", dsn(dbname), "-q", "SELECT SLEEP(30)", "-t", "1", timeout=60)
+    assert r.returncode == 0, r.stderr
+    assert time.monotonic() - t0 < 25                 # did not wait for the 30 s statement
+    rep = json.loads(r.stdout)
+    assert rep["QueryCount"] == 0 and rep["ErrorQueryCount"] == 0 and rep["Response"]["Histogram"] is None
+
+
+def test_password_from_mysql_pwd(mariadb, dsn, dbname):
+    r = qlap("-d", dsn(dbname, pw=False), "-q", "SELECT 1", "--number-queries", "2", "-t", "0",
+             env={"MYSQL_PWD": mariadb.params["password"]})
+    assert r.returncode == 0, r.stderr
+    assert json.loads(r.stdout)["DSN"] == dsn(dbname, pw=False)
+
+
+def test_connection_failure(mariadb):
+    r = qlap("-d", "u:secret@tcp(127.0.0.1:1)/", "-q", "SELECT 1", "-t", "1")
+    assert r.returncode == 1 and b"cannot connect to u:****@tcp(127.0.0.1:1)/" in r.stderr
+    assert b"secret" not in r.stderr
+
+
+def test_only_print_touches_no_database():
+    r = qlap("-d", "u@tcp(127.0.0.1:1)/x", "-a", "--only-print", "--number-queries", "3",
+             "--auto-generate-sql-write-number", "2", "-l", "update")
+    assert r.returncode == 0 and r.stdout == b""
+    err = r.stderr.decode()
+    assert "CREATE TABLE t1 (id SERIAL, intcol1 INT(32), charcol1 VARCHAR(128));" in err
+    assert err.count("INSERT INTO t1 VALUES (NULL,") == 2
+    assert err.count("agent(0): UPDATE t1 SET intcol1 = ") == 3
+    assert "agent(0): SELECT 'agent(0) start: token=" in err and err.rstrip().endswith("DROP DATABASE `x`;")
+
+
+@pytest.mark.parametrize("args,msg", [
+    (["-a", "-q", "select 1"], b"exactly one of"),
+    (["-a", "-n", "0"], b"--nagents must be >= 1"),
+    (["-a", "-l", "bogus"], b"invalid load type"),
+    (["-a", "--mixed-sel-ins-ratio", "3"], b"invalid --mixed-sel-ins-ratio"),
+    (["-a", "--hinterval", "fast"], b"invalid --hinterval"),
+    (["-a", "-t", "soon"], b"invalid --time"),
+    (["-q", "x", "-F", ""], b"--delimiter must not be empty"),
+    (["-a", "--create", "x"], b"--create requires --query"),
+])
+def test_usage_errors(args, msg):
+    r = qlap("-d", "root@/", *args)
+    assert r.returncode == 2 and msg in r.stderr and r.stderr.startswith(b"qlap: ")
+
+
+def test_no_arguments_prints_help_on_stderr():
+    r = qlap()
+    assert r.returncode == 2 and r.stdout == b"" and b"usage: qlap" in r.stderr
+
+
+def test_single_dash_long_options(mariadb, dsn, dbname):
+    r = qlap("-dsn", dsn(dbname), "-query", "SELECT 1", "-number-queries", "3", "-time", "0",
+             "-drop-existing-db", "-hinterval", "1ms")
+    assert r.returncode == 0, r.stderr
+    rep = json.loads(r.stdout)
+    assert rep["QueryCount"] == 3 and rep["DropExistingDatabase"] is True
+    import re
+    keys = [k for b in rep["Response"]["Histogram"] for k in b]
+    assert all(re.fullmatch(r"(0s|\d+ms) - \d+ms", k) for k in keys), keys   # 1 ms bins aligned on 0
+
+
+def test_coordinator_killed_leaves_no_worker_behind(mariadb, dsn, dbname):
+    e = dict(os.environ)
+    p = subprocess.Popen([*QLAP, "-d", dsn(dbname), "-q", "SELECT 1", "-n", "2", "-t", "0"],
+                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=e)
+    try:
+        children: list[int] = []
+        deadline = time.monotonic() + 30
+        while len(children) < 2 and time.monotonic() < deadline:
+            time.sleep(0.2)
+            try:
+                with open(f"/proc/{p.pid}/task/{p.pid}/children") as f:
+                    children = [int(x) for x in f.read().split()]
+            except OSError:
+                children = []
+        assert children, "workers did not start"
+        time.sleep(0.5)
+        p.kill()
+        p.wait()
+        deadline = time.monotonic() + 10
+        while any(os.path.exists(f"/proc/{c}") and _state(c) != "Z" for c in children):
+            assert time.monotonic() < deadline, "orphaned workers kept running"
+            time.sleep(0.1)
+    finally:
+        mariadb.sql(f"DROP DATABASE IF EXISTS {dbname}")
+
+
+def _state(pid: int) -> str:
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return "Z"
