@@ -258,3 +258,41 @@ def test_sigusr1_prints_stats_and_progress(tmp_path, sabo_bin):
     finally:
         a.kill()
         a.wait()
+
+
+def test_stopped_member_does_not_keep_its_share(tmp_path, sabo_bin):
+    # Ctrl-Z (or a member blocked on a slow reader) stops refreshing: after ~1 s its record is
+    # stale and no longer reserves bandwidth; it does not freeze the others either.
+    a = _member(sabo_bin, tmp_path)
+    b = _member(sabo_bin, tmp_path)
+    try:
+        assert wait_for(lambda: _alloc(tmp_path, a.pid) == 5_000_000 and _alloc(tmp_path, b.pid) == 5_000_000)
+        b.send_signal(signal.SIGSTOP)
+        assert wait_for(lambda: (_alloc(tmp_path, a.pid) or 0) >= 9_000_000)
+        b.send_signal(signal.SIGCONT)
+        assert wait_for(lambda: _alloc(tmp_path, a.pid) == 5_000_000 and _alloc(tmp_path, b.pid) == 5_000_000)
+    finally:
+        for p in (a, b):
+            p.send_signal(signal.SIGCONT)
+            p.kill()
+            p.wait()
+
+
+def test_stop_signal_does_not_wait_forever_on_a_blocked_writer(tmp_path, sabo_bin):
+    # stdout is a pipe nobody reads: sabo blocks in write(); SIGTERM must still end it
+    r, w = os.pipe()
+    with open("/dev/zero", "rb") as zero:
+        p = subprocess.Popen([sabo_bin, "--max-bandwidth", "1G", "--work-dir", str(tmp_path)], stdin=zero,
+                             stdout=w, stderr=subprocess.PIPE)
+    os.close(w)
+    try:
+        assert wait_for(lambda: records(tmp_path))
+        time.sleep(0.5)                     # the pipe is full by now
+        p.send_signal(signal.SIGTERM)
+        assert p.wait(timeout=10) == 143
+        assert b"output blocked" in p.stderr.read()
+        assert os.listdir(tmp_path) == []
+    finally:
+        os.close(r)
+        p.kill()
+        p.wait()

@@ -4,12 +4,13 @@ Each member holds `DIR/sabo_<bw>_<pid>_<xid>.lock` (upstream's name, so upstream
 with the same bandwidth in the same dir count us) under an exclusive flock for its whole life.
 The file's content is this member's published record, one line rewritten in place:
 
-    sabo1 group=<hex of group name> bw=<B/s> weight=<w> alloc=<B/s> used=<B/s> hungry=<0|1> pid=<pid>
+    sabo1 group=<hex> bw=<B/s> weight=<w> alloc=<B/s> used=<B/s> hungry=<0|1> pid=<pid> ts=<epoch>
 
 A file whose flock can be taken is stale (its holder died, flock dies with it) and is deleted.
 A live file without a record (an upstream sabo) is a member that wants its full share.
 The read-compute-publish step runs under a flock on the directory itself, so two members never
-raise their rates from the same stale view.
+raise their rates from the same stale view. A record not refreshed for a while (its member is
+stopped, or blocked writing to a slow reader) no longer reserves its allocation.
 """
 from __future__ import annotations
 
@@ -18,6 +19,7 @@ import fcntl
 import os
 import re
 import secrets
+import time
 from dataclasses import dataclass
 
 NAME_RE = re.compile(r"^sabo_(\d+)_(\d+)_[^.]*\.lock$")
@@ -35,11 +37,12 @@ class Member:
     used: float = 0.0
     hungry: bool = True
     pid: int = 0
+    ts: float = 0.0               # wall-clock time of its last refresh (0: unknown)
 
 
 def encode_record(group: str, bw: int, weight: float, alloc: float, used: float, hungry: bool) -> bytes:
     line = (f"sabo1 group={group.encode().hex()} bw={bw} weight={weight:g} alloc={alloc:.0f} "
-            f"used={used:.0f} hungry={int(hungry)} pid={os.getpid()}\n").encode()
+            f"used={used:.0f} hungry={int(hungry)} pid={os.getpid()} ts={time.time():.3f}\n").encode()
     return line.ljust(RECORD_LEN, b" ")
 
 
@@ -58,6 +61,7 @@ def decode_record(name: str, bw: int, data: bytes) -> Member:
         m.used = float(kv["used"])
         m.hungry = kv["hungry"] == "1"
         m.pid = int(kv["pid"])
+        m.ts = float(kv.get("ts", 0))
     except (KeyError, ValueError):
         return Member(name=name, bw=bw)
     return m
@@ -113,8 +117,19 @@ class Registration:
     def publish(self, record: bytes) -> None:
         os.pwrite(self.fd, record, 0)
 
-    def lock_dir(self) -> None:
-        fcntl.flock(self.dirfd, fcntl.LOCK_EX)
+    def lock_dir(self, tries: int = 25) -> bool:
+        """Take the group's short critical-section lock (flock on the directory). Gives up after
+        about 50 ms, so a member stopped (Ctrl-Z) inside its refresh cannot freeze the others."""
+        import time
+        for _ in range(tries):
+            try:
+                fcntl.flock(self.dirfd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                return True
+            except OSError as e:
+                if e.errno not in (errno.EWOULDBLOCK, errno.EAGAIN):
+                    return False
+            time.sleep(0.002)
+        return False
 
     def unlock_dir(self) -> None:
         fcntl.flock(self.dirfd, fcntl.LOCK_UN)

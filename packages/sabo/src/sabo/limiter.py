@@ -100,7 +100,7 @@ class Limiter:
             self.set_alloc(self.bw, now)
             self.members = 1
             return
-        self.reg.lock_dir()
+        locked = self.reg.lock_dir()
         try:
             peers = []
             for p in self.reg.scan():
@@ -119,17 +119,25 @@ class Limiter:
             def demand(used: float, hungry: bool) -> float:
                 return math.inf if hungry else used * 1.5 + B * 0.01
 
+            wall = time.time()
+            stale_after = max(1.0, 10 * self.refresh_every)
+            stale = [bool(p.ts) and wall - p.ts > stale_after for p in peers]
             members = [(self.weight, demand(self.used, self.hungry))]
-            members += [(p.weight, demand(p.used, p.hungry)) for p in peers]
+            members += [(p.weight, demand(0.0, False) if st else demand(p.used, p.hungry))
+                        for p, st in zip(peers, stale)]
             shares = fair_shares(B, members)
-            others = sum(p.alloc if p.alloc is not None else s for p, s in zip(peers, shares[1:]))
+            # room left by the others: their published allocation, or their computed share when
+            # they publish none (upstream members) or have not refreshed for a while
+            others = sum(p.alloc if p.alloc is not None and not st else s
+                         for p, s, st in zip(peers, shares[1:], stale))
             alloc = min(shares[0], max(0.0, B - others))
             self.set_alloc(alloc, now)
             self.members = 1 + len(peers)
             self.reg.publish(encode_record(self.group, self.bw, self.weight, self.alloc,
                                            self.used, self.hungry))
         finally:
-            self.reg.unlock_dir()
+            if locked:
+                self.reg.unlock_dir()
 
     # -- output -----------------------------------------------------------------------------
     def _msg(self, text: str) -> None:
