@@ -130,3 +130,43 @@ def test_selection_really_selects(monkeypatch):
     s = summarize(array("d", xs), sum(xs), [pct("99"), pct("75")], "rank")
     assert not called
     assert s.pcts[0][1] == sorted(xs)[go_rank_index(len(xs), 99.0)]
+
+
+@pytest.mark.parametrize("bias", ["low", "high", "middle"])
+def test_a_misleading_sample_cannot_give_a_wrong_answer(bias, monkeypatch):
+    """The brackets are proved by counting; a sample that lies only costs time."""
+    monkeypatch.setattr(stats, "SORT_BELOW", 1000)
+    monkeypatch.setattr(stats, "SAMPLE", 2000)
+
+    class Liar(random.Random):
+        def sample(self, population, k):
+            srt = sorted(population)
+            if bias == "low":
+                return srt[:k]
+            if bias == "high":
+                return srt[-k:]
+            mid = len(srt) // 2
+            return srt[mid - k // 2: mid - k // 2 + k]
+
+    monkeypatch.setattr(stats.random, "Random", Liar)
+    rnd = random.Random(9)
+    xs = [rnd.random() for _ in range(40_000)]
+    pcts = [pct("99"), pct("75"), pct("50"), pct("1")]
+    s = summarize(array("d", xs), sum(xs), pcts, "rank")
+    lo, hi, want = _full(xs, pcts, "rank")
+    assert (s.min, s.max, [v for _, v in s.pcts]) == (lo, hi, want)
+
+
+def test_few_distinct_values_are_counted(monkeypatch):
+    monkeypatch.setattr(stats, "SORT_BELOW", 1000)
+    monkeypatch.setattr(stats, "SAMPLE", 2000)
+    called = []
+    real = stats._count_select
+    monkeypatch.setattr(stats, "_count_select", lambda *a: called.append(1) or real(*a))
+    rnd = random.Random(4)
+    xs = [float(rnd.randrange(-3, 20)) for _ in range(30_000)] + [-0.0, 0.0]
+    pcts = [pct(p) for p in ("99.99", "90", "50", "0.001")]
+    s = summarize(array("d", xs), sum(xs), pcts, "linear")
+    assert called
+    lo, hi, want = _full(xs, pcts, "linear")
+    assert (s.min, s.max, [v for _, v in s.pcts]) == (lo, hi, want)

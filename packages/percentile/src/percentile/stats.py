@@ -107,6 +107,8 @@ def _select(vals: list, wanted: set[int], o: Order, seed: int) -> bool:
     m = SAMPLE
     sample = rng.sample(vals, m)
     sample.sort()
+    if len(set(sample)) <= m // 10:
+        return _count_select(vals, wanted, o)
     wins = []
     for idx in sorted(wanted):
         q = idx / (n - 1)
@@ -132,16 +134,21 @@ def _select(vals: list, wanted: set[int], o: Order, seed: int) -> bool:
         return False
     a = vals            # values >= current lower bound
     below = 0
+    slack = n * 0.01 + 1000
     for lo, hi, idxs in clusters:
         if lo >= 0:
             lo_v = sample[lo]
             a = [x for x in a if x >= lo_v]
             below = n - len(a)
+            if len(a) > n * (1 - lo / m) * 1.2 + slack:
+                return False                 # the sample lied (ties, ordering): sort instead
         if hi < m:
             hi_v = sample[hi]
             mid = [x for x in a if x <= hi_v]
         else:
             mid = a if a is not vals else list(a)
+        if len(mid) > n * (min(hi, m) - max(lo, 0)) / m * 1.5 + slack:
+            return False
         mid.sort()
         if lo < 0:
             o.min = mid[0]
@@ -156,6 +163,26 @@ def _select(vals: list, wanted: set[int], o: Order, seed: int) -> bool:
         o.min = min(vals)
     if math.isnan(o.max):
         o.max = max(a)     # every value above the last lower bound is in `a`
+    return True
+
+
+def _count_select(vals, wanted: set[int], o: Order) -> bool:
+    """Few distinct values: count them (no sort of n values, little memory)."""
+    from bisect import bisect_right
+    from collections import Counter
+
+    c = Counter(vals)
+    if len(c) > 1_000_000:
+        return False
+    keys = sorted(c)
+    cum = []
+    t = 0
+    for k in keys:
+        t += c[k]
+        cum.append(t)          # cum[i] = number of values <= keys[i]
+    for idx in wanted:
+        o.at[idx] = keys[bisect_right(cum, idx)]
+    o.min, o.max = keys[0], keys[-1]
     return True
 
 
