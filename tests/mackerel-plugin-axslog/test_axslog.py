@@ -7,6 +7,7 @@ import gzip
 import json
 import os
 import pathlib
+import re
 import shutil
 import sys
 import time
@@ -443,3 +444,50 @@ def test_ltsv_bulk_parser_equals_naive_reader(lines, skeys):
             out[t if any(v not in (b"", b"-") for v in t[:-1]) else "no status"] += n
         return +out
     assert norm(got) == norm(exp)
+
+
+# -- beyond upstream: combined format, latency buckets, per-route metrics ------------------------
+COMBINED = (b'127.0.0.1 - - [22/Nov/2026:00:00:01 +0000] "GET /api/items/12?x=1 HTTP/1.1" 200 512 "-" "curl/8" 0.120\n'
+            b'10.0.0.1 - frank [22/Nov/2026:00:00:02 +0000] "POST /login HTTP/1.1" 302 0 "http://x/" '
+            b'"Mozilla \\"quoted\\" 5" 0.300\n'
+            b'10.0.0.2 - - [22/Nov/2026:00:00:03 +0000] "GET /api/items/13 HTTP/1.1" 500 10\n'
+            b'not an access log line\n')
+
+
+def test_combined_format(tmp_path, wd, capsysbinary):
+    log = tmp_path / "access.log"
+    log.write_bytes(COMBINED)
+    rc, out, err = run(capsysbinary, "--logfile", log, "--key-prefix", "c", "--format", "combined")
+    m = dict(metrics(out))
+    assert m["axslog.latency_c.average"] == "0.210000"          # the line without a time: status only
+    assert [float(v) for k, v in metrics(out) if "ratio" in k] == pytest.approx([0, 100 / 3, 100 / 3, 0, 0, 100 / 3])
+    assert m["axslog.parse_error_c.count"] == "1.000000"
+
+
+def test_latency_buckets_and_routes(tmp_path, wd, capsysbinary, monkeypatch):
+    log = tmp_path / "access.log"
+    log.write_bytes(b"")
+    args = ["--logfile", log, "--key-prefix", "r", "--route-key", "uri", "--route-regex", r"items=^/api/items/\d+",
+            "--top", "2", "--latency-buckets", "0.1,0.25,1", "--count-mode", "raw"]
+    run(capsysbinary, *args)
+    log.write_bytes(ltsv({"status": 200, "ptime": 0.05, "uri": "/api/items/1"},
+                         {"status": 200, "ptime": 0.2, "uri": "/api/items/2?q=1"},
+                         {"status": 200, "ptime": 0.3, "uri": "/login"},
+                         {"status": 200, "ptime": 0.3, "uri": "/login"},
+                         {"status": 200, "ptime": 2, "uri": "/a.b/c"},
+                         {"status": 500, "ptime": "-", "uri": "/x"}))
+    rc, out, _ = run(capsysbinary, *args)
+    got = metrics(out)
+    m = dict(got)
+    assert [(k, float(v)) for k, v in got if "bucket" in k] == [
+        ("axslog.latency_bucket_r.le_0_1_count", 1), ("axslog.latency_bucket_r.le_0_25_count", 2),
+        ("axslog.latency_bucket_r.le_1_count", 4), ("axslog.latency_bucket_r.le_inf_count", 5)]
+    assert [(k, float(v)) for k, v in got if "route_num" in k] == [
+        ("axslog.route_num_r.items", 2), ("axslog.route_num_r.login", 2), ("axslog.route_num_r.other", 2)]
+    assert m["axslog.route_latency_r.items"] == "0.125000"
+    assert m["axslog.route_p99_r.other"] == "2.000000"
+    assert all(re.fullmatch(r"[-a-zA-Z0-9_.]+", k) for k, _ in got)
+    monkeypatch.setenv("MACKEREL_AGENT_PLUGIN_META", "1")
+    g = json.loads(run(capsysbinary, *args)[1].split(b"\n", 1)[1])["graphs"]
+    assert g["axslog.route_num_r"]["metrics"][0]["name"] == "*"
+    assert "axslog.latency_bucket_r" in g

@@ -16,7 +16,9 @@ def build_parser() -> ArgParser:
                                "(LTSV or JSON lines) read since the last run, as mackerel metrics.")
     ap.add_argument(*go_style("--logfile"), required=True, metavar="PATH[,PATH...]",
                     help="log file(s), comma separated")
-    ap.add_argument(*go_style("--format"), default="ltsv", metavar="ltsv|json", help="log format (default ltsv)")
+    ap.add_argument(*go_style("--format"), default="ltsv", metavar="ltsv|json|combined",
+                    help="log format (default ltsv); combined: Apache/nginx combined lines, the "
+                         "response time (if any) in the field after the user agent")
     ap.add_argument(*go_style("--key-prefix"), required=True, metavar="STR", help="metric key prefix")
     ap.add_argument(*go_style("--ptime-key"), default="ptime", metavar="KEY", help="key of the response time (default ptime)")
     ap.add_argument(*go_style("--status-key"), action="append", metavar="KEY",
@@ -43,6 +45,15 @@ def build_parser() -> ArgParser:
                     help="lines longer than SIZE are skipped and counted (default 1MiB)")
     ap.add_argument(*go_style("--rotated-glob"), metavar="GLOB",
                     help="where rotated files go if not next to the log (e.g. /var/log/old/access.log.*)")
+    ap.add_argument(*go_style("--latency-buckets"), metavar="LIST",
+                    help="also count latencies <= each bound (e.g. 0.1,0.5,1) as latency_bucket_<P>.le_<bound>_count")
+    ap.add_argument(*go_style("--route-key"), metavar="KEY",
+                    help="per-route metrics by this key (LTSV label / JSON key; with --format combined "
+                         "any value: the request path)")
+    ap.add_argument(*go_style("--route-regex"), action="append", default=[], metavar="[NAME=]REGEX",
+                    help="group routes matching REGEX under NAME (repeatable, first match wins)")
+    ap.add_argument(*go_style("--top"), type=int, default=20, metavar="N",
+                    help="per-route metrics for the N busiest routes, the rest summed as 'other' (default 20)")
     ap.add_argument(*go_style("--strict"), action="store_true", help="exit 2 when a line was skipped as bad")
     ap.add_argument(*go_style("--check"), action="store_true",
                     help="check mode: Nagios status from --warning-5xx/--critical-5xx (percent) and "
@@ -74,8 +85,28 @@ def _main(argv) -> int:
     from mackerel_logfollow.sizes import parse_size
     from mackerel_logfollow.stats import parse_percentiles
 
-    if args.format not in ("ltsv", "json"):
+    if args.format == "apache":
+        args.format = "combined"
+    if args.format not in ("ltsv", "json", "combined"):
         ap.error(f"format {args.format} is not supported")
+    buckets = []
+    if args.latency_buckets:
+        try:
+            buckets = sorted({float(x) for x in args.latency_buckets.split(",")})
+        except ValueError:
+            ap.error(f"--latency-buckets: not a list of numbers: {args.latency_buckets}")
+    if args.top < 1:
+        ap.error("--top must be at least 1")
+    router = None
+    if args.route_key or args.route_regex:
+        import re
+        from mackerel_plugin_axslog.parse import Router
+        if not args.route_key:
+            ap.error("--route-regex needs --route-key")
+        try:
+            router = Router(args.route_regex)
+        except re.error as e:
+            ap.error(f"--route-regex: {e}")
     try:
         pcts = parse_percentiles(args.percentiles)
     except ValueError as e:
@@ -93,12 +124,13 @@ def _main(argv) -> int:
     from mackerel_logfollow import output
 
     if output.meta_requested() and not args.check:
-        sys.stdout.buffer.write(output.render_graphdef(graphdefs(args.key_prefix, pcts, args.count_mode)))
+        sys.stdout.buffer.write(output.render_graphdef(graphdefs(args.key_prefix, pcts, args.count_mode,
+                                                                 bool(buckets), router is not None)))
         return 0
 
     from mackerel_logfollow.follow import Follower, FollowError, workdir
     from mackerel_plugin_axslog import report
-    from mackerel_plugin_axslog.parse import JsonParser, LineFilter, LtsvParser, Tally
+    from mackerel_plugin_axslog.parse import CombinedParser, JsonParser, LineFilter, LtsvParser, Tally
 
     wd = workdir()
     seen: dict[str, str] = {}
@@ -125,11 +157,17 @@ def _main(argv) -> int:
             try:
                 fol.open()
                 fol.now = now       # one clock for every file of the run
-                parser = (LtsvParser if args.format == "ltsv" else JsonParser)(status_keys, args.ptime_key)
+                if args.format == "combined":
+                    parser = CombinedParser(route=router is not None)
+                    n_status = 1
+                else:
+                    parser = (LtsvParser if args.format == "ltsv" else JsonParser)(
+                        status_keys, args.ptime_key, args.route_key)
+                    n_status = len(status_keys)
                 t = Tally()
                 for chunk in fol.chunks():
                     t.lines += parser.count(flt.apply(chunk), t.tuples)
-                t.finish(len(status_keys), args.upstream_value)
+                t.finish(n_status, args.upstream_value, router)
                 if getattr(parser, "bad", 0):
                     t._err("invalid JSON", parser.bad, parser.first_bad)
                 if fol.stats.lines_overlong:
@@ -148,7 +186,8 @@ def _main(argv) -> int:
             sys.stdout.write(msg + "\n")
             sys.stdout.flush()
         else:
-            m = report.metrics(results, args.key_prefix, pcts, args.percentile_method, args.count_mode)
+            m = report.metrics(results, args.key_prefix, pcts, args.percentile_method, args.count_mode,
+                               buckets=buckets, top=args.top if router is not None else 0)
             sys.stdout.buffer.write(m.render())
             if m.dropped:
                 print(f"{PROG}: not printed (NaN or infinite): {', '.join(m.dropped)}", file=sys.stderr)
@@ -167,13 +206,13 @@ def _main(argv) -> int:
             fol.close()
 
 
-def graphdefs(prefix: str, pcts, count_mode: str) -> dict:
+def graphdefs(prefix: str, pcts, count_mode: str, buckets: bool = False, routes: bool = False) -> dict:
     from mackerel_logfollow.output import graph
     from mackerel_logfollow.stats import percentile_name
     from mackerel_plugin_axslog.parse import BUCKETS
     unit = "integer" if count_mode == "raw" else "float"
     per = {"per-second": " (per second)", "per-minute": " (per minute)", "raw": ""}[count_mode]
-    return {
+    g = {
         f"axslog.latency_{prefix}": graph(f"axslog latency {prefix}", "float",
                                           [("average", "Average")] +
                                           [(percentile_name(p), percentile_name(p).replace("_", " "))
@@ -187,6 +226,13 @@ def graphdefs(prefix: str, pcts, count_mode: str) -> dict:
         f"axslog.parse_error_{prefix}": graph(f"axslog skipped lines {prefix}", "integer",
                                               [("count", "skipped")]),
     }
+    if buckets:
+        g[f"axslog.latency_bucket_{prefix}"] = graph(f"axslog latency buckets {prefix}{per}", unit, [("*", "%1")])
+    if routes:
+        g[f"axslog.route_num_{prefix}"] = graph(f"axslog requests by route {prefix}{per}", unit, [("*", "%1", True)])
+        g[f"axslog.route_latency_{prefix}"] = graph(f"axslog average latency by route {prefix}", "float", [("*", "%1")])
+        g[f"axslog.route_p99_{prefix}"] = graph(f"axslog p99 latency by route {prefix}", "float", [("*", "%1")])
+    return g
 
 
 def main(argv=None) -> int:

@@ -64,16 +64,16 @@ class LineFilter:
 class LtsvParser:
     """Counts (status_1..status_k, ptime) raw value tuples of LTSV lines."""
 
-    def __init__(self, status_keys: list[str], ptime_key: str):
+    def __init__(self, status_keys: list[str], ptime_key: str, route_key: str | None = None):
         self.status_keys = status_keys
         self.ptime_key = ptime_key
         v = rb"([^\t\r\n]*+)"
         looks = b"".join(rb"(?=(?:(?:[^\t\n]*\t)*?" + _esc(k) + b":" + v + rb")?)"
-                         for k in [*status_keys, ptime_key])
+                         for k in [*status_keys, ptime_key, *([route_key] if route_key else [])])
         self.general = re.compile(rb"\n" + looks + rb"[^\n]*")
         self.fast = None
         self.fast_rev = None
-        if len(status_keys) == 1:
+        if len(status_keys) == 1 and not route_key:
             # one match per line holding the first key, the second key (if after it) captured
             s, p = _esc(status_keys[0]), _esc(ptime_key)
             self.fast = re.compile(rb"[\t\n]" + s + b":" + v + rb"(?:[^\n]*?\t" + p + b":" + v + rb")?[^\n]*+")
@@ -122,12 +122,12 @@ class LtsvParser:
 
 
 class JsonParser:
-    """Counts (status_1..status_k, ptime) value tuples of JSON lines (msgspec)."""
+    """Counts (status_1..status_k, ptime[, route]) value tuples of JSON lines (msgspec)."""
 
-    def __init__(self, status_keys: list[str], ptime_key: str):
+    def __init__(self, status_keys: list[str], ptime_key: str, route_key: str | None = None):
         import msgspec
         self.msgspec = msgspec
-        self.keys = [*status_keys, ptime_key]
+        self.keys = [*status_keys, ptime_key, *([route_key] if route_key else [])]
         names: list[str] = []
         for k in self.keys:
             if k not in names:
@@ -193,6 +193,36 @@ _INT_RE = re.compile(r"[+-]?[0-9]+")
 _FLOAT_RE = re.compile(r"[+-]?(?:(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?|inf|infinity|nan)", re.I)
 
 
+class CombinedParser:
+    """Apache/nginx "combined" lines, optionally followed by a response time field:
+    host ident user [time] "request" status size "referer" "agent" [reqtime ...]
+    Tuples (status, ptime[, path]); a line that is not of this shape has no status."""
+
+    def __init__(self, route: bool = False):
+        q = rb'"(?:[^"\\\n]|\\.)*+"'
+        req = rb'"(?:[A-Z]+ ([^ "\n]*)[^"\n]*|(?:[^"\\\n]|\\.)*+)"' if route else q
+        self.route = route
+        self.rx = re.compile(rb"\n[^ \n]+ [^ \n]+ [^ \n]+ \[[^\]\n]*+\] " + req +
+                             rb" ([0-9]{3}|-) [^ \n]+(?: " + q + rb" " + q + rb")?(?: ([^ \n]+))?[^\n]*+")
+
+    def count(self, chunk: bytes, into: collections.Counter) -> int:
+        if not chunk:
+            return 0
+        nl = chunk.count(b"\n")
+        e1 = chunk.find(b"\n")
+        got = collections.Counter(self.rx.findall(b"\n" + chunk[:e1]))
+        got.update(self.rx.findall(chunk, e1, len(chunk) - 1))
+        if self.route:
+            for (path, st, pt), n in got.items():
+                into[(st, pt, path.split(b"?", 1)[0])] += n
+        else:
+            into.update(got)
+        missing = nl - sum(got.values())
+        if missing:
+            into[(b"", b"", b"") if self.route else (b"", b"")] += missing
+        return nl
+
+
 def to_status(v, upstream: str) -> int | None:
     """A status value as axslog v0.4.10 accepts it (Go strconv.Atoi), or None."""
     if isinstance(v, bool) or v is None:
@@ -245,12 +275,14 @@ class Tally:
         self.errors: collections.Counter = collections.Counter()
         self.first_error: dict[str, str] = {}
         self.no_ptime = 0
+        self.routes: collections.Counter = collections.Counter()     # route -> lines
+        self.route_latency: dict[str, Sample] = {}
 
     def _err(self, kind: str, n: int, example: str) -> None:
         self.errors[kind] += n
         self.first_error.setdefault(kind, example)
 
-    def finish(self, n_status: int, upstream: str) -> None:
+    def finish(self, n_status: int, upstream: str, router=None) -> None:
         for tup, n in self.tuples.items():
             raw_status = None
             for v in tup[:n_status]:
@@ -265,6 +297,10 @@ class Tally:
                 self._err("bad status", n, repr(raw_status))
                 continue
             self.total += n
+            route = None
+            if router is not None:
+                route = router(tup[n_status + 1])
+                self.routes[route] += n
             if st == 499:
                 self.buckets["499"] += n
             elif 1 <= st // 100 <= 5:
@@ -278,4 +314,44 @@ class Tally:
                 self._err("bad ptime", n, repr(raw_p))
                 continue
             self.latency.add(p, n)
+            if route is not None:
+                self.route_latency.setdefault(route, Sample()).add(p, n)
         self.tuples.clear()
+
+
+class Router:
+    """Route value (URI) -> metric-safe route name: the first --route-regex that matches names
+    it (NAME=REGEX, or the regex itself made safe), else the path without its query string."""
+
+    def __init__(self, specs: list[str]):
+        self.rules = []
+        for spec in specs:
+            name, sep, rx = spec.partition("=")
+            if not sep or not re.fullmatch(r"[-A-Za-z0-9_]+", name):
+                name, rx = spec, spec
+            self.rules.append((safe_name(name), re.compile(rx)))
+        self.cache: dict = {}
+
+    def __call__(self, value) -> str:
+        r = self.cache.get(value)
+        if r is None:
+            if isinstance(value, bytes):
+                text = value.decode("utf-8", "replace")
+            else:
+                text = "" if value is None else str(value)
+            text = text.split("?", 1)[0]
+            for name, rx in self.rules:
+                if rx.search(text):
+                    r = name
+                    break
+            else:
+                r = safe_name(text) if text and text != "-" else "none"
+            if len(self.cache) < 100000:
+                self.cache[value] = r
+        return r
+
+
+def safe_name(text: str) -> str:
+    """A metric name component: [-A-Za-z0-9_] only, no dots."""
+    out = re.sub(r"[^-A-Za-z0-9_]+", "_", text).strip("_")
+    return out[:100] or "root"

@@ -16,7 +16,8 @@ def _per(count: float, duration: float, mode: str) -> float:
     return count / duration
 
 
-def metrics(results, prefix: str, pcts, method: str, count_mode: str, epoch=None) -> Metrics:
+def metrics(results, prefix: str, pcts, method: str, count_mode: str, epoch=None,
+            buckets=(), top: int = 0) -> Metrics:
     """results: [(typed path, Follower, Tally)].
 
     - latency block when at least one line had a latency (all files merged);
@@ -53,10 +54,53 @@ def metrics(results, prefix: str, pcts, method: str, count_mode: str, epoch=None
     if total > 0:
         for b in BUCKETS:
             m.add(f"axslog.access_ratio_{prefix}.{b}_percentage", 100.0 * nums[b] / total)
+    if buckets and timed:
+        for b in buckets:
+            v = 0.0
+            for f, t in timed:
+                v += _per(sum(c for x, c in t.latency.counts.items() if x <= b), f.duration, count_mode)
+            m.add(f"axslog.latency_bucket_{prefix}.le_{_bound(b)}_count", v)
+        m.add(f"axslog.latency_bucket_{prefix}.le_inf_count",
+              sum(_per(t.latency.n, f.duration, count_mode) for f, t in timed))
+    if top:
+        _routes(m, results, timed, prefix, method, count_mode, top)
     errors = sum(sum(t.errors.values()) for _, _, t in results)
     if errors:
         m.add(f"axslog.parse_error_{prefix}.count", errors)
     return m
+
+
+def _bound(b: float) -> str:
+    return (f"{b:g}" if b != int(b) else str(int(b))).replace(".", "_").replace("-", "minus_")
+
+
+def _routes(m, results, timed, prefix, method, count_mode, top) -> None:
+    """Per-route metrics: the `top` busiest routes (all files), the rest summed as `other`."""
+    import collections
+    total = collections.Counter()
+    for _, _, t in results:
+        total.update(t.routes)
+    keep = {r for r, _ in total.most_common(top)}
+
+    def name(r):
+        return r if r in keep else "other"
+    lat: dict[str, Sample] = {}
+    for _, _, t in results:
+        for r, s in t.route_latency.items():
+            lat.setdefault(name(r), Sample()).merge(s)
+    order = [r for r, _ in total.most_common(top)] + (["other"] if len(total) > top else [])
+    if timed:
+        per = collections.Counter()
+        for f, t in timed:
+            for r, c in t.routes.items():
+                per[name(r)] += _per(c, f.duration, count_mode)
+        for r in order:
+            m.add(f"axslog.route_num_{prefix}.{r}", per.get(r, 0.0))
+    have = [r for r in order if r in lat and lat[r].n]
+    for r in have:
+        m.add(f"axslog.route_latency_{prefix}.{r}", lat[r].average())
+    for r in have:
+        m.add(f"axslog.route_p99_{prefix}.{r}", lat[r].percentiles([99.0], method)[0])
 
 
 def diagnostics(prog: str, typed: str, fol, t, quiet: bool) -> None:
