@@ -491,3 +491,49 @@ def test_latency_buckets_and_routes(tmp_path, wd, capsysbinary, monkeypatch):
     g = json.loads(run(capsysbinary, *args)[1].split(b"\n", 1)[1])["graphs"]
     assert g["axslog.route_num_r"]["metrics"][0]["name"] == "*"
     assert "axslog.latency_bucket_r" in g
+
+
+# -- signals, pipes, locks (real subprocesses) ----------------------------------------------------
+EXE = str(pathlib.Path(sys.executable).parent / PROG)
+
+
+def test_sigterm_while_waiting_for_the_lock_exits_130_and_moves_nothing(tmp_path, wd):
+    import fcntl
+    import signal
+    import subprocess
+    log = tmp_path / "a.log"
+    log.write_bytes(ltsv({"status": 200, "ptime": 1}))
+    env = {**os.environ, "MACKEREL_PLUGIN_WORKDIR": str(wd)}
+    cmd = [EXE, "--logfile", str(log), "--key-prefix", "l", "--count-mode", "raw"]
+    assert subprocess.run(cmd, env=env, capture_output=True).returncode == 0
+    (state,) = wd.glob("*.json")
+    before = state.read_bytes()
+    with open(log, "ab") as f:
+        f.write(ltsv({"status": 500, "ptime": 2}))
+    with open(str(state) + ".lock", "a") as lk:
+        fcntl.flock(lk, fcntl.LOCK_EX)          # another run holds the state
+        p = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        time.sleep(1.0)
+        assert p.poll() is None                 # waiting, not reading
+        p.send_signal(signal.SIGTERM)
+        out, err = p.communicate(timeout=30)
+    assert p.returncode == 130 and out == b"" and b"Traceback" not in err
+    assert state.read_bytes() == before
+    r = subprocess.run(cmd, env=env, capture_output=True)   # the line is still there to count
+    assert b"axslog.access_total_l.count\t1.000000" in r.stdout
+
+
+def test_closed_stdout_exits_141_quietly_and_keeps_the_position(tmp_path, wd):
+    import subprocess
+    log = tmp_path / "a.log"
+    log.write_bytes(ltsv({"status": 200, "ptime": 1}))
+    env = {**os.environ, "MACKEREL_PLUGIN_WORKDIR": str(wd)}
+    cmd = [EXE, "--logfile", str(log), "--key-prefix", "p"]
+    r_fd, w_fd = os.pipe()
+    os.close(r_fd)
+    p = subprocess.run(cmd, env=env, stdout=w_fd, stderr=subprocess.PIPE)
+    os.close(w_fd)
+    assert p.returncode == 141 and p.stderr == b""
+    assert not list(wd.glob("*.json"))         # nothing was delivered: nothing is marked read
+    r = subprocess.run(cmd, env=env, capture_output=True)
+    assert b"axslog.latency_p.average\t1.000000" in r.stdout
