@@ -292,14 +292,14 @@ def test_group_order_is_count_then_value(pct):
 # -- processes: pipes, signals, terminals ----------------------------------------------------------
 def test_closed_pipe_is_silent(exe, tmp_path):
     big = tmp_path / "big"
-    big.write_bytes(b"".join(b"g:%d\tv:1\n" % (i % 50000) for i in range(200000)))
+    big.write_bytes(b"".join(b"g:%d\tv:1\n" % i for i in range(5000)))   # 5000 records, 450 kB out
     p1 = subprocess.Popen([exe, "-k", "v", "-g", "g", "--ltsv", str(big)], stdout=subprocess.PIPE,
                           stderr=subprocess.PIPE)
     p2 = subprocess.Popen(["head", "-1"], stdin=p1.stdout, stdout=subprocess.PIPE)
     p1.stdout.close()
     out, _ = p2.communicate(timeout=60)
     err = p1.stderr.read()
-    assert p1.wait(timeout=60) == 141          # 50000 records cannot fit in the pipe: EPIPE for sure
+    assert p1.wait(timeout=60) == 141          # 450 kB cannot fit in the pipe: EPIPE for sure
     assert out.count(b"\n") == 1 and err == b""
 
 
