@@ -537,3 +537,15 @@ def test_closed_stdout_exits_141_quietly_and_keeps_the_position(tmp_path, wd):
     assert not list(wd.glob("*.json"))         # nothing was delivered: nothing is marked read
     r = subprocess.run(cmd, env=env, capture_output=True)
     assert b"axslog.latency_p.average\t1.000000" in r.stdout
+
+
+def test_same_log_twice_is_read_once(tmp_path, wd, capsysbinary, monkeypatch):
+    # upstream: one state shared by two goroutines; `e1.log` and `./e1.log` were two states
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "e1.log").write_bytes(b"")
+    run(capsysbinary, "--logfile", "e1.log,./e1.log", "--key-prefix", "t")
+    (tmp_path / "e1.log").write_bytes(ltsv({"status": 200, "ptime": 1}))
+    rc, out, err = run(capsysbinary, "--logfile", "e1.log,./e1.log", "--key-prefix", "t", "--count-mode", "raw")
+    assert dict(metrics(out))["axslog.access_total_t.count"] == "1.000000"
+    assert "same file as e1.log, read once" in err
+    assert len(list(wd.glob("*.json"))) == 1

@@ -138,7 +138,7 @@ class World:
 def test_every_line_counted_exactly_once(tmp_path, seed):
     w = World(tmp_path, seed)
     w.run()                                   # first run on the empty log: the state exists
-    for _ in range(28):
+    for _ in range(20):
         op = w.rnd.choice(["append", "append", "rotate", "rotate_gz", "copytruncate", "truncate"])
         if op == "append":
             w.append(w.rnd.randint(1, 400))
@@ -164,4 +164,4 @@ def test_every_line_counted_exactly_once(tmp_path, seed):
     w.finish_partial()
     w.run()
     assert w.counted == w.n
-    assert w.n > 1000
+    assert w.n > 500
