@@ -269,3 +269,30 @@ def _state(pid: int) -> str:
             return f.read().rsplit(")", 1)[1].split()[0]
     except OSError:
         return "Z"
+
+
+def test_fast_path_reads_every_reply_shape(mariadb):
+    import pymysql
+    from qlap.runner import connect
+    from qlap.wire import FastConn
+    p = mariadb.params
+    c = FastConn(connect({k: p[k] for k in ("host", "port", "user", "password")}))
+    try:
+        c.query("SELECT 1")
+        c.query("SELECT seq, REPEAT('x', 300) FROM mysql.seq_1_to_20000")    # many rows, 2-byte lengths
+        c.query("SELECT REPEAT('y', 70000), NULL, ''")                       # a value with a 3-byte length
+        c.query("SELECT 1; SELECT 2, 3; DO 1")                               # several results in one reply
+        c.query("SET @a = 1")
+        with pytest.raises(pymysql.MySQLError) as e:
+            c.query("SELECT 1; SELECT no_such_column")
+        assert e.value.args[0] == 1054
+        c.query("SELECT 3")                                                  # still in step after an error
+        c.conn.query("SELECT @a + 1")                                        # and PyMySQL too
+        assert c.conn._result.rows == ((2,),)
+        victim = c.thread_id()
+        mariadb.sql(f"KILL {victim}")
+        with pytest.raises(pymysql.MySQLError) as e:
+            c.query("SELECT 4")
+        assert e.value.args[0] in (2006, 2013, 1927)
+    finally:
+        c.close()

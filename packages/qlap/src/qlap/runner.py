@@ -244,7 +244,8 @@ def _agent_connector(plan: Plan):
     if plan.only_print:
         lock = threading.Lock()
         return lambda i: PrintConn(lock, f"agent({i}): ")
-    return lambda i: connect(plan.connect, plan.dbname)
+    from .wire import FastConn
+    return lambda i: FastConn(connect(plan.connect, plan.dbname))
 
 
 def worker_main(indices: list[int], plan: Plan, shared, pipe) -> None:
