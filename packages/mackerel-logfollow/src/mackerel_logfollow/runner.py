@@ -62,3 +62,22 @@ def run(main_func, argv=None) -> int:
         except OSError:
             pass
         return 141
+
+
+class deferred_signals:
+    """Hold SIGINT/SIGTERM while the results are written and the position is saved: that unit
+    of work is finished whole (a signal arriving meanwhile is delivered right after)."""
+
+    SIGS = {signal.SIGINT, signal.SIGTERM}
+
+    def __enter__(self):
+        try:
+            self.old = signal.pthread_sigmask(signal.SIG_BLOCK, self.SIGS)
+        except (AttributeError, OSError, ValueError):
+            self.old = None
+        return self
+
+    def __exit__(self, *exc):
+        if self.old is not None:
+            signal.pthread_sigmask(signal.SIG_SETMASK, self.old)
+        return False

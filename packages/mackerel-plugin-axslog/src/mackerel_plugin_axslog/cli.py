@@ -181,20 +181,22 @@ def _main(argv) -> int:
             return 2
         for typed, fol, t in results:
             report.diagnostics(PROG, typed, fol, t, args.quiet)
-        if args.check:
-            msg, rc = report.check(results, pcts, args)
-            sys.stdout.write(msg + "\n")
-            sys.stdout.flush()
-        else:
-            m = report.metrics(results, args.key_prefix, pcts, args.percentile_method, args.count_mode,
-                               buckets=buckets, top=args.top if router is not None else 0)
-            sys.stdout.buffer.write(m.render())
-            if m.dropped:
-                print(f"{PROG}: not printed (NaN or infinite): {', '.join(m.dropped)}", file=sys.stderr)
-            rc = 0
-        sys.stdout.flush()         # results are out before the position moves
-        for typed, fol, t in results:
-            fol.commit()
+        from mackerel_logfollow.runner import deferred_signals
+        with deferred_signals():       # output and position move together
+            if args.check:
+                msg, rc = report.check(results, pcts, args)
+                sys.stdout.write(msg + "\n")
+                sys.stdout.flush()
+            else:
+                m = report.metrics(results, args.key_prefix, pcts, args.percentile_method, args.count_mode,
+                                   buckets=buckets, top=args.top if router is not None else 0)
+                sys.stdout.buffer.write(m.render())
+                if m.dropped:
+                    print(f"{PROG}: not printed (NaN or infinite): {', '.join(m.dropped)}", file=sys.stderr)
+                rc = 0
+            sys.stdout.flush()         # results are out before the position moves
+            for typed, fol, t in results:
+                fol.commit()
         if args.strict and any(t.errors for _, _, t in results):
             return 2
         return rc

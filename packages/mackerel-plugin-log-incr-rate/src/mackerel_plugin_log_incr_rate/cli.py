@@ -106,10 +106,12 @@ def _main(argv) -> int:
             m.add(f"log-incr-rate.{P}_count.base", bn / bf.duration)
         if lf.duration > 0 and bf.duration > 0 and bn > 0:
             m.add(f"log-incr-rate.{P}_rate.log", (ln / lf.duration) / (bn / bf.duration))
-        sys.stdout.buffer.write(m.render())
-        sys.stdout.flush()
-        for fol in fols:
-            fol.commit()
+        from mackerel_logfollow.runner import deferred_signals
+        with deferred_signals():       # output and position move together
+            sys.stdout.buffer.write(m.render())
+            sys.stdout.flush()
+            for fol in fols:
+                fol.commit()
         return 0
     except FollowError as e:
         print(f"{PROG}: {e}", file=sys.stderr)

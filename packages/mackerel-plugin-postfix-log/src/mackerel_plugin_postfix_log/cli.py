@@ -120,9 +120,11 @@ def _main(argv) -> int:
         if r.total:
             for c in CLASSES:
                 m.add(f"postfixlog.transfer_ratio.{c}_percentage", 100.0 * r.classes[c] / r.total)
-        sys.stdout.buffer.write(m.render())
-        sys.stdout.flush()
-        fol.commit()
+        from mackerel_logfollow.runner import deferred_signals
+        with deferred_signals():       # output and position move together
+            sys.stdout.buffer.write(m.render())
+            sys.stdout.flush()
+            fol.commit()
         return 0
     except FollowError as e:
         print(f"{PROG}: {e}", file=sys.stderr)
