@@ -32,7 +32,7 @@ class _Parser(argparse.ArgumentParser):
 def build_parser() -> argparse.ArgumentParser:
     ap = _Parser(prog="percentile", add_help=False, allow_abbrev=False,
                  formatter_class=argparse.RawDescriptionHelpFormatter,
-                 description="Print count, max, avg, min and percentiles of the numbers in FILEs "
+                 description="Print count, max, avg, min and percentiles of the numbers in FILEs\n"
                              "(one per line; none or - means standard input).",
                  epilog=EPILOG)
     ap.add_argument("files", nargs="*", metavar="FILE", help="input files, read in order (- is stdin)")
@@ -44,7 +44,8 @@ def build_parser() -> argparse.ArgumentParser:
                                          f"order with the label as typed (default {DEFAULT_SET})")
     ap.add_argument("-method", "--method", choices=("rank", "nearest", "linear", "lower", "higher",
                                                     "midpoint"),
-                    default="rank", help="how a percentile is picked (default rank, see below)")
+                    default="rank", metavar="METHOD",
+                    help="rank (default), nearest, linear, lower, higher or midpoint: see below")
     ap.add_argument("-k", "--key", metavar="KEY",
                     help="read LTSV and take the numbers from label KEY ('-', empty or absent: skipped)")
     ap.add_argument("-g", "--group-by", dest="group", metavar="KEY",
