@@ -124,9 +124,10 @@ def test_numeric_filter_matches_model(data, keys, fkey, op, rhs):
 
 
 @SETTINGS
-@given(log(), key_lists, st.sampled_from(LABELS), st.sampled_from(["==", "!="]),
-       st.sampled_from([b"1", b"1.0", b"abc", b"", b"-"]))
-def test_equality_filter_fast_equals_slow(data, keys, fkey, op, rhs):
+@given(log(), key_lists, st.sampled_from(LABELS),
+       st.sampled_from(["==", "!=", "==*", "!=*", "=~", "!~", "=~*", "!~*"]),
+       st.sampled_from([b"1", b"1.0", b"abc", b"ABC", b"", b"-", b"^a", b"B$", b"\\d", b"\\S:"]))
+def test_string_filters_fast_equals_slow(data, keys, fkey, op, rhs):
     f = filters.Filter(fkey + b" " + op.encode() + b" " + rhs)
     opts = core.Options(keys=keys, filters=[f])
     assert run_engine(data, opts)[0] == run_engine(data, opts, fast=False)[0]

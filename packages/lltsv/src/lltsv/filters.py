@@ -26,6 +26,9 @@ _REVERSED = {">": "__lt__", ">=": "__le__", "<": "__gt__", "<=": "__ge__"}
 OPERATORS = ["<=", ">=", "<", ">", "==", "!=", "==*", "!=*", "=~", "!~", "=~*", "!~*"]
 
 
+_DECODE = operator.methodcaller("decode", "utf-8", "surrogateescape")
+
+
 def _lower(b: bytes) -> str:
     return b.decode("utf-8", "surrogateescape").lower()
 
@@ -43,7 +46,7 @@ class Filter:
                               + (" (two spaces in a row?)" if not self.op else ""))
         self.numeric = self.op in NUMERIC
         self.rhs_num = gonum.parse(self.rhs)
-        self.vectorizable = self.op in NUMERIC or self.op in ("==", "!=")
+        self.vectorizable = True
         if self.numeric:
             if self.rhs_num is None:
                 raise FilterError(f"{self.rhs.decode('utf-8', 'replace')!r} is not a number")
@@ -87,6 +90,17 @@ class Filter:
     def mask(self, values: list[bytes]):
         """A list of booleans for a whole column of values, or None if some value needs the
         per-record path (not a number for a numeric operator, or an unusual number)."""
+        op = self.op
+        if op in ("==*", "!=*", "=~", "!~", "=~*", "!~*"):
+            texts = map(_DECODE, values)
+            if op == "==*":
+                return [t.lower() == self._rhs_lower for t in texts]
+            if op == "!=*":
+                return [t.lower() != self._rhs_lower for t in texts]
+            found = map(self._rx.search, texts)
+            if op[0] == "=":
+                return [f is not None for f in found]
+            return [f is None for f in found]
         if self.numeric:
             fl = gonum.fast_floats(values)
             if fl is None:
