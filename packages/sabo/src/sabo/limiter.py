@@ -247,7 +247,9 @@ class Limiter:
                     if wakeup is not None and wakeup in r:
                         _drain(wakeup)
                     if self.infd in r:
-                        size = int(min(CHUNK, max(1.0, self.burst)))
+                        # at most half the bucket: a late wake-up still finds room to
+                        # accumulate, so no tokens are lost at the cap
+                        size = int(min(CHUNK, max(1.0, self.burst / 2)))
                         try:
                             data = os.read(self.infd, size)
                         except OSError as e:
