@@ -9,7 +9,7 @@ from hypothesis import HealthCheck, given, settings, strategies as st
 from lltsv import core, filters, gonum
 
 LABELS = [b"a", b"b", b"ab", b"ba", b"time", b"reqtime", b"", b"x-y"]
-VALUES = [b"", b"0", b"1", b"1.5", b"2", b"-3", b"abc", b"-", b"1e3", b" 3", b"a:b", b"reqtime:9",
+VALUES = [b"", b"0", b"1", b"1.5", b"2", b"-3", b"abc", b"ABC", b"Abc", b"-", b"1e3", b" 3", b"a:b", b"reqtime:9",
           b"\ta:1", b"0x1p1", b"nan", b"inf", b"\r"]
 
 value = st.sampled_from(VALUES)
