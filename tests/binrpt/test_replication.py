@@ -77,8 +77,13 @@ def test_sigkill_at_random_moments(rig):
 
 
 # -- 3. dropped connections (dump thread, target connection) + the negative control ------------
-def _kill_dump_threads(src) -> int:
-    ids = [r[0] for r in src.q("SELECT ID FROM information_schema.PROCESSLIST WHERE COMMAND LIKE 'Binlog Dump%'")]
+def _kill_dump_threads(src, timeout: float = 15) -> int:
+    deadline = time.monotonic() + timeout
+    ids = []
+    while time.monotonic() < deadline and not ids:
+        ids = [r[0] for r in src.q("SELECT ID FROM information_schema.PROCESSLIST WHERE COMMAND LIKE 'Binlog Dump%'")]
+        if not ids:
+            time.sleep(0.02)
     for i in ids:
         try:
             src.q(f"KILL {i}")
@@ -87,9 +92,17 @@ def _kill_dump_threads(src) -> int:
     return len(ids)
 
 
-def _kill_target_conns(dst, user) -> int:
-    ids = [r[0] for r in dst.q("SELECT ID FROM information_schema.PROCESSLIST WHERE USER=%s AND ID<>CONNECTION_ID() "
-                               "AND COMMAND<>'Daemon'", (user,))]
+def _kill_target_conns(dst, user, timeout: float = 10) -> int:
+    """Kill binrpt's target connection, preferably while it has a transaction open."""
+    deadline = time.monotonic() + timeout
+    ids = []
+    while time.monotonic() < deadline:
+        ids = [r[0] for r in dst.q(
+            "SELECT p.ID FROM information_schema.PROCESSLIST p JOIN information_schema.INNODB_TRX t "
+            "ON t.trx_mysql_thread_id = p.ID WHERE p.USER=%s AND p.ID<>CONNECTION_ID()", (user,))]
+        if ids:
+            break
+        time.sleep(0.005)
     for i in ids:
         try:
             dst.q(f"KILL {i}")
@@ -110,7 +123,6 @@ def test_dropped_connections_checksums_equal(rig):
         time.sleep(0.15)
         dump_kills += _kill_dump_threads(rig.src) > 0
         rig.src.run_many(W.big_transaction(rig.db, 3000, start=300_000 + 10_000 * i))
-        time.sleep(0.1)
         target_kills += _kill_target_conns(rig.dst, rig.dst.params["user"]) > 0
         rig.src.run_many(W.transactions(rig.db, 200, seed=60 + i))
     rig.wait_caught_up(proc=p)
@@ -127,7 +139,9 @@ def test_dropped_connections_checksums_equal(rig):
 def test_negative_control_without_gtid_skip_duplicates(rig):
     """Without the GTID skip, the library's own reconnect replays applied transactions."""
     rig.src.q(f"CREATE TABLE `{rig.db}`.t (id INT PRIMARY KEY, v INT)")
-    cfg = rig.config(replica_extra="gtid_skip = false\ngroup_max_txns = 1")
+    rig.dst.run_many([f"CREATE DATABASE `{rig.db}`", f"CREATE TABLE `{rig.db}`.t (id INT PRIMARY KEY, v INT)"])
+    start = rig.src.gtid_pos()   # the replays then begin with the INSERTs below
+    cfg = rig.config(replica_extra="gtid_skip = false\ngroup_max_txns = 1", start=start)
     p = rig.start(cfg)
     rig.src.run_many([f"INSERT INTO `{rig.db}`.t VALUES ({i}, {i})" for i in range(50)])
     rig.wait_caught_up(proc=p)
@@ -139,9 +153,9 @@ def test_negative_control_without_gtid_skip_duplicates(rig):
     assert "duplicate_key (1062)" in err
 
     # the same with the GTID skip (the default): no error, equal tables
-    rig2_cfg = rig.config(replica_extra="group_max_txns = 1")
+    rig2_cfg = rig.config(replica_extra="group_max_txns = 1", start=start)
     rig.dst.q("DELETE FROM binrpt.checkpoint WHERE channel=%s", (rig.channel,))
-    rig.dst.q(f"DROP DATABASE IF EXISTS `{rig.db}`")
+    rig.dst.q(f"DELETE FROM `{rig.db}`.t")
     p = rig.start(rig2_cfg)
     rig.wait_caught_up(proc=p)
     assert _kill_dump_threads(rig.src) == 1
@@ -401,8 +415,10 @@ def test_status_and_verify(rig):
 
 # -- safety checks --------------------------------------------------------------------------------
 def test_refuses_when_target_is_the_source(rig, tmp_path):
-    s = rig.src.params
-    cfg = rig.config().replace(f"port = {rig.dst.params['port']}", f"port = {s['port']}")
+    import pathlib
+    cfg = rig.config()
+    f = pathlib.Path(cfg)
+    f.write_text(f.read_text().replace(f"port = {rig.dst.params['port']}", f"port = {rig.src.params['port']}"))
     r = rig.run(cfg, "--stop-at-end", timeout=60)
     assert r.returncode == 1
     assert "the target is the source" in _stderr(r)
@@ -423,6 +439,7 @@ def test_duplicate_server_id_is_fatal(rig):
     p = rig.start(cfg)
     rig.src.q(f"CREATE TABLE `{rig.db}`.t (id INT)")
     rig.wait_caught_up(proc=p)
+    rig.src.run_many([f"INSERT INTO `{rig.db}`.t VALUES ({i})" for i in range(200)])
     r = rig.run(cfg, "--stop-at-end", timeout=60)  # the same server_id connects: one of the two is kicked
     try:
         rc1 = p.wait(15)

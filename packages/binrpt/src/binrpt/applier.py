@@ -517,6 +517,8 @@ class Applier:
                         "when the event was written); refusing to map columns by position")
         tdb = self.cfg.rewrite_db.get(ev.schema, ev.schema)
         tcols = self.target.columns(tdb, ev.table)
+        if tcols is None and self.dryrun:
+            tcols = {n: False for n in names}  # may have been created earlier in this dry run
         if tcols is None:
             raise _Unmappable("missing_table", 1146, f"table {tdb}.{ev.table} does not exist on the target",
                               tdb, ev.table)

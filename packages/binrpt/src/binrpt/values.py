@@ -70,6 +70,8 @@ def column_converters(columns) -> list:
             conv = _bit
         elif t == T_SET:
             conv = _set
+        elif t == T_TIMESTAMP2:
+            conv = _timestamp_conv
         elif t == T_TIME2 and getattr(c, "fsp", 0):
             conv = _time_conv
         elif t == T_STRING and getattr(c, "character_set_name", None) == "binary":
@@ -80,6 +82,16 @@ def column_converters(columns) -> list:
     return out
 
 
+_EPOCH = datetime.datetime(1970, 1, 1)
+
+
+def _timestamp_conv(v):
+    # TIMESTAMP 0 is the zero timestamp, which the library decodes as the epoch
+    if v == _EPOCH:
+        return "0000-00-00 00:00:00"
+    return v
+
+
 def _time_conv(v):
     if isinstance(v, datetime.timedelta):
         return fix_negative_time(v)
@@ -88,6 +100,8 @@ def _time_conv(v):
 
 def _pad_conv(n: int):
     def pad(v):
+        if isinstance(v, str):  # the library returns '' when every byte was a trimmed 0x00
+            v = v.encode("utf-8")
         if isinstance(v, (bytes, bytearray)) and len(v) < n:
             return bytes(v) + b"\x00" * (n - len(v))
         return v
