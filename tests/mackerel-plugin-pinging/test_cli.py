@@ -266,12 +266,34 @@ def test_graph_definition_under_mackerel_agent_plugin_meta():
     ["--host", "127.0.0.1", "--key-prefix", "x", "--timeout", "0"],
     ["--host", "127.0.0.1", "--key-prefix", "x", "--percentiles", "101"],
     ["--host", "127.0.0.1", "--key-prefix", "x", "-4", "-6"],
+    # beyond what a socket timeout or sleep() can take: a usage error, not a traceback in a thread
+    ["--host", "127.0.0.1", "--key-prefix", "x", "--timeout", "1e308"],
+    ["--host", "127.0.0.1", "--key-prefix", "x", "--interval", "1e308"],
+    ["--host", "127.0.0.1", "--key-prefix", "x", "--percentiles", ","],
 ])
 def test_usage_errors_exit_2(args):
     r = run(*args)
     assert r.returncode == 2, r
     assert r.stderr.decode().splitlines()[-1].startswith(f"{PROG}: ")
     assert r.stdout == b""
+
+
+def test_an_unexpected_error_in_a_host_thread_is_exit_1_not_silence(monkeypatch, capsysbinary):
+    """A failure nobody planned for in one host's thread must not give exit 0 with that host's
+    metrics silently missing (it used to: a traceback from the thread, then rc 0)."""
+    from mackerel_plugin_pinging import cli, pinger
+    monkeypatch.delenv("MACKEREL_AGENT_PLUGIN_META", raising=False)
+
+    def boom(*a, **k):
+        raise OverflowError("timestamp out of range for platform time_t")
+
+    monkeypatch.setattr(pinger, "open_socket", boom)
+    rc = cli.main(["--host", "127.0.0.1", "--key-prefix", "x", "--count", "1"])
+    out, err = capsysbinary.readouterr()
+    assert rc == 1
+    assert out == b""
+    assert b"Traceback" not in err
+    assert b"127.0.0.1: " in err and b"timestamp out of range" in err
 
 
 def test_version_flags():

@@ -20,10 +20,20 @@ class _Parser(argparse.ArgumentParser):
         sys.exit(2)
 
 
+# One day: far beyond any sensible plugin run, and well inside what a socket timeout and
+# time.sleep() accept (1e308 ms used to overflow them inside a host's thread).
+MAX_MS = 86_400_000.0
+
+
 def _non_negative(v: str) -> float:
-    x = float(v)
+    try:
+        x = float(v)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {v!r}") from None
     if not x >= 0 or x != x or x == float("inf"):
         raise argparse.ArgumentTypeError(f"not a non-negative number: {v!r}")
+    if x > MAX_MS:
+        raise argparse.ArgumentTypeError(f"more than one day ({MAX_MS:.0f} ms): {v!r}")
     return x
 
 
@@ -58,6 +68,8 @@ def _percentiles(v: str) -> list[float]:
             raise argparse.ArgumentTypeError(f"percentile out of (0, 100]: {part!r}")
         if p not in out:
             out.append(p)
+    if not out:
+        raise argparse.ArgumentTypeError(f"no percentile in {v!r}")
     return out
 
 
@@ -129,6 +141,12 @@ def run(args, out) -> int:
     ident_base = os.getpid() & 0xffff
 
     def work(i: int, host: str) -> None:
+        try:
+            _work(i, host)
+        except Exception as e:  # noqa: BLE001 - never a silent thread traceback and exit 0
+            results[i] = (None, None, f"{type(e).__name__}: {e}")
+
+    def _work(i: int, host: str) -> None:
         try:
             address, family = pinger.resolve(host, args.family)
         except pinger.ResolveError as e:
