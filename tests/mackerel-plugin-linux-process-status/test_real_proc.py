@@ -246,6 +246,7 @@ def _as_nobody(sleeper, work):
     ["--pid", "1", "--match", "x", "--key-prefix", "x"],
     ["--pid", "1", "--per-process", "--key-prefix", "x"],
     ["--match", "(", "--key-prefix", "x"],
+    ["--pidfile", "", "--key-prefix", "x"],  # used to read as no --pidfile: "process None"
 ])
 def test_usage_errors_exit_2(args, workdir):
     r = run(workdir, *args)

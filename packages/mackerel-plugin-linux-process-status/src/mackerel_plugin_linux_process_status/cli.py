@@ -31,6 +31,12 @@ def _pid(v: str) -> int:
     return n
 
 
+def _path(v: str) -> str:
+    if not v:
+        raise argparse.ArgumentTypeError("empty file name")
+    return v
+
+
 def _regex(v: str) -> re.Pattern:
     try:
         return re.compile(v)
@@ -46,7 +52,7 @@ def build_parser() -> argparse.ArgumentParser:
                "1 the process (or pidfile) could not be read, 2 usage, 130 interrupted.")
     target = ap.add_mutually_exclusive_group(required=True)
     target.add_argument("-p", "--pid", "-pid", type=_pid, metavar="PID", help="process id")
-    target.add_argument("--pidfile", "-pidfile", metavar="FILE",
+    target.add_argument("--pidfile", "-pidfile", type=_path, metavar="FILE",
                         help="read the process id from FILE")
     target.add_argument("--match", type=_regex, metavar="REGEX",
                         help="every process whose command line matches REGEX (re.search), "
@@ -204,7 +210,7 @@ def run(args, out) -> int:
             _err(f"cannot list processes in {fs.root}: {e.strerror}")
             return 1
     else:
-        if args.pidfile:
+        if args.pidfile is not None:
             try:
                 pid = _read_pidfile(args.pidfile)
             except OSError as e:
