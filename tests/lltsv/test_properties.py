@@ -88,7 +88,7 @@ def run_engine(data, opts, fast=True, min_split=1):
     eng = core.Engine(opts)
     eng.MIN_SPLIT = min_split
     if not fast:
-        eng.fast_all = eng.fast_keys = eng.fast_filter_all = False
+        eng.fast_all = eng.fast_keys = eng.fast_filter_all = eng.fast_sig_keys = False
     import io
 
     from lltsv import reader
@@ -134,10 +134,14 @@ def test_string_filters_fast_equals_slow(data, keys, fkey, op, rhs):
 
 
 @SETTINGS
-@given(log(), st.lists(label, max_size=2))
-def test_ignore_matches_model(data, ignore):
-    opts = core.Options(ignore=ignore)
-    assert run_engine(data, opts)[0] == model(data, ignore=set(ignore))
+@given(log(), st.lists(label, max_size=2), st.booleans(), st.sampled_from([None, b"a > 1", b"b =~ ^A"]))
+def test_all_fields_with_ignore_or_no_key(data, ignore, no_key, cond):
+    fl = [filters.Filter(cond)] if cond else []
+    opts = core.Options(ignore=ignore, no_key=no_key, filters=fl)
+    fast, _ = run_engine(data, opts)
+    assert fast == run_engine(data, opts, fast=False)[0]
+    if cond is None:
+        assert fast == model(data, ignore=set(ignore), no_key=no_key)
 
 
 @SETTINGS

@@ -104,6 +104,9 @@ class Engine:
         self.fast_keys = plain and bool(o.keys) and vec and not o.strict
         self.fast_filter_all = (plain and not o.keys and not o.ignore and bool(o.filters) and vec
                                 and not o.no_key and not o.strict)
+        # all fields but -K or -i: the signature's labels (minus -i) act as the -k list
+        self.fast_sig_keys = (plain and not o.keys and (bool(o.ignore) or o.no_key) and vec
+                              and not o.strict)
         if o.keys:
             seen = dict.fromkeys(o.keys)
             for f in o.filters:
@@ -140,7 +143,7 @@ class Engine:
         return out[0] if len(out) == 1 else b"".join(out)
 
     def _process(self, chunk, n, where, line0, out, depth):
-        if self.fast_all or self.fast_keys or self.fast_filter_all:
+        if self.fast_all or self.fast_keys or self.fast_filter_all or self.fast_sig_keys:
             r = self._fast(chunk, n)
             if r is not None:
                 out.append(r)
@@ -173,7 +176,16 @@ class Engine:
             if sig is None or len(sig.regex(()).findall(chunk)) != n:
                 return None
             return chunk
-        cols = self._columns(chunk, n)
+        keys = self.o.keys
+        if self.fast_sig_keys:
+            sig = self._sig(chunk)
+            if sig is None:
+                return None
+            keys = [label for label in sig.labels if label not in self.o.ignore]
+            needed = tuple(dict.fromkeys(keys + [f.key for f in self.o.filters]))
+            cols = self._columns(chunk, n, needed, sig)
+        else:
+            cols = self._columns(chunk, n, self.needed)
         if cols is None:
             return None
         m = n
@@ -190,8 +202,10 @@ class Engine:
                 return b""
             if m != n:
                 cols = {k: (list(compress(c, mask)) if c is not None else None) for k, c in cols.items()}
-        if self.o.keys:
-            return self._format_columns(cols, m)
+        if keys:
+            return self._format_columns(cols, m, keys)
+        if self.fast_sig_keys:   # every label ignored: empty records
+            return b"\n" * m
         # -f without -k: the selected lines, verbatim when regular
         lines = chunk.split(b"\n")
         lines.pop()
@@ -202,10 +216,10 @@ class Engine:
             return joined
         return self._slow(joined, "", 0)   # values already passed: no warnings possible
 
-    def _columns(self, chunk, n):
-        """{key: list of values (or None when no line has it)} for self.needed, or None."""
-        needed = self.needed
-        if len(needed) == 1:
+    def _columns(self, chunk, n, needed, sig=None):
+        """{key: list of values (or None when no line has it)} for `needed`, or None. With `sig`:
+        only when every line has exactly that signature."""
+        if len(needed) == 1 and sig is None:
             # "\tk:" exactly once per line: the value is the last (only) one after a TAB, so it is
             # the record's value even if the line also starts with "k:" (last value wins)
             k = needed[0]
@@ -217,9 +231,10 @@ class Engine:
                     return {k: vals}
             elif cnt == 0 and not chunk.startswith(k + b":") and b"\n" + k + b":" not in chunk:
                 return {k: None}
-        sig = self._sig(chunk)
         if sig is None:
-            return None
+            sig = self._sig(chunk)
+            if sig is None:
+                return None
         wanted = tuple(label for label in sig.labels if label in needed)
         found = sig.regex(wanted).findall(chunk)
         if len(found) != n:
@@ -232,11 +247,11 @@ class Engine:
                 cols[label] = col
         return cols
 
-    def _format_columns(self, cols, m):
+    def _format_columns(self, cols, m, keys):
         o = self.o
         present = []
         pieces = []
-        for k in o.keys:
+        for k in keys:
             c = cols[k]
             if c is None:
                 pieces.append(b"" if o.no_key else k.replace(b"%", b"%%") + b":")
@@ -245,7 +260,7 @@ class Engine:
                 pieces.append(b"%s" if o.no_key else k.replace(b"%", b"%%") + b":%s")
         if not present:
             return ((b"\t".join(pieces) % ()) + b"\n") * m
-        if o.no_key and len(present) == 1 and len(o.keys) == 1:
+        if o.no_key and len(present) == 1 and len(keys) == 1:
             return b"\n".join(present[0]) + b"\n"
         fmt = b"\t".join(pieces)
         if len(present) == 1:
