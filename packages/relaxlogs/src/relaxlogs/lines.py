@@ -44,14 +44,17 @@ class Splitter:
             self.partial_len = len(rest)
         has_cr = data.find(b"\r", start, end) >= 0 or (start > 0 and b"\r" in pieces[0])
         if pieces and (self.max_line or prefix or has_cr):
-            head = b"".join(pieces)
-            if b"\r" in head:
+            head = pieces[0] if len(pieces) == 1 and isinstance(pieces[0], bytes) else b"".join(pieces)
+            if has_cr:
                 head = head.replace(b"\r\n", b"\n")
             if self.max_line and len(head) > self.max_line + 1:
                 head = self._cut_lines(head)
             if prefix:
-                head = prefix + head[:-1].replace(b"\n", b"\n" + prefix) + b"\n"
-            pieces = [head]
+                # "a\nb\n" -> "a\nP b\nP ": write P, then all but the last P (no extra copy)
+                out = head.replace(b"\n", b"\n" + prefix)
+                pieces = [prefix, memoryview(out)[: len(out) - len(prefix)]]
+            else:
+                pieces = [head]
         if self.max_line and self.partial_len > self.max_line + 1:
             pieces.append(self._cut_partial(prefix))
         return pieces

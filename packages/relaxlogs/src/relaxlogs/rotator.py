@@ -13,12 +13,9 @@ from __future__ import annotations
 import errno
 import glob
 import os
-import queue
 import re
 import stat
-import subprocess
 import sys
-import threading
 import time
 
 from .timefmt import Zone
@@ -76,8 +73,8 @@ class Rotator:
         self.opened_once = False
         self.failures = 0
         self.busy: set[str] = set()
-        self._jobs: queue.Queue | None = None
-        self._worker: threading.Thread | None = None
+        self._jobs = None
+        self._worker = None
         self._link_warned = False
 
     # -- names ------------------------------------------------------------------------------
@@ -113,7 +110,7 @@ class Rotator:
         """Append complete lines (bytes, or a list of bytes-like pieces written with writev).
         On failure raises WriteFailed with the part not written."""
         if isinstance(data, list):
-            if self.max_size > 0 or len(data) != 2:
+            if self.max_size > 0 or len(data) == 1 or len(data) > 512:
                 data = data[0] if len(data) == 1 else b"".join(data)
         if not data:
             return
@@ -123,7 +120,8 @@ class Rotator:
             if self.fd is None:
                 self._open(self.base or self.base_name(now), self.gen, first=self.base is None)
         except OSError as e:
-            raise WriteFailed(self.path or self.base_name(now), e, data)
+            raise WriteFailed(self.path or e.filename or self.base_name(now), e,
+                              b"".join(data) if isinstance(data, list) else bytes(data))
         if self.max_size <= 0:
             self._raw_write(data)
         else:
@@ -315,6 +313,8 @@ class Rotator:
     # -- background jobs --------------------------------------------------------------------
     def _submit(self, old: str, new: str) -> None:
         if self._jobs is None:
+            import queue
+            import threading
             self._jobs = queue.Queue()
             self._worker = threading.Thread(target=self._work, name="relaxlogs-post", daemon=True)
             self._worker.start()
@@ -333,6 +333,7 @@ class Rotator:
                 if self.compress == "gzip":
                     final = self._gzip(old)
                 if self.post_rotate and final:
+                    import subprocess
                     r = subprocess.run(["/bin/sh", "-c", self.post_rotate + ' "$@"', "sh", final, new],
                                        stdin=subprocess.DEVNULL)
                     if r.returncode != 0:

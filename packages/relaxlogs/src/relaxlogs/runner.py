@@ -153,6 +153,7 @@ class Runner:
     # -- loop -------------------------------------------------------------------------------
     def run(self, wakeup: int | None = None) -> int:
         self.wakeup = wakeup
+        _grow_pipe(self.infd)
         rfds = [self.infd] + ([wakeup] if wakeup is not None else [])
         next_tick = time.monotonic() + 1.0
         try:
@@ -217,6 +218,24 @@ class Runner:
         if self.split.split_lines:
             self._msg(f"{self.split.split_lines} line(s) longer than --max-line were split")
         return code
+
+
+def _grow_pipe(fd: int) -> None:
+    """A 1 MiB pipe buffer (F_SETPIPE_SZ; the unprivileged maximum by default) instead of 64 KiB:
+    16 times fewer reads and writes when the input comes through a pipe."""
+    import fcntl
+    import stat
+    try:
+        if not stat.S_ISFIFO(os.fstat(fd).st_mode):
+            return
+        for size in (1 << 20, 1 << 18):
+            try:
+                fcntl.fcntl(fd, getattr(fcntl, "F_SETPIPE_SZ", 1031), size)
+                return
+            except OSError:
+                continue
+    except OSError:
+        pass
 
 
 def _available(fd: int) -> int | None:
