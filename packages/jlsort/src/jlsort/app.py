@@ -55,9 +55,10 @@ def _blocks(name, f, ex, progress, rc_holder, block_bytes=1 << 22):
     """(lines, comps, linenos) per block of one input; a read error is reported, rc 1."""
     n = 0
     try:
-        for lines in iter_blocks(f, block_bytes):
+        for lines, data, end in iter_blocks(f, block_bytes, raw=True):
             count = len(lines)
-            kept, comps, linenos = ex.block(lines, name, n)
+            kept, comps, linenos = ex.block(lines, name, n, (data, end))
+            del data
             n += count
             progress.add(count)
             yield kept, comps, linenos, n - count

@@ -60,22 +60,26 @@ def open_input(name: str):
     return open(name, "rb", buffering=0)
 
 
-def iter_blocks(f, block_bytes: int = BLOCK_BYTES):
-    """Yield lists of lines (bytes, no trailing newline); a last line without newline included."""
+def iter_blocks(f, block_bytes: int = BLOCK_BYTES, raw: bool = False):
+    """Yield lists of lines (bytes, no trailing newline); a last line without newline included.
+    With raw=True, yield (lines, data, end): data[:end] is the lines joined by newlines."""
     carry = b""
     read = f.read
     while True:
         data = read(block_bytes)
         if not data:
             break
-        parts = data.split(b"\n")
         if carry:
-            parts[0] = carry + parts[0]
-        carry = parts.pop()
-        if parts:
-            yield parts
+            data = carry + data
+        end = data.rfind(b"\n")
+        if end < 0:
+            carry = data
+            continue
+        lines = data.split(b"\n")
+        carry = lines.pop()
+        yield (lines, data, end) if raw else lines
     if carry:
-        yield [carry]
+        yield ([carry], carry, len(carry)) if raw else [carry]
 
 
 def _walk(v, rest):
@@ -132,10 +136,11 @@ class Extractor:
             comps.append(vals)
         return comps
 
-    def block(self, lines: list[bytes], src: str, lineno0: int):
-        """-> (kept_lines, comps, linenos or None). lineno0 = number of lines before the block."""
+    def block(self, lines: list[bytes], src: str, lineno0: int, raw=None):
+        """-> (kept_lines, comps, linenos or None). lineno0 = number of lines before the block;
+        raw = (data, end) with data[:end] == b"\\n".join(lines), for the one-call decode."""
         try:
-            structs = self._bulk(lines) or list(map(self.dec.decode, lines))
+            structs = (raw and self._bulk(lines, *raw)) or list(map(self.dec.decode, lines))
             linenos = None
         except (msgspec.DecodeError, msgspec.ValidationError):
             structs, lines, linenos = self._slow(lines, src, lineno0)
@@ -174,17 +179,22 @@ class Extractor:
             raise DataError(pending)
         return lines, comps, linenos
 
-    def _bulk(self, lines):
+    def _bulk(self, lines, data, end):
         """Decode a block in one call when each line is surely one object: every line starts
-        with `{` and ends with `}` (so no value can span lines) and the count matches."""
+        with `{` and ends with `}` (then no value can span lines; `}\\r` for CRLF) and the
+        number of values is the number of lines."""
         n = len(lines)
-        if n < 16:
+        if n < 16 or data[:1] != b"{":
             return None
-        chunk = b"\n".join(lines)
-        if (chunk[:1] != b"{" or chunk.count(b"\n{") != n - 1 or chunk[-1:] != b"}"
-                or chunk.count(b"}\n") != n - 1):
+        if data[end - 1] == 0x7D:  # "}"
+            if data.count(b"}\n{", 0, end) != n - 1:
+                return None
+        elif data[end - 1] == 0x0D and data[end - 2] == 0x7D:
+            if data.count(b"}\r\n{", 0, end) != n - 1:
+                return None
+        else:
             return None
-        structs = self.dec.decode_lines(chunk)
+        structs = self.dec.decode_lines(memoryview(data)[:end])
         return structs if len(structs) == n else None
 
     def _keys_text(self) -> str:
