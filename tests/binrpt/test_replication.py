@@ -440,7 +440,10 @@ def test_duplicate_server_id_is_fatal(rig):
     rig.src.q(f"CREATE TABLE `{rig.db}`.t (id INT)")
     rig.wait_caught_up(proc=p)
     rig.src.run_many([f"INSERT INTO `{rig.db}`.t VALUES ({i})" for i in range(200)])
-    r = rig.run(cfg, "--stop-at-end", timeout=60)  # the same server_id connects: one of the two is kicked
+    import pathlib
+    cfg2 = pathlib.Path(rig.config())     # another channel (so it has to stream), the same server_id
+    cfg2.write_text(cfg2.read_text().replace(f'channel = "{rig.channel}"', f'channel = "{rig.channel}_2"'))
+    r = rig.run(str(cfg2), "--stop-at-end", timeout=60)  # one of the two is kicked by the source
     try:
         rc1 = p.wait(15)
     except subprocess.TimeoutExpired:

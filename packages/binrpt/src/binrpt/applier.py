@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from . import gtid as G
 from .filters import ddl_refs, is_skipped_statement, rewrite_text
 from .target import DDL_EXISTS_ERRORS, Failure, Fatal, Reconnect, Stmt, Target, error_code
-from .values import ABSENT, column_converters, convert_image, literal, mask_value, quote_name
+from .values import ABSENT, column_converters, convert_fast, literal, mask_value, quote_name
 
 COMPRESSED_EVENTS = frozenset(range(165, 172))
 FL_STANDALONE = 1
@@ -52,6 +52,9 @@ class TableInfo:
         self.db, self.table, self.tdb = db, table, tdb
         self.names = names
         self.convs = convs
+        self.conv_items = [(n, c) for n, c in zip(names, convs) if c is not None]
+        self.write_cols = [n for n in names if n not in drop]
+        self.qcols = ",".join(quote_name(c) for c in self.write_cols)
         self.pk = pk                  # list of PK column names ([] = none)
         self.drop = drop              # columns not written (generated, or missing with policy ignore)
         self.masks = masks            # {name: kind}
@@ -80,6 +83,7 @@ class Applier:
         self.last_gtid = ""
         self._tables: dict = {}
         self._table_ok: dict = {}
+        self._partial = False
 
     # -- entry point ---------------------------------------------------------------------------
     def run(self) -> int:
@@ -541,10 +545,13 @@ class Applier:
         return ti
 
     def _image(self, ti: TableInfo, values, none_sources) -> dict:
-        im = convert_image(values, none_sources, ti.names, ti.convs)
-        for n, kind in ti.masks.items():
-            if n in im:
-                im[n] = mask_value(kind, im[n])
+        if none_sources and not self._partial and "cols bitmap" in none_sources.values():
+            self._partial = True  # images without every column (binlog_row_image=MINIMAL/NOBLOB) from now on
+        im = convert_fast(values, none_sources, ti.conv_items)
+        if ti.masks:
+            for n, kind in ti.masks.items():
+                if n in im:
+                    im[n] = mask_value(kind, im[n])
         return im
 
     def _add(self, st: Stmt) -> None:
@@ -584,6 +591,8 @@ class Applier:
             self._delete(ti, g, images)
 
     def _cols(self, ti: TableInfo, im: dict) -> list[str]:
+        if not self._partial:
+            return ti.write_cols
         drop = ti.drop
         return [n for n, v in im.items() if v is not ABSENT and n not in drop]
 
@@ -591,15 +600,16 @@ class Applier:
         last = self.pending[-1] if self.pending else None
         for im in images:
             cols = self._cols(ti, im)
-            vals = "(" + ",".join(literal(im[c]) for c in cols) + ")"
+            vals = "(" + ",".join([literal(im[c]) for c in cols]) + ")"
             if (last is not None and last.kind == "insert" and last.table == ti.table and last.db == ti.tdb
-                    and last._cols == cols and last.expected < INSERT_CHUNK):
+                    and (last._cols is cols or last._cols == cols) and last.expected < INSERT_CHUNK):
                 last.sql += "," + vals
                 last.expected += 1
                 last.rows.append((g, im))
                 self.pending_size += len(vals) + 1
                 continue
-            sql = (f"INSERT INTO {ti.qname} (" + ",".join(quote_name(c) for c in cols) + ") VALUES " + vals)
+            qcols = ti.qcols if cols is ti.write_cols else ",".join(quote_name(c) for c in cols)
+            sql = f"INSERT INTO {ti.qname} ({qcols}) VALUES {vals}"
             st = Stmt(sql, 1, "insert", ti.tdb, ti.table, [(g, im)])
             st._cols = cols
             st.singles = self._insert_singles(ti, st)

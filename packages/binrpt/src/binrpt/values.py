@@ -108,6 +108,26 @@ def _pad_conv(n: int):
     return pad
 
 
+def convert_fast(values: dict, none_sources: dict | None, conv_items: list) -> dict:
+    """convert_image() for a full image whose keys are the event's column names (the common case):
+    fixes the library's dict in place. `conv_items` = [(name, converter)] of the columns that need one."""
+    if none_sources:
+        for name, src in none_sources.items():
+            if src != "null":
+                if src == "cols bitmap":
+                    values[name] = ABSENT
+                    continue
+                z = _ZERO_BY_SOURCE.get(src)
+                if z is None:
+                    raise ValueError(f"column {name}: value not decodable ({src})")
+                values[name] = z
+    for name, conv in conv_items:
+        v = values[name]
+        if v is not None and v is not ABSENT:
+            values[name] = conv(v)
+    return values
+
+
 def convert_image(values: dict, none_sources: dict | None, names: list[str], convs: list) -> dict:
     """A decoded image -> {name: value} with fixed values; absent columns get ABSENT."""
     out = {}
