@@ -169,14 +169,25 @@ class JsonParser:
         try:
             recs = self.array.decode(b"[" + chunk[:-1].replace(b"\n", b",") + b"]")
         except self.msgspec.DecodeError:
+            # blocks of 32 lines as arrays; a block with a bad line is decoded line by line
             recs = []
-            for ln in chunk.split(b"\n")[:-1]:
+            lines = chunk.split(b"\n")
+            lines.pop()
+            B = 32
+            for i in range(0, len(lines), B):
+                block = lines[i:i + B]
                 try:
-                    recs.append(self.one.decode(ln))
-                except self.msgspec.DecodeError as e:
-                    self.bad += 1
-                    if not self.first_bad:
-                        self.first_bad = f"invalid JSON ({e}): {ln[:200]!r}"
+                    recs += self.array.decode(b"[" + b",".join(block) + b"]")
+                    continue
+                except self.msgspec.DecodeError:
+                    pass
+                for ln in block:
+                    try:
+                        recs.append(self.one.decode(ln))
+                    except self.msgspec.DecodeError as e:
+                        self.bad += 1
+                        if not self.first_bad:
+                            self.first_bad = f"invalid JSON ({e}): {ln[:200]!r}"
         if not self.dotted:
             c = collections.Counter(recs)
             idx = self.idx
