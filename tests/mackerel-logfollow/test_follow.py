@@ -339,3 +339,13 @@ def test_concurrent_runs_never_count_a_range_twice(tmp_path):
         assert sorted(outs)[:-1] == [0, 0, 0]     # one run read it, the others found nothing new
         total += sum(outs)
     assert total == lg.n
+
+
+def test_first_run_skip_inside_an_overlong_line(tmp_path):
+    log, st = tmp_path / "a.log", tmp_path / "state"
+    log.write_bytes(b"a\n" + b"x" * 3000)
+    assert read_run(log, st, first_run="skip", max_line=1000)[0] == []
+    with open(log, "ab") as fh:
+        fh.write(b"xx\nnext\n")
+    # the rest of the long line is not taken for a line of its own
+    assert read_run(log, st, max_line=1000)[0] == [b"next"]

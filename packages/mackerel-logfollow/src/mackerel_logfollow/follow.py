@@ -353,9 +353,10 @@ class Follower:
         skip = False
         if s is None:
             if self.first_run == "skip":
-                start = self._last_line_end(cur, size)
+                start, inside = self._last_line_end(cur, size)
                 self._note(f"first run: skipped {start} existing bytes")
                 self._set_new(cur, st, start, size)
+                self._new.skip = inside
                 return
         else:
             same = (st.st_ino, st.st_dev) == (s.inode, s.dev) or (s.inode == 0 and s.dev == 0)
@@ -386,12 +387,12 @@ class Follower:
                 start = 0
         end = None
         if self.max_read_size and size - start > self.max_read_size:
-            new_start = self._last_line_end(cur, size)
+            new_start, inside = self._last_line_end(cur, size)
             if new_start > start:
                 self.stats.skipped_bytes += new_start - start
                 self._note(f"max-read-size: skipped {new_start - start} bytes")
                 start = new_start
-                skip = False
+                skip = inside
         yield from self._read(cur, start, end, final=False, skipping=skip)
         self._set_new(cur, st, self._pos, max(size, self._pos))
         self._new.skip = self._skip_at_end
@@ -402,12 +403,15 @@ class Follower:
         self._new = State(pos=pos, time=self.now, inode=st.st_ino, dev=st.st_dev, size=size,
                           fp=fingerprint(head) if len(head) == n and n else "", fp_len=len(head) if n else 0)
 
-    def _last_line_end(self, src: _Source, size: int) -> int:
-        """Offset just after the last newline at or before size (0 if none in the last max_line)."""
+    def _last_line_end(self, src: _Source, size: int) -> tuple[int, bool]:
+        """(offset just after the last newline at or before size, False); when the last
+        max_line bytes hold no newline: (size, True), the end of an over-long line to skip."""
         lo = max(0, size - self.max_line - 1)
         data = os.pread(src.f.fileno(), size - lo, lo)
         i = data.rfind(b"\n")
-        return lo + i + 1 if i >= 0 else (size if size - lo > self.max_line else lo)
+        if i >= 0:
+            return lo + i + 1, False
+        return (size, True) if size - lo > self.max_line else (lo, False)
 
     def _read(self, src: _Source, start: int, end: int | None, final: bool, skipping: bool = False):
         """Yield complete-line chunks of src from start. final: the file is finished, its last
