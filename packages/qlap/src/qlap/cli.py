@@ -210,6 +210,7 @@ class Progress:
         self.cpu0 = self._cpu()
         self.series = open(series_path, "w", encoding="utf-8") if series_path else None
         self.shown = False
+        self.last_cpu: float | None = None
 
     @staticmethod
     def _cpu() -> float:
@@ -217,19 +218,28 @@ class Progress:
         c = resource.getrusage(resource.RUSAGE_CHILDREN)
         return s.ru_utime + s.ru_stime + c.ru_utime + c.ru_stime
 
-    def tick(self, elapsed: float, count: int, errors: int) -> None:
+    def tick(self, elapsed: float, count: int, errors: int, cpu: float | None = None) -> None:
         dt = elapsed - self.last_t or 1.0
         qps = (count - self.last) / dt
+        cpu_pct = None
+        if cpu is not None:
+            if self.last_cpu is not None:
+                cpu_pct = max(cpu - self.last_cpu, 0.0) / dt * 100
+            self.last_cpu = cpu
         if self.series:
             import json
             self.series.write(json.dumps({"elapsed": round(elapsed, 3), "time": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-                                          "queries": count, "qps": round(qps, 1), "errors": errors}) + "\n")
+                                          "queries": count, "qps": round(qps, 1), "errors": errors,
+                                          "client_cpu_pct": None if cpu_pct is None else round(cpu_pct, 1)})
+                              + "\n")
             self.series.flush()
         if self.show:
             m, s = divmod(int(elapsed), 60)
             line = f"{m:02d}:{s:02d} | {self.nagents} agents / run {count} queries ({qps:.0f} qps)"
             if errors:
                 line += f" / {errors} errors"
+            if cpu_pct is not None:
+                line += f" | client CPU {cpu_pct:.0f}%"
             width = shutil.get_terminal_size((80, 24)).columns
             sys.stderr.write("\r" + line.ljust(width - 1)[:max(width - 1, len(line))])
             sys.stderr.flush()

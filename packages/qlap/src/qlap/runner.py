@@ -398,7 +398,7 @@ class Coordinator:
                     pass
             if now >= next_tick:
                 if self.tick:
-                    self.tick((now - start) / 1e9, sum(shared.counts), errors)
+                    self.tick((now - start) / 1e9, sum(shared.counts), errors, client_cpu(procs))
                 next_tick += 1_000_000_000 * max(1, (now - next_tick) // 1_000_000_000 + 1)
             time.sleep(min(0.05, max(0.0, (next_tick - now) / 1e9)))
         return results
@@ -419,6 +419,21 @@ class Coordinator:
             t.join()
         finish = max([a.res.finish_ns for a in agents] + [start])
         return RunResult([a.res for a in agents], start_wall, start, finish, False, "")
+
+
+def client_cpu(procs) -> float:
+    """CPU seconds (user + system) of this process and of the live worker processes."""
+    t = os.times()
+    total = t.user + t.system
+    tick = os.sysconf("SC_CLK_TCK")
+    for p in procs:
+        try:
+            with open(f"/proc/{p.pid}/stat", "rb") as f:
+                fields = f.read().rsplit(b")", 1)[1].split()
+            total += (int(fields[11]) + int(fields[12])) / tick
+        except (OSError, IndexError, ValueError):
+            pass
+    return total
 
 
 def default_processes(nagents: int) -> int:
