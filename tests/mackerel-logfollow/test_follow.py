@@ -349,3 +349,13 @@ def test_first_run_skip_inside_an_overlong_line(tmp_path):
         fh.write(b"xx\nnext\n")
     # the rest of the long line is not taken for a line of its own
     assert read_run(log, st, max_line=1000)[0] == [b"next"]
+
+
+def test_legacy_state_of_another_file_is_ignored(tmp_path):
+    log, other, st, legacy = tmp_path / "a.log", tmp_path / "b.log", tmp_path / "state", tmp_path / "legacy"
+    log.write_bytes(b"1\n2\n")
+    other.write_bytes(b"x\n")
+    s = os.stat(other)
+    legacy.write_text(json.dumps({"pos": 2, "time": int(time.time()) - 60, "inode": s.st_ino, "dev": s.st_dev}))
+    lines, f = read_run(log, st, legacy_state_paths=[str(legacy)])
+    assert lines == [b"1", b"2"] and f.is_first_run

@@ -245,12 +245,19 @@ class Follower:
             raise
         if self.state is None:
             # upgrading from the upstream plugin: carry on from its position file (read only)
+            # only when it names this very file (a shared upstream state may name another log)
+            try:
+                cur = os.stat(self.log_path)
+            except OSError:
+                cur = None
             for lp in self.legacy_state_paths:
                 try:
-                    self.state = load_state(lp)
+                    old = load_state(lp)
                 except FollowError:
                     continue
-                if self.state is not None:
+                if (old is not None and cur is not None and (old.inode, old.dev) == (cur.st_ino, cur.st_dev)
+                        and old.pos <= cur.st_size):
+                    self.state = old
                     self._note(f"continuing from the position file {lp}")
                     break
         self.now = time.time()
