@@ -301,13 +301,22 @@ def test_corrupt_state_is_an_error_not_silence(tmp_path, wd, capsysbinary):
 
 @pytest.mark.parametrize("args,msg", [(["--format", "csv"], "format csv is not supported"),
                                       (["--percentiles", "99,abc"], "--percentiles"),
-                                      (["--max-read-size", "lots"], "invalid size")])
+                                      (["--max-read-size", "lots"], "invalid size"),
+                                      (["--count-mode", "hourly"], "invalid choice")])
 def test_usage_errors(tmp_path, wd, capsysbinary, args, msg):
     with pytest.raises(SystemExit) as e:
         main(["--logfile", str(tmp_path / "a"), "--key-prefix", "x", *args])
-    assert e.value.code == 2
+    assert e.value.code == 3          # flag errors: Nagios UNKNOWN, as the 2026 upstream
     err = capsysbinary.readouterr().err.decode()
     assert f"{PROG}: " in err and msg in err
+
+
+def test_unknown_option_and_missing_required_are_usage_errors(capsysbinary):
+    for argv in (["--key-prefix", "x", "--logfile", "a", "--nope"], ["--key-prefix", "x"]):
+        with pytest.raises(SystemExit) as e:
+            main(argv)
+        assert e.value.code == 2
+        assert capsysbinary.readouterr().err.decode().splitlines()[-1].startswith(f"{PROG}: ")
 
 
 def test_go_style_single_dash_flags(tmp_path, wd, capsysbinary):

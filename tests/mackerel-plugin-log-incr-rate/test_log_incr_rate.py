@@ -110,7 +110,7 @@ def test_errors_and_usage(tmp_path, wd, capsysbinary):
     assert rc == 2 and "No such file or directory" in err
     with pytest.raises(SystemExit) as e:
         main(["--log-file", "a", "--base-log-file", "b", "--key-prefix", "x", "--pattern", "("])
-    assert e.value.code == 2 and f"{PROG}: --pattern" in capsysbinary.readouterr().err.decode()
+    assert e.value.code == 3 and f"{PROG}: --pattern" in capsysbinary.readouterr().err.decode()
 
 
 def test_graph_definition(tmp_path, wd, capsysbinary, monkeypatch):

@@ -115,7 +115,7 @@ def test_errors(tmp_path, wd, capsysbinary):
     assert rc == 2 and out == b"" and "No such file or directory" in err
     with pytest.raises(SystemExit) as e:
         main(["--agents", "smtp,carrier-pigeon"])
-    assert e.value.code == 2
+    assert e.value.code == 3
     assert f"{PROG}: --agents" in capsysbinary.readouterr().err.decode()
 
 

@@ -88,34 +88,34 @@ def _main(argv) -> int:
     if args.format == "apache":
         args.format = "combined"
     if args.format not in ("ltsv", "json", "combined"):
-        ap.error(f"format {args.format} is not supported")
+        ap.value_error(f"format {args.format} is not supported")
     buckets = []
     if args.latency_buckets:
         try:
             buckets = sorted({float(x) for x in args.latency_buckets.split(",")})
         except ValueError:
-            ap.error(f"--latency-buckets: not a list of numbers: {args.latency_buckets}")
+            ap.value_error(f"--latency-buckets: not a list of numbers: {args.latency_buckets}")
     if args.top < 1:
-        ap.error("--top must be at least 1")
+        ap.value_error("--top must be at least 1")
     router = None
     if args.route_key or args.route_regex:
         import re
         from mackerel_plugin_axslog.parse import Router
         if not args.route_key:
-            ap.error("--route-regex needs --route-key")
+            ap.value_error("--route-regex needs --route-key")
         try:
             router = Router(args.route_regex)
         except re.error as e:
-            ap.error(f"--route-regex: {e}")
+            ap.value_error(f"--route-regex: {e}")
     try:
         pcts = parse_percentiles(args.percentiles)
     except ValueError as e:
-        ap.error(f"--percentiles: {e}")
+        ap.value_error(f"--percentiles: {e}")
     try:
         max_read = parse_size(args.max_read_size)
         max_line = parse_size(args.max_line)
     except ValueError as e:
-        ap.error(str(e))
+        ap.value_error(str(e))
     if max_read == 0:
         max_read = 1_000_000_000 if args.format == "ltsv" else 500_000_000
     status_keys = args.status_key or ["status"]

@@ -46,14 +46,14 @@ def _main(argv) -> int:
         max_read = parse_size(args.max_read_size)
         max_line = parse_size(args.max_line)
     except ValueError as e:
-        ap.error(str(e))
+        ap.value_error(str(e))
     pats = []
     for opt, p in (("--pattern", args.pattern), ("--base-pattern", args.base_pattern)):
         try:
             # one match per matching line: the whole line
             pats.append(re.compile(rb"(?m)^[^\n]*?(?:" + p.encode() + rb")[^\n]*\n") if p else None)
         except re.error as e:
-            ap.error(f"{opt}: {e}")
+            ap.value_error(f"{opt}: {e}")
 
     from mackerel_logfollow import output
     if output.meta_requested():

@@ -67,11 +67,11 @@ def _main(argv) -> int:
         max_read = parse_size(args.max_read_size)
         max_line = parse_size(args.max_line)
     except ValueError as e:
-        ap.error(str(e))
+        ap.value_error(str(e))
     agents = [a.strip() for a in args.agents.split(",") if a.strip()]
     bad = [a for a in agents if a not in AGENTS]
     if bad or not agents:
-        ap.error(f"--agents: unknown agent {', '.join(bad) or '(none)'}; choose from {','.join(AGENTS)}")
+        ap.value_error(f"--agents: unknown agent {', '.join(bad) or '(none)'}; choose from {','.join(AGENTS)}")
 
     from mackerel_logfollow import output
     if output.meta_requested():
