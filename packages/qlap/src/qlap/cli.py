@@ -284,7 +284,7 @@ def run(a, cfg: dict) -> int:
         _err(f"cannot connect to {d.masked()}: {err_text(e)}")
         return 1
     setup = Setup(conn, dbname)
-    state = None
+    state = setup.state
     try:
         try:
             state = setup.prepare(engine=a.engine, drop_db=a.drop_db, create=cfg["create"],
@@ -322,6 +322,8 @@ def run(a, cfg: dict) -> int:
             res = coord.run()
         except RunError as e:
             prog.close()
+            if coord.interrupted:
+                return 130
             _err(f"Failed to run Task: {e}")
             return 1
         prog.close()
@@ -339,7 +341,7 @@ def run(a, cfg: dict) -> int:
             "DSN": d.masked(), "NAgents": a.nagents, "Rate": a.rate, "AutoGenerateSql": a.auto_generate_sql,
             "NumberPrePopulatedData": a.auto_generate_sql_write_number,
             "NumberQueriesToExecute": a.number_queries, "DropExistingDatabase": a.drop_db,
-            "UseExistingDatabase": bool(state and state.use_existing), "NoDropDatabase": a.no_drop,
+            "UseExistingDatabase": state.use_existing, "NoDropDatabase": a.no_drop,
             "Engine": a.engine, "LoadType": a.auto_generate_sql_load_type,
             "GuidPrimary": a.auto_generate_sql_guid_primary,
             "NumberSecondaryIndexes": a.auto_generate_sql_secondary_indexes, "CommitRate": a.commit_rate,
@@ -368,11 +370,18 @@ def run(a, cfg: dict) -> int:
             _err(f"{rep['ErrorQueryCount']} queries failed; first: {first}")
         return 130 if res.interrupted else 0
     finally:
-        if state is not None:
+        if state.created_db or state.created_t1:
             try:
                 setup.teardown(state, a.no_drop)
-            except Exception as e:   # noqa: BLE001 - report, keep the exit status
-                _err(f"teardown failed: {e}")
+            except Exception:        # noqa: BLE001 - e.g. a Ctrl-C cut a reply: retry on a fresh connection
+                try:
+                    fresh = connect(kw)
+                    try:
+                        Setup(fresh, dbname).teardown(state, a.no_drop)
+                    finally:
+                        fresh.close()
+                except Exception as e:   # noqa: BLE001 - report, keep the exit status
+                    _err(f"teardown failed: {e}")
         try:
             conn.close()
         except Exception:

@@ -29,6 +29,7 @@ class Setup:
         self.conn = conn
         self.db = dbname
         self.log = log or (lambda sql: None)
+        self.state = DBState()      # updated as objects are created: teardown works after Ctrl-C too
 
     def q(self, sql: str):
         self.log(sql)
@@ -38,7 +39,7 @@ class Setup:
 
     def prepare(self, *, engine: str, drop_db: bool, create: list[str] | None, spec: TableSpec | None,
                 force: bool) -> DBState:
-        st = DBState()
+        st = self.state
         if engine:
             self.q(f"SET default_storage_engine = {engine}")
         if drop_db:

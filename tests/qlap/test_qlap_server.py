@@ -296,3 +296,24 @@ def test_fast_path_reads_every_reply_shape(mariadb):
         assert e.value.args[0] in (2006, 2013, 1927)
     finally:
         c.close()
+
+
+def test_ctrl_c_during_set_up_removes_the_database(mariadb, dsn, dbname):
+    e = dict(os.environ)
+    e.pop("MYSQL_PWD", None)
+    p = subprocess.Popen([*QLAP, "-d", dsn(dbname), "-a", "-l", "write", "--auto-generate-sql-write-number",
+                          "1000000", "-t", "1"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=e)
+    try:
+        deadline = time.monotonic() + 60
+        while dbname not in schemas(mariadb):
+            assert time.monotonic() < deadline and p.poll() is None
+            time.sleep(0.05)
+        time.sleep(0.3)
+        p.send_signal(signal.SIGINT)
+        out, err = p.communicate(timeout=60)
+    finally:
+        if p.poll() is None:
+            p.kill()
+    assert p.returncode == 130, err
+    assert out == b"" and b"Traceback" not in err
+    assert dbname not in schemas(mariadb)
