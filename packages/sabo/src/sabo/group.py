@@ -18,26 +18,27 @@ import errno
 import fcntl
 import os
 import re
-import secrets
 import time
-from dataclasses import dataclass
 
 NAME_RE = re.compile(r"^sabo_(\d+)_(\d+)_[^.]*\.lock$")
 TMP_RE = re.compile(r"^_sabo_\d+_\d+_[^.]*\.lock$")
 RECORD_LEN = 256
 
 
-@dataclass
 class Member:
-    name: str
-    bw: int
-    group: str | None = None      # None: unknown (upstream member)
-    weight: float = 1.0
-    alloc: float | None = None    # None: unknown
-    used: float = 0.0
-    hungry: bool = True
-    pid: int = 0
-    ts: float = 0.0               # wall-clock time of its last refresh (0: unknown)
+    """A peer as published in its lock file."""
+    __slots__ = ("name", "bw", "group", "weight", "alloc", "used", "hungry", "pid", "ts")
+
+    def __init__(self, name: str, bw: int):
+        self.name = name
+        self.bw = bw
+        self.group: str | None = None      # None: unknown (upstream member)
+        self.weight = 1.0
+        self.alloc: float | None = None    # None: unknown
+        self.used = 0.0
+        self.hungry = True
+        self.pid = 0
+        self.ts = 0.0                      # wall-clock time of its last refresh (0: unknown)
 
 
 def encode_record(group: str, bw: int, weight: float, alloc: float, used: float, hungry: bool) -> bytes:
@@ -96,7 +97,7 @@ class Registration:
         self.workdir = workdir
         self.bw = bw
         self.dirfd = os.open(workdir, os.O_RDONLY | os.O_DIRECTORY)
-        xid = secrets.token_hex(8)
+        xid = os.urandom(8).hex()
         tmp = f"_sabo_{bw}_{os.getpid()}_{xid}.lock"
         self.name = f"sabo_{bw}_{os.getpid()}_{xid}.lock"
         self.path = os.path.join(workdir, self.name)
