@@ -18,7 +18,13 @@ def _stderr(p) -> str:
 # -- 1. random workload ------------------------------------------------------------------------
 def test_random_workload_checksums_equal(rig):
     W.create(rig.src, rig.db)
-    rig.src.run_many(W.transactions(rig.db, 5000, seed=1))
+    txns = W.transactions(rig.db, 5000, seed=1)
+    half = len(txns) // 2
+    while txns[half] != "BEGIN":
+        half += 1
+    rig.src.run_many(txns[:half])
+    rig.src.q("FLUSH BINARY LOGS")          # a rotation in the middle of the stream
+    rig.src.run_many(txns[half:])
     cfg = rig.config()
     r = rig.run(cfg, "--stop-at-end")
     assert r.returncode == 0, _stderr(r)[-3000:]
@@ -163,6 +169,21 @@ def test_negative_control_without_gtid_skip_duplicates(rig):
     rig.wait_caught_up(proc=p)
     time.sleep(1.0)
     assert p.poll() is None, p.stderr.read().decode()
+    rig.assert_same()
+
+
+def test_sigint_rolls_back_and_exits_130(rig):
+    W.create(rig.src, rig.db)
+    cfg = rig.config(replica_extra="group_max_txns = 100000\ngroup_max_rows = 1000000\ngroup_max_seconds = 60")
+    p = rig.start(cfg)
+    rig.src.run_many(W.big_transaction(rig.db, 10_000))
+    rig.src.run_many(W.transactions(rig.db, 300, seed=9))
+    time.sleep(1.0)
+    p.send_signal(signal.SIGINT)
+    assert p.wait(20) == 130
+    assert b"interrupted, open transaction rolled back" in p.stderr.read()
+    r = rig.run(cfg, "--stop-at-end")
+    assert r.returncode == 0, _stderr(r)
     rig.assert_same()
 
 
