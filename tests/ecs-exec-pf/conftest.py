@@ -26,6 +26,7 @@ class SSMRecorder:
     def __init__(self):
         self.calls: list[tuple[str, dict]] = []
         self.lock = threading.Lock()
+        self.fail_starts = 0  # the next N StartSession calls fail (a 400 botocore never retries)
 
     def of(self, kind):
         with self.lock:
@@ -45,9 +46,15 @@ def moto_server():
     rec = SSMRecorder()
 
     def start_session(self):
+        from moto.core.exceptions import JsonRESTError
+
         body = json.loads(self.body)
         sid = f"pf-{uuid.uuid4().hex[:12]}"
         with rec.lock:
+            if rec.fail_starts > 0:
+                rec.fail_starts -= 1
+                rec.calls.append(("start_failed", body))
+                raise JsonRESTError("InvalidRequest", "injected StartSession failure")
             rec.calls.append(("start", {**body, "SessionId": sid}))
         return ActionResult({"SessionId": sid, "TokenValue": f"secret-token-{sid}",
                              "StreamUrl": f"wss://ssmmessages.{REGION}.amazonaws.com/v1/data-channel/{sid}"})

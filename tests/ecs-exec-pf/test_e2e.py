@@ -2,6 +2,7 @@
 session-manager-plugin first on PATH: real TCP round trips through the forwards, real signals."""
 import os
 import signal
+import socket
 import subprocess
 import time
 
@@ -138,6 +139,8 @@ def test_dropped_session_without_reconnect_ends_the_run(aws_env, ecs_task, moto_
             {**aws_env, "FAKE_PLUGIN_DIE_AFTER": "0.5"}, timeout=30)
     assert r.returncode == 1, r.stderr
     assert b"plugin exit status 1" in r.stderr
+    # why it ended: the plugin's last words, without -d (they used to be shown only with -d)
+    assert b"Session dropped (fake)" in r.stderr
 
 
 def test_reconnect_opens_a_new_session(aws_env, ecs_task, moto_server, echo_server, tmp_path):
@@ -199,3 +202,91 @@ def test_old_plugin_gets_the_response_on_argv_with_a_warning(aws_env, ecs_task, 
             p.proc.kill()
     assert plugin_runs(aws_env)[0]["via"] == "argv"
     assert any(e["event"] == "warning" for e in p.events)
+
+
+def test_aws_region_alone_is_enough(aws_env, ecs_task):
+    """README: AWS_REGION works (boto3 itself reads only AWS_DEFAULT_REGION and the profile)."""
+    env = {k: v for k, v in {**os.environ, **aws_env}.items() if k != "AWS_DEFAULT_REGION"}
+    r = subprocess.run([EXE, "-c", ecs_task.cluster, "-t", ecs_task.id, "--print-target"], env=env,
+                       capture_output=True, timeout=60)
+    assert r.returncode == 0, r.stderr
+    assert ecs_task.id in r.stdout.decode()
+
+
+def test_cluster_not_found_is_not_found(aws_env, ecs_task):
+    r = run(["-c", "no-such-cluster", "-t", ecs_task.id, "--print-target"], aws_env)
+    assert r.returncode == 4, r.stderr
+    assert b"no-such-cluster" in r.stderr and b"Traceback" not in r.stderr
+
+
+def test_public_relay_on_a_busy_port_fails_cleanly(aws_env, ecs_task, moto_server, echo_server):
+    busy = socket.socket()
+    busy.bind(("0.0.0.0", 0))
+    busy.listen(1)
+    try:
+        p = Running(["-c", ecs_task.cluster, "-t", ecs_task.id, "-p", str(echo_server), "-l",
+                     str(busy.getsockname()[1]), "--public"], aws_env)
+        try:
+            pid = p.wait_event("session_started")[0]["pid"]
+            sid = p.wait_event("session_started")[0]["session_id"]
+            rc = p.proc.wait(20)
+            p.wait_event("session_terminated")
+        finally:
+            if p.proc.poll() is None:
+                p.proc.kill()
+    finally:
+        busy.close()
+    err = b"".join(p.raw)
+    assert rc == 1, err
+    assert b"Traceback" not in err
+    assert any(e["event"] == "relay_failed" for e in p.events), err
+    assert not pid_alive(pid)
+    assert sid in {b["SessionId"] for b in moto_server.ssm.of("terminate")}
+
+
+def test_reconnect_survives_failed_start_session_calls(aws_env, ecs_task, moto_server, echo_server, tmp_path):
+    """A session drops (the network blipped) and the first StartSession calls of the reconnect
+    fail too: --reconnect keeps trying with back-off instead of ending the run (it used to exit 8)."""
+    env = {**aws_env, "FAKE_PLUGIN_DIE_AFTER": "1.0", "FAKE_PLUGIN_DIE_ONCE": str(tmp_path / "died"),
+           "AWS_MAX_ATTEMPTS": "1"}
+    p = Running(["-c", ecs_task.cluster, "-t", ecs_task.id, "-p", str(echo_server), "-l", "0", "--reconnect"], env)
+    try:
+        p.wait_event("session_started")
+        moto_server.ssm.fail_starts = 2
+        p.wait_event("plugin_exited")
+        failed = p.wait_event("reconnect_failed", 2)
+        assert all("injected StartSession failure" in e["message"] for e in failed)
+        port = p.wait_event("port_opened", 2)[1]["local_port"]
+        assert roundtrip(port, b"back") == b"back"
+        rc = p.stop(signal.SIGINT)
+    finally:
+        moto_server.ssm.fail_starts = 0
+        if p.proc.poll() is None:
+            p.proc.kill()
+    assert rc == 130
+
+
+def test_plugins_die_with_a_killed_ecs_exec_pf(aws_env, ecs_task, echo_server):
+    """kill -9 leaves no way to clean up, but it must not leave plugins listening forever (they
+    run in their own process groups, so nothing else would stop them)."""
+    p = Running(["-c", ecs_task.cluster, "-t", ecs_task.id, "-L", f"0:localhost:{echo_server}",
+                 "-L", f"0:127.0.0.2:{echo_server}"], aws_env)
+    pids: list[int] = []
+    try:
+        pids = [e["pid"] for e in p.wait_event("session_started", 2)]
+        p.wait_event("port_opened", 2)
+        p.proc.kill()
+        p.proc.wait(10)
+        deadline = time.monotonic() + 10
+        while any(pid_alive(x) for x in pids) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        alive = [x for x in pids if pid_alive(x)]
+    finally:
+        if p.proc.poll() is None:
+            p.proc.kill()
+        for x in pids:
+            try:
+                os.kill(x, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+    assert not alive, "orphan plugins"

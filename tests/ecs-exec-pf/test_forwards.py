@@ -20,7 +20,8 @@ def test_parse_L(spec, want):
 
 
 @pytest.mark.parametrize("spec", ["80", "a:b:c:d", "x:host:80", "1:host:0", "1:host:70000", "99999:h:1", "[::1:80",
-                                  "8080:host:"])
+                                  "8080:host:", "\u0661\u0662:host:80", "1:host:\uff18\uff10", " 1:host:80",
+                                  "1:host:+80"])
 def test_parse_L_rejects(spec):
     with pytest.raises(SpecError):
         parse_L(spec)

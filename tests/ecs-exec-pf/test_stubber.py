@@ -1,6 +1,7 @@
 """In-process runs with botocore's Stubber, asserting the exact ECS and SSM requests."""
 import argparse
 import io
+import os
 
 import boto3
 import pytest
@@ -91,3 +92,25 @@ def test_cli_usage_error_exit_code(capsys):
         cli.main(["-t", "y", "-p", "1"])
     assert e.value.code == 2
     assert "ecs-exec-pf: " in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("value", ["inf", "nan", "0", "-1", "1e308", "x"])
+def test_watch_interval_must_be_a_sane_period(value, capsys):
+    """inf used to overflow a lock timeout (traceback), nan switched the watch off, 0 and negative
+    values described the task in a busy loop."""
+    with pytest.raises(SystemExit) as e:
+        cli.main(["-c", "x", "-t", "y", "-p", "80", "--watch-interval", value])
+    assert e.value.code == 2
+    assert "ecs-exec-pf: " in capsys.readouterr().err
+
+
+def test_aws_region_is_honoured(monkeypatch):
+    monkeypatch.delenv("AWS_DEFAULT_REGION", raising=False)
+    monkeypatch.delenv("AWS_PROFILE", raising=False)
+    monkeypatch.setenv("AWS_CONFIG_FILE", os.devnull)
+    monkeypatch.setenv("AWS_REGION", "eu-west-3")
+    ecs, ssm, region = cli.make_clients(args_for(["-c", "x", "-t", "y", "-p", "80"]))
+    assert region == "eu-west-3" and ecs.meta.region_name == "eu-west-3" == ssm.meta.region_name
+    # --region still wins
+    ecs, ssm, region = cli.make_clients(args_for(["-c", "x", "-t", "y", "-p", "80", "--region", "ap-south-1"]))
+    assert region == "ap-south-1" == ssm.meta.region_name

@@ -10,6 +10,29 @@ from .forwards import Forward, SpecError, parse_L
 PROG = "ecs-exec-pf"
 
 
+def _int(v: str) -> int:
+    """An integer in ASCII digits (range checks come later, with their own messages)."""
+    digits = v[1:] if v.startswith("-") else v
+    if not (digits.isascii() and digits.isdigit()):
+        raise argparse.ArgumentTypeError(f"not an integer: {v!r}")
+    return int(v)
+
+
+MAX_WATCH_S = 86400.0
+
+
+def _seconds(v: str) -> float:
+    """A period in seconds: > 0 and at most a day (inf overflowed a lock timeout, nan switched the
+    watch off, 0 or less described the task in a busy loop)."""
+    try:
+        x = float(v)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number of seconds: {v!r}") from None
+    if not 0 < x <= MAX_WATCH_S:  # also false for nan
+        raise argparse.ArgumentTypeError(f"must be more than 0 and at most {MAX_WATCH_S:g}: {v!r}")
+    return x
+
+
 class Parser(argparse.ArgumentParser):
     def error(self, message):  # usage errors: "ecs-exec-pf: ..." on stderr, exit 2
         self.print_usage(sys.stderr)
@@ -24,9 +47,9 @@ def build_parser() -> argparse.ArgumentParser:
     who.add_argument("-t", "--task", "-task", help="task id or ARN")
     who.add_argument("--service", help="pick the oldest RUNNING task of this service")
     ap.add_argument("-n", "--container", "-container", help="container name (default: the first container)")
-    ap.add_argument("-p", "--port", "-port", type=int, metavar="REMOTE_PORT", help="port to reach in the task "
+    ap.add_argument("-p", "--port", "-port", type=_int, metavar="REMOTE_PORT", help="port to reach in the task "
                     "(or on --remote-host)")
-    ap.add_argument("-l", "--local-port", "-local-port", type=int, metavar="LOCAL_PORT",
+    ap.add_argument("-l", "--local-port", "-local-port", type=_int, metavar="LOCAL_PORT",
                     help="local port for -p (default: the same as REMOTE_PORT; 0 = any free port)")
     ap.add_argument("--remote-host", help="forward -p to this host through the task "
                     "(AWS-StartPortForwardingSessionToRemoteHost)")
@@ -36,7 +59,7 @@ def build_parser() -> argparse.ArgumentParser:
     ap.add_argument("--public", action="store_true", help="listen on 0.0.0.0 (through a relay) instead of "
                     "localhost only")
     ap.add_argument("--reconnect", action="store_true", help="open a new session when one drops")
-    ap.add_argument("--watch-interval", type=float, default=10.0, metavar="SECONDS",
+    ap.add_argument("--watch-interval", type=_seconds, default=10.0, metavar="SECONDS",
                     help="how often the task is checked; the sessions stop when it stops (default 10)")
     ap.add_argument("--print-target", action="store_true", help="print the SSM target and exit")
     ap.add_argument("--region", help="AWS region (default: from the profile or AWS_REGION)")
@@ -70,9 +93,14 @@ def forwards_from_args(args) -> list[Forward]:
 
 
 def make_clients(args):
+    import os
+
     import boto3  # heavy: only once we know we need AWS
 
-    session = boto3.Session(profile_name=args.profile, region_name=args.region)
+    # AWS_REGION as the AWS CLI v2 and the other SDKs read it (boto3 itself only reads
+    # AWS_DEFAULT_REGION and the profile): --region, then AWS_REGION, then boto3's own lookup
+    session = boto3.Session(profile_name=args.profile,
+                            region_name=args.region or os.environ.get("AWS_REGION") or None)
     region = session.region_name
     if not region:
         raise ValueError("no AWS region: use --region, AWS_REGION or a profile with a region")
@@ -83,7 +111,8 @@ def make_clients(args):
 
 def run(args, clients=None, log=None) -> int:
     from .log import Log
-    from .preflight import EXIT_AWS, PreflightError, find_plugin, pick_service_task, resolve_target
+    from .preflight import (EXIT_AWS, EXIT_NOT_FOUND, PreflightError, find_plugin, pick_service_task,
+                            resolve_target)
 
     log = log or Log(args.log_format, debug=args.debug)
     try:
@@ -129,6 +158,10 @@ def run(args, clients=None, log=None) -> int:
         return e.status
     except Exception as e:  # botocore errors: credentials, access denied, endpoint unreachable
         mod = type(e).__module__ or ""
+        code = (getattr(e, "response", None) or {}).get("Error", {}).get("Code")
+        if code == "ClusterNotFoundException":
+            log.event("preflight_failed", f"cluster {args.cluster} not found", status=EXIT_NOT_FOUND)
+            return EXIT_NOT_FOUND
         if mod.startswith(("botocore", "boto3")):
             log.event("aws_error", f"AWS API error: {e}")
             return EXIT_AWS

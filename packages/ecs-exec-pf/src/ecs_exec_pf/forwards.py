@@ -14,10 +14,10 @@ class SpecError(ValueError):
 
 
 def _port(text: str, what: str, allow_zero: bool) -> int:
-    try:
-        n = int(text, 10)
-    except ValueError:
-        raise SpecError(f"{what} is not a port number: {text!r}") from None
+    # ASCII digits only: int() would also take " 80", "+80" and other scripts' digits ("١٢")
+    if not (text.isascii() and text.isdigit()):
+        raise SpecError(f"{what} is not a port number: {text!r}")
+    n = int(text, 10)
     if not (0 if allow_zero else 1) <= n <= 65535:
         raise SpecError(f"{what} out of range: {text!r}")
     return n

@@ -8,6 +8,7 @@ then SIGKILL after a grace period) and every SSM session that was started is ter
 """
 from __future__ import annotations
 
+import collections
 import json
 import os
 import queue
@@ -26,6 +27,27 @@ from .relay import Relay
 ENV_NAME = "AWS_SSM_START_SESSION_RESPONSE"
 PORT_OPENED = re.compile(rb"Port (\d+) opened")
 GRACE_S = 3.0
+PR_SET_PDEATHSIG = 1
+
+
+def _die_with_us():
+    """A preexec_fn that has the kernel send SIGTERM to the plugin when we die, kill -9 included
+    (the plugins run in their own process groups, so nothing else would stop them and they
+    would keep their local ports open). Linux only; elsewhere a no-op."""
+    try:
+        import ctypes
+
+        prctl = ctypes.CDLL(None, use_errno=True).prctl
+    except (OSError, AttributeError):
+        return None
+    parent = os.getpid()
+
+    def preexec():
+        prctl(PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0)
+        if os.getppid() != parent:  # we died before prctl took effect
+            os.kill(os.getpid(), signal.SIGTERM)
+
+    return preexec
 
 
 @dataclass
@@ -39,6 +61,7 @@ class Slot:
     restarts: int = 0
     generation: int = 0
     live_sessions: list[str] = field(default_factory=list)
+    tail: collections.deque = field(default_factory=lambda: collections.deque(maxlen=3))
 
 
 class Runner:
@@ -59,6 +82,7 @@ class Runner:
         self.events: queue.Queue = queue.Queue()
         self.stopping = False
         self.ssm_endpoint = ssm.meta.endpoint_url
+        self.preexec = _die_with_us()
 
     # -- sessions ---------------------------------------------------------------------------
     def _start(self, slot: Slot) -> None:
@@ -83,8 +107,10 @@ class Runner:
         self.log.debug("exec", "running " + " ".join(argv[:1] + [ENV_NAME if first == ENV_NAME else "<session>"] + argv[2:]))
         slot.generation += 1
         slot.local_port = None
+        slot.tail.clear()
         slot.proc = subprocess.Popen(argv, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                                     stderr=subprocess.STDOUT, start_new_session=True)
+                                     stderr=subprocess.STDOUT, start_new_session=True,
+                                     preexec_fn=self.preexec)
         self.log.event("session_started", f"session {sid} started: {fwd.describe()}",
                        session_id=sid, forward=slot.index, remote_host=fwd.remote_host or None,
                        remote_port=fwd.remote_port, pid=slot.proc.pid)
@@ -135,24 +161,52 @@ class Runner:
                 self._terminate_session(s, sid)
 
     # -- events -----------------------------------------------------------------------------
-    def _on_line(self, slot: Slot, line: bytes) -> None:
-        text = line.decode("utf-8", "replace").rstrip("\r\n")
+    def _on_line(self, slot: Slot, line: bytes) -> int | None:
+        """Handle one line of a plugin's output; an exit status when the run must end."""
+        text = line.decode("utf-8", "replace").strip()
         if text:
             self.log.debug("plugin", text, forward=slot.index)
+            slot.tail.append(text)
         m = PORT_OPENED.search(line)
         if not m:
-            return
+            return None
         port = int(m.group(1))
         if self.public:
             if slot.relay:
                 slot.relay.close()
-            slot.relay = Relay("0.0.0.0", slot.fwd.local_port, port)
+                slot.relay = None
+            try:
+                slot.relay = Relay("0.0.0.0", slot.fwd.local_port, port)
+            except OSError as e:
+                self.log.event("relay_failed", f"cannot listen on 0.0.0.0:{slot.fwd.local_port} for --public: "
+                               f"{e.strerror or e}", forward=slot.index, local_port=slot.fwd.local_port)
+                return 1
             port, addr = slot.relay.port, "0.0.0.0"
         else:
             addr = "127.0.0.1"
         slot.local_port = port
         self.log.event("port_opened", f"listening on {addr}:{port} -> {slot.fwd.describe().split(' -> ')[1]}",
                        forward=slot.index, local_address=addr, local_port=port, session_id=slot.session_id)
+        return None
+
+    def _schedule_reconnect(self, slot: Slot, timers: list) -> None:
+        delay = min(self.max_backoff, 2.0 ** slot.restarts * 0.5)
+        slot.restarts += 1
+        self.log.event("reconnect", f"reconnecting forward {slot.index} in {delay:.1f}s",
+                       forward=slot.index, delay=delay, attempt=slot.restarts)
+        timers.append((time.monotonic() + delay, slot))
+
+    def _restart(self, slot: Slot, timers: list) -> None:
+        """Reopen a forward's session; a failure (the network that dropped the session is often
+        still down) is retried with back-off, never the end of a --reconnect run."""
+        try:
+            self._start(slot)
+        except Exception as e:  # noqa: BLE001 - botocore errors, a plugin that cannot start
+            self.log.event("reconnect_failed", f"could not reopen forward {slot.index}: {e}",
+                           forward=slot.index, attempt=slot.restarts)
+            for sid in list(slot.live_sessions):  # started, but its plugin did not run
+                self._terminate_session(slot, sid)
+            self._schedule_reconnect(slot, timers)
 
     def _task_running(self) -> bool:
         try:
@@ -193,7 +247,7 @@ class Runner:
                 if not self._task_running():
                     self.log.event("task_stopped", f"task {self.target.task_id} is no longer RUNNING")
                     return EXIT_NOT_RUNNING
-                self._start(s)
+                self._restart(s, timers)
             if now >= next_watch:
                 next_watch = now + self.watch_interval
                 if not self._task_running():
@@ -205,21 +259,21 @@ class Runner:
                 self.log.event("signal", f"{name}: stopping the sessions", signal=name)
                 return 130 if value == signal.SIGINT else 128 + value
             if kind == "line" and gen == slot.generation:
-                self._on_line(slot, value)
+                status = self._on_line(slot, value)
+                if status is not None:
+                    return status
             elif kind == "exit" and gen == slot.generation:
                 rc = value
-                self.log.event("plugin_exited", f"session {slot.session_id} ended (plugin exit status {rc})",
-                               forward=slot.index, status=rc, session_id=slot.session_id)
+                why = f": {slot.tail[-1]}" if rc != 0 and slot.tail else ""
+                self.log.event("plugin_exited", f"session {slot.session_id} ended (plugin exit status {rc}){why}",
+                               forward=slot.index, status=rc, session_id=slot.session_id,
+                               output=list(slot.tail) if rc != 0 else None)
                 if slot.relay:
                     slot.relay.close()
                     slot.relay = None
                 if slot.session_id in slot.live_sessions:
                     self._terminate_session(slot, slot.session_id)
                 if self.reconnect:
-                    delay = min(self.max_backoff, 2.0 ** slot.restarts * 0.5)
-                    slot.restarts += 1
-                    self.log.event("reconnect", f"reconnecting forward {slot.index} in {delay:.1f}s",
-                                   forward=slot.index, delay=delay, attempt=slot.restarts)
-                    timers.append((time.monotonic() + delay, slot))
+                    self._schedule_reconnect(slot, timers)
                     continue
                 return 0 if rc == 0 else 1
