@@ -51,11 +51,11 @@ def test_first_run_prints_nothing_then_rates(tmp_path, wd, capsysbinary):
         f.write(b"e\n" * 6)
     with open(base, "ab") as f:
         f.write(b"a\n" * 120 + b"partial")
-    age(wd, 60)
+    age(wd, 600)
     rc, m, out, _ = run(capsysbinary, "--log-file", log, "--base-log-file", base, "--key-prefix", "err")
     assert list(m) == ["log-incr-rate.err_count.log", "log-incr-rate.err_count.base", "log-incr-rate.err_rate.log"]
-    assert m["log-incr-rate.err_count.log"] == pytest.approx(0.1, rel=1e-2)
-    assert m["log-incr-rate.err_count.base"] == pytest.approx(2.0, rel=1e-2)
+    assert m["log-incr-rate.err_count.log"] == pytest.approx(0.01, rel=1e-2)
+    assert m["log-incr-rate.err_count.base"] == pytest.approx(0.2, rel=1e-2)
     assert m["log-incr-rate.err_rate.log"] == pytest.approx(0.05, rel=1e-6)   # a fraction, not %
     assert b"\t0.050000\t" in out
 
@@ -66,7 +66,7 @@ def test_no_rate_without_base_lines(tmp_path, wd, capsysbinary):
     base.write_bytes(b"")
     run(capsysbinary, "--log-file", log, "--base-log-file", base, "--key-prefix", "x")
     log.write_bytes(b"e\n")
-    age(wd, 10)
+    age(wd, 100)
     rc, m, _, _ = run(capsysbinary, "--log-file", log, "--base-log-file", base, "--key-prefix", "x")
     assert set(m) == {"log-incr-rate.x_count.log", "log-incr-rate.x_count.base"}
     assert m["log-incr-rate.x_count.base"] == 0
@@ -82,9 +82,9 @@ def test_state_keyed_by_prefix_and_both_paths(tmp_path, wd, capsysbinary):
     assert len(list(wd.glob("*.json"))) == 4
     with open(a, "ab") as f:
         f.write(b"x\n" * 3)
-    age(wd, 10)
+    age(wd, 100)
     rc, m, _, _ = run(capsysbinary, "--log-file", a, "--base-log-file", b, "--key-prefix", "one")
-    assert m["log-incr-rate.one_count.log"] == pytest.approx(0.3, rel=0.05)
+    assert m["log-incr-rate.one_count.log"] == pytest.approx(0.03, rel=0.05)
     assert m["log-incr-rate.one_count.base"] == 0
 
 
@@ -97,10 +97,10 @@ def test_pattern_counts_only_matching_lines(tmp_path, wd, capsysbinary):
     run(capsysbinary, *args)
     log.write_bytes(b"[error] a\n[notice] b\n[crit] c\nno\n")
     base.write_bytes(b"GET /\nPOST /\nGET /x\n xGET\n")
-    age(wd, 10)
+    age(wd, 100)
     rc, m, _, _ = run(capsysbinary, *args)
     assert m["log-incr-rate.p_rate.log"] == pytest.approx(1.0)
-    assert m["log-incr-rate.p_count.log"] == pytest.approx(0.2, rel=0.05)
+    assert m["log-incr-rate.p_count.log"] == pytest.approx(0.02, rel=0.05)
 
 
 def test_errors_and_usage(tmp_path, wd, capsysbinary):
