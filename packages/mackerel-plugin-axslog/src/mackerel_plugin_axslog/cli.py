@@ -117,7 +117,7 @@ def _main(argv) -> int:
     except ValueError as e:
         ap.value_error(str(e))
     if max_read == 0:
-        max_read = 1_000_000_000 if args.format == "ltsv" else 500_000_000
+        max_read = 500_000_000 if args.format == "json" else 1_000_000_000
     status_keys = args.status_key or ["status"]
     files = args.logfile.split(",")
 
