@@ -338,3 +338,34 @@ def test_subprocess_exit_codes_and_closed_pipe(mariadb, sessions, conn_args, tag
                        timeout=60)
     os.close(wr)
     assert p.returncode == 141 and p.stderr == b""
+
+
+def test_colour_only_on_a_terminal_and_not_with_no_color(mariadb, sessions, conn_args, tag):
+    import pty
+    sessions().run_bg(f"SELECT SLEEP(30) /* {tag} */")
+    wait_visible(mariadb, f"%{tag}%")
+
+    def on_tty(extra_env):
+        master, slave = pty.openpty()
+        env = {k: v for k, v in os.environ.items() if k != "NO_COLOR"}
+        env.update(extra_env)
+        p = subprocess.Popen([sys.executable, "-c", "from myps.cli import main; main()", "grep", *conn_args,
+                              f"%{tag}%"], stdout=slave, stderr=subprocess.PIPE, env=env)
+        os.close(slave)
+        chunks = []
+        while True:
+            try:
+                b = os.read(master, 4096)
+            except OSError:
+                break
+            if not b:
+                break
+            chunks.append(b)
+        p.wait(timeout=60)
+        os.close(master)
+        return b"".join(chunks)
+
+    assert on_tty({}).startswith(b"\x1b[32mID\x1b[0m:\x1b[35m")
+    assert b"\x1b" not in on_tty({"NO_COLOR": "1"})
+    rc, out, _ = run_myps(["grep", *conn_args, f"%{tag}%"])          # not a terminal: plain
+    assert rc == 0 and b"\x1b" not in out

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from myps import match, options, output
@@ -28,6 +28,7 @@ def test_escape_like_upstream(raw, want):
     assert output.escape(raw) == want
 
 
+@settings(deadline=None)
 @given(st.binary(max_size=200))
 def test_escaped_value_never_breaks_the_ltsv_line(raw):
     e = output.escape(raw)
@@ -35,6 +36,7 @@ def test_escaped_value_never_breaks_the_ltsv_line(raw):
     e.decode("utf-8")     # always valid UTF-8
 
 
+@settings(deadline=None)
 @given(st.text(alphabet=st.characters(min_codepoint=0x20, max_codepoint=0x7e), max_size=100))
 def test_printable_ascii_is_kept_except_backslash(s):
     assert output.escape(s.encode()) == s.replace("\\", "\\\\").encode()

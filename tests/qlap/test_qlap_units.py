@@ -6,7 +6,7 @@ import random
 import time
 
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from qlap import dsn, gen, gofmt, sqltext, stats
@@ -23,6 +23,7 @@ def test_go_duration_strings(ns, text):
     assert gofmt.duration(ns) == text
 
 
+@settings(deadline=None)
 @given(st.integers(min_value=0, max_value=10 ** 15))
 def test_duration_round_trip(ns):
     assert gofmt.parse_duration(gofmt.duration(ns)) == ns
@@ -105,6 +106,7 @@ def test_histogram_puts_every_value_in_its_bin():
     assert h[0] == {"100µs - 200µs": 60} and h[-1] == {"1ms - 1.1ms": 1}
 
 
+@settings(deadline=None)
 @given(st.lists(st.integers(min_value=1, max_value=10 ** 9), min_size=1, max_size=300),
        st.sampled_from([0, 1, 1_000, 100_000, 7_777_777]))
 def test_histogram_property(values, width):
@@ -151,6 +153,7 @@ def test_split_respects_quotes_and_comments():
     assert sqltext.split("-- only a comment;\n") == []
 
 
+@settings(deadline=None)
 @given(st.lists(st.text(alphabet="ab;' \n", max_size=8), min_size=1, max_size=6))
 def test_split_never_cuts_inside_a_literal(parts):
     lits = ["'" + p.replace("'", "''") + "'" for p in parts]
