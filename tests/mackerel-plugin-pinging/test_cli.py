@@ -270,6 +270,10 @@ def test_graph_definition_under_mackerel_agent_plugin_meta():
     ["--host", "127.0.0.1", "--key-prefix", "x", "--timeout", "1e308"],
     ["--host", "127.0.0.1", "--key-prefix", "x", "--interval", "1e308"],
     ["--host", "127.0.0.1", "--key-prefix", "x", "--percentiles", ","],
+    # two metric sets under the same names (mackerel would mix them): refused
+    ["--host", "127.0.0.1", "--host", "127.0.0.1", "--key-prefix", "x"],
+    ["--host", "a.b", "--host", "a_b", "--key-prefix", "x"],
+    ["--host", "127.0.0.1", "--host", "::1", "--key-prefix", "p", "--key-prefix", "p"],
 ])
 def test_usage_errors_exit_2(args):
     r = run(*args)

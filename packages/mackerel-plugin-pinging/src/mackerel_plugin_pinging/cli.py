@@ -199,9 +199,16 @@ def run(args, out) -> int:
 def main(argv=None) -> int:
     ap = build_parser()
     args = ap.parse_args(argv)
-    if key_prefixes(args.host, args.key_prefix) is None:
+    prefixes = key_prefixes(args.host, args.key_prefix)
+    if prefixes is None:
         ap.error(f"give one --key-prefix, or one per --host ({len(args.host)}), "
                  f"not {len(args.key_prefix)}")
+    seen: dict[str, str] = {}
+    for host, prefix in zip(args.host, prefixes, strict=True):
+        if prefix in seen:  # two metric sets under the same names would be mixed up
+            ap.error(f"--host {seen[prefix]} and --host {host} would both be reported as "
+                     f"pinging.{prefix}_*: give each host its own --key-prefix")
+        seen[prefix] = host
     out = sys.stdout.buffer
     try:
         rc = run(args, out)
