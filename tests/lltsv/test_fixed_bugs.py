@@ -175,16 +175,18 @@ def test_non_numbers_in_numeric_filters_are_counted_not_spammed(lltsv):
 
 
 def test_strict_fails_on_non_numbers(lltsv):
-    r = lltsv(["--strict", "-f", "reqtime > 0", "-k", "reqtime", "-K"], b"reqtime:1\nreqtime:-\n")
+    r = lltsv(["--strict", "-f", "reqtime > 0", "-k", "reqtime", "-K"], b"reqtime:1\nreqtime:-\nreqtime:3\n")
     assert r.rc == 1
     assert "(stdin):2" in r.err
+    assert r.out == b"1\n"
 
 
 def test_strict_fails_on_non_ltsv_lines(lltsv):
     assert lltsv(["--strict"], b"a:1\n\nb:2\n").rc == 0          # a blank line is an empty record
-    r = lltsv(["--strict"], b"a:1\nhello world\n")
+    r = lltsv(["--strict"], b"a:1\nhello world\nb:2\n")
     assert r.rc == 1
     assert "(stdin):2: not LTSV" in r.err
+    assert r.out == b"a:1\n"      # the lines before the bad one are printed
 
 
 def test_go_number_grammar_in_numeric_filters(lltsv):
@@ -192,3 +194,11 @@ def test_go_number_grammar_in_numeric_filters(lltsv):
     r = lltsv(["-f", "v > 9", "-k", "v", "-K"], data)
     assert r.out == b"1e3\n0x1p4\nInf\n1_000\n"
     assert "3 records failed" in r.err
+
+
+def test_strict_keeps_every_line_before_the_bad_one_in_a_big_chunk(lltsv):
+    good = b"a:1\tb:2\n" * 5000
+    r = lltsv(["--strict"], good + b"oops\n" + good)
+    assert r.rc == 1
+    assert r.out == good
+    assert "(stdin):5001: not LTSV" in r.err

@@ -34,7 +34,11 @@ _VLAST = b"[^\t\n]*"  # the last value of a line
 
 
 class StrictError(Exception):
-    pass
+    """--strict: a bad record. `partial` holds the output of the lines before it."""
+
+    def __init__(self, message: str, partial: bytes = b""):
+        super().__init__(message)
+        self.partial = partial
 
 
 class Options:
@@ -139,7 +143,11 @@ class Engine:
         out: list[bytes] = []
         if n is None:
             n = chunk.count(b"\n")
-        self._process(chunk, n, where, line0, out, 0)
+        try:
+            self._process(chunk, n, where, line0, out, 0)
+        except StrictError as e:
+            e.partial = b"".join(out) + e.partial
+            raise
         return out[0] if len(out) == 1 else b"".join(out)
 
     def _process(self, chunk, n, where, line0, out, depth):
@@ -271,13 +279,24 @@ class Engine:
 
     # -- the per-line path (the reference behaviour) --------------------------------------------
     def _slow(self, chunk: bytes, where: str, line0: int) -> bytes:
-        o = self.o
-        keys, ignore, filters, exprs = o.keys, o.ignore, o.filters, o.exprs
-        strict = o.strict
         fmt = self._formatter()
         out = []
         lines = chunk.split(b"\n")
         lines.pop()
+        try:
+            self._slow_lines(lines, where, line0, out, fmt)
+        except StrictError as e:
+            e.partial = b"".join(x + b"\n" for x in out)
+            raise
+        if not out:
+            return b""
+        out.append(b"")
+        return b"\n".join(out)
+
+    def _slow_lines(self, lines, where, line0, out, fmt):
+        o = self.o
+        keys, ignore, filters, exprs = o.keys, o.ignore, o.filters, o.exprs
+        strict = o.strict
         for idx, line in enumerate(lines):
             labels = []
             d = {}
@@ -318,10 +337,6 @@ class Engine:
                 out.append(fmt([k for k in labels if k not in ignore], d))
             else:
                 out.append(fmt(labels, d))
-        if not out:
-            return b""
-        out.append(b"")
-        return b"\n".join(out)
 
     def _formatter(self):
         o = self.o

@@ -82,16 +82,25 @@ def run(engine, f, where: str, out) -> None:
         if b"\r" in chunk:
             chunk = chunk.replace(b"\r\n", b"\n")
         n = chunk.count(b"\n")
-        res = engine.chunk(chunk, where, line0, n)
+        try:
+            res = engine.chunk(chunk, where, line0, n)
+        except Exception as e:   # --strict: what came before the bad line is still printed
+            partial = getattr(e, "partial", b"")
+            if partial:
+                write(partial)
+            raise
         line0 += n
         if res:
-            try:
-                out.write(res)
-                out.flush()
-            except BrokenPipeError:
-                raise
-            except OSError as e:
-                raise WriteError(e) from e
+            write(res)
+
+    def write(data):
+        try:
+            out.write(data)
+            out.flush()
+        except BrokenPipeError:
+            raise
+        except OSError as e:
+            raise WriteError(e) from e
 
     for data in _reads(f):
         if carry:
