@@ -15,7 +15,7 @@ from typing import BinaryIO, Iterator
 
 from . import numparse
 
-BLOCK = 4 << 20
+BLOCK = 1 << 20
 
 if sys.version_info >= (3, 12):   # sum() of floats became compensated; Go's sum is naive
     def naive_sum(vals: list, start: float) -> float:
@@ -29,23 +29,30 @@ class StrictFailure(Exception):
     pass
 
 
-def blocks(f: BinaryIO, size: int = BLOCK) -> Iterator[bytes]:
-    """Blocks of whole lines, without their final LF, CRLF turned into LF (one CR per line)."""
-    carry = b""
+def blocks(f: BinaryIO, size: int | None = None) -> Iterator[bytes]:
+    """Blocks of whole lines, without their final LF, CRLF turned into LF (one CR per line).
+    A line longer than a block is gathered in pieces and joined once (no quadratic copying)."""
+    size = size or BLOCK
+    parts: list = []            # the unfinished line at the end of what was read
     while True:
         chunk = f.read(size)
         if not chunk:
             break
-        if carry:
-            chunk = carry + chunk
         nl = chunk.rfind(b"\n")
         if nl < 0:
-            carry = chunk
+            parts.append(chunk)
             continue
-        carry = chunk[nl + 1:]
-        yield _crlf(chunk[:nl])
-    if carry:
-        yield _crlf(carry)
+        if parts:
+            parts.append(chunk[:nl])
+            head = b"".join(parts)
+            parts = []
+        else:
+            head = chunk[:nl]
+        if nl + 1 < len(chunk):
+            parts.append(chunk[nl + 1:])
+        yield _crlf(head)
+    if parts:
+        yield _crlf(b"".join(parts))
 
 
 def _crlf(b: bytes) -> bytes:
