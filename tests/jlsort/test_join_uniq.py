@@ -97,6 +97,9 @@ def test_join_stdin_and_errors(jljoin, tmp_path):
     assert r.rc == 2 and "jljoin: " in r.err
     r = jljoin("-k", "k", "-", "-")
     assert r.rc == 2
+    # upstream's -v alone prints the version; -v N is "unpaired lines of N only"
+    r = jljoin("-v")
+    assert r.rc == 0 and r.out.startswith(b"jljoin ")
 
 
 keyvals = st.one_of(st.integers(0, 6), st.sampled_from(["a", "b", None, 1.0, 2.5]))

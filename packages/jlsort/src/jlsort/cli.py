@@ -168,6 +168,9 @@ def join_parser() -> argparse.ArgumentParser:
 def jljoin_main(argv=None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     ap = join_parser()
+    if argv == ["-v"]:  # upstream's version flag (-v N is GNU join's "unpaired only")
+        print(_version("jljoin"))
+        return 0
     args = ap.parse_args(argv)
     k1 = args.key1 or args.key
     k2 = args.key2 or args.key
