@@ -114,3 +114,24 @@ def test_aws_region_is_honoured(monkeypatch):
     # --region still wins
     ecs, ssm, region = cli.make_clients(args_for(["-c", "x", "-t", "y", "-p", "80", "--region", "ap-south-1"]))
     assert region == "ap-south-1" == ssm.meta.region_name
+
+
+def test_plugin_gone_after_the_preflight_terminates_the_session(monkeypatch, tmp_path, capsys):
+    """The plugin answered --version, then could not be run for the session (here it removes
+    itself): exit 3 with a message, not a traceback, and the session just started is terminated
+    (what the AWS CLI does when the plugin is missing after the API call)."""
+    ecs, ssm = clients()
+    plugin = tmp_path / "session-manager-plugin"
+    plugin.write_text('#!/bin/sh\n[ "$1" = --version ] && rm -f "$0" && echo 1.2.650.0 && exit 0\nexit 0\n')
+    plugin.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{tmp_path}:/usr/bin:/bin")
+    with Stubber(ecs) as es, Stubber(ssm) as ss:
+        es.add_response("describe_tasks", TASK, {"cluster": "prod", "tasks": ["abc"]})
+        ss.add_response("start_session", {"SessionId": "s-1", "TokenValue": "t", "StreamUrl": "wss://u"}, None)
+        ss.add_response("terminate_session", {"SessionId": "s-1"}, {"SessionId": "s-1"})
+        out = io.StringIO()
+        rc = cli.run(args_for(["-c", "prod", "-t", "abc", "-p", "80", "-l", "0"]),
+                     clients=(ecs, ssm, "eu-west-1"), log=Log(stream=out))
+        ss.assert_no_pending_responses()
+    assert rc == 3, out.getvalue()
+    assert "cannot run" in out.getvalue() and "session-manager-plugin" in out.getvalue()

@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 
 from .forwards import Forward, plugin_argv, plugin_takes_env_response, start_session_request
 from .log import Log
-from .preflight import EXIT_NOT_RUNNING, Target
+from .preflight import EXIT_NOT_RUNNING, EXIT_PLUGIN, PreflightError, Target
 from .relay import Relay
 
 ENV_NAME = "AWS_SSM_START_SESSION_RESPONSE"
@@ -108,9 +108,12 @@ class Runner:
         slot.generation += 1
         slot.local_port = None
         slot.tail.clear()
-        slot.proc = subprocess.Popen(argv, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                                     stderr=subprocess.STDOUT, start_new_session=True,
-                                     preexec_fn=self.preexec)
+        try:
+            slot.proc = subprocess.Popen(argv, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                                         stderr=subprocess.STDOUT, start_new_session=True,
+                                         preexec_fn=self.preexec)
+        except OSError as e:  # gone or broken since the preflight; the session is terminated on the way out
+            raise PreflightError(f"cannot run {self.plugin}: {e.strerror or e}", EXIT_PLUGIN) from None
         self.log.event("session_started", f"session {sid} started: {fwd.describe()}",
                        session_id=sid, forward=slot.index, remote_host=fwd.remote_host or None,
                        remote_port=fwd.remote_port, pid=slot.proc.pid)
