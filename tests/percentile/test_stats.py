@@ -132,7 +132,7 @@ def test_selection_really_selects(monkeypatch):
     assert s.pcts[0][1] == sorted(xs)[go_rank_index(len(xs), 99.0)]
 
 
-@pytest.mark.parametrize("bias", ["low", "high", "middle"])
+@pytest.mark.parametrize("bias", ["low", "high", "middle", "fair-with-min", "fair-without-min"])
 def test_a_misleading_sample_cannot_give_a_wrong_answer(bias, monkeypatch):
     """The brackets are proved by counting; a sample that lies only costs time."""
     monkeypatch.setattr(stats, "SORT_BELOW", 1000)
@@ -141,6 +141,11 @@ def test_a_misleading_sample_cannot_give_a_wrong_answer(bias, monkeypatch):
     class Liar(random.Random):
         def sample(self, population, k):
             srt = sorted(population)
+            if bias.startswith("fair"):
+                got = random.Random(1).sample(srt[1:], k)   # never the minimum...
+                if bias == "fair-with-min":
+                    got[0] = srt[0]                          # ...unless put there
+                return got
             if bias == "low":
                 return srt[:k]
             if bias == "high":

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import math
 import random
+from bisect import bisect_left
 from dataclasses import dataclass, field
 from fractions import Fraction
 
@@ -132,13 +133,21 @@ def _select(vals: list, wanted: set[int], o: Order, seed: int) -> bool:
     width = sum(min(c[1], m) - max(c[0], 0) for c in clusters) / m
     if width > 0.5 or not clusters:
         return False
-    a = vals            # values >= current lower bound
-    below = 0
+    a = vals            # values >= current lower bound (the first time: and those < s0)
+    below = 0           # values not in `a`: all of them sort before the values of `a` >= s0
+    s0 = sample[0]
     slack = n * 0.01 + 1000
     for lo, hi, idxs in clusters:
+        lows = False
         if lo >= 0:
             lo_v = sample[lo]
-            a = [x for x in a if x >= lo_v]
+            if a is vals:
+                # one pass for two jobs: the values from the lower bound up, and the values below
+                # the sample's minimum (few or none), which give the exact minimum
+                a = [x for x in a if x >= lo_v or x < s0]
+                lows = True
+            else:
+                a = [x for x in a if x >= lo_v]
             below = n - len(a)
             if len(a) > n * (1 - lo / m) * 1.2 + slack:
                 return False                 # the sample lied (ties, ordering): sort instead
@@ -150,13 +159,17 @@ def _select(vals: list, wanted: set[int], o: Order, seed: int) -> bool:
         if len(mid) > n * (min(hi, m) - max(lo, 0)) / m * 1.5 + slack:
             return False
         mid.sort()
+        first = 0           # mid[:first] are the values < s0 (sorted global indexes 0..first-1)
+        if lows:
+            first = bisect_left(mid, s0)
+            o.min = mid[0] if first else s0
         if lo < 0:
             o.min = mid[0]
         if hi >= m:
             o.max = mid[-1]
         for idx in idxs:
             j = idx - below
-            if not 0 <= j < len(mid):
+            if not first <= j < len(mid):
                 return False
             o.at[idx] = mid[j]
     if math.isnan(o.min):
