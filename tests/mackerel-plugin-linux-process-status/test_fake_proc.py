@@ -225,7 +225,11 @@ def test_match_nothing_prints_zero_processes(env, capsysbinary):
     fp, tmp = env
     rc, out, err = run(capsysbinary, fp.root, "--match", "nothing-like-this", "--key-prefix", "q")
     assert rc == 0
-    assert parse(out)["process-status.processes_q.count"] == "0"
+    m = parse(out)
+    assert m["process-status.processes_q.count"] == "0"
+    # nothing uses memory, but there is no limit to speak of either: no "max 0" (it was printed)
+    assert m["process-status.mem_q.used"] == "0"
+    assert "process-status.mem_q.max" not in m and "process-status.mem_usage_q.percentage" not in m
 
 
 def test_extended_counters_are_rates(env, capsysbinary):

@@ -164,8 +164,8 @@ def group_lines(key: str, group, delta, snap, args, epoch: int) -> list[str]:
     used = sum(s.rss for s in group)
     mmax = max((s.mem_max for s in group), default=0)
     emit(f"mem_{key}.used", str(used))
-    emit(f"mem_{key}.max", str(mmax))
-    if mmax > 0:
+    if mmax > 0:  # 0: nothing matched, no limit to report
+        emit(f"mem_{key}.max", str(mmax))
         emit(f"mem_usage_{key}.percentage", _f(used * 100.0 / mmax))
     if args.extended:
         emit(f"threads_{key}.count", str(sum(s.threads for s in group)))
