@@ -80,12 +80,40 @@ class LtsvParser:
             self.fast_rev = re.compile(rb"[\t\n]" + p + b":" + v + rb"(?:[^\n]*?\t" + s + b":" + v + rb")?[^\n]*+")
         self.use_fast = self.fast is not None
         self.misses = 0
+        self.adj = None
+        if self.fast is not None:
+            # the common layout: the latency field right after the status field. One group per
+            # line ("200\treqtime:0.030"): no tuple per line, one bytes object to hash.
+            s, p = _esc(status_keys[0]), _esc(ptime_key)
+            self.adj = re.compile(rb"[\t\n]" + s + rb":([^\t\r\n]*+(?:\t" + p + rb":[^\t\r\n]*+)?)[^\n]*+")
+            self.adj_sep = b"\t" + ptime_key.encode() + b":"
+        self.use_adj = self.adj is not None
+        self.adj_misses = 0
 
     def count(self, chunk: bytes, into: collections.Counter) -> int:
         """Add the chunk's tuples to `into`; return the number of lines."""
         if not chunk:
             return 0
         nl = chunk.count(b"\n")
+        if self.use_adj:
+            # one match per line with a status (a match takes the rest of its line); exact when
+            # each of them has the latency right after the status; lines left have no status
+            e1 = chunk.find(b"\n")
+            got = collections.Counter(self.adj.findall(b"\n" + chunk[:e1]))
+            got.update(self.adj.findall(chunk, e1, len(chunk) - 1))
+            sep = self.adj_sep
+            if all(sep in g for g in got):
+                for g, n in got.items():
+                    st, _, pt = g.partition(sep)
+                    into[(st, pt)] += n
+                matched = sum(got.values())
+                if nl > matched:
+                    into[(b"", b"")] += nl - matched
+                self.adj_misses = 0
+                return nl
+            self.adj_misses += 1
+            if self.adj_misses >= 2:
+                self.use_adj = False
         if self.use_fast:
             # status first: exact when no line has a status without a latency after it (such a
             # line may have its latency BEFORE the status); lines without a status do not match.
