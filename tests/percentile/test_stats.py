@@ -11,7 +11,6 @@ from hypothesis import strategies as st
 from percentile import stats
 from percentile.stats import Pct, go_rank_index, summarize
 
-
 _REAL_RANDOM = random.Random
 
 
