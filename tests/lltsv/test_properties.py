@@ -88,7 +88,7 @@ def run_engine(data, opts, fast=True, min_split=1):
     eng = core.Engine(opts)
     eng.MIN_SPLIT = min_split
     if not fast:
-        eng.fast_all = eng.fast_keys = eng.fast_filter_all = eng.fast_sig_keys = False
+        eng.fast_all = eng.fast_keys = eng.fast_filter_all = eng.fast_sig_keys = eng.fast_expr = False
     import io
 
     from lltsv import reader
@@ -145,6 +145,21 @@ def test_all_fields_with_ignore_or_no_key(data, ignore, no_key, cond):
 
 
 @SETTINGS
+@given(log(), st.lists(label, min_size=1, max_size=3),
+       st.lists(st.sampled_from(["x = a + 1", "a = a * 2", "x = a / b", "b = -ab", "x = round(a) % 3",
+                                 "time = reqtime * 1000", "x = x + 1"]), min_size=1, max_size=3),
+       st.sampled_from([None, b"a > 1", b"x == 2", b"b =~ ^A"]))
+def test_expressions_fast_equals_slow(data, keys, exprs, cond):
+    from lltsv.expr import Expression
+    fl = [filters.Filter(cond)] if cond else []
+    opts = core.Options(keys=keys + [b"x"], exprs=[Expression(e) for e in exprs], filters=fl)
+    fast, e1 = run_engine(data, opts)
+    slow, e2 = run_engine(data, opts, fast=False)
+    assert fast == slow
+    assert e1.problems == e2.problems
+
+
+@SETTINGS
 @given(st.binary(max_size=30))
 def test_gonum_agrees_with_python_on_plain_decimals(b):
     v = gonum.parse(b)
@@ -179,3 +194,14 @@ def test_fast_path_corner_cases():
             opts = core.Options(filters=[f])
             assert run_engine(data, opts)[0] == model(
                 data, conds=[(b"reqtime", filters.NUMERIC[">"], 0.4)]), extra
+
+
+def test_expression_fast_path_reports_like_the_slow_path():
+    from lltsv.expr import Expression
+    data = b"a:1\tb:0\na:2\tb:1\n" * 20 + b"a:x\tb:1\n"
+    for fl in ([], [filters.Filter(b"x > 1")]):
+        opts = core.Options(keys=[b"a", b"x"], exprs=[Expression("x = a / b")], filters=fl)
+        fast, e1 = run_engine(data, opts, min_split=1000)
+        slow, e2 = run_engine(data, opts, fast=False)
+        assert fast == slow
+        assert e1.problems == e2.problems and e1.problems

@@ -106,6 +106,9 @@ class Engine:
         vec = all(f.vectorizable for f in o.filters)
         self.fast_all = plain and not o.keys and not o.ignore and not o.filters and not o.no_key
         self.fast_keys = plain and bool(o.keys) and vec and not o.strict
+        # -e with -k: only the columns that matter, one small dict per record
+        self.fast_expr = (bool(o.exprs) and bool(o.keys) and not o.json and not o.color
+                          and not o.strict)
         self.fast_filter_all = (plain and not o.keys and not o.ignore and bool(o.filters) and vec
                                 and not o.no_key and not o.strict)
         # all fields but -K or -i: the signature's labels (minus -i) act as the -k list
@@ -115,6 +118,10 @@ class Engine:
             seen = dict.fromkeys(o.keys)
             for f in o.filters:
                 seen.setdefault(f.key)
+            for e in o.exprs:
+                seen.setdefault(e.name)
+                for k in e.keys:
+                    seen.setdefault(k)
             self.needed = tuple(seen)
         else:
             self.needed = tuple(dict.fromkeys(f.key for f in o.filters))
@@ -151,7 +158,7 @@ class Engine:
         return out[0] if len(out) == 1 else b"".join(out)
 
     def _process(self, chunk, n, where, line0, out, depth):
-        if self.fast_all or self.fast_keys or self.fast_filter_all or self.fast_sig_keys:
+        if self.fast_all or self.fast_keys or self.fast_filter_all or self.fast_sig_keys or self.fast_expr:
             r = self._fast(chunk, n)
             if r is not None:
                 out.append(r)
@@ -179,6 +186,8 @@ class Engine:
         return s
 
     def _fast(self, chunk, n):
+        if self.fast_expr:
+            return self._fast_expr(chunk, n)
         if self.fast_all:
             sig = self._sig(chunk)
             if sig is None or len(sig.regex(()).findall(chunk)) != n:
@@ -223,6 +232,43 @@ class Engine:
         if sig is not None and len(sig.regex(()).findall(joined)) == m:
             return joined
         return self._slow(joined, "", 0)   # values already passed: no warnings possible
+
+    def _fast_expr(self, chunk, n):
+        """-e with -k on regular chunks: a dict of the needed keys per record instead of the whole
+        line. Anything to report (division by zero, a non-number in a numeric filter) sends the
+        chunk to the per-line path, which knows the line numbers."""
+        cols = self._columns(chunk, n, self.needed)
+        if cols is None:
+            return None
+        names = [k for k in self.needed if cols[k] is not None]
+        if names:
+            rows = list(map(dict, map(zip, [names] * n, zip(*[cols[k] for k in names]))))
+        else:
+            rows = [{} for _ in range(n)]
+        for e in self.o.exprs:
+            name, ev = e.name, e.evaluate
+            for d in rows:
+                try:
+                    d[name] = ev(d)
+                except NoValue:
+                    pass
+                except DivisionByZero:
+                    return None
+        for f in self.o.filters:
+            key, test = f.key, f.test
+            kept = []
+            for d in rows:
+                r = test(d.get(key))
+                if r:
+                    kept.append(d)
+                elif r is None:
+                    return None
+            rows = kept
+        if not rows:
+            return b""
+        fmt = self._formatter()
+        keys = self.o.keys
+        return b"\n".join([fmt(keys, d) for d in rows]) + b"\n"
 
     def _columns(self, chunk, n, needed, sig=None):
         """{key: list of values (or None when no line has it)} for `needed`, or None. With `sig`:

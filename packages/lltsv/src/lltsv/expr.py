@@ -50,8 +50,26 @@ _TOKEN = re.compile(r"""
 _PLAIN = re.compile(rb"[+-]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?")
 
 
+_CACHE: dict = {}
+
+
 def to_decimal(v: bytes) -> Decimal:
-    """A record value as a number, or NoValue."""
+    """A record value as a number, or NoValue (memoised: log values repeat a lot)."""
+    d = _CACHE.get(v)
+    if d is None:
+        try:
+            d = _to_decimal(v)
+        except NoValue:
+            d = False
+        if len(_CACHE) >= 200_000:
+            _CACHE.clear()
+        _CACHE[v] = d
+    if d is False:
+        raise NoValue
+    return d
+
+
+def _to_decimal(v: bytes) -> Decimal:
     if _PLAIN.fullmatch(v):
         if (b"e" in v or b"E" in v) and gonum.parse(v) is None:  # overflow: not a number for Go
             raise NoValue
