@@ -362,27 +362,8 @@ class Applier:
                     self.end_txn(cur)
                     cur = None
             elif t is QueryEvent:
-                if cur is None:
-                    continue
-                q = ev.query.strip()
-                qu = q.upper()
-                if qu == "BEGIN":
-                    continue
-                if qu in ("COMMIT", "ROLLBACK") or qu.startswith("XA "):
-                    if qu.startswith("XA ") and not qu.startswith("XA COMMIT") and not cur.standalone:
-                        continue
-                    self.end_txn(cur)
-                    cur = None
-                    continue
-                if cur.skip:
-                    if cur.standalone:
-                        cur = None
-                    continue
-                if cur.standalone:
-                    self.query_event(ev, q, cur)
-                    cur = None
-                else:
-                    self.statement_in_txn(ev, q, cur)
+                if cur is not None:
+                    cur = self.query(ev, cur)
             elif t is TableMapEvent:
                 om = getattr(ev, "optional_metadata", None)
                 if om is not None and not om.column_name_list and self.table_ok(ev.schema, ev.table):
@@ -409,6 +390,25 @@ class Applier:
                 sys.stderr.write(f"\rbinrpt: {self.counts['txns']} txns {self.counts['rows']} rows "
                                  f"lag {lag}s {self.last_gtid}   ")
                 sys.stderr.flush()
+
+    def query(self, ev, cur: Txn) -> Txn | None:
+        """A QueryEvent inside a source transaction; returns the transaction still open, or None."""
+        q = ev.query.strip()
+        qu = q.upper()
+        if qu == "BEGIN":
+            return cur
+        if qu in ("COMMIT", "ROLLBACK") or qu.startswith("XA "):
+            if qu.startswith("XA ") and not qu.startswith("XA COMMIT") and not cur.standalone:
+                return cur
+            self.end_txn(cur)
+            return None
+        if cur.skip:
+            return None if cur.standalone else cur
+        if cur.standalone:
+            self.query_event(ev, q, cur)
+            return None
+        self.statement_in_txn(ev, q, cur)
+        return cur
 
     def summary(self) -> None:
         lag = round(time.time() - self.last_event_ts, 1) if self.last_event_ts else 0
