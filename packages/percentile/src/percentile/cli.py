@@ -224,7 +224,7 @@ def _summary(col, key, stderr) -> None:
                     f"first at {fn}:{line}: {_quote(raw)} ({why})\n")
     if col.missing:
         msgs.append(f"percentile: {col.missing} record{'s' if col.missing != 1 else ''} without a "
-                    f"{key} value (absent, empty or \"-\")\n")
+                    f"value for {key} (absent, empty or \"-\")\n")
     if msgs:
         stderr.write("".join(msgs).encode("utf-8", "surrogateescape"))
 
