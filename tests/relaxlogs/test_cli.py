@@ -296,3 +296,15 @@ def test_stdout_closed_pipe_exits_141_quietly(tmp_path, rl_bin):
         err = p1.stderr.read()
     assert out == b"line of text\n"
     assert (rc, err) == (141, b"")
+
+
+@pytest.mark.parametrize("mode", ["line", "interval", "rotate"])
+def test_fsync_modes_write_everything(tmp_path, rl_bin, mode):
+    d = tmp_path / "logs"
+    data = b"".join(b"line %d\n" % i for i in range(5000))
+    r = run(rl_bin, ["--log-dir", str(d), "--fsync", mode, "--max-size", "10K"], data)
+    assert r.returncode == 0, r.stderr
+    names = logs(d)
+    assert len(names) > 3
+    assert b"".join((d / n).read_bytes() for n in sorted(names, key=lambda n: int(n.rsplit(".", 1)[1])
+                                                          if n.count(".") == 2 else 0)) == data

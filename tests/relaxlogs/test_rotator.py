@@ -168,3 +168,14 @@ def test_write_failure_keeps_the_data(tmp_path):
 def test_pattern_glob():
     assert pattern_glob("/d/log.%Y%m%d%H%M") == "/d/log.*"
     assert pattern_glob("/d/[x]%Y/a-%d.log") == "/d/[[]x]*/a-*.log"
+
+
+def test_partial_compression_left_by_kill9_is_redone(tmp_path):
+    c = Clock(utc("2026-11-22 10:00:00"))
+    (tmp_path / "log.202611220900").write_bytes(b"old\n")
+    (tmp_path / "log.202611220900.gz.tmp").write_bytes(b"\x1f\x8b partial")
+    r = mk(tmp_path, c, compress="gzip")
+    r.write(b"a\n")
+    r.close()
+    assert files(tmp_path) == ["current", "log.202611220900.gz", "log.202611221000"]
+    assert gzip.decompress((tmp_path / "log.202611220900.gz").read_bytes()) == b"old\n"

@@ -218,7 +218,20 @@ class Rotator:
         self.opened_once = True
         self._update_link()
         if first:
+            self._recover()
             self.cleanup()
+
+    def _recover(self) -> None:
+        """After a kill -9 during compression: remove the partial NAME.gz.tmp (NAME is still
+        there, it is removed only after the rename) and compress NAME again if asked to."""
+        for tmp in set(glob.glob(self.glob + ".gz.tmp")) | set(glob.glob(self.glob + ".*.gz.tmp")):
+            try:
+                os.unlink(tmp)
+            except OSError:
+                continue
+            orig = tmp[: -len(".gz.tmp")]
+            if self.compress and orig != self.path and os.path.isfile(orig):
+                self._submit(orig, self.path, hook=False)
 
     def _rotate(self, base: str, gen: int) -> None:
         old = self.path
@@ -311,7 +324,7 @@ class Rotator:
                 self._msg(f"{f}: cannot remove: {e.strerror}")
 
     # -- background jobs --------------------------------------------------------------------
-    def _submit(self, old: str, new: str) -> None:
+    def _submit(self, old: str, new: str, hook: bool = True) -> None:
         if self._jobs is None:
             import queue
             import threading
@@ -319,7 +332,7 @@ class Rotator:
             self._worker = threading.Thread(target=self._work, name="relaxlogs-post", daemon=True)
             self._worker.start()
         self.busy.add(old)
-        self._jobs.put((old, new))
+        self._jobs.put((old, new, hook))
 
     def _work(self) -> None:
         while True:
@@ -327,12 +340,12 @@ class Rotator:
             if job is None:
                 self._jobs.task_done()
                 return
-            old, new = job
+            old, new, hook = job
             try:
                 final = old
                 if self.compress == "gzip":
                     final = self._gzip(old)
-                if self.post_rotate and final:
+                if self.post_rotate and final and hook:
                     import subprocess
                     r = subprocess.run(["/bin/sh", "-c", self.post_rotate + ' "$@"', "sh", final, new],
                                        stdin=subprocess.DEVNULL)
