@@ -66,7 +66,9 @@ def test_sigterm_while_writing_output_keeps_the_old_file(script, big_input, tmp_
     out.write_bytes(b"old\n")
     p = subprocess.Popen([script("jlsort"), "-k", "k", "-c", "1m", "-o", out, big_input],
                          stderr=subprocess.PIPE)
-    time.sleep(1.0)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and p.poll() is None and not _temp_files_of(p.pid, tmp_path):
+        time.sleep(0.02)  # wait for the anonymous output file beside the target
     p.send_signal(signal.SIGTERM)
     p.communicate(timeout=60)
     if p.returncode == 0:

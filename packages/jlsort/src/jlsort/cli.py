@@ -40,7 +40,7 @@ def _on_term(signum, frame):
 
 def _run(prog, fn, args) -> int:
     """Common entry: signals, closed pipes, write errors, exit codes."""
-    old = signal.signal(signal.SIGTERM, _on_term)
+    signal.signal(signal.SIGTERM, _on_term)
     try:
         rc = fn(args)
         sys.stdout.flush()
@@ -61,7 +61,7 @@ def _run(prog, fn, args) -> int:
         print(f"{prog}: {e.filename + ': ' if e.filename else ''}{e.strerror or e}", file=sys.stderr)
         return 1
     finally:
-        signal.signal(signal.SIGTERM, old)
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
 
 
 def _devnull_stdout():
@@ -115,6 +115,8 @@ def sort_parser() -> argparse.ArgumentParser:
 
 
 def main(argv=None) -> int:
+    signal.signal(signal.SIGTERM, _on_term)
+    console = argv is None
     argv = sys.argv[1:] if argv is None else argv
     ap = sort_parser()
     if not argv:
@@ -133,8 +135,19 @@ def main(argv=None) -> int:
         ap.error("--parallel must be at least 1")
     if args.check and (args.merge or args.output):
         ap.error("--check cannot be combined with --merge or --output")
-    from . import app
-    return _run("jlsort", lambda a: app.run_sort(a, specs), args)
+    from . import app, sort
+    if not console:
+        return _run("jlsort", lambda a: app.run_sort(a, specs), args)
+    # a console-script run: no cyclic GC (nothing we build has cycles) and no freeing of the
+    # big lists at exit; everything promised is flushed before os._exit
+    import gc
+    gc.disable()
+    sort.KEEPALIVE = []
+    rc = _run("jlsort", lambda a: app.run_sort(a, specs), args)
+    try:
+        sys.stderr.flush()
+    finally:
+        os._exit(rc)
 
 
 # -- jljoin ------------------------------------------------------------------------------------
@@ -166,6 +179,7 @@ def join_parser() -> argparse.ArgumentParser:
 
 
 def jljoin_main(argv=None) -> int:
+    signal.signal(signal.SIGTERM, _on_term)
     argv = sys.argv[1:] if argv is None else argv
     ap = join_parser()
     if argv == ["-v"]:  # upstream's version flag (-v N is GNU join's "unpaired only")
@@ -207,6 +221,7 @@ def uniq_parser() -> argparse.ArgumentParser:
 
 
 def jluniq_main(argv=None) -> int:
+    signal.signal(signal.SIGTERM, _on_term)
     argv = sys.argv[1:] if argv is None else argv
     ap = uniq_parser()
     args = ap.parse_args(argv)

@@ -115,7 +115,7 @@ class Extractor:
                 tops.append(str(s.path[0]))
         fields = [(f"f{i}", Any, MISSING) for i in range(len(tops))]
         rename = {f"f{i}": t for i, t in enumerate(tops)}
-        self.struct = msgspec.defstruct("Keys", fields, rename=rename)
+        self.struct = msgspec.defstruct("Keys", fields, rename=rename, gc=False)
         self.dec = msgspec.json.Decoder(self.struct, float_hook=Decimal)
         self.any_dec = msgspec.json.Decoder(float_hook=Decimal)
         self.getters = []

@@ -26,6 +26,7 @@ from functools import partial
 
 from .records import converter, make_keys
 
+KEEPALIVE = None      # a list when the process will end with os._exit: big lists are not freed
 LINE_OVERHEAD = 112   # estimated memory per line beside its bytes: objects, list slots, key
 FANIN = 64
 _HEAD = struct.Struct("<BQQ")   # block: keys encoding (0 pickle, 1 JSON list of str), sizes
@@ -328,6 +329,8 @@ class Sorter:
                 lines = self.lines
                 self.lines, self.comps = [], []
                 _sort_pair(keys, lines, rev, False)
+                if KEEPALIVE is not None:
+                    KEEPALIVE.append(lines)
                 del keys
                 yield None, lines
                 return
