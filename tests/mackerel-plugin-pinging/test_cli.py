@@ -358,3 +358,17 @@ def test_in_process_main_writes_bytes(capsysbinary, monkeypatch):
     assert set(json.loads(out.split(b"\n", 1)[1])["graphs"]) == {
         "pinging.p_h1_rtt_count", "pinging.p_h1_rtt_ms", "pinging.p_h2_rtt_count",
         "pinging.p_h2_rtt_ms"}
+
+
+def test_ctrl_c_while_parsing_arguments_is_130_without_traceback(monkeypatch):
+    from mackerel_plugin_pinging import cli
+
+    def interrupted(*a, **k):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(cli, "build_parser", interrupted)
+    try:
+        rc = cli.main(["--host", "127.0.0.1", "--key-prefix", "x"])
+    except KeyboardInterrupt:
+        pytest.fail("KeyboardInterrupt escaped main(): a traceback for the user")
+    assert rc == 130

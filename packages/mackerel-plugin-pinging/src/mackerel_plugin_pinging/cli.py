@@ -197,6 +197,13 @@ def run(args, out) -> int:
 
 
 def main(argv=None) -> int:
+    try:
+        return _main(argv)
+    except KeyboardInterrupt:  # Ctrl-C while the arguments are parsed, before _main's own handler
+        return 130
+
+
+def _main(argv=None) -> int:
     ap = build_parser()
     args = ap.parse_args(argv)
     prefixes = key_prefixes(args.host, args.key_prefix)
