@@ -301,3 +301,17 @@ def test_graph_definition_covers_the_metrics(env, capsysbinary, monkeypatch):
     for n in names:
         graph, metric = n.rsplit(".", 1)
         assert metric in [m["name"] for m in graphs[graph]["metrics"]], n
+
+
+def test_ctrl_c_while_parsing_arguments_is_130_without_traceback(monkeypatch):
+    from mackerel_plugin_linux_process_status import cli
+
+    def interrupted(*a, **k):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(cli, "build_parser", interrupted)
+    try:
+        rc = cli.main(["--pid", "1", "--key-prefix", "x"])
+    except KeyboardInterrupt:
+        pytest.fail("KeyboardInterrupt escaped main(): a traceback for the user")
+    assert rc == 130

@@ -264,6 +264,13 @@ def run(args, out) -> int:
 
 
 def main(argv=None) -> int:
+    try:
+        return _main(argv)
+    except KeyboardInterrupt:  # Ctrl-C while the arguments are parsed, before _main's own handler
+        return 130
+
+
+def _main(argv=None) -> int:
     ap = build_parser()
     args = ap.parse_args(argv)
     if args.per_process and args.match is None:
