@@ -135,3 +135,17 @@ def test_plugin_gone_after_the_preflight_terminates_the_session(monkeypatch, tmp
         ss.assert_no_pending_responses()
     assert rc == 3, out.getvalue()
     assert "cannot run" in out.getvalue() and "session-manager-plugin" in out.getvalue()
+
+
+def test_ctrl_c_while_parsing_arguments_is_130_without_traceback(monkeypatch):
+    from ecs_exec_pf import cli
+
+    def interrupted(*a, **k):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(cli, "build_parser", interrupted)
+    try:
+        rc = cli.main(["-c", "x", "-t", "y", "-p", "80"])
+    except KeyboardInterrupt:
+        pytest.fail("KeyboardInterrupt escaped main(): a traceback for the user")
+    assert rc == 130
