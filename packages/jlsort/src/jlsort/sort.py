@@ -15,13 +15,12 @@ sorted pieces in C). At most FANIN runs are open at once: beyond that, runs are 
 from __future__ import annotations
 
 import itertools
-from collections import Counter, deque
-from bisect import bisect_left, bisect_right
 import operator
-import os
 import pickle
 import struct
 import tempfile
+from bisect import bisect_left, bisect_right
+from collections import Counter, deque
 from functools import partial
 
 from .records import converter, make_keys
@@ -375,14 +374,6 @@ def first_disorder(keys, rev: bool, strict: bool):
         bad = operator.le if strict else operator.lt
     else:
         bad = operator.ge if strict else operator.gt
-    hits = itertools.compress(itertools.count(1), map(bad, keys[:-1], keys[1:])) if not rev else \
-        itertools.compress(itertools.count(1), map(bad, keys[:-1], keys[1:]))
+    hits = itertools.compress(itertools.count(1), map(bad, keys[:-1], keys[1:]))
     return next(hits, None)
 
-
-def is_regular_file(path: str) -> bool:
-    try:
-        import stat
-        return stat.S_ISREG(os.stat(path).st_mode)
-    except OSError:
-        return False
