@@ -111,6 +111,15 @@ def test_bad_source_address_is_a_clear_error():
     assert "192.0.2.123" in str(ei.value) or "permission" in str(ei.value).lower()
 
 
+@pytest.mark.parametrize("source", ["not-an-address", "::1"])
+def test_unusable_source_is_named_in_the_message(source):
+    """Not "cannot open an ICMP socket: [Errno -2] Name or service not known" (which hid that the
+    problem was --source)."""
+    with pytest.raises(pinger.SocketOpenError) as ei:
+        pinger.open_socket(4, source=source, mode="privileged")
+    assert f"source address {source}" in str(ei.value)
+
+
 def test_icmplib_is_imported_without_asyncio_which_still_works_on_demand():
     import subprocess
     import sys

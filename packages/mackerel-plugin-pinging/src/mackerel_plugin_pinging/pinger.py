@@ -127,6 +127,9 @@ def open_socket(family: int, source: str | None = None, mode: str = "auto"):
         except icmplib.SocketAddressError:
             raise SocketOpenError(f"cannot use source address {source} for IPv{family}") from None
         except icmplib.ICMPSocketError as e:
+            if source is not None:  # e.g. a name that does not resolve: say it was --source
+                raise SocketOpenError(f"cannot use source address {source} for IPv{family}: {e}") \
+                    from None
             raise SocketOpenError(f"cannot open an ICMP socket: {e}") from None
     raise SocketOpenError(permission_message())
 
