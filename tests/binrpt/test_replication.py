@@ -109,6 +109,9 @@ def _kill_target_conns(dst, user, timeout: float = 10) -> int:
         if ids:
             break
         time.sleep(0.005)
+    if not ids:  # never caught it inside a transaction: kill it anyway
+        ids = [r[0] for r in dst.q("SELECT ID FROM information_schema.PROCESSLIST WHERE USER=%s AND "
+                                   "ID<>CONNECTION_ID()", (user,))]
     for i in ids:
         try:
             dst.q(f"KILL {i}")
@@ -128,9 +131,13 @@ def test_dropped_connections_checksums_equal(rig):
         rig.src.run_many(W.transactions(rig.db, 300, seed=30 + i))
         time.sleep(0.15)
         dump_kills += _kill_dump_threads(rig.src) > 0
+        found = []
+        killer = threading.Thread(target=lambda: found.append(_kill_target_conns(rig.dst, rig.dst.params["user"])))
+        killer.start()   # watches the target while the source writes a 3,000-row transaction
         rig.src.run_many(W.big_transaction(rig.db, 3000, start=300_000 + 10_000 * i))
-        target_kills += _kill_target_conns(rig.dst, rig.dst.params["user"]) > 0
         rig.src.run_many(W.transactions(rig.db, 200, seed=60 + i))
+        killer.join()
+        target_kills += found[0] > 0
     rig.wait_caught_up(proc=p)
     assert p.poll() is None
     p.send_signal(signal.SIGTERM)
