@@ -182,3 +182,9 @@ def test_connection_failure_exit_2():
     assert rc == 2 and out == b""
     assert err.startswith(b"myps: cannot connect to u:xxxx@tcp(127.0.0.1:1)/")
     assert b"sekrit" not in err
+
+
+def test_no_tls_over_a_socket_or_to_loopback():
+    assert options.tls_kwargs({"unix_socket": "/s"}) == {"ssl_disabled": True}
+    assert options.tls_kwargs({"host": "127.0.0.1", "port": 3306}) == {"ssl_disabled": True}
+    assert options.tls_kwargs({"host": "db1.example", "port": 3306}) == {}

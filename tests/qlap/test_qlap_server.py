@@ -252,7 +252,7 @@ def test_coordinator_killed_leaves_no_worker_behind(mariadb, dsn, dbname):
             except OSError:
                 children = []
         assert children, "workers did not start"
-        time.sleep(0.5)
+        time.sleep(2)          # enough samples that they no longer fit in a pipe buffer (64 KiB)
         p.kill()
         p.wait()
         deadline = time.monotonic() + 10

@@ -240,3 +240,15 @@ def test_processes_default():
     from qlap.runner import default_processes
     assert default_processes(1) == 1
     assert 1 <= default_processes(64) <= (os.cpu_count() or 1)
+
+
+def test_dsn_tls_parameter():
+    assert dsn.parse("u@tcp(127.0.0.1:3306)/").connect_kwargs()["ssl_disabled"] is True     # loopback
+    assert dsn.parse("u@unix(/s.sock)/").connect_kwargs()["ssl_disabled"] is True
+    assert "ssl_disabled" not in dsn.parse("u@tcp(db1:3306)/").connect_kwargs()            # TLS if offered
+    assert dsn.parse("u@tcp(db1)/?tls=false").connect_kwargs()["ssl_disabled"] is True
+    kw = dsn.parse("u@tcp(db1)/?tls=true").connect_kwargs()
+    assert kw["ssl_verify_cert"] and kw["ssl_verify_identity"]
+    assert dsn.parse("u@tcp(db1)/?tls=skip-verify").connect_kwargs()["ssl"]["verify_mode"] is False
+    with pytest.raises(dsn.DSNError):
+        dsn.parse("u@tcp(db1)/?tls=maybe").connect_kwargs()

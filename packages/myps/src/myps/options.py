@@ -129,6 +129,17 @@ def connect_kwargs(params: dict, timeout: float) -> dict:
     return kw
 
 
+LOOPBACK = {"localhost", "127.0.0.1", "::1", "[::1]"}
+
+
+def tls_kwargs(kw: dict) -> dict:
+    """No TLS over a unix socket or to loopback (nobody to listen in, and building an SSL context
+    costs ~0.2 s); elsewhere PyMySQL's default: TLS when the server offers it."""
+    if kw.get("unix_socket") or kw.get("host") in LOOPBACK:
+        return {"ssl_disabled": True}
+    return {}
+
+
 def describe(params: dict) -> str:
     """A DSN-like description with the password masked, for --debug and messages."""
     user = params.get("user", "")

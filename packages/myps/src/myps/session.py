@@ -29,9 +29,13 @@ class Session:
         import pymysql
         self.pymysql = pymysql
         self.debug = debug or (lambda msg: None)
+        from .options import tls_kwargs
+        kw = dict(connect_kw, charset="utf8mb4", use_unicode=False, autocommit=True, program_name="myps")
         try:
-            self.conn = pymysql.connect(**connect_kw, charset="utf8mb4", use_unicode=False, autocommit=True,
-                                        program_name="myps")
+            try:
+                self.conn = pymysql.connect(**kw, **tls_kwargs(connect_kw))
+            except TypeError:           # an older PyMySQL without ssl_disabled
+                self.conn = pymysql.connect(**kw)
         except pymysql.MySQLError as e:
             raise _err(e) from None
         version, conn_id = self.execute("SELECT VERSION(), CONNECTION_ID()")[0]

@@ -35,6 +35,21 @@ class DSN:
                 raise DSNError(f"invalid DSN: bad timeout {t!r}") from None
         else:
             kw["connect_timeout"] = 30
+        tls = (self.params.get("tls") or "").lower()
+        if tls in ("false", "0", "off", "disabled"):
+            kw["ssl_disabled"] = True
+        elif tls in ("true", "1", "on", "required"):
+            kw["ssl_verify_cert"] = True
+            kw["ssl_verify_identity"] = True
+        elif tls == "skip-verify":
+            kw["ssl"] = {"verify_mode": False, "check_hostname": False}
+        elif tls in ("", "preferred"):
+            # TLS when the server offers it, except over a unix socket or to loopback (nobody to
+            # listen in, and an SSL context costs ~0.2 s per connection)
+            if self.net == "unix" or kw.get("host") in ("localhost", "127.0.0.1", "::1"):
+                kw["ssl_disabled"] = True
+        else:
+            raise DSNError(f"invalid DSN: unknown tls value {tls!r}")
         for p in ("readTimeout", "writeTimeout"):
             if self.params.get(p):
                 from .gofmt import parse_duration

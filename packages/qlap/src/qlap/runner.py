@@ -42,8 +42,13 @@ def err_text(e) -> str:
 # -- connections -----------------------------------------------------------------------------------
 def connect(kw: dict, dbname: str | None = None):
     import pymysql
-    return pymysql.connect(**kw, database=dbname or None, charset="utf8mb4", autocommit=True,
-                           program_name="qlap", client_flag=pymysql.constants.CLIENT.MULTI_STATEMENTS)
+    args = dict(kw, database=dbname or None, charset="utf8mb4", autocommit=True, program_name="qlap",
+                client_flag=pymysql.constants.CLIENT.MULTI_STATEMENTS)
+    try:
+        return pymysql.connect(**args)
+    except TypeError:               # an older PyMySQL without ssl_disabled
+        args.pop("ssl_disabled", None)
+        return pymysql.connect(**args)
 
 
 class PrintConn:
@@ -269,6 +274,10 @@ def worker_main(indices: list[int], plan: Plan, shared, pipe) -> None:
             t.join(0.2)
         if os.getppid() != parent:          # the coordinator died (kill -9): stop quietly
             shared.stop.value = 1
+    if os.getppid() != parent:
+        # nobody will read the samples (and this process still holds the pipe's read end, so a
+        # big write would block for ever instead of failing): leave now
+        os._exit(0)
     pipe.send_bytes(pickle.dumps(("done", [a.res for a in agents]), protocol=pickle.HIGHEST_PROTOCOL))
 
 
