@@ -59,6 +59,7 @@ class Slot:
     local_port: int | None = None
     relay: Relay | None = None
     restarts: int = 0
+    started_at: float = 0.0
     generation: int = 0
     live_sessions: list[str] = field(default_factory=list)
     tail: collections.deque = field(default_factory=lambda: collections.deque(maxlen=3))
@@ -68,7 +69,7 @@ class Runner:
     def __init__(self, *, ecs, ssm, region: str, profile: str | None, target: Target,
                  forwards: list[Forward], plugin: str, plugin_version: str, log: Log,
                  reconnect: bool = False, public: bool = False, watch_interval: float = 10.0,
-                 max_backoff: float = 30.0):
+                 max_backoff: float = 30.0, stable_after: float = 60.0):
         self.ecs, self.ssm = ecs, ssm
         self.region, self.profile = region, profile
         self.target = target
@@ -79,6 +80,7 @@ class Runner:
         self.public = public
         self.watch_interval = watch_interval
         self.max_backoff = max_backoff
+        self.stable_after = stable_after  # a session that lived this long resets the back-off
         self.events: queue.Queue = queue.Queue()
         self.stopping = False
         self.ssm_endpoint = ssm.meta.endpoint_url
@@ -106,6 +108,7 @@ class Runner:
         argv = plugin_argv(self.plugin, first, self.region, self.profile, req, self.ssm_endpoint)
         self.log.debug("exec", "running " + " ".join(argv[:1] + [ENV_NAME if first == ENV_NAME else "<session>"] + argv[2:]))
         slot.generation += 1
+        slot.started_at = time.monotonic()
         slot.local_port = None
         slot.tail.clear()
         try:
@@ -192,7 +195,9 @@ class Runner:
                        forward=slot.index, local_address=addr, local_port=port, session_id=slot.session_id)
         return None
 
-    def _schedule_reconnect(self, slot: Slot, timers: list) -> None:
+    def _schedule_reconnect(self, slot: Slot, timers: list, lived: float = 0.0) -> None:
+        if lived >= self.stable_after:
+            slot.restarts = 0  # it had been working: a drop hours later starts again at 0.5 s
         delay = min(self.max_backoff, 2.0 ** slot.restarts * 0.5)
         slot.restarts += 1
         self.log.event("reconnect", f"reconnecting forward {slot.index} in {delay:.1f}s",
@@ -277,6 +282,6 @@ class Runner:
                 if slot.session_id in slot.live_sessions:
                     self._terminate_session(slot, slot.session_id)
                 if self.reconnect:
-                    self._schedule_reconnect(slot, timers)
+                    self._schedule_reconnect(slot, timers, lived=time.monotonic() - slot.started_at)
                     continue
                 return 0 if rc == 0 else 1
