@@ -308,3 +308,13 @@ def test_fsync_modes_write_everything(tmp_path, rl_bin, mode):
     assert len(names) > 3
     assert b"".join((d / n).read_bytes() for n in sorted(names, key=lambda n: int(n.rsplit(".", 1)[1])
                                                           if n.count(".") == 2 else 0)) == data
+
+
+def test_closed_stdin_is_an_error_closed_stdout_is_not_needed(tmp_path, rl_bin):
+    r = subprocess.run([rl_bin, "--log-dir", str(tmp_path / "a")], stderr=subprocess.PIPE, timeout=20,
+                       preexec_fn=lambda: os.close(0))
+    assert (r.returncode, r.stderr) == (1, b"relaxlogs: standard input: Bad file descriptor\n")
+    r = subprocess.run([rl_bin, "--log-dir", str(tmp_path / "b")], input=b"x\n", stderr=subprocess.PIPE,
+                       timeout=20, preexec_fn=lambda: os.close(1))
+    assert r.returncode == 0, r.stderr
+    assert content(tmp_path / "b") == b"x\n"

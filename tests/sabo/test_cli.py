@@ -296,3 +296,14 @@ def test_stop_signal_does_not_wait_forever_on_a_blocked_writer(tmp_path, sabo_bi
         os.close(r)
         p.kill()
         p.wait()
+
+
+@pytest.mark.parametrize("fd,name", [(0, b"standard input"), (1, b"standard output")])
+def test_closed_standard_descriptor_is_an_error(tmp_path, sabo_bin, fd, name):
+    # without the check, the wakeup pipe or the lock file would take the closed number
+    r = subprocess.run([sabo_bin, "--max-bandwidth", "1M", "--work-dir", str(tmp_path)],
+                       stdin=subprocess.DEVNULL, stderr=subprocess.PIPE, timeout=20,
+                       pass_fds=(), preexec_fn=lambda: os.close(fd))
+    assert r.returncode == 1
+    assert r.stderr == b"sabo: " + name + b": Bad file descriptor\n"
+    assert os.listdir(tmp_path) == []

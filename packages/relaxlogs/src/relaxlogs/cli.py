@@ -119,7 +119,13 @@ def main(argv: list[str] | None = None) -> int:
         zone = Zone(args.tz)
     except ValueError as e:
         ap.error(str(e))
-    rc = _run(args, zone)
+    try:
+        rc = _run(args, zone)
+    except KeyboardInterrupt:      # before our handlers are in place
+        return 130
+    except OSError as e:           # e.g. stdin closed (<&-)
+        sys.stderr.write(f"relaxlogs: {e.strerror or e}\n")
+        return 1
     if rc == 141:
         try:
             devnull = os.open(os.devnull, os.O_WRONLY)
@@ -150,10 +156,17 @@ def _run(args, zone) -> int:
     except ValueError:
         sys.stderr.write("relaxlogs: RELAXLOGS_CLOCK_OFFSET: not a number\n")
         return 2
+    to_stdout = args.log_dir in ("", "stdout")
+    closed = _std_fds_closed()
+    if 0 in closed or (1 in closed and to_stdout):
+        name = "standard input" if 0 in closed else "standard output"
+        sys.stderr.write(f"relaxlogs: {name}: Bad file descriptor\n")
+        return 1
+    if 1 in closed:
+        args.tee = False
     stamper = None
     if args.with_time or args.time_format:
         stamper = Stamper(args.time_format or "clf", zone)
-    to_stdout = args.log_dir in ("", "stdout")
     rot = None
     lockfd = None
     if not to_stdout:
@@ -195,6 +208,26 @@ def _run(args, zone) -> int:
         os.close(wfd)
         if lockfd is not None:
             os.close(lockfd)
+
+
+def _std_fds_closed() -> list[int]:
+    """Standard descriptors that are closed (`<&-`, `>&-`). Each is pointed at /dev/null so that
+    no file we open later takes its number (data must never go to a lock or log file by mistake)."""
+    closed = []
+    for fd in (0, 1, 2):
+        try:
+            os.fstat(fd)
+        except OSError:
+            closed.append(fd)
+    for fd in closed:
+        try:
+            nfd = os.open(os.devnull, os.O_RDWR)
+            if nfd != fd:
+                os.dup2(nfd, fd)
+                os.close(nfd)
+        except OSError:
+            pass
+    return closed
 
 
 if __name__ == "__main__":

@@ -72,7 +72,13 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    rc = _run(args)
+    try:
+        rc = _run(args)
+    except KeyboardInterrupt:      # before our handlers are in place
+        return 130
+    except OSError as e:           # e.g. stdin closed (<&-): select/read on a bad descriptor
+        sys.stderr.write(f"sabo: {e.strerror or e}\n")
+        return 1
     if rc == 141:
         _quiet_stdout()
     return rc
@@ -90,6 +96,12 @@ def _quiet_stdout() -> None:
 def _run(args) -> int:
     from .group import Registration
     from .limiter import Limiter
+
+    closed = _std_fds_closed()
+    for fd, name in ((0, "standard input"), (1, "standard output")):
+        if fd in closed:
+            sys.stderr.write(f"sabo: {name}: Bad file descriptor\n")
+            return 1
 
     workdir = args.work_dir
     if args.mkdir:
@@ -138,8 +150,24 @@ def _run(args) -> int:
         os.close(wfd)
 
 
-def entry() -> None:
-    sys.exit(main())
+def _std_fds_closed() -> list[int]:
+    """Standard descriptors that are closed (`<&-`, `>&-`). Each is pointed at /dev/null so that
+    no file we open later takes its number (data must never go to a lock or log file by mistake)."""
+    closed = []
+    for fd in (0, 1, 2):
+        try:
+            os.fstat(fd)
+        except OSError:
+            closed.append(fd)
+    for fd in closed:
+        try:
+            nfd = os.open(os.devnull, os.O_RDWR)
+            if nfd != fd:
+                os.dup2(nfd, fd)
+                os.close(nfd)
+        except OSError:
+            pass
+    return closed
 
 
 if __name__ == "__main__":
