@@ -350,9 +350,12 @@ def test_filters_apply_to_rows_and_ddl(rig):
         f"TRUNCATE TABLE `{db}`.secure_x",
         f"DROP TABLE `{db}`.tmp_1",
         f"UPDATE `{db}`.keep SET v = 10 WHERE id = 1",
+        f"CREATE USER 'u_{db}'@'localhost' IDENTIFIED BY 'topsecret-pw'",
     ])
-    r = rig.run(cfg, "--stop-at-end")
+    r = rig.run(cfg, "--stop-at-end", "-debug")
     assert r.returncode == 0, _stderr(r)
+    assert "topsecret-pw" not in _stderr(r) and rig.src.params["password"] not in _stderr(r)
+    assert "statement:CREATE USER" in _stderr(r)
     tables = {t for (t,) in rig.dst.q("SELECT TABLE_NAME FROM information_schema.TABLES WHERE TABLE_SCHEMA=%s", (db,))}
     assert tables == {"keep"}
     assert rig.dst.q(f"SELECT id, v FROM `{db}`.keep ORDER BY id") == [(1, 10), (2, 2)]
@@ -462,6 +465,22 @@ def test_refuses_without_full_row_metadata(rig):
     assert "binlog_row_metadata" in _stderr(r)
 
 
+def test_unknown_or_purged_position_is_fatal(rig):
+    r = rig.run(rig.config(start="0-21-999999999"), "--stop-at-end", timeout=60)
+    assert r.returncode == 1
+    assert "source cannot send the binlog" in _stderr(r) and "Traceback" not in _stderr(r)
+
+
+def test_refuses_compressed_binlog(rig):
+    rig.src.q("SET GLOBAL log_bin_compress = ON")
+    try:
+        r = rig.run(rig.config(), "--stop-at-end", timeout=60)
+    finally:
+        rig.src.q("SET GLOBAL log_bin_compress = OFF")
+    assert r.returncode == 1
+    assert "log_bin_compress" in _stderr(r)
+
+
 def test_duplicate_server_id_is_fatal(rig):
     cfg = rig.config()
     p = rig.start(cfg)
@@ -489,3 +508,24 @@ def test_bad_config_is_a_clear_error(tmp_path, bad):
     r = subprocess.run([BIN, "-config", str(f)], capture_output=True, timeout=30)
     assert r.returncode == 1
     assert r.stderr.startswith(b"binrpt: ") and b"Traceback" not in r.stderr
+
+
+def test_purged_binlog_is_a_clean_fatal_error(rig):
+    """Kept last: it purges the shared source's old binlogs."""
+    rig.src.q(f"CREATE TABLE `{rig.db}`.t (id INT)")
+    old = rig.src.gtid_pos()
+    rig.src.q(f"INSERT INTO `{rig.db}`.t VALUES (1)")
+    first = rig.src.q("SHOW BINARY LOGS")[0][0]
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
+        rig.src.q("FLUSH BINARY LOGS")
+        current = rig.src.q("SHOW MASTER STATUS")[0][0]
+        rig.src.q(f"PURGE BINARY LOGS TO '{current}'")   # skipped while InnoDB still needs the file
+        if rig.src.q("SHOW BINARY LOGS")[0][0] != first:
+            break
+        time.sleep(0.5)
+    assert rig.src.q("SHOW BINARY LOGS")[0][0] != first
+    r = rig.run(rig.config(start=old), "--stop-at-end", timeout=60)
+    assert r.returncode == 1, _stderr(r)
+    assert "source cannot send the binlog" in _stderr(r) and "purged binlog" in _stderr(r)
+    assert "Traceback" not in _stderr(r)

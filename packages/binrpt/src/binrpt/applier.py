@@ -256,11 +256,16 @@ class Applier:
                     self.target.commit_with_checkpoint(self.target.checkpoint_sql(
                         start, "", 0, self.source_server_id, self.source_uuid, None, None))
                 self.log.info("first start: position recorded", gtid=start, channel=self.cfg.channel)
-            self.end_pos = None
-            if self.stop_at_end:
-                with src.cursor() as c:
-                    c.execute("SELECT @@global.gtid_binlog_pos")
-                    self.end_pos = G.parse(c.fetchone()[0] or "")
+            with src.cursor() as c:
+                c.execute("SELECT @@global.gtid_binlog_pos")
+                source_pos = G.parse(c.fetchone()[0] or "")
+            ahead = [f"{d}-{s}-{n}" for d, (s, n) in self.committed.items()
+                     if d in source_pos and n > source_pos[d][1]]
+            if ahead:
+                raise Fatal(f"source cannot send the binlog from {G.format(self.committed)}: position {','.join(ahead)} "
+                            f"is ahead of the source's {G.format(source_pos)} (a restored or reset source, or the "
+                            "wrong server?)")
+            self.end_pos = source_pos if self.stop_at_end else None
         finally:
             src.close()
         self.state = dict(self.committed)
