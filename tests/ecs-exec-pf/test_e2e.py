@@ -290,3 +290,23 @@ def test_plugins_die_with_a_killed_ecs_exec_pf(aws_env, ecs_task, echo_server):
             except ProcessLookupError:
                 pass
     assert not alive, "orphan plugins"
+
+
+@pytest.mark.parametrize("public", [False, True])
+def test_reconnect_keeps_the_local_port_of_l_0(aws_env, ecs_task, echo_server, tmp_path, public):
+    """-l 0 picks a free port once; clients that were told it must find it again after a
+    reconnect (the new session used to get another ephemeral port, or --public another relay)."""
+    env = {**aws_env, "FAKE_PLUGIN_DIE_AFTER": "0.5", "FAKE_PLUGIN_DIE_ONCE": str(tmp_path / "died")}
+    p = Running(["-c", ecs_task.cluster, "-t", ecs_task.id, "-p", str(echo_server), "-l", "0", "--reconnect",
+                 *(["--public"] if public else [])], env)
+    try:
+        first = p.wait_event("port_opened")[0]["local_port"]
+        p.wait_event("reconnect")
+        second = p.wait_event("port_opened", 2)[1]["local_port"]
+        assert second == first
+        assert roundtrip(second, b"same port") == b"same port"
+        rc = p.stop(signal.SIGINT)
+    finally:
+        if p.proc.poll() is None:
+            p.proc.kill()
+    assert rc == 130

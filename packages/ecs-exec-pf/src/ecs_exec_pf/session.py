@@ -57,6 +57,7 @@ class Slot:
     session_id: str | None = None
     proc: subprocess.Popen | None = None
     local_port: int | None = None
+    sticky_port: int = 0     # the port an ephemeral (-l 0) forward got first: asked for again on reconnect
     relay: Relay | None = None
     restarts: int = 0
     started_at: float = 0.0
@@ -89,7 +90,12 @@ class Runner:
     # -- sessions ---------------------------------------------------------------------------
     def _start(self, slot: Slot) -> None:
         fwd = slot.fwd
-        plugin_fwd = Forward(0, fwd.remote_port, fwd.remote_host) if self.public else fwd
+        if self.public:  # the relay holds the public port; the plugin listens on any local one
+            plugin_fwd = Forward(0, fwd.remote_port, fwd.remote_host)
+        elif fwd.local_port == 0 and slot.sticky_port:  # reconnect: the port clients were told
+            plugin_fwd = Forward(slot.sticky_port, fwd.remote_port, fwd.remote_host)
+        else:
+            plugin_fwd = fwd
         req = start_session_request(self.target.ssm_target, plugin_fwd)
         resp = self.ssm.start_session(**req)
         sid = resp["SessionId"]
@@ -177,10 +183,10 @@ class Runner:
         if not m:
             return None
         port = int(m.group(1))
-        if self.public:
-            if slot.relay:
-                slot.relay.close()
-                slot.relay = None
+        if self.public and slot.relay:  # a reconnect: same public port, new plugin behind it
+            slot.relay.to_port = port
+            port, addr = slot.relay.port, "0.0.0.0"
+        elif self.public:
             try:
                 slot.relay = Relay("0.0.0.0", slot.fwd.local_port, port)
             except OSError as e:
@@ -190,6 +196,8 @@ class Runner:
             port, addr = slot.relay.port, "0.0.0.0"
         else:
             addr = "127.0.0.1"
+            if slot.fwd.local_port == 0 and not slot.sticky_port:
+                slot.sticky_port = port
         slot.local_port = port
         self.log.event("port_opened", f"listening on {addr}:{port} -> {slot.fwd.describe().split(' -> ')[1]}",
                        forward=slot.index, local_address=addr, local_port=port, session_id=slot.session_id)
@@ -276,12 +284,9 @@ class Runner:
                 self.log.event("plugin_exited", f"session {slot.session_id} ended (plugin exit status {rc}){why}",
                                forward=slot.index, status=rc, session_id=slot.session_id,
                                output=list(slot.tail) if rc != 0 else None)
-                if slot.relay:
-                    slot.relay.close()
-                    slot.relay = None
                 if slot.session_id in slot.live_sessions:
                     self._terminate_session(slot, slot.session_id)
-                if self.reconnect:
+                if self.reconnect:  # a --public relay stays: its port is the one clients know
                     self._schedule_reconnect(slot, timers, lived=time.monotonic() - slot.started_at)
                     continue
                 return 0 if rc == 0 else 1
