@@ -321,3 +321,63 @@ def test_bad_key_spec_is_a_usage_error(jlsort):
     for k in ("a.", '"a', "a[x]", ".a", "a..b"):
         r = jlsort("-k", k, stdin=nd({"a": 1}))
         assert r.rc == 2 and r.err.startswith("usage:") and "jlsort: " in r.err, k
+
+
+def test_runs_of_different_key_kinds_merge_in_the_documented_order(jlsort, monkeypatch):
+    # runs holding only strings, only numbers, or mixed values keep raw keys of different kinds;
+    # the merge must bring them to one comparable form (and a fan-in of 2 forces merge levels)
+    import jlsort.sort as sortmod
+    monkeypatch.setattr(sortmod, "FANIN", 2)
+    objs = ([{"k": f"s{i % 13}", "i": i} for i in range(400)] + [{"k": i % 17, "i": i} for i in range(400)]
+            + [{"k": [i % 3], "i": i} for i in range(200)] + [{"x": i, "i": i} for i in range(50)]
+            + [{"k": (i % 5) / 2, "i": i} for i in range(300)])
+    data = nd(*objs)
+    from decimal import Decimal
+
+    def rank(o):
+        if "k" not in o:
+            return (0,)
+        v = o["k"]
+        if isinstance(v, str):
+            return (5, v)
+        if isinstance(v, list):
+            return (6, tuple(v))
+        return (4, Decimal(str(v)))
+    expected = [json.dumps(o, separators=(",", ":")).encode() for o in sorted(objs, key=rank)]
+    for cap in ("2k", "16k", "1g"):
+        r = jlsort("-k", "k", "-c", cap, stdin=data)
+        assert r.rc == 0 and r.lines == expected, cap
+    exp_rev = [json.dumps(o, separators=(",", ":")).encode() for o in sorted(objs, key=rank, reverse=True)]
+    r = jlsort("-k", "k", "-r", "-c", "2k", stdin=data)
+    assert r.lines == exp_rev
+
+
+def test_progress_only_on_a_terminal(script, tmp_path):
+    import os
+    import pty
+    import subprocess
+    f = tmp_path / "in.ndjson"
+    f.write_bytes(b"".join(b'{"k":%d}\n' % (i % 100) for i in range(450_000)))
+    master, slave = pty.openpty()
+    try:
+        p = subprocess.run([script("jlsort"), "-k", "k", f], stdout=subprocess.DEVNULL, stderr=slave,
+                           timeout=120)
+        os.close(slave)
+        slave = None
+        chunks = []
+        while True:
+            try:
+                b = os.read(master, 65536)
+            except OSError:
+                break
+            if not b:
+                break
+            chunks.append(b)
+        assert p.returncode == 0
+        assert b"lines read" in b"".join(chunks)
+    finally:
+        os.close(master)
+        if slave is not None:
+            os.close(slave)
+    r = subprocess.run([script("jlsort"), "-k", "k", f], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    assert r.returncode == 0 and r.stderr == b""
