@@ -127,9 +127,9 @@ def test_cleanup_finishes_before_exit_and_max_age_zero_keeps(tmp_path, rl_bin):
 
 
 def test_timer_rotation_without_input(tmp_path, rl_bin):
-    # put the clock 1.5 s before a minute boundary, with one-minute files
+    # put the clock 3.5 s before a minute boundary (room for a slow start), one-minute files
     now = time.time()
-    offset = (60 - now % 60) - 1.5
+    offset = (60 - now % 60) - 3.5
     d = tmp_path / "logs"
     r, w = os.pipe()
     p = subprocess.Popen([rl_bin, "--log-dir", str(d), "--rotation-time", "1"], stdin=r,
@@ -140,7 +140,7 @@ def test_timer_rotation_without_input(tmp_path, rl_bin):
         os.write(w, b"one\n")
         assert wait_for(lambda: len(logs(d)) == 1 if d.exists() else False)
         first = logs(d)[0]
-        assert wait_for(lambda: len(logs(d)) == 2, timeout=6)        # no input needed
+        assert wait_for(lambda: len(logs(d)) == 2, timeout=12)       # no input needed
         assert os.readlink(d / "current") != first
     finally:
         os.close(w)
