@@ -198,11 +198,11 @@ def test_hup_reopens_and_alrm_rotates(tmp_path, rl_bin):
         name = logs(d)[0]
         os.rename(d / name, tmp_path / "moved")        # like logrotate's move
         p.send_signal(signal.SIGHUP)
-        time.sleep(0.3)
+        assert wait_for(lambda: (d / name).exists())        # reopened: a new, empty file
         os.write(w, b"b\n")
         assert wait_for(lambda: (d / name).exists() and (d / name).read_bytes() == b"b\n")
         p.send_signal(signal.SIGALRM)
-        time.sleep(0.3)
+        assert wait_for(lambda: (d / f"{name}.1").exists())  # rotated now
         os.write(w, b"c\n")
         assert wait_for(lambda: (d / f"{name}.1").exists() and (d / f"{name}.1").read_bytes() == b"c\n")
     finally:
