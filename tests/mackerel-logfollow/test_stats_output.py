@@ -100,14 +100,14 @@ def test_bad_sizes(bad):
         parse_size(bad)
 
 
-def test_argparser_usage_error_is_prog_colon_and_exit_2(capsys):
+def test_argparser_flag_error_is_prog_colon_and_exit_3(capsys):
     ap = runner.ArgParser(prog="tool")
     ap.add_argument(*runner.go_style("--key-prefix"))
     assert ap.parse_args(["-key-prefix", "x"]).key_prefix == "x"
     assert ap.parse_args(["-key-prefix=y"]).key_prefix == "y"
     with pytest.raises(SystemExit) as e:
         ap.parse_args(["--nope"])
-    assert e.value.code == 2
+    assert e.value.code == 3
     assert "tool: unrecognized arguments: --nope" in capsys.readouterr().err
 
 

@@ -311,11 +311,12 @@ def test_usage_errors(tmp_path, wd, capsysbinary, args, msg):
     assert f"{PROG}: " in err and msg in err
 
 
-def test_unknown_option_and_missing_required_are_usage_errors(capsysbinary):
+def test_unknown_option_and_missing_required_are_flag_errors(capsysbinary):
+    # the 2026 upstream: flag errors exit 3 (Nagios UNKNOWN)
     for argv in (["--key-prefix", "x", "--logfile", "a", "--nope"], ["--key-prefix", "x"]):
         with pytest.raises(SystemExit) as e:
             main(argv)
-        assert e.value.code == 2
+        assert e.value.code == 3
         assert capsysbinary.readouterr().err.decode().splitlines()[-1].startswith(f"{PROG}: ")
 
 

@@ -11,20 +11,14 @@ EXIT_OK, EXIT_WARNING, EXIT_CRITICAL, EXIT_UNKNOWN = 0, 1, 2, 3
 
 
 class ArgParser(argparse.ArgumentParser):
-    """argparse with usage errors as `prog: message` on stderr, exit 2."""
+    """argparse whose flag errors (unknown or missing options, unusable values) print
+    `prog: message` on stderr and exit 3, Nagios UNKNOWN, as the 2026 upstream plugins do."""
 
     def error(self, message):  # noqa: D401
-        if message.startswith("argument ") and ("invalid choice" in message or " value: " in message):
-            self.value_error(message)
-        self.print_usage(sys.stderr)
-        self.exit(2, f"{self.prog}: {message}\n")
-
-    def value_error(self, message):
-        """A flag with a value that cannot be used: exit 3 (Nagios UNKNOWN), as the 2026
-        upstream plugins do for flag errors. (Unknown options and missing required ones stay
-        argparse usage errors, exit 2, the suite's convention.)"""
         self.print_usage(sys.stderr)
         self.exit(EXIT_UNKNOWN, f"{self.prog}: {message}\n")
+
+    value_error = error
 
 
 def go_style(*names: str) -> list[str]:
