@@ -281,6 +281,13 @@ class Applier:
 
         from .libfix import install
         install()
+        # the library's own multi-line warnings (its reconnects) would break our one-record-per-line
+        # logs; binrpt logs each reconnect itself
+        import logging
+        lib_log = logging.getLogger("pymysqlreplication")
+        if not lib_log.handlers:
+            lib_log.addHandler(logging.NullHandler())
+        lib_log.propagate = False
 
         settings = dict(self.cfg.source.pymysql_kwargs())
         settings["read_timeout"] = self.cfg.read_timeout
