@@ -7,10 +7,7 @@ import json
 import os
 import pathlib
 import socket
-import subprocess
-import sys
 import threading
-import time
 import uuid
 
 import pytest
@@ -35,12 +32,12 @@ class SSMRecorder:
 
 @pytest.fixture(scope="session")
 def moto_server():
+    import logging
+
     from moto.core.responses import ActionResult
     from moto.moto_api import state_manager
     from moto.server import ThreadedMotoServer
     from moto.ssm.responses import SimpleSystemManagerResponse
-
-    import logging
 
     logging.getLogger("werkzeug").setLevel(logging.WARNING)
     rec = SSMRecorder()

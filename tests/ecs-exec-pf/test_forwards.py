@@ -2,8 +2,16 @@
 import json
 
 import pytest
-from ecs_exec_pf.forwards import (DOC_LOCAL, DOC_REMOTE, Forward, SpecError, parse_L, plugin_argv,
-                                  plugin_takes_env_response, start_session_request)
+from ecs_exec_pf.forwards import (
+    DOC_LOCAL,
+    DOC_REMOTE,
+    Forward,
+    SpecError,
+    parse_L,
+    plugin_argv,
+    plugin_takes_env_response,
+    start_session_request,
+)
 from ecs_exec_pf.preflight import PreflightError, pick_service_task, resolve_target
 
 

@@ -1,5 +1,4 @@
 """In-process runs with botocore's Stubber, asserting the exact ECS and SSM requests."""
-import argparse
 import io
 import os
 

@@ -111,8 +111,14 @@ def make_clients(args):
 
 def run(args, clients=None, log=None) -> int:
     from .log import Log
-    from .preflight import (EXIT_AWS, EXIT_NOT_FOUND, PreflightError, find_plugin, pick_service_task,
-                            resolve_target)
+    from .preflight import (
+        EXIT_AWS,
+        EXIT_NOT_FOUND,
+        PreflightError,
+        find_plugin,
+        pick_service_task,
+        resolve_target,
+    )
 
     log = log or Log(args.log_format, debug=args.debug)
     try:
