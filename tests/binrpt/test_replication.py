@@ -396,6 +396,18 @@ def test_dryrun_writes_nothing_not_even_the_checkpoint(rig):
     rig.assert_same()
 
 
+def test_start_position_file_pos(rig):
+    db = rig.db
+    rig.src.q(f"CREATE TABLE `{db}`.t (id INT PRIMARY KEY)")
+    rig.dst.run_many([f"CREATE DATABASE `{db}`", f"CREATE TABLE `{db}`.t (id INT PRIMARY KEY)"])
+    rig.src.q(f"INSERT INTO `{db}`.t VALUES (1)")            # before the start position: not replicated
+    file, pos = rig.src.q("SHOW MASTER STATUS")[0][:2]
+    rig.src.q(f"INSERT INTO `{db}`.t VALUES (2)")
+    r = rig.run(rig.config(), "--stop-at-end", "--start-position", f"{file}:{pos}")
+    assert r.returncode == 0, _stderr(r)
+    assert rig.dst.q(f"SELECT id FROM `{db}`.t") == [(2,)]
+
+
 # -- error policies ------------------------------------------------------------------------------
 def test_error_policy_stop_skip_dead_letter(rig):
     db = rig.db
