@@ -29,6 +29,9 @@ class ScriptedSocket:
         out = self.outcomes.pop(0)
         if out == "timeout":
             raise icmplib.TimeoutExceeded(timeout)
+        if out == "stranger":  # another pinger's echo reply with the same id and sequence
+            return ICMPReply(source="198.51.100.9", family=4, id=req.id, sequence=req.sequence,
+                             type=0, code=0, bytes_received=64, time=0)
         if out == "unreachable":
             return ICMPReply(source="192.0.2.1", family=4, id=req.id, sequence=req.sequence,
                              type=3, code=1, bytes_received=28, time=0)
@@ -109,6 +112,20 @@ def test_bad_source_address_is_a_clear_error():
     with pytest.raises(pinger.SocketOpenError) as ei:
         pinger.open_socket(4, source="192.0.2.123", mode="privileged")
     assert "192.0.2.123" in str(ei.value) or "permission" in str(ei.value).lower()
+
+
+def test_an_echo_reply_from_another_host_is_not_ours():
+    """Raw sockets see every ICMP reply of the machine: another pinger using the same identifier
+    (two plugin processes with consecutive PIDs and several hosts do) must not lend us its RTT."""
+    events: list = []
+    sock = ScriptedSocket(["stranger", "timeout"], events)
+    res, first = pinger.ping_host(sock, "127.0.0.1", count=1, interval_s=0, timeout_s=0.5,
+                                  ident=7, preflight=False)
+    assert (res.success, res.errors) == (0, {"timeout": 1}), first
+    sock = ScriptedSocket(["stranger", "ok"], events)
+    res, first = pinger.ping_host(sock, "127.0.0.1", count=1, interval_s=0, timeout_s=0.5,
+                                  ident=7, preflight=False)
+    assert res.success == 1 and sock.outcomes == []
 
 
 @pytest.mark.parametrize("source", ["not-an-address", "::1"])

@@ -7,6 +7,7 @@ icmplib is imported here, and this module is imported only once arguments are pa
 from __future__ import annotations
 
 import importlib
+import ipaddress
 import os
 import socket
 import sys
@@ -167,8 +168,17 @@ def ping_once(sock, address: str, ident: int, seq: int, timeout_s: float,
         t0 = sock.t_send
     deadline = time.monotonic() + timeout_s
     try:
-        reply = sock.receive(req, timeout_s)
-        t1 = sock.t_recv or time.perf_counter_ns()
+        while True:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise icmplib.TimeoutExceeded(timeout_s)
+            reply = sock.receive(req, left)
+            t1 = sock.t_recv or time.perf_counter_ns()
+            if reply.type in ECHO_REPLY_TYPES and not _same_address(reply.source, address):
+                # a raw socket sees every reply of the machine: this one, with our identifier
+                # and sequence, answers another pinger (icmplib matches id and sequence only)
+                continue
+            break
         reply.raise_for_status()
     except icmplib.TimeoutExceeded:
         raise PingFailure("timeout", f"timeout after {timeout_s * 1000:g} ms") from None
@@ -180,6 +190,16 @@ def ping_once(sock, address: str, ident: int, seq: int, timeout_s: float,
         # icmplib measures its limit on the wall clock; hold the monotonic one
         raise PingFailure("timeout", f"timeout after {timeout_s * 1000:g} ms")
     return (t1 - t0) / 1e6
+
+
+ECHO_REPLY_TYPES = (0, 129)  # ICMPv4, ICMPv6 echo reply
+
+
+def _same_address(a: str, b: str) -> bool:
+    try:
+        return ipaddress.ip_address(a.split("%", 1)[0]) == ipaddress.ip_address(b.split("%", 1)[0])
+    except ValueError:
+        return a == b
 
 
 class PingFailure(Exception):
