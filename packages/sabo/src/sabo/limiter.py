@@ -221,6 +221,8 @@ class Limiter:
     # -- loop -------------------------------------------------------------------------------
     def run(self, wakeup: int | None = None) -> int:
         pending: bytes | None = None
+        for fd in (self.infd, self.outfd):
+            _grow_pipe(fd)
         rfds = [self.infd] + ([wakeup] if wakeup is not None else [])
         try:
             while True:
@@ -295,6 +297,18 @@ class Limiter:
                     self.err.flush()
                 except (OSError, ValueError):
                     pass
+
+
+def _grow_pipe(fd: int) -> None:
+    """Ask for a 1 MiB pipe buffer (F_SETPIPE_SZ; the default is 64 KiB): whole chunks per read and
+    per write, half the system calls and context switches at high rates."""
+    import fcntl
+    import stat
+    try:
+        if stat.S_ISFIFO(os.fstat(fd).st_mode):
+            fcntl.fcntl(fd, getattr(fcntl, "F_SETPIPE_SZ", 1031), 1 << 20)
+    except OSError:
+        pass
 
 
 def _drain(fd: int) -> None:
