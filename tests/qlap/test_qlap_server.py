@@ -317,3 +317,34 @@ def test_ctrl_c_during_set_up_removes_the_database(mariadb, dsn, dbname):
     assert p.returncode == 130, err
     assert out == b"" and b"Traceback" not in err
     assert dbname not in schemas(mariadb)
+
+
+def _stderr_on_a_terminal(args):
+    import pty
+    master, slave = pty.openpty()
+    e = dict(os.environ)
+    e.pop("MYSQL_PWD", None)
+    p = subprocess.Popen([*QLAP, *map(str, args)], stdout=subprocess.PIPE, stderr=slave, env=e)
+    os.close(slave)
+    chunks = []
+    while True:
+        try:
+            b = os.read(master, 4096)
+        except OSError:
+            break
+        if not b:
+            break
+        chunks.append(b)
+    out, _ = p.communicate(timeout=60)
+    os.close(master)
+    return p.returncode, out, b"".join(chunks)
+
+
+def test_progress_line_only_on_a_terminal(mariadb, dsn, dbname):
+    rc, out, err = _stderr_on_a_terminal(["-d", dsn(dbname), "-q", "SELECT 1", "-t", "3"])
+    assert rc == 0 and json.loads(out)["QueryCount"] > 0
+    assert b"\r00:01 | 1 agents / run " in err and b" qps)" in err and b"client CPU " in err
+    rc, out, err = _stderr_on_a_terminal(["-d", dsn(dbname), "-q", "SELECT 1", "-t", "2", "--no-progress"])
+    assert rc == 0 and err == b""
+    r = qlap("-d", dsn(dbname), "-q", "SELECT 1", "-t", "2")          # stderr not a terminal: nothing
+    assert r.returncode == 0 and r.stderr == b""
