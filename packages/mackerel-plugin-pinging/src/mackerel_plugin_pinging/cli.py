@@ -25,6 +25,12 @@ class _Parser(argparse.ArgumentParser):
 MAX_MS = 86_400_000.0
 
 
+
+# exit statuses: a host that could not be resolved gives 1 (as upstream, its lines still say
+# success 0 / error = count); no ICMP socket could be opened 3; anything unexpected 4.
+# With several hosts, the highest applies.
+EXIT_UNRESOLVED, EXIT_NO_SOCKET, EXIT_INTERNAL = 1, 3, 4
+
 def _non_negative(v: str) -> float:
     try:
         x = float(v)
@@ -138,6 +144,7 @@ def run(args, out) -> int:
     log = _err if args.verbose else None
     n = len(args.host)
     results: list[tuple[Result | None, str | None, str | None]] = [(None, None, None)] * n
+    codes = [0] * n  # per host: 0, or the exit status its failure asks for (see README)
     ident_base = os.getpid() & 0xffff
 
     def work(i: int, host: str) -> None:
@@ -145,6 +152,7 @@ def run(args, out) -> int:
             _work(i, host)
         except Exception as e:  # noqa: BLE001 - never a silent thread traceback and exit 0
             results[i] = (None, None, f"{type(e).__name__}: {e}")
+            codes[i] = EXIT_INTERNAL
 
     def _work(i: int, host: str) -> None:
         try:
@@ -152,11 +160,13 @@ def run(args, out) -> int:
         except pinger.ResolveError as e:
             # upstream: 100 % errors and exit 1
             results[i] = (Result(requested=args.count), None, str(e))
+            codes[i] = EXIT_UNRESOLVED
             return
         try:
             sock = pinger.open_socket(family, args.source, args.socket)
         except pinger.SocketOpenError as e:
             results[i] = (None, None, str(e))
+            codes[i] = EXIT_NO_SOCKET
             return
         try:
             if log:
@@ -180,9 +190,9 @@ def run(args, out) -> int:
     rc = 0
     fatal_seen: set[str] = set()
     lines: list[str] = []
-    for host, prefix, (res, first, fatal) in zip(args.host, prefixes, results, strict=True):
+    for host, prefix, (res, first, fatal), code in zip(args.host, prefixes, results, codes, strict=True):
         if fatal:
-            rc = 1
+            rc = max(rc, code or EXIT_INTERNAL)
             if fatal not in fatal_seen:  # one clear message, not one per host
                 _err(fatal if res is not None else f"{host}: {fatal}")
                 fatal_seen.add(fatal)
