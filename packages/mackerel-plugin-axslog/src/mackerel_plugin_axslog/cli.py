@@ -167,6 +167,8 @@ def _main(argv) -> int:
                 t = Tally()
                 for chunk in fol.chunks():
                     t.lines += parser.count(flt.apply(chunk), t.tuples)
+                if hasattr(parser, "drain"):
+                    parser.drain(t.tuples)
                 t.finish(n_status, args.upstream_value, router)
                 if getattr(parser, "bad", 0):
                     t._err("invalid JSON", parser.bad, parser.first_bad)

@@ -81,34 +81,36 @@ class LtsvParser:
         self.use_fast = self.fast is not None
         self.misses = 0
         self.adj = None
+        self.raw: collections.Counter = collections.Counter()
         if self.fast is not None:
-            # the common layout: the latency field right after the status field. One group per
-            # line ("200\treqtime:0.030"): no tuple per line, one bytes object to hash.
+            # the common layout: the latency field right after the status field. One match per
+            # line with a status, one group ("200\treqtime:0.030": one bytes object to hash,
+            # no tuple). The pattern starts with the literal "status:" so that `re` finds it with
+            # its literal-prefix search instead of trying a match at every byte; the lookbehind
+            # then keeps only a label (at a line start or after a TAB), and the match takes the
+            # rest of its line, so the first status of a line wins.
             s, p = _esc(status_keys[0]), _esc(ptime_key)
-            self.adj = re.compile(rb"[\t\n]" + s + rb":([^\t\r\n]*+(?:\t" + p + rb":[^\t\r\n]*+)?)[^\n]*+")
+            self.adj = re.compile(s + b":(?<![^\t\n]" + s + rb":)([^\t\r\n]*+(?:\t" + p +
+                                  rb":[^\t\r\n]*+)?)[^\n]*+")
             self.adj_sep = b"\t" + ptime_key.encode() + b":"
         self.use_adj = self.adj is not None
         self.adj_misses = 0
 
     def count(self, chunk: bytes, into: collections.Counter) -> int:
-        """Add the chunk's tuples to `into`; return the number of lines."""
+        """Add the chunk's tuples to `into` (or hold them until `drain(into)`); return the
+        number of lines."""
         if not chunk:
             return 0
         nl = chunk.count(b"\n")
         if self.use_adj:
-            # one match per line with a status (a match takes the rest of its line); exact when
-            # each of them has the latency right after the status; lines left have no status
-            e1 = chunk.find(b"\n")
-            got = collections.Counter(self.adj.findall(b"\n" + chunk[:e1]))
-            got.update(self.adj.findall(chunk, e1, len(chunk) - 1))
-            sep = self.adj_sep
-            if all(sep in g for g in got):
-                for g, n in got.items():
-                    st, _, pt = g.partition(sep)
-                    into[(st, pt)] += n
-                matched = sum(got.values())
-                if nl > matched:
-                    into[(b"", b"")] += nl - matched
+            # exact when each line with a status has its latency right after it: then every
+            # item holds the separator once (checked in C on the joined items); the distinct
+            # items are counted in C across chunks and split once, in drain()
+            got = self.adj.findall(chunk)
+            if b"\x00".join(got).count(self.adj_sep) == len(got):
+                self.raw.update(got)
+                if nl > len(got):
+                    into[(b"", b"")] += nl - len(got)
                 self.adj_misses = 0
                 return nl
             self.adj_misses += 1
@@ -147,6 +149,14 @@ class LtsvParser:
         into.update(self.general.findall(b"\n" + chunk[:e1]))
         into.update(self.general.findall(chunk, e1, len(chunk) - 1))
         return nl
+
+    def drain(self, into: collections.Counter) -> None:
+        """Move the items held back by count() into `into` as (status, ptime) tuples."""
+        sep = self.adj_sep if self.adj is not None else b""
+        for g, n in self.raw.items():
+            st, _, pt = g.partition(sep)
+            into[(st, pt)] += n
+        self.raw.clear()
 
 
 class JsonParser:
