@@ -112,3 +112,35 @@ def test_huge_line_in_a_file_is_fine(ours_bin, tmp_path, run_cmd):
     f.write_bytes(b"a:" + b"x" * (10 << 20) + b"\tb:1\n" + b"a:2\tb:3\n")
     r = run_cmd([ours_bin, "-k", "b", "-K", f])
     assert r.returncode == 0 and r.stdout == b"1\n3\n"
+
+
+def test_short_write_at_the_end_is_not_lost(ours_bin, tmp_path):
+    """One output chunk bigger than the pipe buffer, the reader gone after 10 bytes: Python's
+    buffered write returns a short count without raising; the tool must still exit 141."""
+    one_chunk = tmp_path / "one"
+    one_chunk.write_bytes(b"a:1\tb:2\n" * 150_000)  # 1.2 MB: a single read chunk
+    p1 = subprocess.Popen([ours_bin, str(one_chunk)], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    p2 = subprocess.Popen(["head", "-c", "10"], stdin=p1.stdout, stdout=subprocess.PIPE)
+    p1.stdout.close()
+    p2.communicate(timeout=60)
+    assert p1.wait(timeout=60) == 141, p1.stderr.read()
+
+
+def test_full_disk_is_a_write_error(ours_bin, tmp_path):
+    import pytest
+
+    if os.geteuid() != 0:
+        pytest.skip("mounting a small tmpfs needs root")
+    mnt = tmp_path / "full"
+    mnt.mkdir()
+    if subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", str(mnt)]).returncode != 0:
+        pytest.skip("cannot mount a tmpfs here")
+    try:
+        src = tmp_path / "in"
+        src.write_bytes(b"a:1\tb:2\n" * 300_000)  # 2.4 MB of output into 1 MB of space
+        with open(mnt / "out", "wb") as out:
+            r = subprocess.run([ours_bin, str(src)], stdout=out, stderr=subprocess.PIPE, timeout=60)
+        assert r.returncode == 1, r.stderr
+        assert b"write error" in r.stderr and b"No space left" in r.stderr
+    finally:
+        subprocess.run(["umount", str(mnt)])

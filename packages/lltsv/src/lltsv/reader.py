@@ -94,8 +94,14 @@ def run(engine, f, where: str, out) -> None:
             write(res)
 
     def write(data):
+        # A BufferedWriter given one large buffer may write part of it, hit EPIPE or ENOSPC, and
+        # return the short count without raising: keep writing until all is out, so the error
+        # surfaces (the next write raises) instead of losing the rest silently.
         try:
-            out.write(data)
+            view = memoryview(data)
+            while view:
+                n = out.write(view)
+                view = view[len(view) if n is None else n:]
             out.flush()
         except BrokenPipeError:
             raise
