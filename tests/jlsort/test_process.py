@@ -135,3 +135,41 @@ def test_help_and_usage_errors_in_a_subprocess(script):
         assert r.returncode == 2 and f"{name}: ".encode() in r.stderr
     r = subprocess.run([script("jlsort"), "-k", "k", "-c", "1.5g"], capture_output=True)
     assert r.returncode == 2 and b"invalid capacity size: '1.5g'" in r.stderr
+
+
+@pytest.fixture
+def small_tmpfs(tmp_path):
+    """A 1 MB tmpfs: a disk that fills up in the middle of a write (root only)."""
+    if os.geteuid() != 0:
+        pytest.skip("mounting a tmpfs needs root")
+    mnt = tmp_path / "small"
+    mnt.mkdir()
+    if subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", str(mnt)]).returncode != 0:
+        pytest.skip("cannot mount a tmpfs here")
+    yield mnt
+    subprocess.run(["umount", str(mnt)])
+
+
+@pytest.mark.parametrize("name", ["jlsort", "jluniq", "jljoin"])
+def test_disk_filling_up_mid_write_is_an_error_not_a_short_file(script, tmp_path, small_tmpfs, name):
+    """Python's buffered write returns a short count on ENOSPC after a partial write, without
+    raising: the tools must not take that as done (it was a truncated file and exit 0)."""
+    src = tmp_path / "in.ndjson"
+    # 3,000 lines of 600 bytes: 1.8 MB written in one call (under one 4,096-line batch), the last
+    # write of the run, the one whose short count used to be ignored
+    src.write_bytes(b"".join(b'{"k":%d,"pad":"%s"}\n' % (i, b"x" * 580) for i in range(3000)))
+    args = [src, src] if name == "jljoin" else [src]
+    with open(small_tmpfs / "out", "wb") as out:
+        r = subprocess.run([script(name), "-k", "k", *args], stdout=out, stderr=subprocess.PIPE, timeout=120)
+    assert r.returncode == 1, (r.returncode, r.stderr)
+    assert b"No space left" in r.stderr
+    assert b"Traceback" not in r.stderr
+
+
+def test_temp_dir_filling_up_mid_run_is_an_error(script, tmp_path, small_tmpfs):
+    src = tmp_path / "in.ndjson"
+    src.write_bytes(b"".join(b'{"k":%d,"pad":"%s"}\n' % (i, b"x" * 40) for i in range(40000)))
+    r = subprocess.run([script("jlsort"), "-k", "k", "-c", "256K", "-T", str(small_tmpfs), src],
+                       stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, timeout=120)
+    assert r.returncode == 1, (r.returncode, r.stderr)
+    assert b"No space left" in r.stderr and b"Traceback" not in r.stderr

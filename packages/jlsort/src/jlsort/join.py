@@ -12,6 +12,7 @@ import sys
 from .keys import norm
 from .records import DataError
 from .stream import encode, make_extractor, open_or_report, records
+from .outio import full_writer
 
 PROG = "jljoin"
 
@@ -29,7 +30,7 @@ def deep_merge(a, b):
 class Output:
     def __init__(self, args):
         self.buf = []
-        self.write = sys.stdout.buffer.write
+        self.write = full_writer(sys.stdout.buffer)
         self.merge = args.merge
         self.only = args.only
         self.a1 = "1" in args.unpaired or args.full

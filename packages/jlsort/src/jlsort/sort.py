@@ -24,6 +24,7 @@ from collections import Counter, deque
 from functools import partial
 
 from .records import converter, make_keys
+from .outio import full_writer
 
 KEEPALIVE = None      # a list when the process will end with os._exit: big lists are not freed
 LINE_OVERHEAD = 112   # estimated memory per line beside its bytes: objects, list slots, key
@@ -238,7 +239,7 @@ class Sorter:
     def _write_run(self, batches, count, kinds, level=0) -> Run:
         f = self._tempfile()
         nrec = self._block_records()
-        pack, write, join = _HEAD.pack, f.write, b"\n".join
+        pack, write, join = _HEAD.pack, full_writer(f), b"\n".join
         tag = 1 if kinds == ("str",) else 0
         enc = _encode_keys_json if tag else _encode_keys_pickle
         try:
@@ -350,7 +351,7 @@ class Sorter:
 def write_batches(out, batches, unique: bool):
     """Write lines (each + b'\\n'); with unique, only the first line of each run of equal keys."""
     prev = _nothing = object()
-    write = out.write
+    write = full_writer(out)
     for keys, lines in batches:
         if unique:
             keep = []

@@ -10,6 +10,7 @@ import sys
 from .keys import norm
 from .records import DataError
 from .stream import encode, make_extractor, open_or_report, records, strict_norm
+from .outio import full_writer
 
 PROG = "jluniq"
 
@@ -18,7 +19,7 @@ def run_uniq(args, spec) -> int:
     rc = [0]
     ex, stats = make_extractor(spec, PROG, args.strict, args.invalid, args.allow_no_key)
     keyfn = norm if args.numeric else strict_norm
-    write = sys.stdout.buffer.write
+    write = full_writer(sys.stdout.buffer)
     buf: list[bytes] = []
     cur = None  # [key, value, count, lines]
 
