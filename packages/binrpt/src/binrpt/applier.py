@@ -84,6 +84,9 @@ class Applier:
         self._tables: dict = {}
         self._table_ok: dict = {}
         self._partial = False
+        self.pipelined = (not dryrun) and all(v == "stop" for v in cfg.errors.values())
+        self._pool = None
+        self._inflight = None
 
     # -- entry point ---------------------------------------------------------------------------
     def run(self) -> int:
@@ -132,6 +135,14 @@ class Applier:
         # Masks SIGINT/SIGTERM while tearing down, so a second signal does not interrupt it.
         old = {s: signal.signal(s, signal.SIG_IGN) for s in (signal.SIGINT, signal.SIGTERM)}
         try:
+            if self._inflight is not None:
+                fut, state_after = self._inflight
+                self._inflight = None
+                try:
+                    if not fut.result() and state_after is not None:
+                        self.committed = state_after
+                except Exception:
+                    pass
             if self.reader is not None:
                 try:
                     self.reader.close()
@@ -389,6 +400,7 @@ class Applier:
                             "binrpt cannot decode it and will not skip it: set log_bin_compress=OFF")
             if cur is None and self.end_pos is not None and G.covers(self.state, self.end_pos):
                 self.commit_group()  # --stop-at-end: everything the source had at start is applied
+                self._wait()
                 return
             now = time.monotonic()
             if self.group_start is not None and cur is None and now - self.group_start >= self.cfg.group_max_seconds:
@@ -453,23 +465,66 @@ class Applier:
         if self.debug:
             for s in stmts:
                 self.log.debug("exec", sql=s.sql)
+        if self.pipelined:
+            self._submit(stmts, None, None)
+            return
         failures = self.target.run(stmts)
         if failures:
             self.handle_failures(failures)
 
-    def commit_group(self) -> None:
-        if not self.group_dirty:
+    # Pipelining: with every error policy at `stop`, the statements of a group (and its commit with
+    # the checkpoint) run on the target in a worker thread while the next events are decoded. One
+    # batch at most is in flight; `committed` moves only when its commit has returned.
+    def _submit(self, stmts, checkpoint_sql, state_after) -> None:
+        self._wait()
+        if self._pool is None:
+            from concurrent.futures import ThreadPoolExecutor
+            self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="binrpt-apply")
+        target = self.target
+
+        def work():
+            failures = target.run(stmts) if stmts else []
+            if not failures and checkpoint_sql is not None:
+                target.commit_with_checkpoint(checkpoint_sql)
+            return failures
+
+        self._inflight = (self._pool.submit(work), state_after)
+
+    def _wait(self) -> None:
+        if self._inflight is None:
             return
-        self.flush()
-        if not self.dryrun:
-            self.target.commit_with_checkpoint(self.target.checkpoint_sql(
-                G.format(self.state), self.file, self.pos, self.source_server_id, self.source_uuid,
-                self.last_event_ts, None))
-        self.committed = dict(self.state)
+        fut, state_after = self._inflight
+        self._inflight = None
+        failures = fut.result()
+        if failures:
+            self.handle_failures(failures)  # stop policies: raises
+        if state_after is not None:
+            self._committed_to(state_after)
+
+    def _committed_to(self, state_after) -> None:
+        self.committed = state_after
         self.counts["commits"] += 1
         if self.cfg.gtid_skip and self.reader is not None:
             # so that a reconnect of the library resumes here instead of at the session's start
             self.reader.auto_position = G.format(self.committed)
+
+    def commit_group(self) -> None:
+        if not self.group_dirty:
+            return
+        cp = None if self.dryrun else self.target.checkpoint_sql(
+            G.format(self.state), self.file, self.pos, self.source_server_id, self.source_uuid,
+            self.last_event_ts, None)
+        if self.pipelined:
+            stmts, self.pending, self.pending_size = self.pending, [], 0
+            if self.debug:
+                for s in stmts:
+                    self.log.debug("exec", sql=s.sql)
+            self._submit(stmts, cp, dict(self.state))
+        else:
+            self.flush()
+            if cp is not None:
+                self.target.commit_with_checkpoint(cp)
+            self._committed_to(dict(self.state))
         self.group_txns = self.group_rows = 0
         self.group_start = None
         self.group_dirty = False
@@ -532,6 +587,8 @@ class Applier:
             raise Fatal(f"{ev.schema}.{ev.table}: the binlog has no column names (binlog_row_metadata must be FULL "
                         "when the event was written); refusing to map columns by position")
         tdb = self.cfg.rewrite_db.get(ev.schema, ev.schema)
+        if (tdb, ev.table) not in self.target._columns:
+            self._wait()  # the target connection is the worker's while a batch is in flight
         tcols = self.target.columns(tdb, ev.table)
         if tcols is None and self.dryrun:
             tcols = {n: False for n in names}  # may have been created earlier in this dry run
@@ -734,6 +791,7 @@ class Applier:
     def query_event(self, ev, q: str, cur: Txn) -> None:
         """A standalone statement (DDL): pending marker, run, checkpoint."""
         self.commit_group()
+        self._wait()
         db = ev.schema.decode("utf-8", "replace") if isinstance(ev.schema, (bytes, bytearray)) else (ev.schema or "")
         if is_skipped_statement(q):
             # never the text: account statements carry passwords
