@@ -571,3 +571,34 @@ def test_same_log_twice_is_read_once(tmp_path, wd, capsysbinary, monkeypatch):
     assert dict(metrics(out))["axslog.access_total_t.count"] == "1.000000"
     assert "same file as e1.log, read once" in err
     assert len(list(wd.glob("*.json"))) == 1
+
+
+# -- the bulk JSON decoder equals a per-line decoder ---------------------------------------------
+JSON_LINES = [b'{"status":200,"ptime":0.1,"pad":"' + b"x" * 700 + b'"}', b'{"status":"404","ptime":"0.2"}',
+              b'{"status":500}', b'{"status":200,"ptime":1} {"status":201}', b'{"status":204}{"status":205}',
+              b"", b"  ", b'{"a":"b",', b'{"a":[1,2', b"[1]", b'"x"', b'{"st', b'{"status":[1]}',
+              b'{"status":{"x":1}}', b'{"status":"499","ptime":"0.5"}\r', b'{"status":200,"x":"\\u00e9\\"q"}']
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.sampled_from(JSON_LINES), max_size=120), st.sampled_from([1, 2, 5]))
+def test_json_bulk_parser_equals_per_line_decoder(lines, copies):
+    import msgspec
+    from mackerel_plugin_axslog.parse import JsonParser
+    data = b"".join(ln + b"\n" for ln in lines) * copies      # long enough for the 8 KiB windows
+    p = JsonParser(["status"], "ptime")
+    got = collections.Counter()
+    assert p.count(data, got) == len(lines) * copies
+    p.drain(got)
+    exp, bad = collections.Counter(), 0
+    for ln in data.split(b"\n")[:-1]:
+        try:
+            d = msgspec.json.decode(ln)
+        except msgspec.DecodeError:
+            bad += 1
+            continue
+        if not isinstance(d, dict) or any(isinstance(d.get(k), (dict, list)) for k in ("status", "ptime")):
+            bad += 1
+            continue
+        exp[(d.get("status"), d.get("ptime"))] += 1
+    assert (got, p.bad) == (exp, bad)

@@ -177,12 +177,23 @@ class JsonParser:
         typ = object if self.dotted else (int | float | str | None)
         fields = [(f"f{i}", typ, None) for i in range(len(names))]
         rename = {f"f{i}": n for i, n in enumerate(names)}
-        self.Rec = msgspec.defstruct("Rec", fields, rename=rename, frozen=True)
+        # gc=False: a million records per run are never tracked by the cycle collector (they
+        # hold only scalars, or decoded JSON that cannot point back at them)
+        self.Rec = msgspec.defstruct("Rec", fields, rename=rename, frozen=True, gc=False)
         self.array = msgspec.json.Decoder(list[self.Rec])
         self.one = msgspec.json.Decoder(self.Rec)
         self.idx = [names.index(k) for k in self.keys]
+        self.raw: collections.Counter = collections.Counter()
         self.bad = 0
         self.first_bad = ""
+
+    def drain(self, into: collections.Counter) -> None:
+        """Move the records held back by count() into `into` as value tuples."""
+        import operator
+        get = operator.attrgetter(*(f"f{i}" for i in self.idx))      # >= 2 keys: a tuple
+        for rec, n in self.raw.items():
+            into[get(rec)] += n
+        self.raw.clear()
 
     def _value(self, rec, key: str, i: int):
         v = getattr(rec, f"f{i}")
@@ -199,38 +210,90 @@ class JsonParser:
             return "\x00bad"
         return v
 
+    def _decode(self, chunk: bytes) -> tuple[list, int]:
+        """(the records of a chunk of lines, one per good line; the number of lines); bad lines
+        counted. No bytes.count: an array that decodes has one element per line.
+
+        The lines are decoded as one JSON array ("[" + lines joined by "," + "]", so that a
+        line that is not exactly one JSON value breaks the array). On a syntax error msgspec
+        names the byte: the lines before the line holding that byte are decoded apart (line
+        by line if they too fail: the error may be reported after the bad line), then that
+        line alone, and decoding goes on after it in windows of about 8 KiB (a failed attempt
+        is decoded again, so it must be short when errors are frequent)."""
+        msgspec = self.msgspec
+        # "[" + the lines joined by ",": window [pos, end) of the chunk is buf[pos:end + 1]
+        # once buf[pos] is "[" and buf[end] is "]" (set in place and put back: no copy)
+        buf = bytearray(b"[")
+        buf += chunk.replace(b"\n", b",")      # memchr-based, unlike translate/count
+        mv = memoryview(buf)
+        n = len(chunk)
+        out: list = []
+        lines = 0
+        pos = 0
+        win = n
+        while pos < n:
+            end = n if pos + win >= n else (chunk.find(b"\n", pos + win - 1) + 1 or n)
+            buf[pos] = 91       # [
+            buf[end] = 93       # ]
+            try:
+                got = self.array.decode(mv[pos:end + 1])
+                if got:             # else one blank line alone: "[]"
+                    out += got
+                    lines += len(got)
+                    pos = end
+                    continue
+                m = None
+            except msgspec.ValidationError:
+                m = None
+            except msgspec.DecodeError as e:
+                m = _BYTE_RE.search(str(e))
+            finally:
+                buf[end] = 44   # ,
+            if m is None:
+                lines += self._slow(chunk[pos:end], out)
+                pos = end
+                continue
+            off = min(end - 1, max(pos, pos + int(m.group(1)) - 1))     # "[" is not in the chunk
+            ls = max(pos, chunk.rfind(b"\n", pos, off) + 1)
+            le = chunk.find(b"\n", off) + 1
+            if ls > pos:
+                lines += self._slow(chunk[pos:ls], out)
+            lines += self._slow(chunk[ls:le], out)
+            pos = le
+            win = 8192
+        return out, lines
+
+    def _slow(self, part: bytes, recs: list) -> int:
+        """Append the records of `part` (complete lines) to recs, by blocks of 32 lines, a
+        failing block line by line; bad lines are counted. Returns the number of lines."""
+        msgspec = self.msgspec
+        lines = part.split(b"\n")
+        lines.pop()
+        B = 32
+        for i in range(0, len(lines), B):
+            block = lines[i:i + B]
+            try:
+                got = self.array.decode(b"[" + b",".join(block) + b"]")
+                if len(got) == len(block):      # one blank line alone would be "[]"
+                    recs += got
+                    continue
+            except msgspec.DecodeError:
+                pass
+            for ln in block:
+                try:
+                    recs.append(self.one.decode(ln))
+                except msgspec.DecodeError as e:
+                    self.bad += 1
+                    if not self.first_bad:
+                        self.first_bad = f"invalid JSON ({e}): {ln[:200]!r}"
+        return len(lines)
+
     def count(self, chunk: bytes, into: collections.Counter) -> int:
         if not chunk:
             return 0
-        nl = chunk.count(b"\n")
-        recs = None
-        try:
-            recs = self.array.decode(b"[" + chunk[:-1].replace(b"\n", b",") + b"]")
-        except self.msgspec.DecodeError:
-            # blocks of 32 lines as arrays; a block with a bad line is decoded line by line
-            recs = []
-            lines = chunk.split(b"\n")
-            lines.pop()
-            B = 32
-            for i in range(0, len(lines), B):
-                block = lines[i:i + B]
-                try:
-                    recs += self.array.decode(b"[" + b",".join(block) + b"]")
-                    continue
-                except self.msgspec.DecodeError:
-                    pass
-                for ln in block:
-                    try:
-                        recs.append(self.one.decode(ln))
-                    except self.msgspec.DecodeError as e:
-                        self.bad += 1
-                        if not self.first_bad:
-                            self.first_bad = f"invalid JSON ({e}): {ln[:200]!r}"
+        recs, nl = self._decode(chunk)
         if not self.dotted:
-            c = collections.Counter(recs)
-            idx = self.idx
-            for rec, n in c.items():
-                into[tuple(getattr(rec, f"f{i}") for i in idx)] += n
+            self.raw.update(recs)       # counted in C across chunks; split in drain()
         else:
             keys = list(enumerate(self.keys))
             for rec in recs:
@@ -238,6 +301,7 @@ class JsonParser:
         return nl
 
 
+_BYTE_RE = re.compile(r"\(byte ([0-9]+)\)")
 _INT_RE = re.compile(r"[+-]?[0-9]+")
 _FLOAT_RE = re.compile(r"[+-]?(?:(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?|inf|infinity|nan)", re.I)
 
