@@ -257,7 +257,20 @@ class JsonParser:
             ls = max(pos, chunk.rfind(b"\n", pos, off) + 1)
             le = chunk.find(b"\n", off) + 1
             if ls > pos:
-                lines += self._slow(chunk[pos:ls], out)
+                got = None
+                buf[pos] = 91
+                buf[ls] = 93
+                try:
+                    got = self.array.decode(mv[pos:ls + 1])
+                except msgspec.DecodeError:
+                    pass
+                finally:
+                    buf[ls] = 44
+                if got:                 # (an error after a bad line: decoded by lines)
+                    out += got
+                    lines += len(got)
+                else:
+                    lines += self._slow(chunk[pos:ls], out)
             lines += self._slow(chunk[ls:le], out)
             pos = le
             win = 8192
