@@ -359,3 +359,44 @@ def test_legacy_state_of_another_file_is_ignored(tmp_path):
     legacy.write_text(json.dumps({"pos": 2, "time": int(time.time()) - 60, "inode": s.st_ino, "dev": s.st_dev}))
     lines, f = read_run(log, st, legacy_state_paths=[str(legacy)])
     assert lines == [b"1", b"2"] and f.is_first_run
+
+
+def test_two_rotations_between_runs_read_the_middle_file(tmp_path):
+    log, st = tmp_path / "a.log", tmp_path / "state"
+    log.write_bytes(b"1\n2\n")
+    read_run(log, st)
+    with open(log, "ab") as fh:
+        fh.write(b"3\n")
+    os.rename(log, tmp_path / "a.log.1")
+    log.write_bytes(b"4\n5\n")                       # rotated again before the next run
+    os.rename(tmp_path / "a.log.1", tmp_path / "a.log.2")
+    os.rename(log, tmp_path / "a.log.1")
+    log.write_bytes(b"6\n")
+    (tmp_path / "other.log").write_bytes(b"not ours\n")
+    lines, f = read_run(log, st)
+    assert lines == [b"3", b"4", b"5", b"6"]
+    # the next rotation (delaycompress: the old .1 compressed now) reads nothing twice
+    with open(log, "ab") as fh:
+        fh.write(b"7\n")
+    with open(tmp_path / "a.log.1", "rb") as src, gzip.open(tmp_path / "a.log.2.gz", "wb") as dst:
+        shutil.copyfileobj(src, dst)
+    os.unlink(tmp_path / "a.log.2")
+    os.rename(tmp_path / "a.log.1", tmp_path / "a.log.3")
+    os.rename(log, tmp_path / "a.log.1")
+    log.write_bytes(b"8\n")
+    assert read_run(log, st)[0] == [b"7", b"8"]
+
+
+def test_three_rotations_with_compression_between_runs(tmp_path):
+    log, st = tmp_path / "a.log", tmp_path / "state"
+    log.write_bytes(b"0\n")
+    read_run(log, st)
+    os.rename(log, tmp_path / "a.log.1")            # one rotation handled: fingerprints known
+    log.write_bytes(b"1\n")
+    assert read_run(log, st)[0] == [b"1"]
+    for k in (2, 3, 4):                              # three rotations, no delaycompress
+        with open(log, "rb") as src, gzip.open(tmp_path / f"a.log.{k}.gz", "wb") as dst:
+            shutil.copyfileobj(src, dst)
+        os.unlink(log)
+        log.write_bytes(f"{k}\n".encode())
+    assert read_run(log, st)[0] == [b"2", b"3", b"4"]

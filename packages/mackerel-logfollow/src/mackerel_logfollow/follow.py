@@ -32,6 +32,7 @@ import time
 from dataclasses import dataclass, field
 
 FP_LEN = 4096
+DONE_KEEP = 8           # fingerprints of finished files remembered (see _intermediates)
 READ_SIZE = 4 << 20
 STATE_VERSION = 1
 
@@ -50,11 +51,13 @@ class State:
     fp: str = ""
     fp_len: int = 0
     skip: bool = False      # pos is inside an over-long line: drop up to its newline first
+    done: list = field(default_factory=list)    # [fp, fp_len] of the last files read to the end
 
     def to_json(self) -> bytes:
         return json.dumps({"pos": self.pos, "time": self.time, "inode": self.inode, "dev": self.dev,
                            "size": self.size, "fp": self.fp, "fp_len": self.fp_len,
-                           "skip": self.skip, "v": STATE_VERSION}, separators=(",", ":")).encode() + b"\n"
+                           "skip": self.skip, "done": self.done, "v": STATE_VERSION},
+                          separators=(",", ":")).encode() + b"\n"
 
     @classmethod
     def from_json(cls, data: bytes) -> "State":
@@ -63,7 +66,9 @@ class State:
             raise ValueError("not a position file")
         return cls(pos=d["pos"], time=float(d.get("time") or 0), inode=int(d.get("inode") or 0),
                    dev=int(d.get("dev") or 0), size=int(d.get("size", d["pos"]) or 0),
-                   fp=str(d.get("fp") or ""), fp_len=int(d.get("fp_len") or 0), skip=bool(d.get("skip")))
+                   fp=str(d.get("fp") or ""), fp_len=int(d.get("fp_len") or 0), skip=bool(d.get("skip")),
+                   done=[[str(x[0]), int(x[1])] for x in d.get("done") or []
+                         if isinstance(x, list) and len(x) == 2][-DONE_KEEP:])
 
 
 @dataclass
@@ -208,6 +213,7 @@ class Follower:
         self._lock_fd: int | None = None
         self._new: State | None = None
         self._cur: _Source | None = None
+        self._done: list = []
 
     # -- locking -------------------------------------------------------------------------------
     def __enter__(self) -> "Follower":
@@ -346,6 +352,39 @@ class Follower:
                     best = (p, gz, st.st_mtime)
         return (best[0], best[1]) if best else None
 
+    def _intermediates(self, cur_ino: int, cur_dev: int, old: tuple[str, bool] | None,
+                       done: list) -> list[tuple[str, bool]]:
+        """Files rotated after the old one and before the current one (two or more rotations
+        since the last run), oldest first: rotated names of the log (`NAME.*`, `NAME-*`, or
+        --rotated-glob) written since the last run, that are neither the old file nor a file
+        already read (fingerprints in `done`). A .gz is taken only when `done` is known: an
+        older file compressed since the last run (delaycompress) has a new mtime too."""
+        s = self.state
+        assert s is not None
+        base = os.path.basename(self.log_path)
+        globbed = set(glob.glob(self.rotated_glob)) if self.rotated_glob else set()
+        out = []
+        for p in self._candidates(cur_ino, cur_dev):
+            if old is not None and p == old[0]:
+                continue
+            if not os.path.basename(p).startswith((base + ".", base + "-")) and p not in globbed:
+                continue
+            try:
+                st = os.stat(p)
+            except OSError:
+                continue
+            gz = p.endswith(".gz")
+            # the kernel's file times are coarse (a clock tick): a little slack
+            if st.st_mtime < s.time - 0.05:
+                continue
+            if (gz and not done) or (not gz and st.st_size == 0):
+                continue
+            head = _head_of(p, FP_LEN)
+            if not head or any(len(head) >= n and fingerprint(head[:n]) == f for f, n in done):
+                continue
+            out.append((st.st_mtime, p, gz))
+        return [(p, gz) for _, p, gz in sorted(out)]
+
     def chunks(self):
         """Yield bytes of complete lines not read before (see the module docstring)."""
         try:
@@ -356,6 +395,7 @@ class Follower:
         self._cur = cur
         size = st.st_size
         s = self.state
+        self._done = list(s.done) if s is not None else []
         start = 0
         skip = False
         if s is None:
@@ -391,6 +431,21 @@ class Follower:
                         src.close()
                 elif s.pos:
                     self._note("old content not found; its unread tail (if any) is lost")
+                # several rotations since the last run: the files rotated after the old one
+                done = self._done
+                if s.fp_len:
+                    done.append([s.fp, s.fp_len])
+                for path, gz in self._intermediates(st.st_ino, st.st_dev, old, done):
+                    self._note(f"reading {path} whole: rotated after the old content")
+                    head = _head_of(path, FP_LEN)
+                    if head:
+                        done.append([fingerprint(head), len(head)])
+                    src = _Source(path, gz=gz)
+                    try:
+                        yield from self._read(src, 0, None, final=True)
+                    finally:
+                        src.close()
+                self._done = done[-DONE_KEEP:]
                 start = 0
         end = None
         if self.max_read_size and size - start > self.max_read_size:
@@ -408,7 +463,8 @@ class Follower:
         n = min(size, FP_LEN)
         head = cur.head(n)
         self._new = State(pos=pos, time=self.now, inode=st.st_ino, dev=st.st_dev, size=size,
-                          fp=fingerprint(head) if len(head) == n and n else "", fp_len=len(head) if n else 0)
+                          fp=fingerprint(head) if len(head) == n and n else "", fp_len=len(head) if n else 0,
+                          done=list(self._done))
 
     def _last_line_end(self, src: _Source, size: int) -> tuple[int, bool]:
         """(offset just after the last newline at or before size, False); when the last
