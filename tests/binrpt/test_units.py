@@ -217,6 +217,36 @@ def test_config_errors(patch, msg):
         from_dict({**BASE, **patch})
 
 
+@pytest.mark.parametrize("patch", [
+    {"mask": "x"},
+    {"errors": 3},
+    {"log": 4},
+    {"errors": {"ddl": ["skip"]}},
+    {"source": dict(BASE["source"], connect_timeout="abc")},
+    {"source": dict(BASE["source"], port=[1])},
+    {"source": dict(BASE["source"], heartbeat=-1)},
+    {"source": dict(BASE["source"], read_timeout=0)},
+    {"source": dict(BASE["source"], port=70000)},
+    {"source": dict(BASE["source"], replicate_server_id=[5])},
+    {"replica": dict(BASE["replica"], group_max_seconds=-1)},
+    {"replica": dict(BASE["replica"], channel="")},
+    {"replica": "x"},
+])
+def test_config_wrong_types_are_config_errors(patch):
+    """A wrong type or an impossible value is a ConfigError (exit 1 with a message), never a traceback."""
+    with pytest.raises(ConfigError):
+        from_dict({**BASE, **patch})
+
+
+def test_config_not_utf8_is_a_config_error(tmp_path, capsys):
+    f = tmp_path / "junk.toml"
+    f.write_bytes(b"\xc5\xff\x00garbage = 1\n")
+    with pytest.raises(SystemExit) as e:
+        main(["-config", str(f)])
+    assert e.value.code == 1
+    assert "junk.toml" in capsys.readouterr().err
+
+
 def test_reconnect_env_var(monkeypatch):
     monkeypatch.setenv("REPLICATE_MAX_RECONNECT_ATTEMPTS", "3")
     assert from_dict(BASE).reconnect_max_attempts == 3

@@ -129,10 +129,43 @@ def load(path: str) -> Config:
         raise ConfigError(f"{path}: {e.strerror}") from None
     except tomllib.TOMLDecodeError as e:
         raise ConfigError(f"{path}: {e}") from None
+    except UnicodeDecodeError as e:
+        raise ConfigError(f"{path}: not UTF-8 text: {e}") from None
     return from_dict(raw)
 
 
 def from_dict(raw: dict) -> Config:
+    """Validate a parsed configuration. A wrong type anywhere is a ConfigError, never a traceback."""
+    for sec in ("errors", "log", "mask"):
+        if raw.get(sec) is not None and not isinstance(raw.get(sec), dict):
+            raise ConfigError(f"[{sec}] must be a table")
+    try:
+        cfg = _from_dict(raw)
+    except (TypeError, ValueError, AttributeError) as e:
+        raise ConfigError(f"bad value: {e}") from None
+    for name, ep in (("source", cfg.source), ("replica", cfg.replica)):
+        if not 0 < ep.port < 65536:
+            raise ConfigError(f"{name}.port: out of range: {ep.port}")
+        if not ep.connect_timeout > 0:
+            raise ConfigError(f"{name}.connect_timeout: must be > 0")
+    if not cfg.read_timeout > 0:
+        raise ConfigError("source.read_timeout: must be > 0 (seconds)")
+    if not cfg.heartbeat >= 0:
+        raise ConfigError("source.heartbeat: must be >= 0 (seconds; 0 = off)")
+    if not cfg.group_max_seconds >= 0:
+        raise ConfigError("replica.group_max_seconds: must be >= 0")
+    if not cfg.reconnect_backoff_max >= 0:
+        raise ConfigError("replica.reconnect_backoff_max: must be >= 0")
+    if not cfg.summary_interval >= 0:
+        raise ConfigError("log.summary_interval: must be >= 0")
+    if cfg.binlog_buffer_num < 0:
+        raise ConfigError("source.binlog_buffer_num: must be >= 0")
+    if not cfg.channel:
+        raise ConfigError("replica.channel: must not be empty")
+    return cfg
+
+
+def _from_dict(raw: dict) -> Config:
     src = raw.get("source")
     rep = raw.get("replica")
     if not isinstance(src, dict):
@@ -157,7 +190,10 @@ def from_dict(raw: dict) -> Config:
     if not isinstance(rewrite, dict) or not all(isinstance(v, str) for v in rewrite.values()):
         raise ConfigError('replica.rewrite_db must be a table of "source_db" = "target_db"')
     mask = {}
-    for k, v in (rep.get("mask") or raw.get("mask") or {}).items():
+    masks = rep.get("mask") or raw.get("mask") or {}
+    if not isinstance(masks, dict):
+        raise ConfigError("replica.mask must be a table of \"db.table.column\" = kind")
+    for k, v in masks.items():
         parts = k.split(".")
         if len(parts) != 3 or v not in MASKS:
             raise ConfigError(f'mask: "{k}" = "{v}": want "db.table.column" = one of {", ".join(MASKS)}')
