@@ -381,3 +381,21 @@ def test_progress_only_on_a_terminal(script, tmp_path):
             os.close(slave)
     r = subprocess.run([script("jlsort"), "-k", "k", f], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     assert r.returncode == 0 and r.stderr == b""
+
+
+@pytest.mark.parametrize("n_good", [1, 40])  # the line-by-line and the one-call block decode
+def test_invalid_utf8_in_a_string_is_an_invalid_line_not_a_traceback(jlsort, jluniq, jljoin, tmp_path,
+                                                                     n_good):
+    # msgspec raises UnicodeDecodeError (not DecodeError) for bytes like \xff inside a string
+    good = b"".join(b'{"k":"%03d"}\n' % i for i in range(n_good))
+    data = good + b'{"k":"\xff\xfe"}\n'
+    r = jlsort("-k", "k", stdin=data)
+    assert r.rc == 0 and r.out == good
+    assert f"-:{n_good + 1}: invalid JSON" in r.err and "1 invalid line(s) skipped" in r.err
+    assert jlsort("-k", "k", "--strict", stdin=data).rc == 1
+    r = jluniq("-k", "k", stdin=data)
+    assert r.rc == 0 and r.out == good
+    f = tmp_path / "a.ndjson"
+    f.write_bytes(data)
+    r = jljoin("-k", "k", f, f)
+    assert r.rc == 0 and len(r.lines) == n_good

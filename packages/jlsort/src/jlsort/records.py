@@ -21,6 +21,8 @@ MISSING = msgspec.UNSET
 UnsetType = type(MISSING)
 NUMTYPES = {int, Decimal}
 BLOCK_BYTES = 1 << 22
+# msgspec raises UnicodeDecodeError (not DecodeError) for invalid UTF-8 inside a string
+BAD_JSON = (msgspec.DecodeError, UnicodeDecodeError)
 
 
 class DataError(Exception):
@@ -142,7 +144,7 @@ class Extractor:
         try:
             structs = (raw and self._bulk(lines, *raw)) or list(map(self.dec.decode, lines))
             linenos = None
-        except (msgspec.DecodeError, msgspec.ValidationError):
+        except (msgspec.DecodeError, UnicodeDecodeError):
             structs, lines, linenos = self._slow(lines, src, lineno0)
         pending, self.pending = self.pending, None
         comps = self._vals(structs)
@@ -212,11 +214,11 @@ class Extractor:
                 s = empty  # JSON, but not an object: no key
                 try:
                     self.any_dec.decode(line)
-                except msgspec.DecodeError as e:
+                except BAD_JSON as e:
                     if self._invalid(line, src, lineno0 + i + 1, e):
                         break
                     continue
-            except msgspec.DecodeError as e:
+            except BAD_JSON as e:
                 if not line.strip():
                     continue  # blank line
                 if self._invalid(line, src, lineno0 + i + 1, e):
