@@ -248,6 +248,24 @@ def test_ddl_pending_marker_recovers_without_double_apply(rig):
     assert rig.checkpoint()[1] is None
 
 
+def test_failed_ddl_still_stops_after_a_restart(rig):
+    """A DDL the target refused (stop policy) must not become "already taken effect" on the next run:
+    the pending marker is for a crash in flight, not for an error the server reported."""
+    db = rig.db
+    cfg = rig.config()
+    assert rig.run(cfg, "--stop-at-end").returncode == 0
+    # the target already has a *different* table of that name: the CREATE fails with 1050
+    rig.dst.q(f"CREATE DATABASE IF NOT EXISTS `{db}`")
+    rig.dst.q(f"CREATE TABLE `{db}`.t (other VARCHAR(5))")
+    rig.src.q(f"CREATE TABLE `{db}`.t (id INT PRIMARY KEY)")
+    rig.src.q(f"INSERT INTO `{db}`.t VALUES (1)")
+    for _ in range(2):
+        r = rig.run(cfg, "--stop-at-end")
+        assert r.returncode == 1, _stderr(r)
+        assert "1050" in _stderr(r) and "already taken effect" not in _stderr(r)
+        assert rig.checkpoint()[1] is None
+
+
 # -- 5. type round trips -----------------------------------------------------------------------
 TYPES_DDL = """CREATE TABLE `{db}`.`{t}` ({pk}
   d DECIMAL(65,30) NULL, bu BIGINT UNSIGNED NULL, bs BIGINT NULL, f FLOAT NULL, df DOUBLE NULL,

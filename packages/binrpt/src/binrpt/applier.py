@@ -835,6 +835,13 @@ class Applier:
             if recovering and code in DDL_EXISTS_ERRORS:
                 self.log.info("DDL had already taken effect before the restart", gtid=cur.gtid, code=code)
             else:
+                if self.cfg.errors.get("ddl") == "stop":
+                    # the server refused the DDL: it did not take effect. Clear the pending marker, or the
+                    # next start would take this error for a crash in flight and tolerate it (a silent skip)
+                    self.target.commit_with_checkpoint(self.target.checkpoint_sql(
+                        G.format(self.state), self.file, self.pos, self.source_server_id, self.source_uuid,
+                        self.last_event_ts, None))
+                    self.ddl_pending = None
                 st = self._policy(Failure(Stmt(text, 0, "ddl", tdb, "", [(cur.gtid, {})]), "ddl", code,
                                           str(e.args[-1])))
                 if st is not None:
