@@ -303,6 +303,20 @@ def test_closed_pipe_is_silent(exe, tmp_path):
     assert out.count(b"\n") == 1 and err == b""
 
 
+@pytest.mark.skipif(not os.path.exists("/dev/full"), reason="needs /dev/full")
+def test_write_error_is_exit_1_with_a_message(exe):
+    """ENOSPC on stdout (here /dev/full) is a runtime failure: one message, exit 1, no traceback."""
+    with open("/dev/full", "wb") as full:
+        p = subprocess.run([exe], input=SEQ10, stdout=full, stderr=subprocess.PIPE, timeout=60)
+    assert p.returncode == 1
+    assert p.stderr.startswith(b"percentile: write error: ") and b"Traceback" not in p.stderr
+    assert p.stderr.count(b"\n") == 1
+    for flag in ("--help", "--version"):
+        with open("/dev/full", "wb") as full:
+            p = subprocess.run([exe, flag], stdout=full, stderr=subprocess.PIPE, timeout=60)
+        assert p.returncode == 1 and p.stderr.startswith(b"percentile: write error: "), flag
+
+
 def test_sigint_exits_130_without_traceback(exe):
     p = subprocess.Popen([exe], stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     p.stdin.write(b"1\n2\n")

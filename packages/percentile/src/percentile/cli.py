@@ -28,6 +28,21 @@ class _Parser(argparse.ArgumentParser):
         self.print_usage(sys.stderr)
         self.exit(2, f"{self.prog}: error: {message}\n")
 
+    def _print_message(self, message, file=None):
+        # argparse swallows OSError here: a --help into a full disk would exit 0 having written
+        # nothing. Let main() report it as a write error instead.
+        if not message:
+            return
+        file = file or sys.stderr
+        try:
+            file.write(message)
+        except BrokenPipeError:
+            raise
+        except OSError as e:
+            if file is sys.stderr:   # nowhere left to report it
+                return
+            raise _WriteError(e.strerror or str(e)) from None
+
 
 def build_parser() -> argparse.ArgumentParser:
     ap = _Parser(prog="percentile", add_help=False, allow_abbrev=False,
@@ -195,16 +210,45 @@ def run(argv, stdin, stdout, stderr) -> int:
     return rc
 
 
+class _WriteError(Exception):
+    """stdout failed with something other than a closed pipe (ENOSPC, EIO, EDQUOT...)."""
+
+
 def _write_all(out, data: bytes) -> None:
     """BufferedWriter.write may return a short count (the reader went away mid-way) without raising;
-    keep writing so that a closed pipe surfaces as BrokenPipeError."""
+    keep writing so that a closed pipe surfaces as BrokenPipeError, and any other failure as
+    _WriteError."""
     mv = memoryview(data)
-    while mv:
-        n = out.write(mv)
-        if n is None or n <= 0:
-            out.flush()
-            n = 0
-        mv = mv[n:]
+    try:
+        while mv:
+            n = out.write(mv)
+            if n is None or n <= 0:
+                out.flush()
+                n = 0
+            mv = mv[n:]
+    except BrokenPipeError:
+        raise
+    except OSError as e:
+        raise _WriteError(e.strerror or str(e)) from None
+
+
+def _flush(out) -> None:
+    try:
+        out.flush()
+    except BrokenPipeError:
+        raise
+    except OSError as e:
+        raise _WriteError(e.strerror or str(e)) from None
+
+
+def _stdout_to_devnull() -> None:
+    """Nothing more can reach stdout: point it at /dev/null so the interpreter's final flush of
+    what is left in the buffer neither fails nor prints a second error."""
+    try:
+        fd = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(fd, sys.stdout.fileno())
+    except (OSError, ValueError):
+        pass
 
 
 class _TextErr:
@@ -240,16 +284,23 @@ def main(argv=None, stdin=None, stdout=None, stderr=None) -> int:
             rc = run(argv, stdin, out, err)
         except SystemExit as e:   # argparse: --help, --version, usage errors
             rc = e.code if isinstance(e.code, int) else (0 if e.code is None else 2)
-        out.flush()
+        if stdout is None:
+            _flush(sys.stdout)   # argparse's --help/--version text goes through the text layer
+        _flush(out)
         return rc
     except BrokenPipeError:
         if stdout is None:
-            try:
-                fd = os.open(os.devnull, os.O_WRONLY)
-                os.dup2(fd, sys.stdout.fileno())
-            except OSError:
-                pass
+            _stdout_to_devnull()
         return 141
+    except _WriteError as e:
+        if stdout is None:
+            _stdout_to_devnull()
+        try:
+            err.write(f"percentile: write error: {e}\n".encode("utf-8", "surrogateescape"))
+            err.flush()
+        except OSError:
+            pass
+        return 1
     except KeyboardInterrupt:
         return 130
 
