@@ -296,6 +296,16 @@ def test_unknown_option_is_usage_error(capsys):
     assert "binrpt: " in capsys.readouterr().err
 
 
+@pytest.mark.parametrize("args", [["--chunk-size", "0"], ["--chunk-size", "-5"], ["--chunk-size", "x"],
+                                  ["--table", "nodot"], ["--table", ".t"], ["--table", "db."]])
+def test_verify_bad_values_are_usage_errors(args, capsys):
+    """--chunk-size 0 was a ZeroDivisionError traceback; a negative size checked nothing and exited 0."""
+    with pytest.raises(SystemExit) as e:
+        main(["verify", "-config", "x.toml", *args])
+    assert e.value.code == 2
+    assert "binrpt: argument " + args[0] in capsys.readouterr().err
+
+
 def test_unreadable_config(tmp_path, capsys):
     with pytest.raises(SystemExit) as e:
         main(["-config", str(tmp_path / "missing.toml")])

@@ -18,6 +18,23 @@ class _Parser(argparse.ArgumentParser):
         sys.exit(2)
 
 
+def _positive_int(text: str) -> int:
+    try:
+        n = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    if n < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1: {text!r}")
+    return n
+
+
+def _db_table(text: str) -> str:
+    db, dot, tbl = text.partition(".")
+    if not (db and dot and tbl):
+        raise argparse.ArgumentTypeError(f"want DB.TABLE: {text!r}")
+    return text
+
+
 def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument("-config", "--config", metavar="FILE", help="TOML configuration file (required)")
     p.add_argument("-debug", "--debug", action="store_true", help="log every statement (debug level)")
@@ -55,8 +72,8 @@ def build_parser(cmd: str) -> argparse.ArgumentParser:
                                 "and a checksum of the rows); print the differing chunks as LTSV. Exit 0 when "
                                 "equal, 1 when a difference was found or on failure.")
         _common(p)
-        p.add_argument("--chunk-size", type=int, default=1000, help="rows per chunk (default 1000)")
-        p.add_argument("--table", action="append", default=[], metavar="DB.TABLE",
+        p.add_argument("--chunk-size", type=_positive_int, default=1000, help="rows per chunk (default 1000)")
+        p.add_argument("--table", action="append", type=_db_table, default=[], metavar="DB.TABLE",
                        help="only this table (repeatable); default: every replicated table")
         p.add_argument("--all", action="store_true", help="also print the equal chunks")
     return p
