@@ -91,6 +91,17 @@ def test_write_error_exits_1(ours_bin, tmp_path):
     assert b"Traceback" not in r.stderr
 
 
+def test_help_and_version_into_a_full_disk_are_write_errors(ours_bin):
+    """argparse swallows OSError when printing --help: it used to exit 0 having written nothing."""
+    if not os.path.exists("/dev/full"):
+        return
+    for flag in ("--help", "--version"):
+        with open("/dev/full", "wb") as full:
+            r = subprocess.run([ours_bin, flag], stdout=full, stderr=subprocess.PIPE, timeout=60)
+        assert r.returncode == 1, flag
+        assert r.stderr.startswith(b"lltsv: write error: ") and b"Traceback" not in r.stderr
+
+
 def test_missing_file_among_existing_ones(ours_bin, tmp_path, run_cmd):
     a = tmp_path / "a"
     a.write_bytes(b"a:1\n")

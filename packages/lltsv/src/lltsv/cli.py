@@ -79,6 +79,23 @@ class _Parser(argparse.ArgumentParser):
         self.print_usage(sys.stderr)
         self.exit(2, f"{self.prog}: {message}\n")
 
+    def _print_message(self, message, file=None):
+        # argparse swallows OSError here, so --help into a full disk exited 0 having written
+        # nothing; let entry() report a failed stdout as a write error (stderr: nowhere to report).
+        if not message:
+            return
+        file = file or sys.stderr
+        try:
+            file.write(message)
+            if file is not sys.stderr:
+                file.flush()
+        except BrokenPipeError:
+            raise
+        except OSError:
+            if file is sys.stderr:
+                return
+            raise
+
 
 def build_parser() -> argparse.ArgumentParser:
     ap = _Parser(prog=PROG, description=DESCRIPTION, epilog=EPILOG, add_help=False,
