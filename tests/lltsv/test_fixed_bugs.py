@@ -61,6 +61,13 @@ def test_division_by_zero_gives_empty_value_and_one_warning(lltsv):
     assert "2 results of a division by zero" in r.err and "(stdin):1" in r.err
 
 
+def test_overflowing_result_gives_no_value_not_infinity(lltsv):
+    # the decimal context overflows past 1e999999: it used to print "b:Infinity" (upstream: "unknown"),
+    # while an infinite input already gave no value
+    r = lltsv(["-k", "a,b,c", "-e", "b = a * 1e999999 * 10", "-e", "c = a * 2"], b"a:7\tb:x\n")
+    assert r.rc == 0 and r.out == b"a:7\tb:x\tc:14\n"
+
+
 def test_expressions_run_in_the_given_order(lltsv):
     # upstream runs them in random map order: c is set only part of the time
     data = b"a:1\n" * 50

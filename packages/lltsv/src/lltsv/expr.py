@@ -317,4 +317,6 @@ class Expression:
             raise NoValue from e
         if isinstance(v, str):
             return _go_quote(v)
+        if not v.is_finite():   # past the context's exponent range: like an infinite input
+            raise NoValue
         return format_number(v, flags[decimal.Inexact])
