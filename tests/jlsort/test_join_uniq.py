@@ -169,6 +169,13 @@ def test_uniq_typed_equality(jluniq):
     assert r.lines == [b"[1,3]", b'["1",1]', b"[true,1]"]
 
 
+def test_uniq_key_flags_set_the_equality(jluniq):
+    # `-k k:n` is the per-key spelling of -n (as in jlsort); the flag was parsed and then ignored
+    data = nd({"k": 1}, {"k": 1.0}, {"k": 1}, {"k": "1"}, {"k": True})
+    assert jluniq("-k", "k:n", "-c", stdin=data).lines == [b"[1,3]", b'["1",1]', b"[true,1]"]
+    assert jluniq("-k", "k:N", "-c", stdin=data).lines == [b"[1,4]", b"[true,1]"]
+
+
 def test_uniq_nested_key_and_files(jluniq, tmp_path):
     a = write(tmp_path / "a", {"u": {"id": 1}}, {"u": {"id": 1}})
     b = write(tmp_path / "b", {"u": {"id": 1}}, {"u": {"id": 2}})

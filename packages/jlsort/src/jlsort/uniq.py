@@ -1,13 +1,14 @@
 """jluniq: collapse runs of adjacent lines whose key values are equal.
 
 State: the current run (its key, first value, count, and its lines with -g). Equality is by JSON
-type and value (1 and 1.0 differ, as upstream) or, with -n, by numeric value.
+type and value (1 and 1.0 differ, as upstream) or, with -n or KEY:n, by numeric value
+(KEY:N: numeric strings too).
 """
 from __future__ import annotations
 
 import sys
 
-from .keys import norm
+from .keys import norm, norm_numstr
 from .records import DataError
 from .stream import encode, make_extractor, open_or_report, records, strict_norm
 from .outio import full_writer
@@ -18,7 +19,9 @@ PROG = "jluniq"
 def run_uniq(args, spec) -> int:
     rc = [0]
     ex, stats = make_extractor(spec, PROG, args.strict, args.invalid, args.allow_no_key)
-    keyfn = norm if args.numeric else strict_norm
+    # -n, or a key flag (`-k id:n`, `-k id:N`), makes equality numeric (1 == 1.0)
+    keyfn = (norm_numstr if spec.mode == "numstr" else
+             norm if args.numeric or spec.mode == "num" else strict_norm)
     write = full_writer(sys.stdout.buffer)
     buf: list[bytes] = []
     cur = None  # [key, value, count, lines]
