@@ -194,6 +194,44 @@ def test_sigint_rolls_back_and_exits_130(rig):
     rig.assert_same()
 
 
+def test_sigterm_exits_promptly_while_the_target_is_blocked(rig):
+    """A target that lags or is blocked (a lock held by someone else) must not make SIGTERM hang until
+    the lock goes away: the blocked apply is killed, the server rolls it back, a restart re-applies it."""
+    db = rig.db
+    rig.src.q(f"CREATE TABLE `{db}`.t (id INT PRIMARY KEY, v INT)")
+    rig.src.q(f"INSERT INTO `{db}`.t VALUES (1, 0)")
+    cfg = rig.config(replica_extra="group_max_seconds = 0.05")
+    assert rig.run(cfg, "--stop-at-end").returncode == 0
+    blocker = rig.dst.connect()
+    try:
+        with blocker.cursor() as c:
+            c.execute("SET SESSION innodb_lock_wait_timeout=120")
+            c.execute("BEGIN")
+            c.execute(f"SELECT * FROM `{db}`.t WHERE id=1 FOR UPDATE")
+        rig.src.q(f"UPDATE `{db}`.t SET v=1 WHERE id=1")
+        p = rig.start(cfg)
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:   # wait until binrpt's UPDATE waits on the lock
+            n = rig.dst.q("SELECT COUNT(*) FROM information_schema.PROCESSLIST WHERE STATE LIKE 'Updat%%' "
+                          "OR INFO LIKE 'UPDATE%%'")[0][0]
+            if n:
+                break
+            time.sleep(0.1)
+        time.sleep(0.5)
+        t0 = time.monotonic()
+        p.send_signal(signal.SIGTERM)
+        rc = p.wait(60)
+        took = time.monotonic() - t0
+        assert rc == 143, p.stderr.read()
+        assert took < 15, took
+    finally:
+        blocker.rollback()
+        blocker.close()
+    r = rig.run(cfg, "--stop-at-end")
+    assert r.returncode == 0, _stderr(r)
+    rig.assert_same()
+
+
 # -- 4. schema changes while rows flow -------------------------------------------------------
 def test_alter_table_while_rows_flow(rig):
     db = rig.db

@@ -124,20 +124,31 @@ class Applier:
             self.log.error(str(e))
             return 1
         except Interrupted as e:
-            self.cleanup()
+            self.cleanup(interrupted=True)
             self.log.info("interrupted, open transaction rolled back", gtid=G.format(self.committed))
             return 130 if e.signum == signal.SIGINT else 143
         finally:
             for s, h in old.items():
                 signal.signal(s, h)
 
-    def cleanup(self) -> None:
+    def cleanup(self, interrupted: bool = False) -> None:
         # Masks SIGINT/SIGTERM while tearing down, so a second signal does not interrupt it.
         old = {s: signal.signal(s, signal.SIG_IGN) for s in (signal.SIGINT, signal.SIGTERM)}
         try:
             if self._inflight is not None:
                 fut, state_after = self._inflight
                 self._inflight = None
+                if interrupted:
+                    # a batch blocked on the target (a lock, a lagging server) must not hold the shutdown
+                    # until it goes away: kill its connection, the server rolls it back
+                    from concurrent.futures import TimeoutError as FutTimeout
+                    try:
+                        fut.result(timeout=2.0)
+                    except FutTimeout:
+                        self.log.warn("target still busy with the last batch; killing its connection")
+                        self.target.kill_running()
+                    except Exception:
+                        pass
                 try:
                     if not fut.result() and state_after is not None:
                         self.committed = state_after

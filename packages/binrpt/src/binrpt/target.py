@@ -133,6 +133,23 @@ class Target:
             c.execute(f"SET SESSION time_zone='+00:00', SESSION sql_mode='{APPLY_SQL_MODE}', "
                       "SESSION foreign_key_checks=0, SESSION unique_checks=1, NAMES utf8mb4")
 
+    def kill_running(self) -> None:
+        """From a second connection, kill the apply connection (blocked on a lock or a slow target): the
+        server rolls its open transaction back. Used when shutting down; errors are ignored."""
+        conn = self.conn
+        if conn is None:
+            return
+        try:
+            tid = conn.thread_id()
+            k = pymysql.connect(**{**self.ep.pymysql_kwargs(), "connect_timeout": 5}, read_timeout=10)
+            try:
+                with k.cursor() as c:
+                    c.execute(f"KILL CONNECTION {int(tid)}")
+            finally:
+                k.close()
+        except Exception as e:
+            self.log.warn("cannot kill the blocked target connection", error=e)
+
     def close(self) -> None:
         if self.conn is not None:
             try:
