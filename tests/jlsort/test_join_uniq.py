@@ -75,6 +75,21 @@ def test_join_checks_the_order(jljoin, tmp_path):
     assert r.rc == 0 and [json.loads(x)[0]["k"] for x in r.lines] == [1, 3, 2]
 
 
+def test_join_key_flags_set_the_order_and_equality(jljoin, jlsort, tmp_path):
+    # the key flags were parsed and ignored: input sorted by `jlsort -k k:n` (numbers, then null)
+    # was refused as unsorted, and `-k k:N` did not match "2" with 2
+    data = nd({"k": None, "s": "a"}, {"k": 2, "s": "b"}, {"k": 1, "s": "c"})
+    a = tmp_path / "a"
+    a.write_bytes(jlsort("-k", "k:n", stdin=data).out)
+    b = write(tmp_path / "b", {"k": 1, "t": 1}, {"k": 2, "t": 2}, {"k": None, "t": 3})
+    r = jljoin("-k", "k:n", "-m", "1", a, b)
+    assert r.rc == 0, r.err
+    assert [json.loads(x)["t"] for x in r.lines] == [1, 2, 3]
+    c = write(tmp_path / "c", {"k": "1", "u": 1}, {"k": "2", "u": 2})
+    r = jljoin("-1", "k:N", "-2", "k", "-m", "1", c, b)
+    assert r.rc == 0 and [json.loads(x)["t"] for x in r.lines] == [1, 2]
+
+
 def test_join_missing_key(jljoin, tmp_path):
     a = write(tmp_path / "a", {"x": 0}, {"k": 1})
     b = write(tmp_path / "b", {"k": None}, {"k": 1})

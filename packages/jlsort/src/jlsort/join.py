@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import sys
 
-from .keys import norm
+from .keys import NORMALIZERS
 from .records import DataError
 from .stream import encode, make_extractor, open_or_report, records
 from .outio import full_writer
@@ -113,8 +113,12 @@ def run_join(args, s1, s2) -> int:
         return 1
     out = Output(args)
     try:
-        r1 = records(args.file1, f1, ex1, norm, args.allow_no_key, PROG, rc)
-        r2 = records(args.file2, f2, ex2, norm, args.allow_no_key, PROG, rc)
+        # one order for both sides, from the key flags (`-k id:n`, `-k id:N`): the order the
+        # inputs were sorted in by jlsort with the same KEY
+        modes = {s1.mode, s2.mode}
+        keyfn = NORMALIZERS["numstr" if "numstr" in modes else "num" if "num" in modes else "auto"]
+        r1 = records(args.file1, f1, ex1, keyfn, args.allow_no_key, PROG, rc)
+        r2 = records(args.file2, f2, ex2, keyfn, args.allow_no_key, PROG, rc)
         if args.hash:
             _hash_join(r1, r2, out)
         else:
