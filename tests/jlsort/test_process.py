@@ -173,3 +173,6 @@ def test_temp_dir_filling_up_mid_run_is_an_error(script, tmp_path, small_tmpfs):
                        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, timeout=120)
     assert r.returncode == 1, (r.returncode, r.stderr)
     assert b"No space left" in r.stderr and b"Traceback" not in r.stderr
+    # the message names the temporary directory (the close after the failed write raised again
+    # and the bare "No space left on device" lost it)
+    assert f"write error on a temporary file in {small_tmpfs}".encode() in r.stderr, r.stderr

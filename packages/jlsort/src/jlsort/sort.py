@@ -252,7 +252,10 @@ class Sorter:
                     write(ld)
             f.flush()
         except OSError as e:
-            f.close()
+            try:
+                f.close()  # flushes the rest of the buffer: fails again on a full disk
+            except OSError:
+                pass
             d = self.tmpdir or tempfile.gettempdir()
             raise TempError(f"write error on a temporary file in {d}: {e.strerror}") from None
         return Run(f, count, kinds, level)
