@@ -223,6 +223,15 @@ def test_json_and_ltsv(pct):
     assert json.loads(r.stdout)["min"] is None
 
 
+def test_json_group_value_that_is_not_utf8_stays_valid_json(pct):
+    # the raw bytes used to be copied into the JSON text, which no JSON parser accepts
+    r = pct(["-k", "v", "-g", "g", "-p", "50", "--json"], b"g:\xff\xfe\tv:1\ng:ok\tv:2\n")
+    recs = [json.loads(line.decode("utf-8")) for line in r.stdout.splitlines()]
+    assert sorted(x["g"] for x in recs) == ["ok", "\ufffd\ufffd"]
+    r = pct(["-k", "v", "-g", "g", "-p", "50", "--ltsv"], b"g:\xff\xfe\tv:1\n")
+    assert r.stdout.startswith(b"g:\xff\xfe\t")   # LTSV is bytes: passed through as is
+
+
 def test_scale(pct):
     r = pct(["--scale", "1000", "-percentile-set", "50"], b"0.001\n0.002\n0.003\n")
     assert r.stdout == lines("count: 3", "max: 3.0000", "avg: 2.0000", "min: 1.0000", "50pt: 2.0000")

@@ -45,10 +45,15 @@ def _num(x: float):
     return x if math.isfinite(x) else None
 
 
+def _json_str(v: str) -> str:
+    """Bytes that are not UTF-8 (kept as surrogates) become U+FFFD: JSON must be valid UTF-8."""
+    return v.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
+
+
 def as_json(s: Summary, group: tuple[str, str] | None = None) -> str:
     d: dict = {}
     if group:
-        d[group[0]] = group[1]
+        d[_json_str(group[0])] = _json_str(group[1])
     d["count"] = s.count
     d["max"] = _num(s.max)
     d["avg"] = _num(s.avg)
