@@ -596,3 +596,23 @@ def test_purged_binlog_is_a_clean_fatal_error(rig):
     assert r.returncode == 1, _stderr(r)
     assert "source cannot send the binlog" in _stderr(r) and "purged binlog" in _stderr(r)
     assert "Traceback" not in _stderr(r)
+
+
+@pytest.mark.parametrize("side", ["source", "replica"])
+def test_wrong_password_is_a_config_error_not_an_endless_retry(rig, side):
+    """A refused login before anything ever connected is a configuration mistake: exit 1 with a clear
+    message, instead of retrying for ever as 'connection lost'."""
+    import pathlib
+    cfg = pathlib.Path(rig.config())
+    text = cfg.read_text()
+    head, sep, tail = text.partition("[replica]")
+    pw = f'password = "{rig.src.params["password"]}"'
+    if side == "source":
+        head = head.replace(pw, 'password = "wrong-pw"')
+    else:
+        tail = tail.replace(f'password = "{rig.dst.params["password"]}"', 'password = "wrong-pw"')
+    cfg.write_text(head + sep + tail)
+    r = rig.run(str(cfg), "--stop-at-end", timeout=30)
+    assert r.returncode == 1, _stderr(r)
+    assert "login refused" in _stderr(r) and "Access denied" in _stderr(r)
+    assert "wrong-pw" not in _stderr(r)

@@ -18,7 +18,8 @@ from dataclasses import dataclass
 
 from . import gtid as G
 from .filters import ddl_refs, is_skipped_statement, rewrite_text
-from .target import DDL_EXISTS_ERRORS, Failure, Fatal, Reconnect, Stmt, Target, error_code
+from .target import (AUTH_ERRORS, DDL_EXISTS_ERRORS, Failure, Fatal, Reconnect, Stmt, Target, error_code,
+                     reconnect_error)
 from .values import ABSENT, column_converters, convert_fast, literal, mask_value, quote_name
 
 COMPRESSED_EVENTS = frozenset(range(165, 172))
@@ -87,6 +88,7 @@ class Applier:
         self.pipelined = (not dryrun) and all(v == "stop" for v in cfg.errors.values())
         self._pool = None
         self._inflight = None
+        self._connected_once = False
 
     # -- entry point ---------------------------------------------------------------------------
     def run(self) -> int:
@@ -107,6 +109,9 @@ class Applier:
                     return 0
                 except Reconnect as e:
                     self.cleanup()
+                    if e.code in AUTH_ERRORS and not self._connected_once:
+                        self.log.error(f"login refused, check the configuration: {e}")
+                        return 1
                     if self.counts["commits"] != commits_before:
                         attempts = 0
                     attempts += 1
@@ -172,7 +177,7 @@ class Applier:
         try:
             return pymysql.connect(**self.cfg.source.pymysql_kwargs(), autocommit=True)
         except pymysql.err.OperationalError as e:
-            raise Reconnect(f"source {self.cfg.source.dsn()}: {e.args[-1]}") from None
+            raise reconnect_error(f"source {self.cfg.source.dsn()}: {e.args[-1]}", e) from None
 
     def preflight(self, src) -> None:
         import pymysql
@@ -257,6 +262,7 @@ class Applier:
         try:
             self.target.connect()
             self.preflight(src)
+            self._connected_once = True
             if not self.dryrun:
                 self.target.ensure_schema()
             cp = self.target.read_checkpoint()

@@ -28,6 +28,18 @@ MAX_PACKET = 4 * 1024 * 1024
 class Reconnect(Exception):
     """A connection (source or target) was lost: roll back and resume from the checkpoint."""
 
+    code = 0
+
+
+# refused logins: a configuration mistake when no connection has ever succeeded in this process
+AUTH_ERRORS = frozenset({1044, 1045, 1698})
+
+
+def reconnect_error(message: str, e: BaseException) -> Reconnect:
+    r = Reconnect(message)
+    r.code = error_code(e)
+    return r
+
 
 class Fatal(Exception):
     """Stop with a clear message (exit 1)."""
@@ -126,7 +138,7 @@ class Target:
             self.session_defaults()
             self.conn.commit()
         except pymysql.err.OperationalError as e:
-            raise Reconnect(f"target {self.ep.dsn()}: {e.args[-1]}") from None
+            raise reconnect_error(f"target {self.ep.dsn()}: {e.args[-1]}", e) from None
 
     def session_defaults(self) -> None:
         with self.conn.cursor() as c:
