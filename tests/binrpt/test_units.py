@@ -180,6 +180,32 @@ def test_ddl_refs(sql, expect):
     assert (None if refs is None else [(r.db, r.table) for r in refs]) == expect
 
 
+@pytest.mark.parametrize("sql,tables", [
+    ("/* app */ DROP TABLE IF EXISTS x, secure_y", ["x", "secure_y"]),
+    ("-- migration 42\nALTER TABLE secure_y ADD c INT", ["secure_y"]),
+    ("# note\nTRUNCATE secure_y", ["secure_y"]),
+    ("/*!50001 DROP TABLE secure_y */", ["secure_y"]),
+    ("/*M!100100 CREATE TABLE secure_y (id INT) */", ["secure_y"]),
+])
+def test_ddl_refs_see_through_leading_comments(sql, tables):
+    """A leading comment (ORMs and migration tools add them; the binlog keeps them) hid the tables, so
+    the DDL of an ignored table ran on the target."""
+    assert [r.table for r in ddl_refs(sql)] == tables
+
+
+@pytest.mark.parametrize("sql", ["/* x */ CREATE USER a IDENTIFIED BY 'pw'",
+                                 "-- c\nGRANT ALL ON *.* TO a IDENTIFIED BY 'pw'",
+                                 "# c\nSET PASSWORD FOR a = PASSWORD('x')",
+                                 "/*!80000 ALTER USER a IDENTIFIED BY 'pw' */"])
+def test_account_statements_with_leading_comments_are_skipped(sql):
+    assert is_skipped_statement(sql)
+
+
+def test_rewrite_after_leading_comment_keeps_offsets():
+    sql = "/* c */ DROP TABLE app.t"
+    assert rewrite_text(sql, ddl_refs(sql), {"app": "stg"}) == "/* c */ DROP TABLE `stg`.t"
+
+
 def test_rewrite_text_only_touches_database_names():
     sql = "RENAME TABLE app.users TO app.users_old, `app`.x TO other.x"
     out = rewrite_text(sql, ddl_refs(sql), {"app": "app_stg"})

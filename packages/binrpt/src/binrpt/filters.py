@@ -194,8 +194,42 @@ _COMMA = re.compile(r"\s*,\s*")
 _RENAME_SEP = re.compile(rf"(?:{_WS}TO{_WS}|\s*,\s*)", re.I | re.S)
 
 
+_EXEC_OPEN = re.compile(r"/\*M?!\d*")
+
+
+def blank_leading_comments(text: str) -> str:
+    """The statement with its leading comments (`/* */`, `-- `, `#`) replaced by spaces, and the markers of
+    leading executable comments (`/*!50001 ... */`, `/*M!100100 ... */`, whose text the server runs)
+    blanked too. Same length, so offsets into the result are offsets into the original."""
+    out = list(text)
+    pos, n = 0, len(text)
+    while True:
+        while pos < n and text[pos].isspace():
+            pos += 1
+        m = _EXEC_OPEN.match(text, pos)
+        if m:
+            end = text.find("*/", m.end())
+            if end < 0:
+                return "".join(out)
+            out[pos:m.end()] = " " * (m.end() - pos)
+            out[end:end + 2] = "  "
+            pos = m.end()
+            continue
+        if text.startswith("/*", pos):
+            end = text.find("*/", pos + 2)
+            end = n if end < 0 else end + 2
+        elif text.startswith("#", pos) or (text.startswith("--", pos) and (pos + 2 == n or text[pos + 2].isspace())):
+            end = text.find("\n", pos)
+            end = n if end < 0 else end + 1
+        else:
+            return "".join(out)
+        out[pos:end] = " " * (end - pos)
+        pos = end
+
+
 def ddl_refs(text: str) -> list[Ref] | None:
     """The tables (or databases) a DDL statement names, or None when it is not a statement we parse."""
+    text = blank_leading_comments(text)
     m = _CREATE_TABLE.match(text)
     if m:
         r = _qn_at(text, m.end())
@@ -243,7 +277,7 @@ def ddl_refs(text: str) -> list[Ref] | None:
 
 
 def is_skipped_statement(text: str) -> bool:
-    head = " ".join(text.lstrip().split()[:3]).upper()
+    head = " ".join(blank_leading_comments(text).split()[:3]).upper()
     return any(head.startswith(p) for p in SKIP_PREFIXES)
 
 
