@@ -39,7 +39,11 @@ def test_version(capsys):
 
 @pytest.mark.parametrize("args", [[], ["--work-dir", "x"], ["--max-bandwidth", "1M"],
                                   ["--max-bandwidth", "1Gx", "--work-dir", "x"],
-                                  ["--max-bandwidth", "0", "--work-dir", "x"], ["extra"]])
+                                  ["--max-bandwidth", "0", "--work-dir", "x"], ["extra"],
+                                  # huge or infinite values were a select() OverflowError traceback
+                                  ["--max-bandwidth", "1M", "--work-dir", "x", "--refresh", "1e308"],
+                                  ["--max-bandwidth", "1M", "--work-dir", "x", "--refresh", "inf"],
+                                  ["--max-bandwidth", "1M", "--work-dir", "x", "--weight", "inf"]])
 def test_usage_errors(args, capsys):
     with pytest.raises(SystemExit) as e:
         main(args)

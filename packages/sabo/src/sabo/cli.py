@@ -38,14 +38,20 @@ def _size(text: str) -> int:
     return v
 
 
-def _positive_float(text: str) -> float:
+def _positive_float(text: str, limit: float = 1e6) -> float:
     try:
         v = float(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"not a number: {text!r}")
     if not v > 0:
         raise argparse.ArgumentTypeError(f"must be > 0: {text!r}")
+    if not v <= limit:  # inf, or a timeout select() cannot take
+        raise argparse.ArgumentTypeError(f"must be at most {limit:g}: {text!r}")
     return v
+
+
+def _refresh(text: str) -> float:
+    return _positive_float(text, 3600.0)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -62,7 +68,7 @@ def build_parser() -> argparse.ArgumentParser:
                     help="relative share of this member (default 1)")
     ap.add_argument("--burst", metavar="SIZE", type=_size,
                     help="token bucket capacity, also the largest read (default: 100 ms of the share)")
-    ap.add_argument("--refresh", metavar="SECONDS", type=_positive_float, default=0.1,
+    ap.add_argument("--refresh", metavar="SECONDS", type=_refresh, default=0.1,
                     help="how often the group is re-read and our rate republished (default 0.1)")
     ap.add_argument("--progress", action="store_true",
                     help="print bytes, rate and share to stderr every second")
