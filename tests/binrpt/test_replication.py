@@ -616,3 +616,20 @@ def test_wrong_password_is_a_config_error_not_an_endless_retry(rig, side):
     assert r.returncode == 1, _stderr(r)
     assert "login refused" in _stderr(r) and "Access denied" in _stderr(r)
     assert "wrong-pw" not in _stderr(r)
+
+
+def test_source_triggers_do_not_fire_twice_on_the_target(rig):
+    """The row events already carry what a source trigger did; the trigger replicated to the target fired
+    again when binrpt wrote the rows (a duplicate-key stop, or doubled rows without a key)."""
+    db = rig.db
+    rig.src.q(f"CREATE TABLE `{db}`.t (id INT PRIMARY KEY)")
+    rig.src.q(f"CREATE TABLE `{db}`.log_pk (id INT AUTO_INCREMENT PRIMARY KEY, tid INT)")
+    rig.src.q(f"CREATE TABLE `{db}`.log_nk (tid INT)")
+    rig.src.q(f"CREATE TRIGGER `{db}`.tr AFTER INSERT ON `{db}`.t FOR EACH ROW "
+              f"BEGIN INSERT INTO `{db}`.log_pk (tid) VALUES (NEW.id); INSERT INTO `{db}`.log_nk VALUES (NEW.id); END")
+    rig.src.q(f"INSERT INTO `{db}`.t VALUES (1), (2)")
+    r = rig.run(rig.config(), "--stop-at-end")
+    assert r.returncode == 0, _stderr(r)
+    assert "trigger statement not replicated" in _stderr(r)
+    assert rig.dst.q("SELECT COUNT(*) FROM information_schema.TRIGGERS WHERE TRIGGER_SCHEMA=%s", (db,))[0][0] == 0
+    rig.assert_same()

@@ -201,6 +201,19 @@ def test_account_statements_with_leading_comments_are_skipped(sql):
     assert is_skipped_statement(sql)
 
 
+@pytest.mark.parametrize("sql,want", [
+    ("CREATE DEFINER=`root`@`localhost` TRIGGER tr AFTER INSERT ON t FOR EACH ROW SET @x=1", True),
+    ("CREATE DEFINER='a'@'%' TRIGGER tr BEFORE UPDATE ON t FOR EACH ROW SET @x=1", True),
+    ("create or replace definer=current_user trigger tr after insert on t for each row set @x=1", True),
+    ("/* c */ DROP TRIGGER IF EXISTS tr", True),
+    ("CREATE TABLE triggers (id INT)", False),
+    ("DROP TABLE trigger_log", False),
+])
+def test_trigger_statements(sql, want):
+    from binrpt.filters import is_trigger_statement
+    assert is_trigger_statement(sql) is want
+
+
 def test_rewrite_after_leading_comment_keeps_offsets():
     sql = "/* c */ DROP TABLE app.t"
     assert rewrite_text(sql, ddl_refs(sql), {"app": "stg"}) == "/* c */ DROP TABLE `stg`.t"

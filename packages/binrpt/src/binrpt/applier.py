@@ -17,7 +17,7 @@ import time
 from dataclasses import dataclass
 
 from . import gtid as G
-from .filters import ddl_refs, is_skipped_statement, rewrite_text
+from .filters import ddl_refs, is_skipped_statement, is_trigger_statement, rewrite_text
 from .target import (AUTH_ERRORS, DDL_EXISTS_ERRORS, Failure, Fatal, Reconnect, Stmt, Target, error_code,
                      reconnect_error)
 from .values import ABSENT, column_converters, convert_fast, literal, mask_value, quote_name
@@ -814,6 +814,11 @@ class Applier:
             # never the text: account statements carry passwords
             self.log.info("statement not replicated (account/maintenance)", gtid=cur.gtid,
                           statement=" ".join(q.split()[:2]).upper())
+            self.end_txn(cur)
+            return
+        if is_trigger_statement(q):
+            self.log.warn("trigger statement not replicated (the row events already carry its effects; on the "
+                          "target it would fire again)", gtid=cur.gtid, db=db, sql=q[:200])
             self.end_txn(cur)
             return
         ok, refs = self._decide(db, q)

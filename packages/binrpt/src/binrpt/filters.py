@@ -276,6 +276,17 @@ def ddl_refs(text: str) -> list[Ref] | None:
     return None
 
 
+_TRIGGER = re.compile(
+    r"^\s*(?:CREATE\s+(?:OR\s+REPLACE\s+)?(?:DEFINER\s*=\s*(?:CURRENT_USER(?:\s*\(\s*\))?|\S+)\s+)?"
+    r"TRIGGER|DROP\s+TRIGGER)\b", re.I | re.S)
+
+
+def is_trigger_statement(text: str) -> bool:
+    """CREATE/DROP TRIGGER: never replicated, the source's row events already carry what its triggers did
+    (a trigger on the target would fire again when binrpt writes those rows: duplicates or double effects)."""
+    return _TRIGGER.match(blank_leading_comments(text)) is not None
+
+
 def is_skipped_statement(text: str) -> bool:
     head = " ".join(blank_leading_comments(text).split()[:3]).upper()
     return any(head.startswith(p) for p in SKIP_PREFIXES)
