@@ -46,7 +46,10 @@ def test_version_and_help(capsys):
 
 
 @pytest.mark.parametrize("args", [["--rotation-time", "x"], ["--max-age", "1.5"], ["--tz", "Mars/X"],
-                                  ["--max-size", "10Q"], ["--time-format", "iso"], ["extra"]])
+                                  ["--max-size", "10Q"], ["--time-format", "iso"], ["extra"],
+                                  # nan / inf were accepted: a select() traceback on the first retry
+                                  ["--retry-interval", "nan"], ["--retry-interval", "inf"],
+                                  ["--retry-interval", "-1"]])
 def test_usage_errors(args, capsys):
     with pytest.raises(SystemExit) as e:
         main(args)
@@ -318,3 +321,12 @@ def test_closed_stdin_is_an_error_closed_stdout_is_not_needed(tmp_path, rl_bin):
                        timeout=20, preexec_fn=lambda: os.close(1))
     assert r.returncode == 0, r.stderr
     assert content(tmp_path / "b") == b"x\n"
+
+
+@pytest.mark.parametrize("offset", ["nan", "inf", "1e308"])
+def test_absurd_clock_offset_is_refused_not_a_traceback(tmp_path, rl_bin, offset):
+    r = subprocess.run([rl_bin, "--log-dir", str(tmp_path / "logs")], input=b"a\n",
+                       env={**os.environ, "RELAXLOGS_CLOCK_OFFSET": offset}, capture_output=True,
+                       timeout=30)
+    assert r.returncode == 2, r.stderr
+    assert b"RELAXLOGS_CLOCK_OFFSET" in r.stderr and b"Traceback" not in r.stderr

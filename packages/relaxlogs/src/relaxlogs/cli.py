@@ -44,8 +44,8 @@ def _seconds(text: str) -> float:
         v = float(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"not a number: {text!r}")
-    if v < 0:
-        raise argparse.ArgumentTypeError(f"must be >= 0: {text!r}")
+    if not 0 <= v <= 3600:  # nan, inf or a huge pause: a select() traceback on the first retry
+        raise argparse.ArgumentTypeError(f"must be between 0 and 3600: {text!r}")
     return v
 
 
@@ -142,6 +142,8 @@ def _clock():
     if not off:
         return time.time
     delta = float(off)
+    if not abs(delta) < 1e10:  # nan, inf, or beyond what time_t and strftime take
+        raise ValueError(off)
     return lambda: time.time() + delta
 
 
@@ -154,7 +156,7 @@ def _run(args, zone) -> int:
     try:
         clock = _clock()
     except ValueError:
-        sys.stderr.write("relaxlogs: RELAXLOGS_CLOCK_OFFSET: not a number\n")
+        sys.stderr.write("relaxlogs: RELAXLOGS_CLOCK_OFFSET: not a number of seconds\n")
         return 2
     to_stdout = args.log_dir in ("", "stdout")
     closed = _std_fds_closed()
