@@ -345,6 +345,17 @@ def test_verify_bad_values_are_usage_errors(args, capsys):
     assert "binrpt: argument " + args[0] in capsys.readouterr().err
 
 
+@pytest.mark.parametrize("pos", ["garbage", "0-1-x", "binlog.000001:abc", "binlog.000001:", ":4", "f:1"])
+def test_bad_start_position_is_a_usage_error(pos, capsys):
+    """--start-position was not checked at all (a GtidError or ValueError traceback after connecting)."""
+    with pytest.raises(SystemExit) as e:
+        main(["-config", "x.toml", "--start-position", pos])
+    assert e.value.code == 2
+    assert "--start-position" in capsys.readouterr().err
+    with pytest.raises(ConfigError, match="start_position"):
+        from_dict({**BASE, "source": dict(BASE["source"], start_position=pos)})
+
+
 def test_unreadable_config(tmp_path, capsys):
     with pytest.raises(SystemExit) as e:
         main(["-config", str(tmp_path / "missing.toml")])

@@ -35,6 +35,14 @@ def _db_table(text: str) -> str:
     return text
 
 
+def _start_position(text: str) -> str:
+    from .config import check_start_position
+    try:
+        return check_start_position(text)
+    except ValueError as e:
+        raise argparse.ArgumentTypeError(str(e)) from None
+
+
 def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument("-config", "--config", metavar="FILE", help="TOML configuration file (required)")
     p.add_argument("-debug", "--debug", action="store_true", help="log every statement (debug level)")
@@ -56,7 +64,7 @@ def build_parser(cmd: str) -> argparse.ArgumentParser:
                        help="execute nothing on the target (checkpoint included); log each statement")
         p.add_argument("-stop-at-end", "--stop-at-end", action="store_true",
                        help="exit 0 once the source's current binlog end is applied (catch-up runs, tests)")
-        p.add_argument("-start-position", "--start-position", metavar="POS",
+        p.add_argument("-start-position", "--start-position", metavar="POS", type=_start_position,
                        help='where a first start (no checkpoint yet) begins: "now", "beginning", a GTID '
                             'position "0-1-42,1-5-9" or "FILE:POS" (overrides the config)')
         p.add_argument("--log-format", choices=("ltsv", "json"), help="log line format on stderr (default ltsv)")

@@ -79,6 +79,22 @@ class Config:
     save_status: bool = False          # accepted for compatibility; we always checkpoint
 
 
+def check_start_position(text: str) -> str:
+    """now | beginning | a GTID position | FILE:POS (POS a number >= 4); ValueError otherwise."""
+    if text in ("now", "beginning"):
+        return text
+    if ":" in text:
+        f, _, pos = text.rpartition(":")
+        if f and pos.isdigit() and int(pos) >= 4:
+            return text
+        raise ValueError(f"{text!r}: want FILE:POS with POS a number >= 4")
+    try:
+        gtid.parse(text)
+    except gtid.GtidError as e:
+        raise ValueError(f'{e} (or "now", "beginning", "FILE:POS")') from None
+    return text
+
+
 def _defaults_file(path: str) -> dict:
     cp = configparser.ConfigParser(allow_no_value=True, strict=False, interpolation=None)
     try:
@@ -206,11 +222,10 @@ def _from_dict(raw: dict) -> Config:
             raise ConfigError(f"errors.{k}: unknown policy {v!r} (one of {', '.join(ERROR_CLASSES[k])})")
         errors[k] = v
     start = str(src.get("start_position", rep.get("start_position", "now")))
-    if start not in ("now", "beginning") and ":" not in start:
-        try:
-            gtid.parse(start)
-        except gtid.GtidError as e:
-            raise ConfigError(f"source.start_position: {e} (or \"now\", \"beginning\", \"FILE:POS\")") from None
+    try:
+        check_start_position(start)
+    except ValueError as e:
+        raise ConfigError(f"source.start_position: {e}") from None
     log = raw.get("log") or {}
     fmt = str(log.get("format", "ltsv"))
     if fmt not in ("ltsv", "json"):
