@@ -49,7 +49,9 @@ def test_version_and_help(capsys):
                                   ["--max-size", "10Q"], ["--time-format", "iso"], ["extra"],
                                   # nan / inf were accepted: a select() traceback on the first retry
                                   ["--retry-interval", "nan"], ["--retry-interval", "inf"],
-                                  ["--retry-interval", "-1"]])
+                                  ["--retry-interval", "-1"],
+                                  # no file name: was retried as a write error, then exit 1
+                                  ["--pattern", ""], ["--pattern", "a/"], ["--pattern", ".."]])
 def test_usage_errors(args, capsys):
     with pytest.raises(SystemExit) as e:
         main(args)

@@ -25,6 +25,13 @@ class _Parser(argparse.ArgumentParser):
         sys.exit(2)
 
 
+def _pattern(text: str) -> str:
+    last = text.rsplit("/", 1)[-1]
+    if last in ("", ".", ".."):  # no file name: retried as a write error, then exit 1
+        raise argparse.ArgumentTypeError(f"no file name in pattern: {text!r}")
+    return text
+
+
 def _int(text: str) -> int:
     try:
         return int(text)
@@ -81,7 +88,7 @@ def build_parser() -> argparse.ArgumentParser:
                          "implies --with-time")
     ap.add_argument("--tz", metavar="ZONE", default="local",
                     help="zone of stamps and file names: local (default), UTC, or a name like Asia/Tokyo")
-    ap.add_argument("--pattern", metavar="STRFTIME", default="log.%Y%m%d%H%M",
+    ap.add_argument("--pattern", metavar="STRFTIME", type=_pattern, default="log.%Y%m%d%H%M",
                     help="file name pattern, relative to DIR (default log.%%Y%%m%%d%%H%%M)")
     ap.add_argument("--link", metavar="NAME", default="current",
                     help="symlink to the current file, relative to DIR (default current)")
