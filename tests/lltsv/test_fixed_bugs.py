@@ -68,6 +68,15 @@ def test_overflowing_result_gives_no_value_not_infinity(lltsv):
     assert r.rc == 0 and r.out == b"a:7\tb:x\tc:14\n"
 
 
+@pytest.mark.parametrize("expr", ["uri =~ [[:alpha:]]+", "uri !~* ^[[:digit:]]", "uri =~ [a--b]"])
+def test_regex_python_would_read_differently_is_a_usage_error(lltsv, expr, capfd):
+    # RE2 reads [[:alpha:]] as a POSIX class; Python's re reads a set of '[', ':', 'a', ... and
+    # only emits a FutureWarning (it leaked to stderr, and the filter silently matched otherwise)
+    r = lltsv(["-f", expr], SAMPLE)
+    assert r.rc == 2 and r.out == b"" and "lltsv: invalid filter" in r.err
+    assert "FutureWarning" not in r.err + capfd.readouterr().err
+
+
 def test_expressions_run_in_the_given_order(lltsv):
     # upstream runs them in random map order: c is set only part of the time
     data = b"a:1\n" * 50

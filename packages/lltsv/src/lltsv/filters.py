@@ -56,10 +56,19 @@ class Filter:
         elif self.op in ("=~", "!~", "=~*", "!~*"):
             flags = re.IGNORECASE if self.op.endswith("*") else 0
             pattern = self.rhs.decode("utf-8", "surrogateescape")
+            import warnings
+
             try:
-                self._rx = re.compile(pattern, flags)
+                with warnings.catch_warnings():
+                    # "Possible nested set" / "set difference": RE2 syntax such as [[:alpha:]]
+                    # that Python's re would read differently; refuse it rather than guess
+                    warnings.simplefilter("error", FutureWarning)
+                    self._rx = re.compile(pattern, flags)
             except re.error as e:
                 raise FilterError(f"bad regular expression {pattern!r}: {e}") from e
+            except FutureWarning as e:
+                raise FilterError(f"bad regular expression {pattern!r}: {e} (POSIX classes such "
+                                  "as [[:alpha:]] are RE2 syntax: write [a-zA-Z] or \\w)") from e
 
     def __str__(self):
         return self.source.decode("utf-8", "replace")
