@@ -374,3 +374,15 @@ def test_logs_ltsv_and_json():
     import json
     rec = json.loads(buf.getvalue())
     assert rec["level"] == "warn" and rec["n"] == 1
+
+
+def test_closed_stdout_and_stderr_are_not_a_crash(tmp_path):
+    """With stdout or stderr closed, Python sets sys.stdout/sys.stderr to None: was an AttributeError."""
+    from conftest import BIN
+    cfg = tmp_path / "c.toml"
+    cfg.write_text("[source]\nhost='127.0.0.1'\nport=1\nusername='u'\nreplicate_server_id=7\n"
+                   "[replica]\nhost='127.0.0.1'\nport=1\nusername='u'\n")
+    for redir in (">&-", "2>&-"):
+        r = subprocess.run(f"'{BIN}' status -config '{cfg}' {redir}", shell=True, capture_output=True, timeout=60)
+        assert r.returncode == 1
+        assert b"Traceback" not in r.stderr + r.stdout

@@ -100,7 +100,16 @@ def _load(args):
     return cfg
 
 
+def _reopen_closed_std() -> None:
+    """Started with stdout or stderr closed (`>&-`), Python has None there: point them at /dev/null so
+    that output and logging do not crash the run."""
+    for name in ("stdout", "stderr"):
+        if getattr(sys, name) is None:
+            setattr(sys, name, open(os.devnull, "w"))
+
+
 def main(argv: list[str] | None = None) -> int:
+    _reopen_closed_std()
     argv = list(sys.argv[1:] if argv is None else argv)
     cmd = "run"
     if argv and argv[0] in COMMANDS:
