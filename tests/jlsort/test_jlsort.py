@@ -399,3 +399,11 @@ def test_invalid_utf8_in_a_string_is_an_invalid_line_not_a_traceback(jlsort, jlu
     f.write_bytes(data)
     r = jljoin("-k", "k", f, f)
     assert r.rc == 0 and len(r.lines) == n_good
+
+
+def test_shown_bad_line_cannot_drive_the_terminal(jlsort):
+    # a binary line was echoed raw (ESC sequences, CR) in the warning
+    r = jlsort("-k", "k", stdin=b'{"k":1}\n\x1b[2J\x1b]0;owned\x07\xff\r\n')
+    assert r.rc == 0 and r.out == b'{"k":1}\n'
+    assert "\x1b" not in r.err and "\x07" not in r.err and "\r" not in r.err
+    assert "-:2: invalid JSON" in r.err and "\\x1b[2J" in r.err and "\\xff" in r.err

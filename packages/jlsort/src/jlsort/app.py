@@ -5,7 +5,7 @@ import os
 import sys
 import tempfile
 
-from .records import DataError, Extractor, Stats, iter_blocks, make_keys, open_input
+from .records import DataError, Extractor, Stats, iter_blocks, make_keys, open_input, show
 from .sort import Sorter, TempError, first_disorder, merge_blocks, write_batches
 
 PROG = "jlsort"
@@ -186,7 +186,7 @@ def _file_blocks(name, f, ex, specs, progress, rc, strict):
         if i is not None:
             j = i - 1 if prev is not None else i
             ln = linenos[j] if linenos else base + j + 1
-            raise DataError(f"{name}:{ln}: disorder: {kept[j][:200].decode('utf-8', 'replace')}")
+            raise DataError(f"{name}:{ln}: disorder: {show(kept[j])}")
         prev = keys[-1]
         yield keys, kept
 

@@ -25,6 +25,15 @@ BLOCK_BYTES = 1 << 22
 BAD_JSON = (msgspec.DecodeError, UnicodeDecodeError)
 
 
+# control characters (ESC, CR, ...) of a shown line escaped: a binary line must not drive the terminal
+_CTRL = {c: f"\\x{c:02x}" for c in (*range(32), 127)}
+
+
+def show(line: bytes, limit: int = 200) -> str:
+    """The start of a line for a message: invalid UTF-8 and control characters as \\xNN."""
+    return line[:limit].decode("utf-8", "backslashreplace").translate(_CTRL)
+
+
 class DataError(Exception):
     """A bad record under --strict / --invalid error / --missing error: exit 1."""
 
@@ -166,7 +175,7 @@ class Extractor:
                 st.first_missing = f"{src}:{ln}"
             if self.error_missing:
                 raise DataError(f"{src}:{ln}: no key {self._keys_text()}: "
-                                f"{lines[first][:200].decode('utf-8', 'replace')}")
+                                f"{show(lines[first])}")
             st.missing += len(miss_pos)
             if self.skip_missing:
                 st.missing_skipped += len(miss_pos)
@@ -231,7 +240,7 @@ class Extractor:
 
     def _invalid(self, line, src, lineno, err):
         st = self.stats
-        msg = f"{src}:{lineno}: invalid JSON ({err}): {line[:200].decode('utf-8', 'replace')}"
+        msg = f"{src}:{lineno}: invalid JSON ({err}): {show(line)}"
         if self.on_invalid == "error":
             self.pending = msg  # raised after the lines before it are checked
             return True
