@@ -68,13 +68,20 @@ def test_overflowing_result_gives_no_value_not_infinity(lltsv):
     assert r.rc == 0 and r.out == b"a:7\tb:x\tc:14\n"
 
 
-@pytest.mark.parametrize("expr", ["uri =~ [[:alpha:]]+", "uri !~* ^[[:digit:]]", "uri =~ [a--b]"])
+@pytest.mark.parametrize("expr", ["uri =~ [[:alpha:]]+", "uri !~* ^[[:digit:]]", "uri =~ [a--b]",
+                                  "uri =~ o{,2}", "uri !~ x{,}", "uri =~ \\\\{,1}"])
 def test_regex_python_would_read_differently_is_a_usage_error(lltsv, expr, capfd):
     # RE2 reads [[:alpha:]] as a POSIX class; Python's re reads a set of '[', ':', 'a', ... and
-    # only emits a FutureWarning (it leaked to stderr, and the filter silently matched otherwise)
+    # only emits a FutureWarning (it leaked to stderr, and the filter silently matched otherwise).
+    # RE2 reads x{,2} as literal text, Python as x{0,2}: silently different matches.
     r = lltsv(["-f", expr], SAMPLE)
     assert r.rc == 2 and r.out == b"" and "lltsv: invalid filter" in r.err
     assert "FutureWarning" not in r.err + capfd.readouterr().err
+
+
+def test_escaped_open_repeat_is_the_literal_text(lltsv):
+    r = lltsv(["-f", "u =~ o\\{,2}", "-k", "u", "-K"], b"u:o{,2}\nu:oo\n")
+    assert r.rc == 0 and r.out == b"o{,2}\n"
 
 
 def test_expressions_run_in_the_given_order(lltsv):

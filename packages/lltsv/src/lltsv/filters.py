@@ -17,6 +17,9 @@ import re
 from . import gonum
 
 
+_OPEN_REPEAT = re.compile(r"(?<!\\)(?:\\\\)*(\{,[0-9]*\})")
+
+
 class FilterError(ValueError):
     pass
 
@@ -57,6 +60,12 @@ class Filter:
             flags = re.IGNORECASE if self.op.endswith("*") else 0
             pattern = self.rhs.decode("utf-8", "surrogateescape")
             import warnings
+
+            m = _OPEN_REPEAT.search(pattern)
+            if m:   # Python reads x{,N} as x{0,N}; RE2 (upstream) as the literal text
+                raise FilterError(f"bad regular expression {pattern!r}: {m.group(1)!r} is a repeat "
+                                  "in Python but literal text in RE2 (upstream): write {0,N} for "
+                                  "the repeat or escape the brace")
 
             try:
                 with warnings.catch_warnings():
