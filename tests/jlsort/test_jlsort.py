@@ -288,6 +288,20 @@ def test_output_file_may_be_an_input(jlsort, tmp_path):
     assert [p.name for p in tmp_path.iterdir()] == ["data.ndjson"]
 
 
+def test_output_through_a_symlink_writes_its_target(jlsort, tmp_path):
+    # -o LINK replaced the symlink by a regular file and left the target unsorted (sort -o
+    # writes the target)
+    (tmp_path / "real").mkdir()
+    target = tmp_path / "real" / "data.ndjson"
+    target.write_bytes(b'{"k":2}\n{"k":1}\n')
+    link = tmp_path / "link.ndjson"
+    link.symlink_to(target)
+    r = jlsort("-k", "k", "-o", link, link)
+    assert r.rc == 0, r.err
+    assert link.is_symlink() and target.read_bytes() == b'{"k":1}\n{"k":2}\n'
+    assert sorted(p.name for p in (tmp_path / "real").iterdir()) == ["data.ndjson"]
+
+
 def test_output_file_untouched_on_error(jlsort, tmp_path):
     f = tmp_path / "out.ndjson"
     f.write_bytes(b"keep me\n")

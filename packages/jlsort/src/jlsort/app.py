@@ -122,7 +122,9 @@ def _output(path):
     behind if we are killed."""
     if not path or path == "-":
         return sys.stdout.buffer, (lambda: sys.stdout.buffer.flush()), (lambda: None)
-    d = os.path.dirname(os.path.abspath(path))
+    name = path
+    path = os.path.realpath(path)  # -o through a symlink writes its target, as sort -o does
+    d = os.path.dirname(path)
     tmp = None
     try:
         try:
@@ -130,7 +132,7 @@ def _output(path):
         except (AttributeError, OSError):
             fd, tmp = tempfile.mkstemp(prefix=".jlsort.", suffix=".tmp", dir=d)
     except OSError as e:
-        raise OSError(e.errno, e.strerror, path) from None
+        raise OSError(e.errno, e.strerror, name) from None
     f = os.fdopen(fd, "wb", buffering=1 << 20)
     state = {"tmp": tmp}
 
