@@ -289,6 +289,15 @@ def test_no_link(tmp_path, rl_bin):
     assert not (d / "current").exists()
 
 
+def test_link_that_cannot_be_replaced_is_reported_and_leaves_no_stray_file(tmp_path, rl_bin):
+    d = tmp_path / "logs"
+    (d / "current").mkdir(parents=True)  # a directory where the link should go
+    r = run(rl_bin, ["--log-dir", str(d)], b"x\n")
+    assert r.returncode == 0 and b"cannot update the link" in r.stderr
+    names = sorted(os.listdir(d))
+    assert len(names) == 2 and names[0] == "current" and names[1].startswith("log."), names
+
+
 def test_stdout_closed_pipe_exits_141_quietly(tmp_path, rl_bin):
     big = tmp_path / "in"
     big.write_bytes(b"line of text\n" * 300_000)

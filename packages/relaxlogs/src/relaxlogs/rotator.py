@@ -286,7 +286,11 @@ class Rotator:
             except FileNotFoundError:
                 pass
             os.symlink(target, tmp)
-            os.replace(tmp, self.link)
+            try:
+                os.replace(tmp, self.link)
+            except OSError:
+                os.unlink(tmp)  # leave no stray NAME_symlink behind
+                raise
         except OSError as e:
             if not self._link_warned:
                 self._link_warned = True
