@@ -17,7 +17,9 @@ import time
 from dataclasses import dataclass
 
 from . import gtid as G
-from .filters import ddl_refs, is_skipped_statement, is_trigger_statement, rewrite_text
+from .filters import _CREATE_TABLE as _CREATE_TABLE_RE
+from .filters import (blank_leading_comments, ddl_refs, is_skipped_statement, is_trigger_statement,
+                      rewrite_text)
 from .target import (AUTH_ERRORS, DDL_EXISTS_ERRORS, Failure, Fatal, Reconnect, Stmt, Target, error_code,
                      reconnect_error)
 from .values import ABSENT, column_converters, convert_fast, literal, mask_value, quote_name
@@ -44,6 +46,7 @@ class Txn:
     standalone: bool
     ts: int
     skip: bool = False
+    has_rows: bool = False
 
 
 class TableInfo:
@@ -647,6 +650,7 @@ class Applier:
             self.flush()
 
     def rows_event(self, ev, cur: Txn, is_insert: bool, is_update: bool) -> None:
+        cur.has_rows = True
         if not self.table_ok(ev.schema, ev.table):
             return
         try:
@@ -883,12 +887,60 @@ class Applier:
     def statement_in_txn(self, ev, q: str, cur: Txn) -> None:
         """A statement logged inside a transaction (statement format): run it in the open transaction."""
         db = ev.schema.decode("utf-8", "replace") if isinstance(ev.schema, (bytes, bytearray)) else (ev.schema or "")
+        if not cur.has_rows and _CREATE_TABLE_RE.match(blank_leading_comments(q)):
+            self.ddl_in_txn(ev, q, cur, db)
+            return
         if not (db and self.cfg.filter.db_ok(db)) or q.upper().startswith(("SAVEPOINT", "RELEASE SAVEPOINT")):
             return
         tdb = self.cfg.rewrite_db.get(db, db)
         self.log.warn("statement-format change inside a transaction, applied as is", gtid=cur.gtid, sql=q[:200])
         self._add(Stmt(f"USE {quote_name(tdb)}", None, "use", tdb, ""))
         self._add(Stmt(q, None, "statement", tdb, "", [(cur.gtid, {})]))
+
+
+    def ddl_in_txn(self, ev, q: str, cur: Txn, db: str) -> None:
+        """CREATE TABLE ... SELECT in row format: the CREATE is logged inside the transaction that carries
+        the rows. It would commit the open target transaction implicitly, so: commit the group before it,
+        run it under the pending marker (as a standalone DDL), and let the transaction's rows follow; the
+        commit of this transaction (checkpoint included) clears the marker."""
+        self.commit_group()
+        self._wait()
+        ok, refs = self._decide(db, q)
+        if ok is False:
+            return
+        tdb = self.cfg.rewrite_db.get(db, db)
+        text = rewrite_text(q, refs, self.cfg.rewrite_db) if (refs and self.cfg.rewrite_db) else q
+        if ok is None:
+            self._policy(Failure(Stmt(text, 0, "ddl", tdb, "", [(cur.gtid, {})]), "ddl", 0,
+                                 "statement touches both replicated and filtered-out tables"))
+            return
+        if self.dryrun:
+            self.log.info(f"dry-run: {text}", db=tdb, gtid=cur.gtid)
+            return
+        recovering = self.ddl_pending == cur.gtid
+        self.target.commit_with_checkpoint(self.target.checkpoint_sql(
+            G.format(self.state), self.file, self.pos, self.source_server_id, self.source_uuid, self.last_event_ts,
+            cur.gtid))
+        self.ddl_pending = cur.gtid
+        import pymysql
+        try:
+            self.target.run_ddl(tdb or None, text, self._session_settings(ev))
+        except pymysql.MySQLError as e:
+            code = error_code(e)
+            if recovering and code in DDL_EXISTS_ERRORS:
+                self.log.info("DDL had already taken effect before the restart", gtid=cur.gtid, code=code)
+            else:
+                if self.cfg.errors.get("ddl") == "stop":
+                    self.target.commit_with_checkpoint(self.target.checkpoint_sql(
+                        G.format(self.state), self.file, self.pos, self.source_server_id, self.source_uuid,
+                        self.last_event_ts, None))
+                    self.ddl_pending = None
+                st = self._policy(Failure(Stmt(text, 0, "ddl", tdb, "", [(cur.gtid, {})]), "ddl", code,
+                                          str(e.args[-1])))
+                if st is not None:
+                    self.target.run([st])
+        self.target.forget_columns()
+        self._tables.clear()
 
 
 class _Unmappable(Exception):
