@@ -79,6 +79,19 @@ def test_regex_python_would_read_differently_is_a_usage_error(lltsv, expr, capfd
     assert "FutureWarning" not in r.err + capfd.readouterr().err
 
 
+def test_regex_shorthand_classes_are_ascii_like_re2(lltsv):
+    # Python's re on text made \\d match U+FF13 and \\w match "é"; RE2 (upstream) is ASCII-only
+    data = "u:３\nu:é\nu:a\u00a0b\nu:7\n".encode()
+    for pat, want in [(r"^\d$", b"7\n"), (r"^\w$", b"7\n"), (r"a\sb", b""), (r"^[\d]$", b"7\n"),
+                      (r"^\W$", "３\né\n".encode()), (r"^[^\w]$", "３\né\n".encode()),
+                      (r"\bé", b"")]:
+        r = lltsv(["-f", "u =~ " + pat, "-k", "u", "-K"], data)
+        assert (r.rc, r.out) == (0, want), pat
+    # case folding stays Unicode for =~*
+    assert lltsv(["-f", "u =~* ^ÉX$", "-k", "u", "-K"], "u:éx\n".encode()).out == "éx\n".encode()
+    assert lltsv(["-f", r"u =~ [\W]"], data).rc == 2
+
+
 def test_escaped_open_repeat_is_the_literal_text(lltsv):
     r = lltsv(["-f", "u =~ o\\{,2}", "-k", "u", "-K"], b"u:o{,2}\nu:oo\n")
     assert r.rc == 0 and r.out == b"o{,2}\n"

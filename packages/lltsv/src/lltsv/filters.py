@@ -20,6 +20,52 @@ from . import gonum
 _OPEN_REPEAT = re.compile(r"(?<!\\)(?:\\\\)*(\{,[0-9]*\})")
 
 
+_IN_CLASS = {"d": "0-9", "w": "0-9A-Za-z_", "s": "\\t\\n\\f\\r "}
+
+
+def _ascii_classes(pattern: str) -> str:
+    """RE2 (upstream) reads \\d \\w \\s \\b and their negations as ASCII classes; Python's re, on
+    text, as Unicode ones (\\d matches '\uff13'). Rewrite them to their ASCII meaning without
+    re.ASCII, which would also turn off Unicode case folding for =~*."""
+    out = []
+    i, n = 0, len(pattern)
+    in_class = False
+    while i < n:
+        c = pattern[i]
+        if c == "\\" and i + 1 < n:
+            e = pattern[i + 1]
+            if e in "dwsDWSbB":
+                if not in_class:
+                    out.append(f"(?a:\\{e})")
+                elif e in _IN_CLASS:
+                    out.append(_IN_CLASS[e])
+                elif e in "DWS":
+                    raise re.error(f"\\{e} inside [...] is not supported: write [^...] instead")
+                else:
+                    out.append(pattern[i:i + 2])
+            else:
+                out.append(pattern[i:i + 2])
+            i += 2
+            continue
+        if in_class:
+            if c == "]":
+                in_class = False
+        elif c == "[":
+            in_class = True
+            out.append(c)
+            i += 1
+            if i < n and pattern[i] == "^":
+                out.append("^")
+                i += 1
+            if i < n and pattern[i] == "]":   # a leading ] is a literal
+                out.append("]")
+                i += 1
+            continue
+        out.append(c)
+        i += 1
+    return "".join(out)
+
+
 class FilterError(ValueError):
     pass
 
@@ -68,11 +114,12 @@ class Filter:
                                   "the repeat or escape the brace")
 
             try:
+                compiled = _ascii_classes(pattern)
                 with warnings.catch_warnings():
                     # "Possible nested set" / "set difference": RE2 syntax such as [[:alpha:]]
                     # that Python's re would read differently; refuse it rather than guess
                     warnings.simplefilter("error", FutureWarning)
-                    self._rx = re.compile(pattern, flags)
+                    self._rx = re.compile(compiled, flags)
             except re.error as e:
                 raise FilterError(f"bad regular expression {pattern!r}: {e}") from e
             except FutureWarning as e:
