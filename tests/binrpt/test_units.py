@@ -269,6 +269,8 @@ def test_config_errors(patch, msg):
     {"source": dict(BASE["source"], replicate_server_id=[5])},
     {"replica": dict(BASE["replica"], group_max_seconds=-1)},
     {"replica": dict(BASE["replica"], channel="")},
+    {"replica": dict(BASE["replica"], channel="x" * 65)},
+    {"replica": dict(BASE["replica"], channel="prod ")},
     {"replica": "x"},
 ])
 def test_config_wrong_types_are_config_errors(patch):

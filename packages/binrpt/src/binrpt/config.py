@@ -176,8 +176,10 @@ def from_dict(raw: dict) -> Config:
         raise ConfigError("log.summary_interval: must be >= 0")
     if cfg.binlog_buffer_num < 0:
         raise ConfigError("source.binlog_buffer_num: must be >= 0")
-    if not cfg.channel:
-        raise ConfigError("replica.channel: must not be empty")
+    if not cfg.channel or len(cfg.channel) > 64 or cfg.channel != cfg.channel.strip():
+        # the checkpoint key is VARCHAR(64): a longer name would be cut, and two channels sharing a prefix
+        # would share one checkpoint row; the comparison also ignores trailing spaces
+        raise ConfigError(f"replica.channel: 1 to 64 characters, no leading or trailing space: {cfg.channel!r}")
     return cfg
 
 
