@@ -311,3 +311,29 @@ def test_closed_standard_descriptor_is_an_error(tmp_path, sabo_bin, fd, name):
     assert r.returncode == 1
     assert r.stderr == b"sabo: " + name + b": Bad file descriptor\n"
     assert os.listdir(tmp_path) == []
+
+
+def _read_all_later(fd, delay):
+    time.sleep(delay)  # a slow reader: the pipe fills and a non-blocking write gets EAGAIN
+    chunks = []
+    while chunk := os.read(fd, 1 << 16):
+        chunks.append(chunk)
+    os.close(fd)
+    return b"".join(chunks)
+
+
+def test_nonblocking_stdout_is_waited_on_not_an_error(tmp_path, sabo_bin):
+    # stdout inherited with O_NONBLOCK (node, some ssh set-ups): EAGAIN was "write error", exit 1
+    src = tmp_path / "in"
+    data = os.urandom(2_000_000)
+    src.write_bytes(data)
+    r, w = os.pipe()
+    os.set_blocking(w, False)
+    with open(src, "rb") as f:
+        p = subprocess.Popen([sabo_bin, "--max-bandwidth", "1G", "--work-dir", str(tmp_path)],
+                             stdin=f, stdout=w, stderr=subprocess.PIPE)
+    os.close(w)
+    out = _read_all_later(r, 0.5)
+    err = p.stderr.read()
+    assert p.wait(timeout=30) == 0, err
+    assert out == data

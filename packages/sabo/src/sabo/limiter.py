@@ -196,6 +196,9 @@ class Limiter:
                 n = os.write(self.outfd, view)
             except BrokenPipeError:
                 raise Exit(141)
+            except BlockingIOError:  # stdout inherited O_NONBLOCK: wait as a blocking write would
+                select.select([], [self.outfd], [])
+                continue
             except OSError as e:
                 self._msg(f"write error: {e.strerror}")
                 raise Exit(1)
