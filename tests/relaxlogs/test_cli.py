@@ -341,3 +341,23 @@ def test_absurd_clock_offset_is_refused_not_a_traceback(tmp_path, rl_bin, offset
                        timeout=30)
     assert r.returncode == 2, r.stderr
     assert b"RELAXLOGS_CLOCK_OFFSET" in r.stderr and b"Traceback" not in r.stderr
+
+
+def test_nonblocking_stdout_is_waited_on_not_an_error(tmp_path, rl_bin):
+    # stdout inherited with O_NONBLOCK: EAGAIN was "write error: standard output", exit 1
+    src = tmp_path / "in"
+    data = b"".join(b"line %d\n" % i for i in range(200_000))
+    src.write_bytes(data)
+    r, w = os.pipe()
+    os.set_blocking(w, False)
+    with open(src, "rb") as f:
+        p = subprocess.Popen([rl_bin, "--log-dir", "stdout"], stdin=f, stdout=w, stderr=subprocess.PIPE)
+    os.close(w)
+    time.sleep(0.5)
+    chunks = []
+    while chunk := os.read(r, 1 << 16):
+        chunks.append(chunk)
+    os.close(r)
+    err = p.stderr.read()
+    assert p.wait(timeout=30) == 0, err
+    assert b"".join(chunks) == data

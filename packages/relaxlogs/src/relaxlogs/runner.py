@@ -65,6 +65,9 @@ class Runner:
         while view:
             try:
                 n = os.write(self.outfd, view)
+            except BlockingIOError:  # stdout inherited O_NONBLOCK: wait as a blocking write would
+                select.select([], [self.outfd], [])
+                continue
             except BrokenPipeError:
                 if self.rot is None:
                     raise Stop(141)
