@@ -170,6 +170,15 @@ def test_unknown_command_and_option():
     assert rc == 2 and err.startswith(b"myps: unrecognized arguments: --bogus")
 
 
+def test_pattern_not_utf8_is_a_usage_error():
+    # argv bytes that are not UTF-8 arrive as surrogate escapes: a usage error, not a crash message
+    bad = b"\xff\xfe".decode("utf-8", "surrogateescape")
+    for args in (["grep", bad], ["grep", "-u", bad], ["kill", "-y", "-t", "1", "--exclude-db", bad]):
+        rc, out, err = run_myps(args)
+        assert rc == 2 and out == b"", args
+        assert err.startswith(b"myps: --") and b"not valid UTF-8" in err and b"Error" not in err, err
+
+
 def test_watch_kill_needs_yes():
     rc, _, err = run_myps(["kill", "-u", "x", "--interval", "1"])
     assert rc == 2 and b"--yes" in err

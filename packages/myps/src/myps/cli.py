@@ -218,6 +218,10 @@ def _main(argv, stdin, stdout, stderr) -> int:
         run_time = parse_time(a.run_time) if a.run_time is not None else None
     except CriteriaError as e:
         return usage(str(e))
+    for name in ("user", "db", "command", "state", "info", "host", "exclude_user", "exclude_db", "exclude_host"):
+        for v in (lambda x: x if isinstance(x, list) else [x])(getattr(a, name)):
+            if v is not None and not _utf8(v):
+                return usage(f"--{name.replace('_', '-')}: the pattern is not valid UTF-8: {v!r}")
     if action != "blockers" and crit.empty():
         return usage(f"no matching criteria specified.\n try `{PROG} {action} --help' for more information")
     if interval is not None and interval <= 0:
@@ -271,6 +275,16 @@ def _main(argv, stdin, stdout, stderr) -> int:
             signal.signal(signal.SIGTERM, old_term)
 
 
+def _utf8(s: str) -> bool:
+    """False for an argv value holding undecodable bytes (surrogate escapes): the server cannot be
+    sent it, and its columns hold no such bytes anyway."""
+    try:
+        s.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
 def real_main_thread() -> bool:
     import threading
     return threading.current_thread() is threading.main_thread()
@@ -317,8 +331,11 @@ class Runner:
             self.out.write(prompt)
             self.out.stdout.flush()
             answer = self.stdin.readline()
-            if not answer:
+            if not answer or not _isatty(self.stdin):
+                # no terminal echoed the answer's newline: end the prompt's line, so that the first
+                # KILLED: record is not glued to it (`echo y | myps kill ... | lltsv` stays parseable)
                 self.out.write(b"\n")
+            if not answer:
                 self.out.err("no answer (end of input): nothing killed")
                 return EXIT_ERROR
             if answer.rstrip(b"\n") not in (b"y", b"Y"):
