@@ -176,3 +176,21 @@ def test_temp_dir_filling_up_mid_run_is_an_error(script, tmp_path, small_tmpfs):
     # the message names the temporary directory (the close after the failed write raised again
     # and the bare "No space left on device" lost it)
     assert f"write error on a temporary file in {small_tmpfs}".encode() in r.stderr, r.stderr
+
+
+@pytest.mark.parametrize("name", ["jlsort", "jluniq"])
+def test_nonblocking_stdin_is_waited_on_not_taken_as_empty(script, name):
+    # stdin inherited with O_NONBLOCK and no data ready yet: read() gives None, which was taken
+    # as the end of input: empty output, exit 0
+    data = b"".join(b'{"k":%d}\n' % i for i in range(1000))
+    r, w = os.pipe()
+    os.set_blocking(r, False)
+    p = subprocess.Popen([script(name), "-k", "k"], stdin=r, stdout=subprocess.PIPE,
+                         stderr=subprocess.PIPE)
+    os.close(r)
+    time.sleep(0.5)
+    os.write(w, data)
+    os.close(w)
+    out, err = p.communicate(timeout=60)
+    assert p.returncode == 0, err
+    assert out == data

@@ -8,6 +8,7 @@ no key: it is treated like a line without the key.
 from __future__ import annotations
 
 import gzip
+import select
 import sys
 from decimal import Decimal
 from operator import attrgetter
@@ -77,7 +78,13 @@ def iter_blocks(f, block_bytes: int = BLOCK_BYTES, raw: bool = False):
     carry = b""
     read = f.read
     while True:
-        data = read(block_bytes)
+        try:
+            data = read(block_bytes)
+        except BlockingIOError:
+            data = None
+        if data is None:  # stdin inherited O_NONBLOCK, nothing ready yet: not the end of input
+            select.select([f], [], [])
+            continue
         if not data:
             break
         if carry:
