@@ -84,7 +84,8 @@ def test_regex_shorthand_classes_are_ascii_like_re2(lltsv):
     data = "u:３\nu:é\nu:a\u00a0b\nu:7\n".encode()
     for pat, want in [(r"^\d$", b"7\n"), (r"^\w$", b"7\n"), (r"a\sb", b""), (r"^[\d]$", b"7\n"),
                       (r"^\W$", "３\né\n".encode()), (r"^[^\w]$", "３\né\n".encode()),
-                      (r"\bé", b"")]:
+                      (r"\bé", b""), (r"\W", "３\né\na\u00a0b\n".encode()), (r"\D", "３\né\na\u00a0b\n".encode()),
+                      (r"\S", data.replace(b"u:", b"")), (r"\s", b"")]:
         r = lltsv(["-f", "u =~ " + pat, "-k", "u", "-K"], data)
         assert (r.rc, r.out) == (0, want), pat
     # case folding stays Unicode for =~*

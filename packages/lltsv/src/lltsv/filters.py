@@ -21,6 +21,15 @@ _OPEN_REPEAT = re.compile(r"(?<!\\)(?:\\\\)*(\{,[0-9]*\})")
 
 
 _IN_CLASS = {"d": "0-9", "w": "0-9A-Za-z_", "s": "\\t\\n\\f\\r "}
+_W = "[0-9A-Za-z_]"
+# explicit classes, not the scoped flag (?a:...): CPython's prefix optimisation ignores that flag,
+# so re.search(r"(?a:\\W)", "\uff13") is None
+_OUT_CLASS = {
+    "d": "[0-9]", "D": "[^0-9]", "w": _W, "W": "[^0-9A-Za-z_]",
+    "s": "[\\t\\n\\f\\r ]", "S": "[^\\t\\n\\f\\r ]",
+    "b": f"(?:(?<!{_W})(?={_W})|(?<={_W})(?!{_W}))",
+    "B": f"(?:(?<={_W})(?={_W})|(?<!{_W})(?!{_W}))",
+}
 
 
 def _ascii_classes(pattern: str) -> str:
@@ -36,7 +45,7 @@ def _ascii_classes(pattern: str) -> str:
             e = pattern[i + 1]
             if e in "dwsDWSbB":
                 if not in_class:
-                    out.append(f"(?a:\\{e})")
+                    out.append(_OUT_CLASS[e])
                 elif e in _IN_CLASS:
                     out.append(_IN_CLASS[e])
                 elif e in "DWS":
