@@ -301,6 +301,7 @@ def test_failed_ddl_still_stops_after_a_restart(rig):
         r = rig.run(cfg, "--stop-at-end")
         assert r.returncode == 1, _stderr(r)
         assert "1050" in _stderr(r) and "already taken effect" not in _stderr(r)
+        assert "ddl (1050) in . at" not in _stderr(r)
         assert rig.checkpoint()[1] is None
 
 

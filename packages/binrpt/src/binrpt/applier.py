@@ -574,7 +574,7 @@ class Applier:
         n = self.error_counts.get(cls, 0) + 1
         self.error_counts[cls] = n
         gtids = sorted({g for g, _ in f.stmt.rows}) or ["?"]
-        where = f"{f.stmt.db}.{f.stmt.table}"
+        where = f"{f.stmt.db}.{f.stmt.table}" if f.stmt.table else (f.stmt.db or "(no default database)")
         if policy == "stop":
             raise Fatal(f"{cls} ({f.code}) in {where} at GTID {','.join(gtids)}: {f.message}: {f.stmt.sql[:2000]}")
         if policy == "skip" or policy == "ignore":
