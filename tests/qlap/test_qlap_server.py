@@ -348,3 +348,20 @@ def test_progress_line_only_on_a_terminal(mariadb, dsn, dbname):
     assert rc == 0 and err == b""
     r = qlap("-d", dsn(dbname), "-q", "SELECT 1", "-t", "2")          # stderr not a terminal: nothing
     assert r.returncode == 0 and r.stderr == b""
+
+
+def test_write_error_is_a_message_not_a_traceback(mariadb, dsn, dbname):
+    # ENOSPC on the report (stdout) or on --series: "write error", exit 1, the database still dropped
+    with open("/dev/full", "wb") as full:
+        r = subprocess.run([*QLAP, "--version"], stdout=full, stderr=subprocess.PIPE, timeout=60)
+        assert r.returncode == 1 and r.stderr.startswith(b"qlap: write error: "), r.stderr
+        assert b"Traceback" not in r.stderr
+        args = ["-d", dsn(dbname), "-a", "-l", "key", "--number-queries", "5", "-t", "0",
+                "--auto-generate-sql-write-number", "5"]
+        r = subprocess.run([*QLAP, *args], stdout=full, stderr=subprocess.PIPE, timeout=120)
+    assert r.returncode == 1 and r.stderr.startswith(b"qlap: write error: "), r.stderr
+    assert b"Traceback" not in r.stderr and dbname not in schemas(mariadb)
+    r = qlap(*args[:-2], "-t", "2", "--number-queries", "0", "--series", "/dev/full")
+    assert r.returncode == 1 and r.stderr.startswith(b"qlap: write error: /dev/full: "), r.stderr
+    assert b"Traceback" not in r.stderr
+    assert dbname not in schemas(mariadb)

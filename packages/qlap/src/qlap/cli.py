@@ -107,6 +107,18 @@ def main(argv: list[str] | None = None) -> int:
         rc = 141
     except KeyboardInterrupt:
         rc = 130
+    except OSError as e:            # a write error (ENOSPC, EIO) on stdout or the --series file
+        where = f"{e.filename}: " if e.filename else ""
+        try:
+            _err(f"write error: {where}{e.strerror or e}")
+        except OSError:
+            pass
+        try:                        # nothing more to stdout: the interpreter's final flush would fail again
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, sys.stdout.fileno())
+        except (OSError, ValueError):
+            pass
+        rc = 1
     if argv is None:
         sys.exit(rc)
     return rc
@@ -232,7 +244,10 @@ class Progress:
                                           "queries": count, "qps": round(qps, 1), "errors": errors,
                                           "client_cpu_pct": None if cpu_pct is None else round(cpu_pct, 1)})
                               + "\n")
-            self.series.flush()
+            try:
+                self.series.flush()
+            except OSError as e:
+                raise OSError(e.errno, e.strerror, self.series.name) from None
         if self.show:
             m, s = divmod(int(elapsed), 60)
             line = f"{m:02d}:{s:02d} | {self.nagents} agents / run {count} queries ({qps:.0f} qps)"
