@@ -194,3 +194,28 @@ def test_nonblocking_stdin_is_waited_on_not_taken_as_empty(script, name):
     out, err = p.communicate(timeout=60)
     assert p.returncode == 0, err
     assert out == data
+
+
+@pytest.mark.parametrize("name", ["jlsort", "jluniq", "jljoin"])
+def test_nonblocking_stdout_loses_nothing(script, tmp_path, name):
+    # stdout inherited with O_NONBLOCK and a slow reader: the buffered write returned a short
+    # count, then None ("would block"), which was taken as "all written": truncated, exit 0
+    src = tmp_path / "in.ndjson"
+    data = b"".join(b'{"k":%d,"pad":"%s"}\n' % (i, b"x" * 80) for i in range(30000))
+    src.write_bytes(data)
+    args = [src, src] if name == "jljoin" else [src]
+    r, w = os.pipe()
+    os.set_blocking(w, False)
+    p = subprocess.Popen([script(name), "-k", "k", *args], stdout=w, stderr=subprocess.PIPE)
+    os.close(w)
+    time.sleep(0.5)
+    chunks = []
+    while chunk := os.read(r, 1 << 16):
+        chunks.append(chunk)
+    os.close(r)
+    err = p.stderr.read()
+    assert p.wait(timeout=60) == 0, err
+    out = b"".join(chunks)
+    assert out.count(b"\n") == 30000, len(out)
+    if name != "jljoin":
+        assert out == data

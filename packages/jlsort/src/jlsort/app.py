@@ -5,6 +5,7 @@ import os
 import sys
 import tempfile
 
+from .outio import full_flush
 from .records import DataError, Extractor, Stats, iter_blocks, make_keys, open_input, show
 from .sort import Sorter, TempError, first_disorder, merge_blocks, write_batches
 
@@ -121,7 +122,7 @@ def _output(path):
     name and renamed over FILE only at the end, so FILE can also be an input and nothing is left
     behind if we are killed."""
     if not path or path == "-":
-        return sys.stdout.buffer, (lambda: sys.stdout.buffer.flush()), (lambda: None)
+        return sys.stdout.buffer, (lambda: full_flush(sys.stdout.buffer)), (lambda: None)
     name = path
     path = os.path.realpath(path)  # -o through a symlink writes its target, as sort -o does
     d = os.path.dirname(path)

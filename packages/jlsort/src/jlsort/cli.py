@@ -43,7 +43,9 @@ def _run(prog, fn, args) -> int:
     signal.signal(signal.SIGTERM, _on_term)
     try:
         rc = fn(args)
-        sys.stdout.flush()
+        from .outio import full_flush
+        full_flush(sys.stdout.buffer)
+        sys.stdout.flush()  # the text layer: nothing is written through it
         return rc
     except BrokenPipeError:
         _devnull_stdout()

@@ -2,10 +2,14 @@
 
 Python's BufferedWriter, given a buffer larger than it holds, may write part of it, meet EPIPE or
 ENOSPC, and return the short count without raising. Ignoring that count loses the rest of the
-data silently (a full disk gives a truncated file and exit 0). `full_writer(stream)` returns a
-write function that keeps writing until everything is out, so the error surfaces on the next call.
+data silently (a full disk gives a truncated file and exit 0). On a non-blocking descriptor
+(stdout inherited with O_NONBLOCK) it returns a short count or None (nothing written) when the
+pipe is full. `full_writer(stream)` returns a write function that keeps writing until everything
+is out, waiting for the descriptor when it would block, so an error surfaces on the next call.
 """
 from __future__ import annotations
+
+import select
 
 
 def full_writer(stream):
@@ -13,10 +17,22 @@ def full_writer(stream):
 
     def write(data) -> None:
         n = raw_write(data)
-        if n is not None and n < len(data):
-            view = memoryview(data)[n:]
+        if n is None or n < len(data):
+            view = memoryview(data)[n or 0:]
             while view:
+                if n is None:  # would block: wait until the reader takes some
+                    select.select([], [stream], [])
                 n = raw_write(view)
-                view = view[len(view) if n is None else n:]
+                view = view[n or 0:]
 
     return write
+
+
+def full_flush(stream) -> None:
+    """flush() that waits when a non-blocking descriptor would block (BlockingIOError)."""
+    while True:
+        try:
+            stream.flush()
+            return
+        except BlockingIOError:
+            select.select([], [stream], [])
