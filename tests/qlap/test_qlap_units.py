@@ -252,3 +252,17 @@ def test_dsn_tls_parameter():
     assert dsn.parse("u@tcp(db1)/?tls=skip-verify").connect_kwargs()["ssl"]["verify_mode"] is False
     with pytest.raises(dsn.DSNError):
         dsn.parse("u@tcp(db1)/?tls=maybe").connect_kwargs()
+
+
+def test_sql_not_utf8_is_a_usage_error(tmp_path, capsys):
+    # binary junk in a -q file used to fail every statement at run time, dumping the junk to stderr
+    from qlap.cli import main
+    f = tmp_path / "junk.sql"
+    f.write_bytes(b"select 1;\nselect '\xff\xfe';\n")
+    with pytest.raises(sqltext.NotUTF8, match=r"junk.sql: not valid UTF-8 \(byte 18\)"):
+        sqltext.text_or_file(str(f))
+    bad = b"select '\xff'".decode("utf-8", "surrogateescape")
+    for args in (["-q", str(f)], ["-q", bad], ["-a", "--pre-query", str(f)]):
+        assert main(["-d", "u@tcp(127.0.0.1:1)/", *args]) == 2
+        err = capsys.readouterr().err
+        assert err.startswith("qlap: ") and "not valid UTF-8" in err and "\\udc" not in err, err

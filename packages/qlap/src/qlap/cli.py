@@ -205,6 +205,8 @@ def validate(a) -> dict:
         create = split(text_or_file(a.create), a.delimiter) if a.create else None
     except OSError as e:
         raise UsageError(f"{e.filename}: {e.strerror}") from None
+    except ValueError as e:         # sqltext.NotUTF8
+        raise UsageError(str(e)) from None
     if a.engine and not all(c.isalnum() or c == "_" for c in a.engine):
         raise UsageError(f"invalid --engine {a.engine!r}")
     return {"dsn": d, "time_ns": time_ns, "sel": sel_r, "ins": ins_r, "hinterval": hint, "queries": queries,

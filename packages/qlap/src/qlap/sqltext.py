@@ -66,11 +66,25 @@ def _has_code(stmt: str) -> bool:
     return False
 
 
+class NotUTF8(ValueError):
+    pass
+
+
 def text_or_file(value: str) -> str:
-    """Upstream's rule: the value is SQL, unless it names an existing file, whose text is used."""
+    """Upstream's rule: the value is SQL, unless it names an existing file, whose text is used.
+    The SQL must be UTF-8 (the connection's character set): anything else is refused here, with
+    the offset, rather than failing each statement at run time."""
     if value and os.path.isfile(value):
-        with open(value, encoding="utf-8", errors="surrogateescape") as f:
-            return f.read()
+        with open(value, "rb") as f:
+            data = f.read()
+        try:
+            return data.decode("utf-8")
+        except UnicodeDecodeError as e:
+            raise NotUTF8(f"{value}: not valid UTF-8 (byte {e.start})") from None
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError as e:
+        raise NotUTF8(f"SQL argument not valid UTF-8 (character {e.start})") from None
     return value
 
 
