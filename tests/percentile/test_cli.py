@@ -2,6 +2,7 @@
 import json
 import os
 import pty
+import shlex
 import signal
 import subprocess
 import time
@@ -324,6 +325,20 @@ def test_write_error_is_exit_1_with_a_message(exe):
         with open("/dev/full", "wb") as full:
             p = subprocess.run([exe, flag], stdout=full, stderr=subprocess.PIPE, timeout=60)
         assert p.returncode == 1 and p.stderr.startswith(b"percentile: write error: "), flag
+
+
+def test_closed_standard_streams_are_io_errors_not_tracebacks(exe, tmp_path):
+    f = tmp_path / "n"
+    f.write_bytes(SEQ10)
+    def run(redir, *args):
+        return subprocess.run(" ".join(["exec", shlex.quote(exe), *args, redir]), shell=True,
+                              stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, timeout=60)
+    r = run(">&-", shlex.quote(str(f)))
+    assert (r.returncode, r.stderr) == (1, b"percentile: write error: Bad file descriptor\n")
+    r = run("<&-")
+    assert (r.returncode, r.stderr) == (1, b"percentile: -: Bad file descriptor\n")
+    r = run(">&-", "--help")
+    assert (r.returncode, r.stderr) == (1, b"percentile: write error: Bad file descriptor\n")
 
 
 def test_sigint_exits_130_without_traceback(exe):

@@ -2,6 +2,8 @@
 from __future__ import annotations
 
 import argparse
+import errno
+import io
 import os
 import sys
 
@@ -273,7 +275,39 @@ def _summary(col, key, stderr) -> None:
         stderr.write("".join(msgs).encode("utf-8", "surrogateescape"))
 
 
+class _ClosedFd(io.RawIOBase):
+    """Stands in for a standard stream whose descriptor was closed (`prog <&-`, `prog >&-`): every
+    read or write fails with EBADF, reported like any other I/O error instead of a traceback."""
+
+    def readable(self):
+        return True
+
+    def writable(self):
+        return True
+
+    def readinto(self, b):
+        raise OSError(errno.EBADF, os.strerror(errno.EBADF))
+
+    failed = False
+
+    def write(self, b):
+        if self.failed:   # reported once; let the interpreter's final flush drop the rest
+            return len(b)
+        self.failed = True
+        raise OSError(errno.EBADF, os.strerror(errno.EBADF))
+
+
+def _reopen_closed_std() -> None:
+    if sys.stdin is None:
+        sys.stdin = io.TextIOWrapper(io.BufferedReader(_ClosedFd()))
+    if sys.stdout is None:
+        sys.stdout = io.TextIOWrapper(io.BufferedWriter(_ClosedFd()))
+    if sys.stderr is None:   # nowhere to report anything: discard
+        sys.stderr = io.TextIOWrapper(io.BufferedWriter(open(os.devnull, "wb", buffering=0)))
+
+
 def main(argv=None, stdin=None, stdout=None, stderr=None) -> int:
+    _reopen_closed_std()
     stdin = stdin if stdin is not None else getattr(sys.stdin, "buffer", sys.stdin)
     out = stdout if stdout is not None else getattr(sys.stdout, "buffer", sys.stdout)
     err = stderr if stderr is not None else getattr(sys.stderr, "buffer", sys.stderr)
