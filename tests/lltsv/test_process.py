@@ -102,6 +102,22 @@ def test_help_and_version_into_a_full_disk_are_write_errors(ours_bin):
         assert r.stderr.startswith(b"lltsv: write error: ") and b"Traceback" not in r.stderr
 
 
+def test_closed_standard_streams_are_io_errors_not_tracebacks(ours_bin, tmp_path):
+    import shlex
+    f = tmp_path / "in"
+    f.write_bytes(b"a:1\n" * 1000)
+    def run(redir, *args):
+        return subprocess.run(" ".join(["exec", shlex.quote(ours_bin), *args, redir]), shell=True,
+                              stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, timeout=60)
+    r = run(">&-", shlex.quote(str(f)))
+    assert (r.returncode, r.stderr) == (1, b"lltsv: write error: Bad file descriptor\n")
+    r = run("<&-")
+    assert r.returncode == 1 and r.stderr.endswith(b": Bad file descriptor\n"), r.stderr
+    assert b"Traceback" not in r.stderr
+    r = run(">&-", "--help")
+    assert (r.returncode, r.stderr) == (1, b"lltsv: write error: Bad file descriptor\n")
+
+
 def test_missing_file_among_existing_ones(ours_bin, tmp_path, run_cmd):
     a = tmp_path / "a"
     a.write_bytes(b"a:1\n")

@@ -2,6 +2,8 @@
 from __future__ import annotations
 
 import argparse
+import errno
+import io
 import os
 import sys
 
@@ -214,8 +216,40 @@ def _isatty(stream) -> bool:
         return False
 
 
+class _ClosedFd(io.RawIOBase):
+    """Stands in for a standard stream whose descriptor was closed (`prog <&-`, `prog >&-`): every
+    read or write fails with EBADF, reported like any other I/O error instead of a traceback."""
+
+    def readable(self):
+        return True
+
+    def writable(self):
+        return True
+
+    def readinto(self, b):
+        raise OSError(errno.EBADF, os.strerror(errno.EBADF))
+
+    failed = False
+
+    def write(self, b):
+        if self.failed:   # reported once; let the interpreter's final flush drop the rest
+            return len(b)
+        self.failed = True
+        raise OSError(errno.EBADF, os.strerror(errno.EBADF))
+
+
+def _reopen_closed_std() -> None:
+    if sys.stdin is None:
+        sys.stdin = io.TextIOWrapper(io.BufferedReader(_ClosedFd()))
+    if sys.stdout is None:
+        sys.stdout = io.TextIOWrapper(io.BufferedWriter(_ClosedFd()))
+    if sys.stderr is None:   # nowhere to report anything: discard
+        sys.stderr = io.TextIOWrapper(io.BufferedWriter(open(os.devnull, "wb", buffering=0)))
+
+
 def entry() -> None:
     """Console script: exit codes for broken pipes, Ctrl-C and write errors."""
+    _reopen_closed_std()
     try:
         rc = main()
         sys.stdout.flush()
