@@ -370,3 +370,24 @@ def test_colour_only_on_a_terminal_and_not_with_no_color(mariadb, sessions, conn
     assert b"\x1b" not in on_tty({"NO_COLOR": "1"})
     rc, out, _ = run_myps(["grep", *conn_args, f"%{tag}%"])          # not a terminal: plain
     assert rc == 0 and b"\x1b" not in out
+
+
+def test_watch_mode_leaves_no_idle_session_between_rounds(mariadb, conn_args):
+    # an idle myps connection (Sleep, no INFO) could be listed, and killed, by `myps kill -c Sleep`
+    import threading
+    res = {}
+    q = "SELECT ID FROM information_schema.PROCESSLIST WHERE COMMAND = 'Sleep'"
+    before = set(mariadb.sql(q).split())
+    t = threading.Thread(target=lambda: res.update(rc=run_myps(["grep", *conn_args, "--interval", "1",
+                                                                 "--run-time", "2.5", "-u", "nobody%"])[0]))
+    t.start()
+    try:
+        seen = set()
+        deadline = time.monotonic() + 2
+        while time.monotonic() < deadline:
+            seen |= set(mariadb.sql(q).split()) - before
+            time.sleep(0.05)
+    finally:
+        t.join(10)
+    assert res.get("rc") == 1
+    assert not seen, seen

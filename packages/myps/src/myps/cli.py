@@ -376,6 +376,7 @@ class Runner:
         start = time.monotonic()
         seen_any = False
         while True:
+            self.sess.reopen()
             if self.action == "blockers":
                 seen_any |= self.blockers() == EXIT_OK
             else:
@@ -396,6 +397,7 @@ class Runner:
                 if run_time > elapsed:
                     time.sleep(run_time - elapsed)
                 break
+            self.sess.close()           # no idle myps session on the server between rounds
             time.sleep(interval - (elapsed % interval))
         if self.action == "kill" and not self.a.dry_run:
             return EXIT_PARTIAL if self.failed else EXIT_OK

@@ -30,14 +30,10 @@ class Session:
         self.pymysql = pymysql
         self.debug = debug or (lambda msg: None)
         from .options import tls_kwargs
-        kw = dict(connect_kw, charset="utf8mb4", use_unicode=False, autocommit=True, program_name="myps")
-        try:
-            try:
-                self.conn = pymysql.connect(**kw, **tls_kwargs(connect_kw))
-            except TypeError:           # an older PyMySQL without ssl_disabled
-                self.conn = pymysql.connect(**kw)
-        except pymysql.MySQLError as e:
-            raise _err(e) from None
+        self._kw = dict(connect_kw, charset="utf8mb4", use_unicode=False, autocommit=True, program_name="myps")
+        self._tls = tls_kwargs(connect_kw)
+        self.conn = None
+        self.reopen()
         version, conn_id = self.execute("SELECT VERSION(), CONNECTION_ID()")[0]
         self.version = version.decode("utf-8", "replace")
         self.conn_id = int(conn_id)
@@ -181,6 +177,20 @@ class Session:
                 "JOIN information_schema.INNODB_TRX r ON r.trx_id = w.REQUESTING_ENGINE_TRANSACTION_ID "
                 "JOIN information_schema.INNODB_TRX b ON b.trx_id = w.BLOCKING_ENGINE_TRANSACTION_ID")
         return [(int(a), int(b)) for a, b in raw if a is not None and b is not None]
+
+    def reopen(self) -> None:
+        """Connect (again: watch mode holds no connection while it sleeps, so that an idle myps
+        session, `Sleep` with no INFO, is never there for another myps to list or kill)."""
+        if self.conn is not None and self.conn.open:
+            return
+        pymysql = self.pymysql
+        try:
+            try:
+                self.conn = pymysql.connect(**self._kw, **self._tls)
+            except TypeError:           # an older PyMySQL without ssl_disabled
+                self.conn = pymysql.connect(**self._kw)
+        except pymysql.MySQLError as e:
+            raise _err(e) from None
 
     def close(self) -> None:
         try:
