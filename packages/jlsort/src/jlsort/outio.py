@@ -15,15 +15,27 @@ import select
 def full_writer(stream):
     raw_write = stream.write
 
+    def wait():
+        select.select([], [stream], [])
+
     def write(data) -> None:
-        n = raw_write(data)
-        if n is None or n < len(data):
-            view = memoryview(data)[n or 0:]
-            while view:
-                if n is None:  # would block: wait until the reader takes some
-                    select.select([], [stream], [])
+        try:
+            n = raw_write(data)
+        except BlockingIOError as e:  # part taken (characters_written), the rest would block
+            n = e.characters_written
+            wait()
+        if n is not None and n >= len(data):
+            return
+        view = memoryview(data)[n or 0:]
+        while view:
+            if n is None:  # would block: wait until the reader takes some
+                wait()
+            try:
                 n = raw_write(view)
-                view = view[n or 0:]
+            except BlockingIOError as e:
+                n = e.characters_written
+                wait()
+            view = view[n or 0:]
 
     return write
 
