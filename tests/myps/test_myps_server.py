@@ -391,3 +391,24 @@ def test_watch_mode_leaves_no_idle_session_between_rounds(mariadb, conn_args):
         t.join(10)
     assert res.get("rc") == 1
     assert not seen, seen
+
+
+def test_no_idle_myps_session_while_the_prompt_waits(mariadb, sessions, conn_args, tag):
+    import io
+    from myps.cli import main
+    s = sessions().run_bg(f"SELECT SLEEP(30) /* {tag} */")
+    wait_visible(mariadb, f"%{tag}%")
+    q = "SELECT ID FROM information_schema.PROCESSLIST WHERE COMMAND = 'Sleep'"
+    before = set(mariadb.sql(q).split())
+    seen = {}
+
+    class Human(io.BytesIO):
+        def readline(self, *args):
+            seen["sleep"] = set(mariadb.sql(q).split()) - before
+            return b"y\n"
+
+    out = io.BytesIO()
+    rc = main(["kill", *conn_args, f"%{tag}%"], stdin=Human(), stdout=out, stderr=io.BytesIO())
+    assert seen["sleep"] == set()
+    assert rc == 0 and f"KILLED:{s.id}\t".encode() in out.getvalue()
+    s.wait()

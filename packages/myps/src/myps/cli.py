@@ -330,6 +330,7 @@ class Runner:
             prompt = MAGENTA + PROMPT + RESET if self.out.colour else PROMPT
             self.out.write(prompt)
             self.out.stdout.flush()
+            self.sess.close()       # no idle myps session (Sleep) on the server while a human reads
             answer = self.stdin.readline()
             if not answer or not _isatty(self.stdin):
                 # no terminal echoed the answer's newline: end the prompt's line, so that the first
@@ -340,6 +341,7 @@ class Runner:
                 return EXIT_ERROR
             if answer.rstrip(b"\n") not in (b"y", b"Y"):
                 return EXIT_OK
+            self.sess.reopen()
         self.kill_all(victims)
         return EXIT_PARTIAL if self.failed else EXIT_OK
 
