@@ -52,3 +52,35 @@ def test_defaults_file_is_private(mariadb, tmp_path):
     assert oct(os.stat(path).st_mode & 0o777) == "0o600"
     r = subprocess.run(["mariadb", f"--defaults-file={path}", "-N", "-e", "SELECT 1"], capture_output=True, text=True)
     assert r.stdout.strip() == "1", r.stderr
+
+
+def test_a_killed_test_run_leaves_no_server(tmp_path):
+    """kill -9 of the process that started the server (a test run killed by a timeout) must not
+    leave the server running."""
+    import signal
+    import sys
+    import time
+
+    script = (
+        "import sys, time; sys.path.insert(0, sys.argv[1]); import mariadb_sandbox as m; "
+        "db = m.MariaDB(11, base=sys.argv[2]).start(); print(db.pid, flush=True); time.sleep(600)"
+    )
+    scripts = os.path.join(os.path.dirname(mariadb_sandbox.__file__))
+    p = subprocess.Popen([sys.executable, "-c", script, scripts, str(tmp_path)], stdout=subprocess.PIPE)
+    pid = int(p.stdout.readline())
+    os.kill(pid, 0)
+    p.send_signal(signal.SIGKILL)
+    p.wait()
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            break
+        with open(f"/proc/{pid}/stat") as f:  # reaped by init shortly; a zombie counts as gone
+            if f.read().split(") ", 1)[1][0] == "Z":
+                break
+        time.sleep(0.2)
+    else:
+        os.kill(pid, signal.SIGKILL)
+        raise AssertionError("the server outlived the process that started it")
