@@ -848,32 +848,7 @@ class Applier:
             return
         if self.debug:
             self.log.debug("exec ddl", db=tdb, sql=text, gtid=cur.gtid)
-        recovering = self.ddl_pending == cur.gtid
-        self.target.commit_with_checkpoint(self.target.checkpoint_sql(
-            G.format(self.state), self.file, self.pos, self.source_server_id, self.source_uuid, self.last_event_ts,
-            cur.gtid))
-        self.ddl_pending = cur.gtid
-        import pymysql
-        try:
-            self.target.run_ddl(tdb, text, self._session_settings(ev))
-        except pymysql.MySQLError as e:
-            code = error_code(e)
-            if recovering and code in DDL_EXISTS_ERRORS:
-                self.log.info("DDL had already taken effect before the restart", gtid=cur.gtid, code=code)
-            else:
-                if self.cfg.errors.get("ddl") == "stop":
-                    # the server refused the DDL: it did not take effect. Clear the pending marker, or the
-                    # next start would take this error for a crash in flight and tolerate it (a silent skip)
-                    self.target.commit_with_checkpoint(self.target.checkpoint_sql(
-                        G.format(self.state), self.file, self.pos, self.source_server_id, self.source_uuid,
-                        self.last_event_ts, None))
-                    self.ddl_pending = None
-                st = self._policy(Failure(Stmt(text, 0, "ddl", tdb, "", [(cur.gtid, {})]), "ddl", code,
-                                          str(e.args[-1])))
-                if st is not None:
-                    self.target.run([st])
-        self.target.forget_columns()
-        self._tables.clear()
+        self._ddl_under_marker(cur, ev, tdb, text, run_db=tdb)
         self.end_txn(cur)
         self.target.commit_with_checkpoint(self.target.checkpoint_sql(
             G.format(self.state), self.file, self.pos, self.source_server_id, self.source_uuid, self.last_event_ts,
@@ -917,6 +892,12 @@ class Applier:
         if self.dryrun:
             self.log.info(f"dry-run: {text}", db=tdb, gtid=cur.gtid)
             return
+        self._ddl_under_marker(cur, ev, tdb, text, run_db=tdb or None)
+
+    def _ddl_under_marker(self, cur, ev, tdb, text, run_db) -> None:
+        """Run a DDL between two checkpoint commits: the first records the GTID as pending, so a
+        crash in between is recognised on restart and an "already exists"-type error tolerated for
+        that GTID only; a DDL the server refused clears the marker (it did not take effect)."""
         recovering = self.ddl_pending == cur.gtid
         self.target.commit_with_checkpoint(self.target.checkpoint_sql(
             G.format(self.state), self.file, self.pos, self.source_server_id, self.source_uuid, self.last_event_ts,
@@ -924,13 +905,15 @@ class Applier:
         self.ddl_pending = cur.gtid
         import pymysql
         try:
-            self.target.run_ddl(tdb or None, text, self._session_settings(ev))
+            self.target.run_ddl(run_db, text, self._session_settings(ev))
         except pymysql.MySQLError as e:
             code = error_code(e)
             if recovering and code in DDL_EXISTS_ERRORS:
                 self.log.info("DDL had already taken effect before the restart", gtid=cur.gtid, code=code)
             else:
                 if self.cfg.errors.get("ddl") == "stop":
+                    # the server refused the DDL: it did not take effect. Clear the pending marker, or the
+                    # next start would take this error for a crash in flight and tolerate it (a silent skip)
                     self.target.commit_with_checkpoint(self.target.checkpoint_sql(
                         G.format(self.state), self.file, self.pos, self.source_server_id, self.source_uuid,
                         self.last_event_ts, None))
