@@ -20,6 +20,16 @@ class ArgParser(argparse.ArgumentParser):
 
     value_error = error
 
+    def sizes(self, *texts: str) -> list[int]:
+        """Size flag values (`--max-read-size`, `--max-line`) as byte counts; an unusable one is
+        a flag error."""
+        from .sizes import parse_size
+
+        try:
+            return [parse_size(t) for t in texts]
+        except ValueError as e:
+            self.value_error(str(e))
+
 
 def go_style(*names: str) -> list[str]:
     """'--logfile' -> ['--logfile', '-logfile']: Go's flag package accepts both spellings."""

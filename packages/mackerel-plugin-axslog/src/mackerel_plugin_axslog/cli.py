@@ -82,7 +82,6 @@ def _legacy_names(prefix: str, typed: str, several: bool) -> list[str]:
 def _main(argv) -> int:
     ap = build_parser()
     args = ap.parse_args(argv)
-    from mackerel_logfollow.sizes import parse_size
     from mackerel_logfollow.stats import parse_percentiles
 
     if args.format == "apache":
@@ -111,11 +110,7 @@ def _main(argv) -> int:
         pcts = parse_percentiles(args.percentiles)
     except ValueError as e:
         ap.value_error(f"--percentiles: {e}")
-    try:
-        max_read = parse_size(args.max_read_size)
-        max_line = parse_size(args.max_line)
-    except ValueError as e:
-        ap.value_error(str(e))
+    max_read, max_line = ap.sizes(args.max_read_size, args.max_line)
     if max_read == 0:
         max_read = 500_000_000 if args.format == "json" else 1_000_000_000
     status_keys = args.status_key or ["status"]

@@ -41,12 +41,7 @@ def _main(argv) -> int:
     ap = build_parser()
     args = ap.parse_args(argv)
     import re
-    from mackerel_logfollow.sizes import parse_size
-    try:
-        max_read = parse_size(args.max_read_size)
-        max_line = parse_size(args.max_line)
-    except ValueError as e:
-        ap.value_error(str(e))
+    max_read, max_line = ap.sizes(args.max_read_size, args.max_line)
     pats = []
     for opt, p in (("--pattern", args.pattern), ("--base-pattern", args.base_pattern)):
         try:

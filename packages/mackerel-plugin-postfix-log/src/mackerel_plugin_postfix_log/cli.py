@@ -61,13 +61,8 @@ def graphdefs() -> dict:
 def _main(argv) -> int:
     ap = build_parser()
     args = ap.parse_args(argv)
-    from mackerel_logfollow.sizes import parse_size
     from mackerel_plugin_postfix_log.parse import AGENTS, CLASSES, GROUPS, STATUSES, Parser, Result
-    try:
-        max_read = parse_size(args.max_read_size)
-        max_line = parse_size(args.max_line)
-    except ValueError as e:
-        ap.value_error(str(e))
+    max_read, max_line = ap.sizes(args.max_read_size, args.max_line)
     agents = [a.strip() for a in args.agents.split(",") if a.strip()]
     bad = [a for a in agents if a not in AGENTS]
     if bad or not agents:
