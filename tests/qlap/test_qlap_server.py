@@ -365,3 +365,19 @@ def test_write_error_is_a_message_not_a_traceback(mariadb, dsn, dbname):
     assert r.returncode == 1 and r.stderr.startswith(b"qlap: write error: /dev/full: "), r.stderr
     assert b"Traceback" not in r.stderr
     assert dbname not in schemas(mariadb)
+
+
+def test_fast_path_reads_a_row_split_over_several_packets(mariadb):
+    """A reply payload of 16 MiB - 1 bytes or more continues in the next packet(s)."""
+    from qlap.runner import connect
+    from qlap.wire import FastConn
+    mariadb.sql("SET GLOBAL max_allowed_packet = 67108864")
+    p = mariadb.params
+    c = FastConn(connect({k: p[k] for k in ("host", "port", "user", "password")}))
+    try:
+        c.query("SELECT REPEAT('z', 40000000)")       # 40 MB: three packets
+        c.query("SELECT 7")                            # still in step
+        c.conn.query("SELECT LENGTH(REPEAT('z', 40000000))")
+        assert c.conn._result.rows == ((40000000,),)
+    finally:
+        c.close()

@@ -57,17 +57,8 @@ class FastConn:
     def _packet(self) -> bytes:
         read = self._read
         try:
-            hdr = read(4)
-            if len(hdr) < 4:
-                self._lost()
-            n = hdr[0] | hdr[1] << 8 | hdr[2] << 16
-            body = read(n)
-            if len(body) < n:
-                self._lost()
-            if n < MAX_PACKET:
-                return body
-            parts = [body]
-            while n == MAX_PACKET:
+            parts = []
+            while True:  # a payload of MAX_PACKET bytes continues in the next packet
                 hdr = read(4)
                 if len(hdr) < 4:
                     self._lost()
@@ -75,8 +66,9 @@ class FastConn:
                 body = read(n)
                 if len(body) < n:
                     self._lost()
+                if n < MAX_PACKET:
+                    return b"".join(parts + [body]) if parts else body
                 parts.append(body)
-            return b"".join(parts)
         except OSError as e:
             self._lost(f"Lost connection to MySQL server during query ({e})")
             raise  # unreachable
