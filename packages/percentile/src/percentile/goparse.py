@@ -59,16 +59,22 @@ def underscore_ok(s: bytes) -> bool:
     return saw != "_"
 
 
+def _without_underscores(s: bytes) -> bytes:
+    """Go allows `_` only between digits (and after a base prefix); drop them once checked."""
+    if b"_" in s:
+        if not underscore_ok(s):
+            raise GoFloatError(SYNTAX)
+        s = s.replace(b"_", b"")
+    return s
+
+
 def parse_go_float(s: bytes) -> float:
     """Parse one whole line like Go's strconv.ParseFloat(s, 64); raise GoFloatError otherwise."""
     m = _DEC.fullmatch(s)
     if m is not None:
         if _DIGIT.search(m.group(1)) is None:
             raise GoFloatError(SYNTAX)
-        if b"_" in s:
-            if not underscore_ok(s):
-                raise GoFloatError(SYNTAX)
-            s = s.replace(b"_", b"")
+        s = _without_underscores(s)
         v = float(s)
         if v == math.inf or v == -math.inf:
             raise GoFloatError(RANGE)
@@ -77,10 +83,7 @@ def parse_go_float(s: bytes) -> float:
     if m is not None:
         if _HEXDIGIT.search(m.group(1)) is None:
             raise GoFloatError(SYNTAX)
-        if b"_" in s:
-            if not underscore_ok(s):
-                raise GoFloatError(SYNTAX)
-            s = s.replace(b"_", b"")
+        s = _without_underscores(s)
         try:
             return float.fromhex(s.decode("ascii"))
         except OverflowError:
