@@ -394,12 +394,12 @@ class Runner:
             self.out.stdout.flush()
             if self.a.max_kills is not None and self.kills >= self.a.max_kills and self.action == "kill":
                 break
+            self.sess.close()           # no idle myps session on the server between rounds
             elapsed = time.monotonic() - start
             if run_time is not None and elapsed + interval > run_time:
                 if run_time > elapsed:
                     time.sleep(run_time - elapsed)
                 break
-            self.sess.close()           # no idle myps session on the server between rounds
             time.sleep(interval - (elapsed % interval))
         if self.action == "kill" and not self.a.dry_run:
             return EXIT_PARTIAL if self.failed else EXIT_OK
