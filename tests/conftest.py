@@ -4,6 +4,8 @@
   (see scripts/mariadb_sandbox.py: fresh datadir, own socket and port, binlog ROW/FULL/FULL, GTID).
 - `mariadb_factory`: start more independent instances (a replication source and target, say);
   `mariadb_factory(server_id=2)` returns a started `MariaDB`; all are stopped at session end.
+- `mysql` / `mysql_factory`: the same for MySQL 9 (scripts/mysql_sandbox.py; GTID mode ON); skipped
+  when scripts/lib/fetch-mysql.sh could not fetch it, except under CI=true (a failure then).
 - `require_tool(name)`: the path of an external program; skips when it is missing, except under CI
   (CI=true), where scripts/test has installed it and a missing tool is a failure.
 - `run_cmd(args, input=b"")`: run a console script as a subprocess, return CompletedProcess (bytes).
@@ -24,10 +26,16 @@ sys.path.insert(0, str(ROOT / "scripts"))
 import mariadb_sandbox  # noqa: E402
 
 
+def pytest_configure(config):
+    config.addinivalue_line("markers", "mysql: needs the private MySQL server started by the test suite")
+
+
 def pytest_collection_modifyitems(items):
     for item in items:
         if {"mariadb", "mariadb_factory"} & set(getattr(item, "fixturenames", ())):
             item.add_marker(pytest.mark.mariadb)
+        if {"mysql", "mysql_factory"} & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.mysql)
 
 
 @pytest.fixture(scope="session")
@@ -51,6 +59,39 @@ def mariadb_factory(tmp_path_factory):
 @pytest.fixture(scope="session")
 def mariadb(mariadb_factory):
     return mariadb_factory(server_id=1)
+
+
+@pytest.fixture(scope="session")
+def mysql_factory(tmp_path_factory):
+    """Like mariadb_factory, for MySQL (Debian sid's mysql-server-core fetched into .cache/mysql-sid by
+    scripts/lib/fetch-mysql.sh, see scripts/mysql_sandbox.py). Skips when it is not there, except
+    under CI=true, where scripts/test has fetched it and its absence is a failure."""
+    import mysql_sandbox
+
+    ok, why = mysql_sandbox.available()
+    if not ok:
+        if os.environ.get("CI"):
+            pytest.fail(f"MySQL is not available: {why}")
+        pytest.skip(f"MySQL is not available: {why}")
+    started: list = []
+    base = str(tmp_path_factory.mktemp("mysql"))
+
+    def make(server_id: int | None = None, extra_args: list[str] | None = None):
+        sid = server_id if server_id is not None else 200 + len(started)
+        db = mysql_sandbox.MySQL(sid, base=base, extra_args=extra_args)
+        started.append(db)
+        return db.start()
+
+    try:
+        yield make
+    finally:
+        for db in started:
+            db.stop()
+
+
+@pytest.fixture(scope="session")
+def mysql(mysql_factory):
+    return mysql_factory(server_id=1)
 
 
 def _require_tool(name: str) -> str:

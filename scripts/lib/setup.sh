@@ -31,7 +31,16 @@ ensure_python_venv() {
     fi
 }
 
+ensure_mysql() {
+    # A private MySQL server for the MySQL tests (Debian sid's mysql-server-core, unpacked into
+    # .cache/mysql-sid, the system untouched): see scripts/lib/fetch-mysql.sh. Cached after the
+    # first time; never fatal here (the MySQL fixtures skip, or fail under CI=true).
+    . "$ROOT/scripts/lib/fetch-mysql.sh"
+    fetch_mysql || true
+}
+
 ensure_system_tools() {
+    ensure_mysql
     # Real components the tests use: a MariaDB server (started privately by the tests),
     # Debian's lltsv (differential test), rotatelogs/datamash/pv (benchmarks), iproute2.
     local want=()

@@ -1,0 +1,91 @@
+"""The private MySQL of the test suite (Debian sid's server, run through sid's own loader, the system
+untouched) starts, answers, writes a GTID binlog with full row metadata, and leaves nothing behind."""
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import mysql_sandbox
+
+
+def test_mysql_starts_answers_and_writes_binlog(mysql):
+    row = mysql.sql("SELECT @@binlog_format, @@binlog_row_image, @@binlog_row_metadata, @@log_bin, @@server_id, "
+                    "@@gtid_mode, @@enforce_gtid_consistency")
+    assert row.split() == ["ROW", "FULL", "FULL", "1", "1", "ON", "ON"]
+    assert mysql.sql("SELECT VERSION()").startswith(("8.", "9."))
+    mysql.sql("CREATE DATABASE fx; CREATE TABLE fx.t (id INT PRIMARY KEY, v VARCHAR(10));"
+              "INSERT INTO fx.t VALUES (1, 'a'), (2, 'b');")
+    assert mysql.sql("SELECT COUNT(*) FROM fx.t").strip() == "2"
+    assert "Write_rows" in mysql.sql("SHOW BINLOG EVENTS IN 'binlog.000001'") or \
+        "Write_rows" in mysql.sql("SHOW BINLOG EVENTS")
+    uuid = mysql.sql("SELECT @@server_uuid").strip()
+    assert mysql.sql("SELECT @@gtid_executed").strip().startswith(uuid + ":1-")
+    # the unprivileged test user over plain TCP (caching_sha2_password, fast path)
+    r = subprocess.run([*mysql.client(), "--no-defaults", "-h127.0.0.1", f"-P{mysql.port}", "-usuite",
+                        "-psuite-pw", "--ssl-mode=DISABLED", "-N", "-e", "SELECT CURRENT_USER()"],
+                       capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.strip().startswith("suite@")
+
+
+def test_second_instance_is_independent(mysql, mysql_factory):
+    other = mysql_factory(server_id=2)
+    assert other.port != mysql.port
+    assert other.sql("SELECT @@server_id").strip() == "2"
+    # a copied template datadir must not give every instance the same server_uuid
+    assert other.sql("SELECT @@server_uuid") != mysql.sql("SELECT @@server_uuid")
+    assert "fx" not in other.sql("SHOW DATABASES").split()
+
+
+def test_defaults_file_is_private(mysql, tmp_path):
+    path = mysql.defaults_file(str(tmp_path / "my.cnf"))
+    assert oct(os.stat(path).st_mode & 0o777) == "0o600"
+    r = subprocess.run([*mysql.client(), f"--defaults-file={path}", "-N", "-e", "SELECT 1"],
+                       capture_output=True, text=True)
+    assert r.stdout.strip() == "1", r.stderr
+
+
+def test_stop_leaves_no_process_or_file(mysql_factory, tmp_path):
+    db = mysql_sandbox.MySQL(9, base=str(tmp_path)).start()
+    pid, d = db.pid, db.dir
+    os.kill(pid, 0)
+    db.stop()
+    assert not os.path.exists(d)
+    try:
+        os.kill(pid, 0)
+        alive = True
+    except ProcessLookupError:
+        alive = False
+    assert not alive
+
+
+def test_a_killed_test_run_leaves_no_server(mysql_factory, tmp_path):
+    script = (
+        "import sys, time; sys.path.insert(0, sys.argv[1]); import mysql_sandbox as m; "
+        "db = m.MySQL(11, base=sys.argv[2]).start(); print(db.pid, flush=True); time.sleep(600)"
+    )
+    scripts = os.path.dirname(mysql_sandbox.__file__)
+    p = subprocess.Popen([sys.executable, "-c", script, scripts, str(tmp_path)], stdout=subprocess.PIPE)
+    pid = int(p.stdout.readline())
+    os.kill(pid, 0)
+    p.send_signal(signal.SIGKILL)
+    p.wait()
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            break
+        with open(f"/proc/{pid}/stat") as f:
+            if f.read().split(") ", 1)[1][0] == "Z":
+                break
+        time.sleep(0.2)
+    else:
+        os.kill(pid, signal.SIGKILL)
+        raise AssertionError("the server outlived the process that started it")
+
+
+def test_unavailable_is_reported_with_a_reason(tmp_path):
+    ok, why = mysql_sandbox.available(str(tmp_path / "nothing"))
+    assert not ok and "fetch-mysql.sh" in why
