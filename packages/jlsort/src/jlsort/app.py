@@ -5,6 +5,7 @@ import os
 import sys
 import tempfile
 
+from . import parallel
 from .outio import full_flush
 from .records import DataError, Extractor, Stats, iter_blocks, make_keys, open_input, show
 from .sort import Sorter, TempError, first_disorder, merge_blocks, write_batches
@@ -52,9 +53,10 @@ def _sources(files, rc_holder):
         yield name, f
 
 
-def _blocks(name, f, ex, progress, rc_holder, block_bytes=1 << 22):
-    """(lines, comps, linenos) per block of one input; a read error is reported, rc 1."""
-    n = 0
+def _blocks(name, f, ex, progress, rc_holder, block_bytes=1 << 22, lineno0=0):
+    """(lines, comps, linenos) per block of one input (its first line is line lineno0 + 1);
+    a read error is reported, rc 1."""
+    n = lineno0
     try:
         for lines, data, end in iter_blocks(f, block_bytes, raw=True):
             count = len(lines)
@@ -93,7 +95,18 @@ def run_sort(args, specs) -> int:
                 sorter = Sorter(specs, args.capacity, args.temporary_directory)
                 try:
                     bb = min(1 << 22, max(1 << 16, args.capacity // 16))
-                    for name, f in _sources(args.files, rc):
+                    sources = _sources(args.files, rc)
+                    if args.parallel > 1 and parallel.eligible(args.files):
+                        sources = opened = list(sources)
+                        workers = parallel.plan(opened, args.parallel)
+                        if workers:
+                            sources = []
+                            try:
+                                parallel.generate(workers, sorter, ex, stats, rc, progress, bb, _blocks)
+                            finally:
+                                for _, f in opened:
+                                    f.close()
+                    for name, f in sources:
                         for kept, comps, _, _ in _blocks(name, f, ex, progress, rc, bb):
                             sorter.add(kept, comps)
                     progress.done()

@@ -103,7 +103,8 @@ def sort_parser() -> argparse.ArgumentParser:
     ap.add_argument("-T", "--temporary-directory", metavar="DIR",
                     help="directory for temporary runs (default $TMPDIR or /tmp)")
     ap.add_argument("--parallel", type=int, default=1, metavar="N",
-                    help="accepted for compatibility with sort; runs are built by one process")
+                    help="build the sorted runs with N processes (regular files; stdin and .gz "
+                         "input: one process); default 1")
     ap.add_argument("--missing", choices=["first", "last", "error", "skip"], default="natural",
                     help="lines without a key: sorted first/last, an error, or skipped "
                          "(default: the lowest value; after numbers in numeric mode)")

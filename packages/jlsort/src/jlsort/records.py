@@ -48,6 +48,14 @@ class Stats:
         self.missing_skipped = 0
         self.first_missing = None
         self.lines = 0
+        self.defer = False        # a worker process: keep the first warning for the parent
+        self.first_warning = None
+
+    def warn_first(self, text: str):
+        if self.defer:
+            self.first_warning = text
+        else:
+            print(text, file=sys.stderr)
 
     def summary(self, keys_text: str) -> list[str]:
         out = []
@@ -254,7 +262,7 @@ class Extractor:
         st.invalid += 1
         if st.first_invalid is None:
             st.first_invalid = f"{src}:{lineno}"
-            print(f"{self.stats.prog}: warning: {msg}", file=sys.stderr)
+            st.warn_first(f"{st.prog}: warning: {msg}")
 
 
 # -- keys ----------------------------------------------------------------------------------------

@@ -1,0 +1,365 @@
+"""--parallel N: run generation in N forked worker processes over byte ranges of regular files.
+
+What goes in: the opened input files (regular, uncompressed; otherwise the caller sorts in one
+process). The inputs, taken as one concatenation, are cut into N byte ranges of about equal size,
+each cut moved forward to the next line start. The parent counts the newlines before each cut, so
+every worker knows the real line number of its first line (error messages and warnings name the
+real FILE:LINE).
+
+What comes out: worker k reads its range (pread on the inherited descriptor), decodes the keys,
+builds sorted runs exactly as the one-process sort does (capacity/N of memory each; an input that
+fits gives one run per worker) and passes the anonymous run files to the parent over a Unix socket
+(SCM_RIGHTS), with its counts, its first warning and any error. The parent puts the runs in range
+order, so the final k-way merge (sort.Sorter) keeps ties in input order: the sort stays stable.
+
+State and cleanup: runs are anonymous files (O_TMPFILE): they vanish with the last descriptor,
+whatever happens. Workers ignore SIGINT (the parent handles Ctrl-C for all), die on SIGTERM, and
+get SIGKILL when the parent dies (PR_SET_PDEATHSIG), so `kill -9` of the parent leaves no worker
+running. The parent kills and reaps its workers on every exit path (error, SIGINT, SIGTERM).
+Messages of the workers are printed by the parent, in input order, after they finish.
+"""
+from __future__ import annotations
+
+import io
+import os
+import pickle
+import signal
+import socket
+import stat
+import struct
+import sys
+
+from .records import DataError
+from .sort import Run, TempError
+
+MIN_BYTES_PER_WORKER = 1 << 20   # below this a process costs more than it saves
+_HDR = struct.Struct("<QI")      # payload length, number of descriptors that follow
+_MAXFDS = 200                    # per SCM_RIGHTS message (the kernel allows 253)
+
+
+def eligible(files) -> bool:
+    """Only regular, uncompressed files can be cut into byte ranges (stdin and .gz: one process)."""
+    for name in files or ["-"]:
+        if name == "-" or name.endswith(".gz"):
+            return False
+        try:
+            if not stat.S_ISREG(os.stat(name).st_mode):
+                return False
+        except OSError:
+            pass  # reported when it is opened
+    return True
+
+
+def plan(sources, n: int, min_bytes: int | None = None):
+    """Cut the opened sources [(name, f)] into at most n ranges of whole lines.
+    -> list (one per worker) of segment lists [(name, fd, start, end or None, lineno0)], or None
+    when the input is too small to be worth it."""
+    if min_bytes is None:
+        min_bytes = MIN_BYTES_PER_WORKER
+    sizes = [os.fstat(f.fileno()).st_size for _, f in sources]
+    total = sum(sizes)
+    n = min(n, total // max(1, min_bytes))
+    if n < 2:
+        return None
+    # cuts in the concatenated offset space, each moved to the next line start of its file
+    cuts = []   # (file index, offset)
+    for k in range(1, n):
+        g = total * k // n
+        i = 0
+        while i < len(sizes) - 1 and g >= sizes[i]:
+            g -= sizes[i]
+            i += 1
+        fd = sources[i][1].fileno()
+        off = _line_start(fd, g, sizes[i])
+        if cuts and (i, off) < cuts[-1]:
+            i, off = cuts[-1]
+        cuts.append((i, off))
+    # line numbers at the cuts: newlines before each one (counted once per file, in order)
+    counted = {}  # file index -> (offset, newlines before it)
+    linenos = []
+    for i, off in cuts:
+        pos, nl = counted.get(i, (0, 0))
+        nl += _count_newlines(sources[i][1].fileno(), pos, off)
+        counted[i] = (off, nl)
+        linenos.append(nl)
+    bounds = [((0, 0), 0)] + list(zip(cuts, linenos)) + [((len(sizes) - 1, None), None)]
+    workers = []
+    for k in range(n):
+        (i0, s0), ln0 = bounds[k]
+        (i1, s1), _ = bounds[k + 1]
+        segs = []
+        for i in range(i0, i1 + 1):
+            start = s0 if i == i0 else 0
+            end = s1 if i == i1 else None  # None: to the end of the file (it may have grown)
+            if end is not None and end <= start:
+                continue
+            name, f = sources[i]
+            segs.append((name, f.fileno(), start, end, ln0 if i == i0 else 0))
+        workers.append(segs)
+    return workers
+
+
+def _line_start(fd, off, size) -> int:
+    """The first line start at or after `off` (the file size if none)."""
+    if off <= 0:
+        return 0
+    pos = off - 1
+    while pos < size:
+        chunk = os.pread(fd, 1 << 16, pos)
+        if not chunk:
+            break
+        j = chunk.find(b"\n")
+        if j >= 0:
+            return pos + j + 1
+        pos += len(chunk)
+    return size
+
+
+def _count_newlines(fd, start, end) -> int:
+    n = 0
+    pos = start
+    while pos < end:
+        chunk = os.pread(fd, min(1 << 22, end - pos), pos)
+        if not chunk:
+            break
+        n += chunk.count(b"\n")
+        pos += len(chunk)
+    return n
+
+
+class RangeReader:
+    """A read() over [start, end) of a descriptor, by pread (the offset is not shared)."""
+
+    def __init__(self, fd, start, end):
+        self.fd, self.pos, self.end = fd, start, end
+
+    def read(self, n):
+        if self.end is not None:
+            n = min(n, self.end - self.pos)
+            if n <= 0:
+                return b""
+        data = os.pread(self.fd, n, self.pos)
+        self.pos += len(data)
+        return data
+
+    def close(self):
+        pass
+
+
+class SharedProgress:
+    """Lines read by all workers, in a shared page; worker 0 shows the total on a terminal."""
+
+    def __init__(self, shm, k, n, show):
+        self.shm, self.k, self.n_workers, self.on = shm, k, n, show
+        self.n = 0
+        self.shown = 0
+
+    def add(self, n):
+        self.n += n
+        struct.pack_into("<q", self.shm, 8 * self.k, self.n)
+        if self.on:
+            total = sum(struct.unpack_from(f"<{self.n_workers}q", self.shm))
+            if total - self.shown >= 200_000:
+                self.shown = total
+                sys.stderr.write(f"\rjlsort: {total:,} lines read")
+                sys.stderr.flush()
+
+    def done(self):
+        pass
+
+
+def generate(workers, sorter, ex, stats, rc, progress, block_bytes, blocks_fn):
+    """Run the workers; on return sorter.runs holds all runs in input order. Worker messages
+    are printed here in input order; a worker's error is raised here (the earliest one)."""
+    import mmap
+    n = len(workers)
+    shm = mmap.mmap(-1, 8 * n)
+    show = progress.on
+    per_cap = max(1 << 16, sorter.capacity // n)
+    parent = os.getpid()
+    procs = []   # (pid, parent socket)
+    try:
+        for k, segs in enumerate(workers):
+            a, b = socket.socketpair()
+            pid = os.fork()
+            if pid == 0:  # the worker
+                code = 1
+                try:
+                    a.close()
+                    for _, s in procs:
+                        s.close()
+                    code = _worker(b, parent, segs, sorter, per_cap, ex, stats,
+                                   SharedProgress(shm, k, n, show and k == 0), block_bytes, blocks_fn)
+                finally:
+                    os._exit(code)
+            b.close()
+            procs.append((pid, a))
+        runs = []
+        error = None
+        sorter.block_records = 0
+        for k, (pid, s) in enumerate(procs):
+            res, fds = _receive(s, pid)
+            s.close()
+            if res is None:
+                error = TempError(f"a worker process failed ({_status(pid)})")
+                break
+            for line in res["stderr"].splitlines():
+                print(line, file=sys.stderr)
+            _merge_stats(stats, res["stats"], res["warning"])
+            if res["rc"]:
+                rc[0] = res["rc"]
+            if res["error"]:
+                kind, msg = res["error"]
+                error = (DataError if kind == "data" else TempError)(msg)
+                for fd in fds:
+                    os.close(fd)
+                break
+            if not sorter.block_records:
+                sorter.block_records = res["block_records"]
+            for fd, (count, kinds, level) in zip(fds, res["runs"]):
+                runs.append(Run(os.fdopen(fd, "r+b", buffering=1 << 16), count, kinds, level))
+        if show:
+            sys.stderr.write("\r\033[K")
+            sys.stderr.flush()
+        if error is not None:
+            for r in runs:
+                r.close()
+            raise error
+        sorter.runs = runs
+    finally:
+        for pid, s in procs:
+            try:
+                s.close()
+            except OSError:
+                pass
+        _reap([pid for pid, _ in procs])
+        shm.close()
+
+
+def _status(pid) -> str:
+    try:
+        _, st = os.waitpid(pid, 0)
+    except ChildProcessError:
+        return "no status"
+    if os.WIFSIGNALED(st):
+        return f"killed by signal {os.WTERMSIG(st)}"
+    return f"exit status {os.waitstatus_to_exitcode(st)}"
+
+
+def _reap(pids):
+    """Kill (if still running) and wait for every worker: none outlives the parent."""
+    for pid in pids:
+        try:
+            done, _ = os.waitpid(pid, os.WNOHANG)
+        except ChildProcessError:
+            continue
+        if done == 0:
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+            try:
+                os.waitpid(pid, 0)
+            except ChildProcessError:
+                pass
+
+
+def _merge_stats(stats, w, warning):
+    if warning and stats.first_invalid is None:
+        print(warning, file=sys.stderr)
+    stats.invalid += w["invalid"]
+    stats.first_invalid = stats.first_invalid or w["first_invalid"]
+    stats.missing += w["missing"]
+    stats.missing_skipped += w["missing_skipped"]
+    stats.first_missing = stats.first_missing or w["first_missing"]
+
+
+def _recv_exact(s, n):
+    buf = bytearray()
+    while len(buf) < n:
+        chunk = s.recv(n - len(buf))
+        if not chunk:
+            return None
+        buf += chunk
+    return bytes(buf)
+
+
+def _receive(s, pid):
+    """-> (result dict, run descriptors), or (None, []) when the worker died without a result."""
+    head = _recv_exact(s, _HDR.size)
+    if head is None:
+        return None, []
+    size, nfds = _HDR.unpack(head)
+    fds = []
+    while len(fds) < nfds:
+        want = min(_MAXFDS, nfds - len(fds))
+        msg, got, flags, _ = socket.recv_fds(s, 1, want)
+        if not msg:
+            break
+        fds += got
+        if flags & getattr(socket, "MSG_CTRUNC", 8):
+            break
+    payload = _recv_exact(s, size)
+    if payload is None or len(fds) != nfds:
+        for fd in fds:
+            os.close(fd)
+        return None, []
+    return pickle.loads(payload), fds
+
+
+def _pdeathsig():
+    """SIGKILL this process when its parent dies (Linux prctl PR_SET_PDEATHSIG)."""
+    try:
+        import ctypes
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(1, int(signal.SIGKILL), 0, 0, 0)
+    except (OSError, AttributeError):
+        pass
+
+
+def _worker(sock, parent, segs, sorter, capacity, ex, stats, progress, block_bytes, blocks_fn):
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    _pdeathsig()
+    if os.getppid() != parent:  # the parent died before prctl
+        return 1
+    err_capture = io.StringIO()
+    sys.stderr = err_capture
+    stats.defer = True
+    sorter.capacity = capacity
+    rc = [0]
+    result = {"error": None, "runs": [], "block_records": 0}
+    runs = []
+    try:
+        for name, fd, start, end, lineno0 in segs:
+            reader = RangeReader(fd, start, end)
+            for kept, comps, _, _ in blocks_fn(name, reader, ex, progress, rc, block_bytes, lineno0):
+                sorter.add(kept, comps)
+        if sorter.lines:
+            sorter._spill()
+        sorter._cascade(final=True)
+        runs = sorter.runs
+        result["runs"] = [(r.count, r.kinds, r.level) for r in runs]
+        result["block_records"] = sorter.block_records
+    except DataError as e:
+        result["error"] = ("data", str(e))
+    except TempError as e:
+        result["error"] = ("temp", str(e))
+    except OSError as e:
+        result["error"] = ("temp", f"{e.filename + ': ' if e.filename else ''}{e.strerror or e}")
+    if result["error"]:
+        runs = []
+        result["runs"] = []
+    result["rc"] = rc[0]
+    result["stderr"] = err_capture.getvalue()
+    result["warning"] = stats.first_warning
+    result["stats"] = {k: getattr(stats, k) for k in
+                       ("invalid", "first_invalid", "missing", "missing_skipped", "first_missing")}
+    payload = pickle.dumps(result, 5)
+    fds = [r.f.fileno() for r in runs]
+    sock.sendall(_HDR.pack(len(payload), len(fds)))
+    for i in range(0, len(fds), _MAXFDS):
+        socket.send_fds(sock, [b"F"], fds[i:i + _MAXFDS])
+    sock.sendall(payload)
+    sock.close()
+    return 0
