@@ -1,13 +1,21 @@
-"""relaxlogs: write stdin to log files rotated by time and/or size, with cleanup."""
-from __future__ import annotations
+"""relaxlogs: write stdin to log files rotated by time and/or size, with cleanup.
 
-import argparse
+Start-up: the usual command lines (known options with plain values) are read by `fast_parse`,
+without importing argparse (with the `re`, gettext and shutil modules it pulls in: about 15 ms of
+CPU of a 50 ms start, which counts when a supervisor restarts the pipe or a test runs it in a
+loop). Anything else (--help, --version, a bad value, an unknown or abbreviated option, a value
+that starts with "-") goes to argparse, which parses the whole line again and reports as usual.
+Both are built from the one table OPTIONS, and a test checks that they agree.
+"""
 import os
-import signal
 import sys
 
 from . import __version__
 
+try:                    # the C module: `signal` would import enum, functools, collections (3 ms)
+    import _signal as signal
+except ImportError:     # pragma: no cover - not CPython
+    import signal
 DESCRIPTION = """\
 Read lines on standard input and append them to DIR/log.%Y%m%d%H%M (one file per
 --rotation-time minutes), with DIR/current a symlink to the file being written. Old files are
@@ -18,17 +26,14 @@ Signals: TERM/INT/QUIT read what is already in the pipe, write it and exit 0; HU
 file; ALRM rotates now."""
 
 
-class _Parser(argparse.ArgumentParser):
-    def error(self, message):
-        self.print_usage(sys.stderr)
-        sys.stderr.write(f"{self.prog}: error: {message}\n")
-        sys.exit(2)
+class BadValue(ValueError):
+    """A bad option value (argparse reports it as an ArgumentTypeError: exit 2)."""
 
 
 def _pattern(text: str) -> str:
     last = text.rsplit("/", 1)[-1]
     if last in ("", ".", ".."):  # no file name: retried as a write error, then exit 1
-        raise argparse.ArgumentTypeError(f"no file name in pattern: {text!r}")
+        raise BadValue(f"no file name in pattern: {text!r}")
     return text
 
 
@@ -36,13 +41,13 @@ def _int(text: str) -> int:
     try:
         return int(text)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"invalid integer: {text!r}")
+        raise BadValue(f"invalid integer: {text!r}") from None
 
 
 def _nonneg(text: str) -> int:
     v = _int(text)
     if v < 0:
-        raise argparse.ArgumentTypeError(f"must be >= 0: {text!r}")
+        raise BadValue(f"must be >= 0: {text!r}")
     return v
 
 
@@ -50,9 +55,9 @@ def _seconds(text: str) -> float:
     try:
         v = float(text)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"not a number: {text!r}")
+        raise BadValue(f"not a number: {text!r}") from None
     if not 0 <= v <= 3600:  # nan, inf or a huge pause: a select() traceback on the first retry
-        raise argparse.ArgumentTypeError(f"must be between 0 and 3600: {text!r}")
+        raise BadValue(f"must be between 0 and 3600: {text!r}")
     return v
 
 
@@ -63,69 +68,146 @@ def _size(text: str) -> int:
     num = t.rstrip("kmgbi")
     try:
         v = int(float(num) * units[t[len(num):]])
-    except (ValueError, KeyError):
-        raise argparse.ArgumentTypeError(f"invalid size: {text!r} (e.g. 100M, 1G, 4096)")
+    except (ValueError, KeyError, OverflowError):
+        raise BadValue(f"invalid size: {text!r} (e.g. 100M, 1G, 4096)") from None
     if v < 0:
-        raise argparse.ArgumentTypeError(f"invalid size: {text!r}")
+        raise BadValue(f"invalid size: {text!r}")
     return v
 
 
-def build_parser() -> argparse.ArgumentParser:
+# (option strings, dest, type (None: a flag; str: any text), choices, default, metavar, help)
+OPTIONS = [
+    (("--log-dir", "-log-dir"), "log_dir", str, None, "", "DIR",
+     'directory of the logs; "" or "stdout" writes to stdout, no rotation'),
+    (("--rotation-time", "-rotation-time"), "rotation_time", _int, None, 60, "MIN",
+     "minutes per file (default 60); 0 or less: a new name whenever the "
+     "pattern's text changes (every minute with the default pattern)"),
+    (("--max-age", "-max-age"), "max_age", _int, None, 1440, "MIN",
+     "remove files whose mtime is older than MIN minutes (default 1440); 0 keeps them forever"),
+    (("--with-time", "-with-time"), "with_time", None, None, False, None,
+     "prefix each line with its arrival time (see --time-format)"),
+    (("--time-format",), "time_format", str, ("clf", "rfc3339", "epoch", "tai64n"), None, "FMT",
+     "clf: [02/Jan/2006:15:04:05 -0700] (default), rfc3339, epoch, tai64n; implies --with-time"),
+    (("--tz",), "tz", str, None, "local", "ZONE",
+     "zone of stamps and file names: local (default), UTC, or a name like Asia/Tokyo"),
+    (("--pattern",), "pattern", _pattern, None, "log.%Y%m%d%H%M", "STRFTIME",
+     "file name pattern, relative to DIR (default log.%%Y%%m%%d%%H%%M)"),
+    (("--link",), "link", str, None, "current", "NAME",
+     "symlink to the current file, relative to DIR (default current)"),
+    (("--no-link",), "no_link", None, None, False, None, "do not keep a link"),
+    (("--max-size",), "max_size", _size, None, 0, "SIZE",
+     "also rotate before a file would exceed SIZE bytes (K/M/G = 1024-based); "
+     "the next files of the period are named NAME.1, NAME.2, ..."),
+    (("--keep",), "keep", _nonneg, None, 0, "N",
+     "keep only the N newest files, the current one included (default: no limit)"),
+    (("--compress",), "compress", str, ("gzip",), None, None,
+     "compress rotated files in the background (finished before exit)"),
+    (("--post-rotate",), "post_rotate", str, None, None, "CMD",
+     "run CMD OLD NEW after each rotation (through /bin/sh; OLD is the .gz when compressing)"),
+    (("--fsync",), "fsync", str, ("none", "line", "interval", "rotate"), "none", None,
+     "fsync after every write, every second, or at rotation and exit (default none)"),
+    (("--max-line",), "max_line", _nonneg, None, 0, "BYTES",
+     "cut longer lines into pieces of BYTES (default 0: no limit)"),
+    (("--retry",), "retry", _int, None, 5, "N",
+     "retries of a failed write, input held meanwhile (default 5; -1 forever)"),
+    (("--retry-interval",), "retry_interval", _seconds, None, 1.0, "SECONDS",
+     "pause between retries (default 1)"),
+    (("--tee",), "tee", None, None, False, None, "also copy the output to stdout"),
+    (("--lock",), "lock", None, None, False, None,
+     "refuse to run when another relaxlogs --lock writes to DIR"),
+]
+_BY_NAME = {name: opt for opt in OPTIONS for name in opt[0]}
+
+
+class Args:
+    """The parsed options (what argparse.Namespace holds), from fast_parse."""
+
+    def __init__(self, **kw):
+        self.__dict__.update(kw)
+
+
+def fast_parse(argv: list[str]) -> "Args | None":
+    """The options of a plain command line (`--opt VALUE`, `--opt=VALUE`, `-opt VALUE`, flags),
+    as argparse would return them; None for anything else (argparse then decides)."""
+    values = {dest: default for _, dest, _, _, default, _, _ in OPTIONS}
+    i, n = 0, len(argv)
+    while i < n:
+        name, eq, val = argv[i].partition("=")
+        opt = _BY_NAME.get(name)
+        if opt is None:
+            return None
+        _, dest, conv, choices, _, _, _ = opt
+        if conv is None:
+            if eq:
+                return None
+            values[dest] = True
+            i += 1
+            continue
+        if eq:
+            i += 1
+        else:
+            if i + 1 >= n or argv[i + 1].startswith("-"):
+                return None
+            val = argv[i + 1]
+            i += 2
+        if conv is not str:
+            try:
+                val = conv(val)
+            except ValueError:
+                return None
+        if choices is not None and val not in choices:
+            return None
+        values[dest] = val
+    return Args(**values)
+
+
+def build_parser():
+    import argparse
+
+    class _Parser(argparse.ArgumentParser):
+        def error(self, message):
+            self.print_usage(sys.stderr)
+            sys.stderr.write(f"{self.prog}: error: {message}\n")
+            sys.exit(2)
+
+    def argtype(fn):
+        def conv(text):
+            try:
+                return fn(text)
+            except BadValue as e:
+                raise argparse.ArgumentTypeError(str(e)) from None
+        conv.__name__ = fn.__name__
+        return conv
+
     ap = _Parser(prog="relaxlogs", description=DESCRIPTION, allow_abbrev=False,
                  formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--log-dir", "-log-dir", metavar="DIR", default="",
-                    help='directory of the logs; "" or "stdout" writes to stdout, no rotation')
-    ap.add_argument("--rotation-time", "-rotation-time", metavar="MIN", type=_int, default=60,
-                    help="minutes per file (default 60); 0 or less: a new name whenever the "
-                         "pattern's text changes (every minute with the default pattern)")
-    ap.add_argument("--max-age", "-max-age", metavar="MIN", type=_int, default=1440,
-                    help="remove files whose mtime is older than MIN minutes (default 1440); "
-                         "0 keeps them forever")
-    ap.add_argument("--with-time", "-with-time", action="store_true",
-                    help="prefix each line with its arrival time (see --time-format)")
-    ap.add_argument("--time-format", metavar="FMT", choices=["clf", "rfc3339", "epoch", "tai64n"],
-                    help="clf: [02/Jan/2006:15:04:05 -0700] (default), rfc3339, epoch, tai64n; "
-                         "implies --with-time")
-    ap.add_argument("--tz", metavar="ZONE", default="local",
-                    help="zone of stamps and file names: local (default), UTC, or a name like Asia/Tokyo")
-    ap.add_argument("--pattern", metavar="STRFTIME", type=_pattern, default="log.%Y%m%d%H%M",
-                    help="file name pattern, relative to DIR (default log.%%Y%%m%%d%%H%%M)")
-    ap.add_argument("--link", metavar="NAME", default="current",
-                    help="symlink to the current file, relative to DIR (default current)")
-    ap.add_argument("--no-link", action="store_true", help="do not keep a link")
-    ap.add_argument("--max-size", metavar="SIZE", type=_size, default=0,
-                    help="also rotate before a file would exceed SIZE bytes (K/M/G = 1024-based); "
-                         "the next files of the period are named NAME.1, NAME.2, ...")
-    ap.add_argument("--keep", metavar="N", type=_nonneg, default=0,
-                    help="keep only the N newest files, the current one included (default: no limit)")
-    ap.add_argument("--compress", choices=["gzip"],
-                    help="compress rotated files in the background (finished before exit)")
-    ap.add_argument("--post-rotate", metavar="CMD",
-                    help='run CMD OLD NEW after each rotation (through /bin/sh; OLD is the .gz '
-                         'when compressing)')
-    ap.add_argument("--fsync", choices=["none", "line", "interval", "rotate"], default="none",
-                    help="fsync after every write, every second, or at rotation and exit (default none)")
-    ap.add_argument("--max-line", metavar="BYTES", type=_nonneg, default=0,
-                    help="cut longer lines into pieces of BYTES (default 0: no limit)")
-    ap.add_argument("--retry", metavar="N", type=_int, default=5,
-                    help="retries of a failed write, input held meanwhile (default 5; -1 forever)")
-    ap.add_argument("--retry-interval", metavar="SECONDS", type=_seconds, default=1.0,
-                    help="pause between retries (default 1)")
-    ap.add_argument("--tee", action="store_true", help="also copy the output to stdout")
-    ap.add_argument("--lock", action="store_true",
-                    help="refuse to run when another relaxlogs --lock writes to DIR")
+    for names, dest, conv, choices, default, metavar, text in OPTIONS:
+        if conv is None:
+            ap.add_argument(*names, dest=dest, action="store_true", help=text)
+            continue
+        kw = {"dest": dest, "default": default, "help": text}
+        if metavar:
+            kw["metavar"] = metavar
+        if conv is not str:
+            kw["type"] = argtype(conv)
+        if choices is not None:
+            kw["choices"] = list(choices)
+        ap.add_argument(*names, **kw)
     ap.add_argument("-v", "--version", action="version", version=f"relaxlogs {__version__}")
     return ap
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = build_parser()
-    args = ap.parse_args(argv)
+    if argv is None:
+        argv = sys.argv[1:]
+    args = fast_parse(argv)
+    if args is None:
+        args = build_parser().parse_args(argv)
     from .timefmt import Zone
     try:
         zone = Zone(args.tz)
     except ValueError as e:
-        ap.error(str(e))
+        build_parser().error(str(e))
     try:
         rc = _run(args, zone)
     except KeyboardInterrupt:      # before our handlers are in place

@@ -7,7 +7,6 @@ until its newline arrives, or until `finish()` at EOF, which adds the missing ne
 With `max_line` > 0 a line longer than that is cut into pieces of `max_line` bytes, each written
 as a line of its own (nothing is dropped).
 """
-from __future__ import annotations
 
 
 class Splitter:

@@ -4,8 +4,6 @@ A `Zone` gives the UTC offset (seconds) of an epoch time: the local zone (as the
 knows it, TZ respected), UTC, or a named IANA zone (zoneinfo). Stamps carry the real offset
 (upstream prints a literal "+0900" whatever the zone).
 """
-from __future__ import annotations
-
 import time
 
 MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
