@@ -295,3 +295,30 @@ def test_a_worker_killed_is_an_error_not_a_short_output(script, mid_input, tmp_p
     assert p.returncode == 1
     assert b"worker" in err and b"Traceback" not in err
     assert not out.exists()
+
+
+def test_default_is_parallel_only_for_an_input_larger_than_the_capacity(jlsort, tmp_path,
+                                                                        monkeypatch):
+    import jlsort.parallel as par
+    pids = []
+    real_fork = os.fork
+
+    def fork():
+        pid = real_fork()
+        if pid:
+            pids.append(pid)
+        return pid
+    monkeypatch.setattr(par.os, "fork", fork)
+    monkeypatch.setattr(par, "default_workers", lambda: 2)
+    p = tmp_path / "in.ndjson"
+    rnd = random.Random(2)
+    p.write_bytes(b"".join(b'{"k":%d,"pad":"%s"}\n' % (rnd.randrange(10 ** 6), b"z" * 40)
+                           for _ in range(50000)))  # about 3 MB
+    expected = jlsort("-k", "k", "--parallel", "1", "-c", "1m", p)
+    assert pids == []
+    r = jlsort("-k", "k", "-c", "1m", p)  # external: workers by default
+    assert (r.rc, r.out) == (0, expected.out)
+    assert len(pids) == 2
+    pids.clear()
+    r = jlsort("-k", "k", "-c", "64m", p)  # fits in memory: one process
+    assert (r.rc, r.out, pids) == (0, expected.out, [])

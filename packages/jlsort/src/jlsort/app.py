@@ -64,7 +64,8 @@ def _blocks(name, f, ex, progress, rc_holder, block_bytes=1 << 22, lineno0=0):
             del data
             n += count
             progress.add(count)
-            yield kept, comps, linenos, n - count
+            # bytes of the kept lines: data[:end] is the lines joined by newlines
+            yield kept, comps, linenos, n - count, (end + 1 - count if kept is lines else None)
     except OSError as e:
         _err(f"{name}: {e.strerror or e}")
         rc_holder[0] = 1
@@ -96,9 +97,15 @@ def run_sort(args, specs) -> int:
                 try:
                     bb = min(1 << 22, max(1 << 16, args.capacity // 16))
                     sources = _sources(args.files, rc)
-                    if args.parallel > 1 and parallel.eligible(args.files):
+                    # --parallel N; by default N = the CPUs when the input surely exceeds
+                    # the capacity (an external sort: as much CPU time, less wall time), else 1
+                    # (in memory, workers would add the writing and merging of their runs)
+                    auto = args.parallel is None
+                    npar = parallel.default_workers() if auto else args.parallel
+                    if npar > 1 and parallel.eligible(args.files):
                         sources = opened = list(sources)
-                        workers = parallel.plan(opened, args.parallel)
+                        workers = parallel.plan(opened, npar,
+                                                min_total=args.capacity if auto else 0)
                         if workers:
                             sources = []
                             try:
@@ -107,8 +114,8 @@ def run_sort(args, specs) -> int:
                                 for _, f in opened:
                                     f.close()
                     for name, f in sources:
-                        for kept, comps, _, _ in _blocks(name, f, ex, progress, rc, bb):
-                            sorter.add(kept, comps)
+                        for kept, comps, _, _, nbytes in _blocks(name, f, ex, progress, rc, bb):
+                            sorter.add(kept, comps, nbytes)
                     progress.done()
                     write_batches(out, sorter.batches(args.unique), args.unique)
                 finally:
@@ -193,7 +200,7 @@ def _file_blocks(name, f, ex, specs, progress, rc, strict):
     """Sorted-input blocks (keys, lines) of one file, checking its order."""
     prev = None
     rev = all(s.desc for s in specs)
-    for kept, comps, linenos, base in _blocks(name, f, ex, progress, rc):
+    for kept, comps, linenos, base, _ in _blocks(name, f, ex, progress, rc):
         if not kept:
             continue
         keys, _, _ = make_keys(comps, specs, force_norm=True)

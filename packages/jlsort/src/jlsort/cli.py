@@ -102,9 +102,10 @@ def sort_parser() -> argparse.ArgumentParser:
     ap.add_argument("-o", "--output", metavar="FILE", help="write to FILE (may be an input)")
     ap.add_argument("-T", "--temporary-directory", metavar="DIR",
                     help="directory for temporary runs (default $TMPDIR or /tmp)")
-    ap.add_argument("--parallel", type=int, default=1, metavar="N",
+    ap.add_argument("--parallel", type=int, default=None, metavar="N",
                     help="build the sorted runs with N processes (regular files; stdin and .gz "
-                         "input: one process); default 1")
+                         "input: one process). Default: the number of CPUs (at most 8) when the "
+                         "files are larger than SIZE, else 1")
     ap.add_argument("--missing", choices=["first", "last", "error", "skip"], default="natural",
                     help="lines without a key: sorted first/last, an error, or skipped "
                          "(default: the lowest value; after numbers in numeric mode)")
@@ -134,7 +135,7 @@ def main(argv=None) -> int:
         specs = [parse_keyspec(k, args.numeric_sort, args.reverse, args.missing) for k in args.key]
     except KeySpecError as e:
         ap.error(str(e))
-    if args.parallel < 1:
+    if args.parallel is not None and args.parallel < 1:
         ap.error("--parallel must be at least 1")
     if args.check and (args.merge or args.output):
         ap.error("--check cannot be combined with --merge or --output")

@@ -50,14 +50,25 @@ def eligible(files) -> bool:
     return True
 
 
-def plan(sources, n: int, min_bytes: int | None = None):
+def default_workers() -> int:
+    """The CPUs this process may run on, at most 8 (as GNU sort)."""
+    try:
+        n = len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        n = os.cpu_count() or 1
+    return max(1, min(8, n))
+
+
+def plan(sources, n: int, min_bytes: int | None = None, min_total: int = 0):
     """Cut the opened sources [(name, f)] into at most n ranges of whole lines.
     -> list (one per worker) of segment lists [(name, fd, start, end or None, lineno0)], or None
-    when the input is too small to be worth it."""
+    when the input is too small to be worth it (under min_bytes per worker, or min_total)."""
     if min_bytes is None:
         min_bytes = MIN_BYTES_PER_WORKER
     sizes = [os.fstat(f.fileno()).st_size for _, f in sources]
     total = sum(sizes)
+    if total <= min_total:
+        return None
     n = min(n, total // max(1, min_bytes))
     if n < 2:
         return None
@@ -175,7 +186,7 @@ def generate(workers, sorter, ex, stats, rc, progress, block_bytes, blocks_fn):
     n = len(workers)
     shm = mmap.mmap(-1, 8 * n)
     show = progress.on
-    per_cap = max(1 << 16, sorter.capacity // n)
+    per_cap = sorter.capacity  # each worker has a buffer of the capacity (like -c per chunk)
     parent = os.getpid()
     procs = []   # (pid, parent socket)
     try:
@@ -333,8 +344,9 @@ def _worker(sock, parent, segs, sorter, capacity, ex, stats, progress, block_byt
     try:
         for name, fd, start, end, lineno0 in segs:
             reader = RangeReader(fd, start, end)
-            for kept, comps, _, _ in blocks_fn(name, reader, ex, progress, rc, block_bytes, lineno0):
-                sorter.add(kept, comps)
+            for kept, comps, _, _, nbytes in blocks_fn(name, reader, ex, progress, rc, block_bytes,
+                                                        lineno0):
+                sorter.add(kept, comps, nbytes)
         if sorter.lines:
             sorter._spill()
         sorter._cascade(final=True)

@@ -149,6 +149,7 @@ class Extractor:
             g = attrgetter(f"f{tops.index(str(s.path[0]))}")
             self.getters.append((g, s.path[1:]))
         self.pending = None
+        self.shared: dict = {}
         self.need_missing_check = any(s.missing in ("error", "skip") for s in specs)
         self.skip_missing = any(s.missing == "skip" for s in specs)
         self.error_missing = any(s.missing == "error" for s in specs)
@@ -180,7 +181,11 @@ class Extractor:
                 miss_pos = miss_pos or set()
                 miss_pos.update(i for i, v in enumerate(vals) if v is MISSING)
             elif types == {str} and len(vals) > 64:
-                d: dict = {}
+                # equal strings become one object, across blocks: less memory, and the sort
+                # compares keys that stay in the cache (reset when there are too many)
+                d = self.shared
+                if len(d) > 1 << 16:
+                    d.clear()
                 vals[:] = map(d.setdefault, vals, vals)
         if miss_pos:
             st = self.stats

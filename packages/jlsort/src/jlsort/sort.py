@@ -218,13 +218,16 @@ class Sorter:
         self.progress = progress
 
     # -- input ------------------------------------------------------------------------------
-    def add(self, lines, comps):
+    def add(self, lines, comps, nbytes=None):
+        """nbytes: the bytes of the lines when known (saves adding up their lengths)."""
         if not lines:
             return
         self.lines += lines
         for acc, vals in zip(self.comps, comps):
             acc += vals
-        self.mem += sum(map(len, lines)) + LINE_OVERHEAD * len(lines)
+        if nbytes is None:
+            nbytes = sum(map(len, lines))
+        self.mem += nbytes + LINE_OVERHEAD * len(lines)
         if self.mem >= self.capacity:
             self._spill()
 
