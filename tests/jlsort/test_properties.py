@@ -179,3 +179,33 @@ def test_external_sort_on_larger_input(jlsort, cap):
     r = jlsort("-k", "k", "-c", cap, stdin=b"\n".join(lines) + b"\n")
     assert r.rc == 0
     assert r.lines == reference(lines, [(("k",), False, False)])
+
+
+@settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(pool=st.lists(text, min_size=1, max_size=40), seed=st.integers(0, 10 ** 6),
+       escaped=st.booleans(), cap=st.sampled_from(["100k", "2m"]))
+def test_string_keys_shared_across_many_blocks(jlsort, pool, seed, escaped, cap):
+    """Equal key strings are made one object across blocks (when every key of a block is a
+    string): same order as the reference, escaped or not, in memory (2m: blocks of 128 KiB)
+    and external."""
+    import random
+    rnd = random.Random(seed)
+    lines = []
+    for i in range(6000):
+        k = rnd.choice(pool)
+        if i < 200 and rnd.random() < 0.05:
+            k = {"nested": k}  # the first block is not all strings; the others are
+        lines.append(json.dumps({"k": k, "i": i, "pad": "p" * 20},
+                                ensure_ascii=escaped and rnd.random() < 0.5).encode())
+    r = jlsort("-k", "k", "-c", cap, stdin=b"\n".join(lines) + b"\n")
+    assert r.rc == 0, r
+    assert r.lines == reference(lines, [(("k",), False, False)])
+    r = jlsort("-k", "k:r", "-c", cap, stdin=b"\n".join(lines) + b"\n")
+    assert r.lines == reference(lines, [(("k",), False, True)])
+
+
+def test_many_distinct_string_keys_reset_the_shared_table(jlsort):
+    lines = [json.dumps({"k": f"{(i * 7919) % 70001:05d}", "i": i}).encode() for i in range(70001)]
+    r = jlsort("-k", "k", "-c", "1m", stdin=b"\n".join(lines) + b"\n")
+    assert r.rc == 0
+    assert r.lines == reference(lines, [(("k",), False, False)])
