@@ -11,6 +11,16 @@ A live file without a record (an upstream sabo) is a member that wants its full 
 The read-compute-publish step runs under a flock on the directory itself, so two members never
 raise their rates from the same stale view. A record not refreshed for a while (its member is
 stopped, or blocked writing to a slow reader) no longer reserves its allocation.
+
+The group budget (the hard bound): from offset 4096 each lock file holds its member's *grant
+ring*, 256 entries of (millisecond slot of CLOCK_MONOTONIC, bytes granted in that slot). Before
+every write a member charges the chunk through `Registration.charge()`: under the directory flock
+it sums the grants of every member of the group (its own ring and the others' rings) over the
+last 251 slots, and grants only when that sum plus the chunk stays within the limit (cap/4 + one
+block). Any 250 ms window lies within 251 consecutive slots, and its last grant was checked
+against all of them, so whatever the members' buckets hold, whoever was descheduled or stopped,
+no 250 ms window of grants exceeds cap/4 + one block. A member killed by -9 leaves its ring in
+its (stale) file: its last grants still count until the file is removed.
 """
 from __future__ import annotations
 
@@ -18,11 +28,15 @@ import errno
 import fcntl
 import os
 import re
+import struct
 import time
 
 NAME_RE = re.compile(r"^sabo_(\d+)_(\d+)_[^.]*\.lock$")
 TMP_RE = re.compile(r"^_sabo_\d+_\d+_[^.]*\.lock$")
 RECORD_LEN = 256
+RING_OFF = 4096           # the grant ring, after the record
+RING = 256                # entries of (slot, bytes): more than the 251 slots of a window
+WINDOW_MS = 250
 
 
 class Member:
@@ -104,6 +118,7 @@ class Registration:
         fd = os.open(tmp, os.O_RDWR | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o644, dir_fd=self.dirfd)
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            os.ftruncate(fd, RING_OFF + RING * 16)     # an empty ring (zeros) before peers see it
             os.rename(tmp, self.name, src_dir_fd=self.dirfd, dst_dir_fd=self.dirfd)
         except BaseException:
             os.close(fd)
@@ -114,6 +129,11 @@ class Registration:
             raise
         self.fd = fd
         self.closed = False
+        self.ring_slot = [-1] * RING     # our own grant ring, mirrored in the file
+        self.ring_bytes = [0] * RING
+        self.ring_fds: dict[str, int] = {}   # the group's other members: their files, open
+        self._dir_key: int | None = None
+        self.gate_waits = 0
 
     def publish(self, record: bytes) -> None:
         os.pwrite(self.fd, record, 0)
@@ -188,10 +208,94 @@ class Registration:
         finally:
             os.close(fd)
 
+    # -- the group budget ----------------------------------------------------------------------
+    def gate_peers(self, group: str, force: bool = False) -> None:
+        """Keep open the files of the members that may be in our group: those whose record names
+        our group, or no group yet (just started; an upstream member has no ring and counts 0).
+        Re-read when the directory changed (its mtime), and on every refresh (`force`)."""
+        try:
+            key = os.fstat(self.dirfd).st_mtime_ns
+        except OSError:
+            return
+        # a change within the same clock tick as the last look may not move the mtime: look again
+        if not force and key == self._dir_key and time.time() - key / 1e9 > 0.05:
+            return
+        self._dir_key = key
+        try:
+            names = {n for n in os.listdir(self.dirfd) if n != self.name and NAME_RE.match(n)}
+        except OSError:
+            return
+        for name in list(self.ring_fds):
+            if name not in names:
+                os.close(self.ring_fds.pop(name))
+        for name in names:
+            fd = self.ring_fds.get(name)
+            if fd is None:
+                try:
+                    fd = os.open(name, os.O_RDONLY | os.O_CLOEXEC, dir_fd=self.dirfd)
+                except OSError:
+                    continue
+            try:
+                rec = decode_record(name, 0, os.pread(fd, RECORD_LEN, 0))
+            except OSError:
+                rec = None
+            if rec is None or (rec.group is not None and rec.group != group):
+                os.close(fd)
+                self.ring_fds.pop(name, None)
+            else:
+                self.ring_fds[name] = fd
+
+    def _grants(self, lo: int, hi: int) -> list:
+        """(slot, bytes) of every grant of the group in slots lo..hi."""
+        out = [(s, b) for s, b in zip(self.ring_slot, self.ring_bytes) if lo <= s <= hi and b > 0]
+        for fd in self.ring_fds.values():
+            try:
+                data = os.pread(fd, RING * 16, RING_OFF)
+            except OSError:
+                continue
+            if len(data) < RING * 16:      # an upstream member, or a file being created
+                continue
+            a = memoryview(data).cast("q")
+            out += [(s, b) for s, b in zip(a[0::2].tolist(), a[1::2].tolist()) if lo <= s <= hi and b > 0]
+        return out
+
+    def charge(self, n: int, now: float, limit: float, group: str) -> float:
+        """Grant n bytes at `now` (CLOCK_MONOTONIC seconds, the same for every process) if the
+        group's grants over the last 251 ms slots plus n stay within `limit`: returns 0.0 and
+        records it. Otherwise returns the seconds until enough old grants leave the window."""
+        k = int(now * 1000)
+        locked = self.lock_dir()
+        try:
+            self.gate_peers(group)
+            grants = self._grants(k - WINDOW_MS, k)
+            total = sum(b for _, b in grants)
+            if total and total + n > limit:
+                grants.sort()
+                excess, acc, slot = total + n - limit, 0, k
+                for slot, b in grants:
+                    acc += b
+                    if acc >= excess:
+                        break
+                self.gate_waits += 1
+                # (+0.1 ms: wake up inside the slot where that grant has left the window)
+                return max(0.0005, (slot + WINDOW_MS + 1) / 1000 - now + 0.0001)
+            i = k % RING
+            if self.ring_slot[i] != k:
+                self.ring_slot[i], self.ring_bytes[i] = k, 0
+            self.ring_bytes[i] += n
+            os.pwrite(self.fd, struct.pack("=qq", k, self.ring_bytes[i]), RING_OFF + 16 * i)
+            return 0.0
+        finally:
+            if locked:
+                self.unlock_dir()
+
     def close(self) -> None:
         if self.closed:
             return
         self.closed = True
+        for fd in self.ring_fds.values():
+            os.close(fd)
+        self.ring_fds = {}
         try:
             os.unlink(self.name, dir_fd=self.dirfd)
         except OSError:

@@ -71,6 +71,8 @@ class Limiter:
         self.next_refresh = self.start
         self.next_progress = self.start + 1.0
         self.progress_tty = False
+        # the group budget per 250 ms window (group.Registration.charge): the bound
+        self.limit = bw * 0.25 + CHUNK
 
     # -- bucket -----------------------------------------------------------------------------
     @property
@@ -133,6 +135,7 @@ class Limiter:
             alloc = min(shares[0], max(0.0, B - others))
             self.set_alloc(alloc, now)
             self.members = 1 + len(peers)
+            self.reg.gate_peers(self.group, force=True)
             self.reg.publish(encode_record(self.group, self.bw, self.weight, self.alloc,
                                            self.used, self.hungry))
         finally:
@@ -221,6 +224,14 @@ class Limiter:
         except _Timeout:
             self._msg(f"output blocked: {len(data)} bytes read from stdin were not written")
 
+    def _pause(self, timeout: float, wakeup: int | None) -> None:
+        if wakeup is not None:
+            r, _, _ = select.select([wakeup], [], [], timeout)
+            if r:
+                _drain(wakeup)
+        else:
+            time.sleep(timeout)
+
     # -- loop -------------------------------------------------------------------------------
     def run(self, wakeup: int | None = None) -> int:
         pending: bytes | None = None
@@ -267,6 +278,15 @@ class Limiter:
                 self._fill(now)
                 need = len(pending)
                 if self.tokens >= need:
+                    if self.reg is not None:
+                        # the group budget: no 250 ms window above cap/4 + one block, whatever
+                        # the buckets hold (a member resumed after a stop spends its savings
+                        # only where the group has room)
+                        gate = self.reg.charge(need, now, self.limit, self.group)
+                        if gate > 0:
+                            self._pause(max(0.0, min(gate, deadline - now)), wakeup)
+                            self.win_wait += self.clock() - now
+                            continue
                     self.tokens -= need
                     self._write(pending)
                     self.total += need
@@ -274,13 +294,7 @@ class Limiter:
                     pending = None
                     continue
                 wait = (need - self.tokens) / self.alloc if self.alloc > 0 else math.inf
-                timeout = max(0.0, min(wait, deadline - now))
-                if wakeup is not None:
-                    r, _, _ = select.select([wakeup], [], [], timeout)
-                    if r:
-                        _drain(wakeup)
-                else:
-                    time.sleep(timeout)
+                self._pause(max(0.0, min(wait, deadline - now)), wakeup)
                 self.win_wait += self.clock() - now
             if self.progress:
                 self._progress(self.clock())
