@@ -11,6 +11,7 @@ connection rolls the open target transaction back and restarts the reader from `
 from __future__ import annotations
 
 import random
+import re
 import signal
 import sys
 import time
@@ -25,6 +26,10 @@ from .target import (AUTH_ERRORS, DDL_EXISTS_ERRORS, Failure, Fatal, Reconnect, 
 from .values import ABSENT, column_converters, convert_fast, literal, mask_value, quote_name
 
 COMPRESSED_EVENTS = frozenset(range(165, 172))
+HEARTBEAT_V2 = 41  # MySQL 8.0.26+
+MYSQL_UNDECODABLE = {40: "compressed transaction payload (binlog_transaction_compression=ON)",
+                     42: "tagged GTID (MySQL 8.4+)"}
+_GTID_NEXT = re.compile(r"GTID_NEXT\s*=\s*'([^']+)'", re.I)
 FL_STANDALONE = 1
 OPTION_NO_FOREIGN_KEY_CHECKS = 1 << 26
 OPTION_RELAXED_UNIQUE_CHECKS = 1 << 27
@@ -79,6 +84,7 @@ class Applier:
         self.ddl_pending: str | None = None
         self.source_server_id = None
         self.source_uuid = None
+        self.flavor = None  # the source's: "mariadb" or "mysql" (set by preflight)
         self.stream_connects = 0
         self.reader = None
         self.counts = {"events": 0, "rows": 0, "txns": 0, "skipped_dup_gtids": 0, "commits": 0}
@@ -187,11 +193,27 @@ class Applier:
         with src.cursor() as c:
             c.execute("SELECT @@version, @@server_id, @@hostname, @@port")
             version, sid, host, port = c.fetchone()
-            if "mariadb" not in str(version).lower():
-                raise Fatal(f"source is MySQL {version}: only MariaDB sources are supported "
-                            "(GTID positions are MariaDB's domain-server-seq)")
+            self.flavor = "mariadb" if "mariadb" in str(version).lower() else "mysql"
             self.source_server_id = int(sid)
             self.source_uuid = f"{host}:{port}"
+            if self.flavor == "mysql":
+                c.execute("SELECT @@global.gtid_mode, @@server_uuid")
+                gtid_mode, self.source_uuid = c.fetchone()
+                if str(gtid_mode).upper() != "ON":
+                    raise Fatal(f"source is MySQL {version} with gtid_mode={gtid_mode}: binrpt positions by GTID "
+                                "and needs gtid_mode=ON (and enforce_gtid_consistency=ON) on a MySQL source")
+                for var, bad, why in (
+                        ("binlog_transaction_compression", ("1", "ON"),
+                         "compressed transaction payloads cannot be decoded (they would be lost)"),
+                        ("binlog_row_value_options", ("PARTIAL_JSON",),
+                         "partial JSON updates log only the changed paths, not the values")):
+                    try:
+                        c.execute(f"SELECT @@global.{var}")
+                        val = str(c.fetchone()[0]).upper()
+                    except pymysql.err.MySQLError:
+                        continue
+                    if val in bad:
+                        raise Fatal(f"source: {var}={val}; {why}, so binrpt refuses to start")
             c.execute("SELECT @@global.binlog_format, @@global.binlog_row_image, @@global.binlog_row_metadata, "
                       "@@global.log_bin")
             fmt, image, meta, log_bin = c.fetchone()
@@ -213,14 +235,21 @@ class Applier:
                                 "(they would be lost), so binrpt refuses to start")
             except pymysql.err.MySQLError:
                 pass
-            try:
-                c.execute("SHOW SLAVE HOSTS")
+            for show in (("SHOW REPLICAS", "SHOW SLAVE HOSTS") if self.flavor == "mysql" else ("SHOW SLAVE HOSTS",)):
+                try:
+                    c.execute(show)
+                except pymysql.err.MySQLError:
+                    continue
                 for row in c.fetchall():
                     if int(row[0]) == self.cfg.server_id:
                         raise Fatal(f"source: server_id {self.cfg.server_id} is already used by a replica "
                                     f"({row[1]}:{row[2]}); choose a unique replicate_server_id")
-            except pymysql.err.MySQLError:
-                pass
+                break
+        if self.flavor == "mysql" and not self.target.is_mariadb:
+            r = self.target.query("SELECT @@server_uuid")
+            if r and str(r[0][0]) == self.source_uuid:
+                raise Fatal(f"the target is the source server itself (server_uuid {self.source_uuid}); "
+                            "refusing to replicate into it")
         # Is the target the source itself? A lock taken on one is visible on the other.
         probe = f"binrpt-probe-{random.getrandbits(64):016x}"
         self.target.query("SELECT GET_LOCK(%s, 0)", (probe,))
@@ -247,10 +276,23 @@ class Applier:
                     file, pos = logs[-(n + 1)][0], int(logs[-(n + 1)][1])
                 sp = f"{file}:{pos}"
             if sp == "now":
-                c.execute("SELECT @@global.gtid_binlog_pos")
+                c.execute(self._source_pos_sql())
                 return c.fetchone()[0] or ""
             if sp == "beginning":
+                if self.flavor == "mysql":
+                    # everything the source still has: its purged set counts as done
+                    c.execute("SELECT @@global.gtid_purged")
+                    return (c.fetchone()[0] or "").replace("\n", "")
                 return ""
+            if self.flavor == "mysql" and G.is_mysql_text(sp) and G.looks_like_uuid(sp.split(":", 1)[0]):
+                try:
+                    G.parse_mysql(sp)
+                except G.GtidError as e:
+                    raise Fatal(f"start position {sp!r}: {e}") from None
+                return sp
+            if ":" in sp and self.flavor == "mysql":
+                file, pos = sp.rsplit(":", 1)
+                return self._mysql_gtid_at(c, file, int(pos))
             if ":" in sp:
                 file, pos = sp.rsplit(":", 1)
                 c.execute("SELECT BINLOG_GTID_POS(%s, %s)", (file, int(pos)))
@@ -259,6 +301,37 @@ class Applier:
                     raise Fatal(f"start position {sp}: not a valid binlog file and position on the source")
                 return r
             return sp
+
+    def _source_pos_sql(self) -> str:
+        return ("SELECT @@global.gtid_executed" if self.flavor == "mysql" else "SELECT @@global.gtid_binlog_pos")
+
+    def _mysql_gtid_at(self, c, file: str, pos: int) -> str:
+        """MySQL has no BINLOG_GTID_POS(): the GTID set executed at FILE:POS is the file's
+        Previous_gtids plus every transaction that ended at or before POS in that file."""
+        import pymysql
+        try:
+            c.execute(f"SHOW BINLOG EVENTS IN {literal(file)}")
+            events = c.fetchall()
+        except pymysql.err.MySQLError as e:
+            raise Fatal(f"start position {file}:{pos}: {e.args[-1]}") from None
+        state: dict = {}
+        open_gtid = None
+        for _log, start, etype, _sid, end, info in events:
+            if etype == "Previous_gtids":
+                state = G.parse(info.replace("\n", "") or "")
+            elif etype == "Gtid":
+                m = _GTID_NEXT.search(info or "")
+                open_gtid = m.group(1) if m else None
+            elif open_gtid and int(end) <= pos and (etype == "Xid" or (etype == "Query" and info.strip().upper()
+                                                                       not in ("BEGIN",))):
+                uuid, n = open_gtid.rsplit(":", 1)
+                one = G.parse(f"{uuid}:{n}")
+                key = next(iter(one))
+                G.advance(state, key, 0, int(n))
+                open_gtid = None
+            if int(start) >= pos:
+                break
+        return G.format(state)
 
     def session(self) -> None:
         src = self._source_conn()
@@ -283,19 +356,39 @@ class Applier:
                 start = self.initial_state(src)
                 self.committed = G.parse(start)
                 self.ddl_pending = None
+            with src.cursor() as c:
+                c.execute(self._source_pos_sql())
+                source_pos = G.parse(c.fetchone()[0] or "")
+                purged = {}
+                if self.flavor == "mysql":
+                    c.execute("SELECT @@global.gtid_purged")
+                    purged = G.parse(c.fetchone()[0] or "")
+            if self.flavor == "mysql":
+                if cp is not None and cp["source_uuid"] not in (None, self.source_uuid):
+                    self.log.warn("the source's server_uuid changed since the checkpoint (failover?): resuming by "
+                                  "GTID", checkpoint_uuid=cp["source_uuid"], server_uuid=self.source_uuid)
+                ahead = G.format(G.subtract(self.committed, source_pos))
+                lost = G.format(G.subtract(purged, self.committed))
+                if lost:
+                    raise Fatal(f"source cannot send the binlog from {G.format(self.committed) or 'the start'}: it "
+                                f"has purged binlogs holding transactions not applied here ({lost}; gtid_purged "
+                                f"{G.format(purged)})")
+                if G.has_tags(self.committed) or G.has_tags(source_pos):
+                    raise Fatal("source uses tagged GTIDs (uuid:tag:n, MySQL 8.4+), which python-mysql-replication "
+                                "can neither request nor decode; binrpt refuses rather than lose them")
+            else:
+                ahead = ",".join(f"{d}-{s}-{n}" for d, (s, n) in self.committed.items()
+                                 if d in source_pos and n > source_pos[d][1])
+            if ahead:
+                raise Fatal(f"source cannot send the binlog from {G.format(self.committed)}: position {ahead} "
+                            f"is ahead of the source's {G.format(source_pos)} (a restored or reset source, or the "
+                            "wrong server?)")
+            if cp is None:
+                # recorded only once the position is known to be servable (a refused start records nothing)
                 if not self.dryrun:
                     self.target.commit_with_checkpoint(self.target.checkpoint_sql(
                         start, "", 0, self.source_server_id, self.source_uuid, None, None))
                 self.log.info("first start: position recorded", gtid=start, channel=self.cfg.channel)
-            with src.cursor() as c:
-                c.execute("SELECT @@global.gtid_binlog_pos")
-                source_pos = G.parse(c.fetchone()[0] or "")
-            ahead = [f"{d}-{s}-{n}" for d, (s, n) in self.committed.items()
-                     if d in source_pos and n > source_pos[d][1]]
-            if ahead:
-                raise Fatal(f"source cannot send the binlog from {G.format(self.committed)}: position {','.join(ahead)} "
-                            f"is ahead of the source's {G.format(source_pos)} (a restored or reset source, or the "
-                            "wrong server?)")
             self.end_pos = source_pos if self.stop_at_end else None
         finally:
             src.close()
@@ -330,6 +423,27 @@ class Applier:
             self.stream_connects += 1
             return pymysql.connect(**kw)
 
+        if self.flavor == "mysql":
+            pos = {"auto_position": start}
+            if not start:
+                # the library takes an empty GTID set for "no auto_position" (and would start at the
+                # current end): from the oldest binlog by file/position instead. The first commit sets
+                # auto_position for the library's own reconnects.
+                import pymysql as _p
+                c = _p.connect(**self.cfg.source.pymysql_kwargs())
+                try:
+                    with c.cursor() as cur:
+                        cur.execute("SHOW BINARY LOGS")
+                        first = cur.fetchone()
+                finally:
+                    c.close()
+                if first is None:
+                    raise Fatal("source: SHOW BINARY LOGS is empty (binary log off?)")
+                pos = {"auto_position": None, "log_file": first[0], "log_pos": 4}
+            return BinLogStreamReader(
+                connection_settings=settings, server_id=self.cfg.server_id, is_mariadb=False,
+                blocking=True, resume_stream=True, slave_heartbeat=self.cfg.heartbeat,
+                filter_non_implemented_events=False, pymysql_wrapper=wrapper, enable_logging=False, **pos)
         return BinLogStreamReader(
             connection_settings=settings, server_id=self.cfg.server_id, is_mariadb=True,
             auto_position=start, blocking=True, resume_stream=True,
@@ -339,7 +453,8 @@ class Applier:
     # -- the event loop ------------------------------------------------------------------------
     def stream(self, start: str) -> None:
         import pymysql
-        from pymysqlreplication.event import (HeartbeatLogEvent, MariadbGtidEvent, NotImplementedEvent, QueryEvent,
+        from pymysqlreplication.event import (GtidEvent, HeartbeatLogEvent, MariadbGtidEvent, NotImplementedEvent,
+                                              QueryEvent,
                                               RotateEvent, XidEvent)
         from pymysqlreplication.row_event import DeleteRowsEvent, TableMapEvent, UpdateRowsEvent, WriteRowsEvent
 
@@ -397,6 +512,20 @@ class Applier:
                     self.counts["skipped_dup_gtids"] += 1
                     if self.debug:
                         self.log.debug("already applied, skipped", gtid=ev.gtid)
+            elif t is GtidEvent:
+                if cur is not None and not cur.skip:
+                    if skip_gtid:
+                        raise Reconnect(f"transaction {cur.gtid} ended without a commit")
+                g = ev.gtid
+                uuid, n = g.rsplit(":", 1)
+                key, n = (uuid, ""), int(n)
+                # standalone (a DDL) until a BEGIN says otherwise: MySQL marks DML transactions with BEGIN
+                cur = Txn(g, key, 0, n, True, ev.timestamp)
+                if skip_gtid and G.is_applied(self.state, key, n):
+                    cur.skip = True
+                    self.counts["skipped_dup_gtids"] += 1
+                    if self.debug:
+                        self.log.debug("already applied, skipped", gtid=g)
             elif t is WriteRowsEvent or t is UpdateRowsEvent or t is DeleteRowsEvent:
                 if cur is not None and not cur.skip:
                     self.rows_event(ev, cur, t is WriteRowsEvent, t is UpdateRowsEvent)
@@ -415,9 +544,17 @@ class Applier:
             elif t is HeartbeatLogEvent:
                 if cur is None:
                     self.commit_group()
-            elif t is NotImplementedEvent and getattr(ev, "event_type", 0) in COMPRESSED_EVENTS:
-                raise Fatal(f"source sent a compressed binlog event (type {ev.event_type}); "
-                            "binrpt cannot decode it and will not skip it: set log_bin_compress=OFF")
+            elif t is NotImplementedEvent:
+                et = getattr(ev, "event_type", 0)
+                if et == HEARTBEAT_V2:
+                    if cur is None:
+                        self.commit_group()
+                elif et in COMPRESSED_EVENTS:
+                    raise Fatal(f"source sent a compressed binlog event (type {ev.event_type}); "
+                                "binrpt cannot decode it and will not skip it: set log_bin_compress=OFF")
+                elif et in MYSQL_UNDECODABLE:
+                    raise Fatal(f"source sent a {MYSQL_UNDECODABLE[et]} (event type {et}), which "
+                                "python-mysql-replication cannot decode; binrpt will not skip it")
             if cur is None and self.end_pos is not None and G.covers(self.state, self.end_pos):
                 self.commit_group()  # --stop-at-end: everything the source had at start is applied
                 self._wait()
@@ -440,6 +577,7 @@ class Applier:
         q = ev.query.strip()
         qu = q.upper()
         if qu == "BEGIN":
+            cur.standalone = False
             return cur
         if qu in ("COMMIT", "ROLLBACK") or qu.startswith("XA "):
             if qu.startswith("XA ") and not qu.startswith("XA COMMIT") and not cur.standalone:
@@ -792,17 +930,25 @@ class Applier:
 
     def _session_settings(self, ev) -> list[str]:
         out = []
+        cross = (self.flavor == "mysql") == bool(self.target.is_mariadb)  # MySQL -> MariaDB or back
         sm = getattr(ev, "sql_mode", None)
         if sm is not None:
-            out.append(f"SET SESSION sql_mode={int(sm)}")
+            if cross:
+                out.append(f"SET SESSION sql_mode={literal(sql_mode_names(int(sm), self.flavor, self.target.is_mariadb))}")
+            else:
+                out.append(f"SET SESSION sql_mode={int(sm)}")
         tz = getattr(ev, "time_zone", None)
         if tz:
             out.append(f"SET SESSION time_zone={literal(tz.decode('utf-8', 'replace'))}")
         cs = getattr(ev, "character_set_client", None)
         if cs:
-            out.append(f"SET SESSION character_set_client={int(cs)}")
-            out.append(f"SET SESSION collation_connection={int(ev.collation_connection)}")
-            out.append(f"SET SESSION collation_server={int(ev.collation_server)}")
+            known = self.target.collation_ids() if cross else None
+            for var, cid in (("character_set_client", cs), ("collation_connection", ev.collation_connection),
+                             ("collation_server", ev.collation_server)):
+                # a collation the target does not have (MySQL's utf8mb4_0900_ai_ci on MariaDB): the
+                # apply session's utf8mb4 stays
+                if known is None or int(cid) in known:
+                    out.append(f"SET SESSION {var}={int(cid)}")
         f2 = getattr(ev, "flags2", None)
         if f2 is not None:
             out.append(f"SET SESSION foreign_key_checks={0 if f2 & OPTION_NO_FOREIGN_KEY_CHECKS else 1}")
@@ -924,6 +1070,35 @@ class Applier:
                     self.target.run([st])
         self.target.forget_columns()
         self._tables.clear()
+
+
+# sql_mode bits, by flavour (the binlog carries the session's sql_mode as a bitmask). Between
+# flavours the bits are turned into names, and names the target does not know are left out.
+_SQL_MODE_COMMON = ["REAL_AS_FLOAT", "PIPES_AS_CONCAT", "ANSI_QUOTES", "IGNORE_SPACE", None, "ONLY_FULL_GROUP_BY",
+                    "NO_UNSIGNED_SUBTRACTION", "NO_DIR_IN_CREATE", "POSTGRESQL", "ORACLE", "MSSQL", "DB2", "MAXDB",
+                    "NO_KEY_OPTIONS", "NO_TABLE_OPTIONS", "NO_FIELD_OPTIONS", "MYSQL323", "MYSQL40", "ANSI",
+                    "NO_AUTO_VALUE_ON_ZERO", "NO_BACKSLASH_ESCAPES", "STRICT_TRANS_TABLES", "STRICT_ALL_TABLES",
+                    "NO_ZERO_IN_DATE", "NO_ZERO_DATE", "INVALID_DATES", "ERROR_FOR_DIVISION_BY_ZERO", "TRADITIONAL",
+                    "NO_AUTO_CREATE_USER", "HIGH_NOT_PRECEDENCE", "NO_ENGINE_SUBSTITUTION", "PAD_CHAR_TO_FULL_LENGTH"]
+SQL_MODE_BITS = {
+    "mysql": _SQL_MODE_COMMON[:4] + ["NOT_USED"] + _SQL_MODE_COMMON[5:] + ["TIME_TRUNCATE_FRACTIONAL"],
+    "mariadb": _SQL_MODE_COMMON[:4] + ["IGNORE_BAD_TABLE_OPTIONS"] + _SQL_MODE_COMMON[5:] +
+               ["EMPTY_STRING_IS_NULL", "SIMULTANEOUS_ASSIGNMENT", "TIME_ROUND_FRACTIONAL"],
+}
+# combinations (their parts are set too) and modes MySQL 8.0+ removed
+_SQL_MODE_DROP = {"POSTGRESQL", "ORACLE", "MSSQL", "DB2", "MAXDB", "MYSQL323", "MYSQL40", "ANSI", "TRADITIONAL",
+                  "NOT_USED"}
+_SQL_MODE_NOT_IN_MYSQL8 = {"NO_KEY_OPTIONS", "NO_TABLE_OPTIONS", "NO_FIELD_OPTIONS", "NO_AUTO_CREATE_USER"}
+
+
+def sql_mode_names(bits: int, source_flavor: str, target_is_mariadb: bool) -> str:
+    """A source sql_mode bitmask -> the comma list of the modes the target knows."""
+    names = SQL_MODE_BITS["mariadb" if source_flavor == "mariadb" else "mysql"]
+    target = set(SQL_MODE_BITS["mariadb" if target_is_mariadb else "mysql"]) - _SQL_MODE_DROP
+    if not target_is_mariadb:
+        target -= _SQL_MODE_NOT_IN_MYSQL8
+    out = [n for i, n in enumerate(names) if bits >> i & 1 and n in target]
+    return ",".join(out)
 
 
 class _Unmappable(Exception):

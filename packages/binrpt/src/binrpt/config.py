@@ -80,8 +80,15 @@ class Config:
 
 
 def check_start_position(text: str) -> str:
-    """now | beginning | a GTID position | FILE:POS (POS a number >= 4); ValueError otherwise."""
+    """now | beginning | a GTID position (MariaDB) or set (MySQL) | FILE:POS (POS a number >= 4);
+    ValueError otherwise."""
     if text in ("now", "beginning"):
+        return text
+    if ":" in text and gtid.looks_like_uuid(text.split(":", 1)[0]):
+        try:
+            gtid.parse_mysql(text)
+        except gtid.GtidError as e:
+            raise ValueError(str(e)) from None
         return text
     if ":" in text:
         f, _, pos = text.rpartition(":")

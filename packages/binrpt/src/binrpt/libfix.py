@@ -4,6 +4,9 @@ The library turns any DATE/DATETIME it cannot build a Python object for into Non
 zero date ('2024-00-15', allowed without NO_ZERO_IN_DATE) would be written as '0000-00-00' or
 NULL: data lost. These replacements decode the same bits and return such values as their SQL
 text, which the target takes back verbatim.
+
+MySQL binary JSON: the JSON value null is decoded as None and then reported as SQL NULL; the
+replacement literal reader returns a marker for it, written back as the JSON text `null`.
 """
 from __future__ import annotations
 
@@ -43,7 +46,20 @@ def _table_init(self, table_id, schema, table, columns, primary_key=None, column
                           "primary_key": primary_key, "column_name_flag": column_name_flag})
 
 
+def _make_parse_literal(orig):
+    from .values import JSON_NULL_VALUE
+
+    def parse_literal(data):
+        # MySQL binary JSON: the library decodes the JSON value null as None, which it then reports as
+        # SQL NULL (none_sources 'null'): a JSON column holding null would be written as NULL
+        if data[0] == 0:  # JSONB_LITERAL_NULL
+            return JSON_NULL_VALUE
+        return orig(data)
+    return parse_literal
+
+
 def install() -> None:
+    from pymysqlreplication import json_binary
     from pymysqlreplication.row_event import RowsEvent
     from pymysqlreplication.table import Table
     if getattr(RowsEvent, "_binrpt_fixed", False):
@@ -53,4 +69,6 @@ def install() -> None:
     RowsEvent._RowsEvent__read_date = _read_date
     RowsEvent._RowsEvent__read_datetime2 = _read_datetime2
     Table.__init__ = _table_init
+    if getattr(json_binary, "JSONB_LITERAL_NULL", None) == 0 and hasattr(json_binary, "parse_literal"):
+        json_binary.parse_literal = _make_parse_literal(json_binary.parse_literal)
     RowsEvent._binrpt_fixed = True

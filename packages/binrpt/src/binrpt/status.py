@@ -34,14 +34,23 @@ def status(cfg, log, as_json: bool = False, out=None) -> int:
         src = pymysql.connect(**cfg.source.pymysql_kwargs())
         try:
             with src.cursor() as c:
-                c.execute("SELECT @@global.gtid_binlog_pos")
-                spos = c.fetchone()[0] or ""
-                c.execute("SHOW MASTER STATUS")
-                ms = c.fetchone()
+                c.execute("SELECT @@version")
+                mysql = "mariadb" not in str(c.fetchone()[0]).lower()
+                c.execute("SELECT @@global.gtid_executed" if mysql else "SELECT @@global.gtid_binlog_pos")
+                spos = (c.fetchone()[0] or "").replace("\n", "")
+                ms = None
+                # MySQL 8.4+ renamed SHOW MASTER STATUS
+                for show in (("SHOW BINARY LOG STATUS", "SHOW MASTER STATUS") if mysql else ("SHOW MASTER STATUS",)):
+                    try:
+                        c.execute(show)
+                    except pymysql.MySQLError:
+                        continue
+                    ms = c.fetchone()
+                    break
         finally:
             src.close()
         have, want = G.parse(cp["gtid_state"]), G.parse(spos)
-        behind = sum(max(0, n - have.get(d, (0, 0))[1]) for d, (_s, n) in want.items())
+        behind = G.missing(have, want)
         rec["source_gtid"] = spos
         rec["source_file"], rec["source_pos"] = (ms[0], ms[1]) if ms else ("", "")
         rec["behind_txns"] = behind

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 import pymysql
 from pymysql.constants import CLIENT
 
-from .values import jsonable, literal, quote_name
+from .values import jsonable, literal, quote_name, set_json_target
 
 CONN_ERRORS = frozenset({2002, 2003, 2006, 2013, 2055, 1053, 1927, 4031, 1040, 1205, 1213})
 DUP_ERRORS = frozenset({1062, 1022, 1586, 1169})
@@ -128,6 +128,8 @@ class Target:
         self.conn = None
         self._columns: dict = {}
         self.dirty = False  # statements sent in the open transaction
+        self.is_mariadb: bool | None = None
+        self._collations: set | None = None
 
     # -- connection ----------------------------------------------------------------------------
     def connect(self) -> None:
@@ -135,10 +137,20 @@ class Target:
             self.conn = pymysql.connect(**self.ep.pymysql_kwargs(), autocommit=False,
                                         client_flag=CLIENT.FOUND_ROWS | CLIENT.MULTI_STATEMENTS,
                                         read_timeout=600, write_timeout=600)
+            with self.conn.cursor() as c:
+                c.execute("SELECT @@version")
+                self.is_mariadb = "mariadb" in str(c.fetchone()[0]).lower()
+            # MySQL's JSON columns compare with JSON values, not text: JSON literals are cast there
+            set_json_target(mysql=not self.is_mariadb)
             self.session_defaults()
             self.conn.commit()
         except pymysql.err.OperationalError as e:
             raise reconnect_error(f"target {self.ep.dsn()}: {e.args[-1]}", e) from None
+
+    def collation_ids(self) -> set:
+        if self._collations is None:
+            self._collations = {int(r[0]) for r in self.query("SELECT ID FROM information_schema.COLLATIONS WHERE ID IS NOT NULL")}
+        return self._collations
 
     def session_defaults(self) -> None:
         with self.conn.cursor() as c:
@@ -258,9 +270,11 @@ class Target:
         if key in self._columns:
             return self._columns[key]
         rows = self.query(
-            "SELECT COLUMN_NAME, IS_GENERATED FROM information_schema.COLUMNS WHERE TABLE_SCHEMA=%s AND "
+            # GENERATION_EXPRESSION: NULL (MariaDB) or '' (MySQL, which has no IS_GENERATED) when not generated
+            "SELECT COLUMN_NAME, COALESCE(GENERATION_EXPRESSION, '') <> '' FROM information_schema.COLUMNS "
+            "WHERE TABLE_SCHEMA=%s AND "
             "TABLE_NAME=%s ORDER BY ORDINAL_POSITION", (db, table))
-        out = {r[0]: (r[1] == "ALWAYS") for r in rows} if rows else None
+        out = {r[0]: bool(int(r[1])) for r in rows} if rows else None
         self._columns[key] = out
         return out
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 import datetime
 import decimal
 import hashlib
+import json
 
 # MySQL field types (pymysqlreplication.constants.FIELD_TYPE), copied as numbers so that this
 # module imports nothing heavy.
@@ -26,6 +27,7 @@ T_TIMESTAMP2 = 17
 T_DATETIME2 = 18
 T_TIME2 = 19
 T_SET = 248
+T_JSON = 245
 T_STRING = 254
 
 ABSENT = object()  # a column not present in the row image (binlog_row_image=MINIMAL/NOBLOB)
@@ -72,6 +74,8 @@ def column_converters(columns) -> list:
             conv = _set
         elif t == T_TIMESTAMP2:
             conv = _timestamp_conv
+        elif t == T_JSON:
+            conv = _json_conv
         elif t == T_TIME2 and getattr(c, "fsp", 0):
             conv = _time_conv
         elif t == T_STRING and getattr(c, "character_set_name", None) == "binary":
@@ -90,6 +94,55 @@ def _timestamp_conv(v):
     if v == _EPOCH:
         return "0000-00-00 00:00:00"
     return v
+
+
+class JsonText(str):
+    """The text of a MySQL JSON value (binary JSON decoded by the library into Python objects)."""
+
+
+class _JsonNullValue:
+    """The JSON value null (libfix makes the library decode it as this, not as None = SQL NULL)."""
+
+    __slots__ = ()
+
+    def __repr__(self):
+        return "JSON_NULL_VALUE"
+
+
+JSON_NULL_VALUE = _JsonNullValue()
+
+
+def _json_text(v) -> str:
+    if v is None or v is JSON_NULL_VALUE:
+        return "null"
+    if v is True:
+        return "true"
+    if v is False:
+        return "false"
+    if isinstance(v, (bytes, bytearray)):
+        v = bytes(v).decode("utf-8", "surrogateescape")
+    if isinstance(v, str):
+        return json.dumps(v, ensure_ascii=False)
+    if isinstance(v, int):
+        return str(v)
+    if isinstance(v, float):
+        return json.dumps(v)
+    if isinstance(v, decimal.Decimal):
+        return format(v, "f")
+    if isinstance(v, dict):
+        return "{" + ", ".join(_json_text(k) + ": " + _json_text(x) for k, x in v.items()) + "}"
+    if isinstance(v, (list, tuple)):
+        return "[" + ", ".join(_json_text(x) for x in v) + "]"
+    if isinstance(v, (datetime.datetime, datetime.date, datetime.timedelta)):
+        return json.dumps(_dt(v)[1:-1] if isinstance(v, datetime.datetime) else
+                          _date(v)[1:-1] if isinstance(v, datetime.date) else _td(v)[1:-1])
+    return json.dumps(str(v), ensure_ascii=False)
+
+
+def _json_conv(v):
+    if isinstance(v, JsonText):
+        return v
+    return JsonText(_json_text(v))
 
 
 def _time_conv(v):
@@ -230,7 +283,14 @@ _LIT = {
     datetime.timedelta: _td,
     set: lambda v: _str(",".join(sorted(v))),
     frozenset: lambda v: _str(",".join(sorted(v))),
+    JsonText: _str,
 }
+
+
+def set_json_target(mysql: bool) -> None:
+    """JSON values are written as text to MariaDB (JSON is LONGTEXT there) and cast to JSON for
+    MySQL, whose JSON columns compare with JSON values (a WHERE on a no-key table)."""
+    _LIT[JsonText] = (lambda v: "CAST(" + _str(v) + " AS JSON)") if mysql else _str
 
 
 def literal(v) -> str:

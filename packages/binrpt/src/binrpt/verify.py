@@ -71,7 +71,8 @@ def verify(cfg, log, chunk_size: int = 1000, tables=(), show_all: bool = False, 
         for db, tbl in _tables(src, cfg, list(tables)):
             tdb = cfg.rewrite_db.get(db, db)
             cols = [r[0] for r in _q(src, "SELECT COLUMN_NAME FROM information_schema.COLUMNS WHERE TABLE_SCHEMA=%s "
-                                          "AND TABLE_NAME=%s AND IS_GENERATED='NEVER' ORDER BY ORDINAL_POSITION",
+                                          "AND TABLE_NAME=%s AND COALESCE(GENERATION_EXPRESSION, '') = '' "
+                                          "ORDER BY ORDINAL_POSITION",
                                      (db, tbl))]
             masked = {c for (d, t, c), _k in cfg.mask.items() if d == db and t == tbl}
             cols = [c for c in cols if c not in masked]
