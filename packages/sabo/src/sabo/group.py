@@ -30,6 +30,7 @@ import os
 import re
 import struct
 import time
+from collections import deque
 
 NAME_RE = re.compile(r"^sabo_(\d+)_(\d+)_[^.]*\.lock$")
 TMP_RE = re.compile(r"^_sabo_\d+_\d+_[^.]*\.lock$")
@@ -131,6 +132,8 @@ class Registration:
         self.closed = False
         self.ring_slot = [-1] * RING     # our own grant ring, mirrored in the file
         self.ring_bytes = [0] * RING
+        self.own: deque = deque()        # our grants in the window, oldest first: (slot, bytes)
+        self.own_sum = 0
         self.ring_fds: dict[str, int] = {}   # the group's other members: their files, open
         self._dir_key: int | None = None
         self.gate_waits = 0
@@ -246,8 +249,8 @@ class Registration:
                 self.ring_fds[name] = fd
 
     def _grants(self, lo: int, hi: int) -> list:
-        """(slot, bytes) of every grant of the group in slots lo..hi."""
-        out = [(s, b) for s, b in zip(self.ring_slot, self.ring_bytes) if lo <= s <= hi and b > 0]
+        """(slot, bytes) of the other members' grants in slots lo..hi."""
+        out = []
         for fd in self.ring_fds.values():
             try:
                 data = os.pread(fd, RING * 16, RING_OFF)
@@ -264,13 +267,16 @@ class Registration:
         group's grants over the last 251 ms slots plus n stay within `limit`: returns 0.0 and
         records it. Otherwise returns the seconds until enough old grants leave the window."""
         k = int(now * 1000)
+        own = self.own
+        while own and own[0][0] < k - WINDOW_MS:
+            self.own_sum -= own.popleft()[1]
         locked = self.lock_dir()
         try:
             self.gate_peers(group)
             grants = self._grants(k - WINDOW_MS, k)
-            total = sum(b for _, b in grants)
+            total = self.own_sum + sum(b for _, b in grants)
             if total and total + n > limit:
-                grants.sort()
+                grants = sorted(grants + list(own))
                 excess, acc, slot = total + n - limit, 0, k
                 for slot, b in grants:
                     acc += b
@@ -284,6 +290,11 @@ class Registration:
                 self.ring_slot[i], self.ring_bytes[i] = k, 0
             self.ring_bytes[i] += n
             os.pwrite(self.fd, struct.pack("=qq", k, self.ring_bytes[i]), RING_OFF + 16 * i)
+            if own and own[-1][0] == k:
+                own[-1] = (k, own[-1][1] + n)
+            else:
+                own.append((k, n))
+            self.own_sum += n
             return 0.0
         finally:
             if locked:
