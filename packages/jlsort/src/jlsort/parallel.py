@@ -359,6 +359,8 @@ def _worker(sock, parent, segs, sorter, capacity, ex, stats, progress, block_byt
         result["error"] = ("temp", str(e))
     except OSError as e:
         result["error"] = ("temp", f"{e.filename + ': ' if e.filename else ''}{e.strerror or e}")
+    except Exception as e:  # noqa: BLE001 - reported by the parent, which exits 1
+        result["error"] = ("temp", f"a worker process failed: {type(e).__name__}: {e}")
     if result["error"]:
         runs = []
         result["runs"] = []
