@@ -157,7 +157,7 @@ class MySQL:
                 "--binlog-row-image=FULL", "--binlog-row-metadata=FULL", "--gtid-mode=ON",
                 "--enforce-gtid-consistency=ON", "--skip-name-resolve", "--innodb-buffer-pool-size=128M",
                 "--innodb-redo-log-capacity=67108864", "--innodb-flush-log-at-trx-commit=2", "--sync-binlog=0",
-                "--max-connections=500", "--character-set-server=utf8mb4", "--performance-schema=OFF",
+                "--max-connections=500", "--character-set-server=utf8mb4",
                 "--event-scheduler=OFF", "--log-error-verbosity=2",
                 *self.extra_args,
             ]
