@@ -370,6 +370,17 @@ def test_mysql_start_positions_and_status(mrig_maria):
     rec = dict(f.split(":", 1) for f in r.stdout.decode().rstrip("\n").split("\t"))
     assert rec["behind_txns"] == "0" and rec["source_file"].startswith("binlog.")
     assert G.parse(rec["gtid_state"]) and G.covers(G.parse(rec["gtid_state"]), G.parse(rec["source_gtid"]))
+    # the source's server_uuid is recorded; another one later (a failover) is said, and GTIDs carry on
+    uuid = rig.src.q("SELECT @@server_uuid")[0][0]
+    assert rig.dst.q("SELECT source_uuid FROM binrpt.checkpoint WHERE channel=%s", (rig.channel,)) == [(uuid,)]
+    rig.dst.q("UPDATE binrpt.checkpoint SET source_uuid='00000000-0000-0000-0000-000000000001' WHERE channel=%s",
+              (rig.channel,))
+    rig.src.q(f"INSERT INTO `{rig.db}`.t VALUES (9)")
+    r = rig.run(rig.config(), "--stop-at-end")
+    assert r.returncode == 0, _stderr(r)
+    assert "server_uuid changed" in _stderr(r)
+    assert [x[0] for x in rig.dst.q(f"SELECT id FROM `{rig.db}`.t ORDER BY id")] == [5, 6, 7, 8, 9]
+    assert rig.dst.q("SELECT source_uuid FROM binrpt.checkpoint WHERE channel=%s", (rig.channel,)) == [(uuid,)]
 
 
 def test_mysql_purged_binlog_is_a_clean_fatal_error(mrig_maria):
