@@ -13,14 +13,14 @@ raise their rates from the same stale view. A record not refreshed for a while (
 stopped, or blocked writing to a slow reader) no longer reserves its allocation.
 
 The group budget (the hard bound): from offset 4096 each lock file holds its member's *grant
-ring*, 256 entries of (millisecond slot of CLOCK_MONOTONIC, bytes granted in that slot). Before
-every write a member charges the chunk through `Registration.charge()`: under the directory flock
-it sums the grants of every member of the group (its own ring and the others' rings) over the
-last 251 slots, and grants only when that sum plus the chunk stays within the limit (cap/4 + one
-block). Any 250 ms window lies within 251 consecutive slots, and its last grant was checked
-against all of them, so whatever the members' buckets hold, whoever was descheduled or stopped,
-no 250 ms window of grants exceeds cap/4 + one block. A member killed by -9 leaves its ring in
-its (stale) file: its last grants still count until the file is removed.
+ring*, 512 entries of (CLOCK_MONOTONIC in microseconds, bytes granted). Before every write a
+member charges the chunk through `Registration.charge()`: under the directory flock it sums the
+grants of every member of the group (its own and the others' rings) of the last 250 ms, and
+grants only when that sum plus the chunk stays within the limit (cap/4 + one block). The last
+grant of any 250 ms window was checked against all the grants of that window, so whatever the
+members' buckets hold, whoever was descheduled or stopped, no 250 ms window of grants exceeds
+cap/4 + one block. A member killed by -9 leaves its ring in its (stale) file: its last grants
+still count until the file is removed.
 """
 from __future__ import annotations
 
@@ -36,8 +36,8 @@ NAME_RE = re.compile(r"^sabo_(\d+)_(\d+)_[^.]*\.lock$")
 TMP_RE = re.compile(r"^_sabo_\d+_\d+_[^.]*\.lock$")
 RECORD_LEN = 256
 RING_OFF = 4096           # the grant ring, after the record
-RING = 256                # entries of (slot, bytes): more than the 251 slots of a window
-WINDOW_MS = 250
+RING = 512                # entries of (CLOCK_MONOTONIC in us, bytes): grants of the last 250 ms
+WINDOW_US = 250_000
 
 
 class Member:
@@ -130,9 +130,8 @@ class Registration:
             raise
         self.fd = fd
         self.closed = False
-        self.ring_slot = [-1] * RING     # our own grant ring, mirrored in the file
-        self.ring_bytes = [0] * RING
-        self.own: deque = deque()        # our grants in the window, oldest first: (slot, bytes)
+        self.ring_next = 0               # our grant ring in the file: next entry to write
+        self.own: deque = deque()        # our grants in the window, oldest first: (us, bytes, entry)
         self.own_sum = 0
         self.ring_fds: dict[str, int] = {}   # the group's other members: their files, open
         self._dir_key: int | None = None
@@ -248,8 +247,8 @@ class Registration:
             else:
                 self.ring_fds[name] = fd
 
-    def _grants(self, lo: int, hi: int) -> list:
-        """(slot, bytes) of the other members' grants in slots lo..hi."""
+    def _grants(self, lo: int) -> list:
+        """(time in us, bytes) of the other members' grants after `lo` (us)."""
         out = []
         for fd in self.ring_fds.values():
             try:
@@ -259,41 +258,43 @@ class Registration:
             if len(data) < RING * 16:      # an upstream member, or a file being created
                 continue
             a = memoryview(data).cast("q")
-            out += [(s, b) for s, b in zip(a[0::2].tolist(), a[1::2].tolist()) if lo <= s <= hi and b > 0]
+            out += [(t, b) for t, b in zip(a[0::2].tolist(), a[1::2].tolist()) if t > lo and b > 0]
         return out
 
     def charge(self, n: int, now: float, limit: float, group: str) -> float:
         """Grant n bytes at `now` (CLOCK_MONOTONIC seconds, the same for every process) if the
-        group's grants over the last 251 ms slots plus n stay within `limit`: returns 0.0 and
+        group's grants in the 250 ms before, plus n, stay within `limit`: returns 0.0 and
         records it. Otherwise returns the seconds until enough old grants leave the window."""
-        k = int(now * 1000)
+        t = int(now * 1e6)
+        lo = t - WINDOW_US
         own = self.own
-        while own and own[0][0] < k - WINDOW_MS:
+        while own and own[0][0] <= lo:
             self.own_sum -= own.popleft()[1]
         locked = self.lock_dir()
         try:
             self.gate_peers(group)
-            grants = self._grants(k - WINDOW_MS, k)
+            grants = self._grants(lo)
             total = self.own_sum + sum(b for _, b in grants)
             if total and total + n > limit:
-                grants = sorted(grants + list(own))
-                excess, acc, slot = total + n - limit, 0, k
-                for slot, b in grants:
+                grants = sorted(grants + [(g[0], g[1]) for g in own])
+                excess, acc, when = total + n - limit, 0, t
+                for when, b in grants:
                     acc += b
                     if acc >= excess:
                         break
                 self.gate_waits += 1
-                # (+0.1 ms: wake up inside the slot where that grant has left the window)
-                return max(0.0005, (slot + WINDOW_MS + 1) / 1000 - now + 0.0001)
-            i = k % RING
-            if self.ring_slot[i] != k:
-                self.ring_slot[i], self.ring_bytes[i] = k, 0
-            self.ring_bytes[i] += n
-            os.pwrite(self.fd, struct.pack("=qq", k, self.ring_bytes[i]), RING_OFF + 16 * i)
-            if own and own[-1][0] == k:
-                own[-1] = (k, own[-1][1] + n)
+                return max(0.0002, (when + WINDOW_US) / 1e6 - now + 0.00002)
+            if len(own) >= RING:
+                # more grants in the window than ring entries (rates far above 100 MB/s): add
+                # to the newest entry, stamped now: counted longer than it is, never shorter
+                t0, b0, i = own.pop()
+                self.own_sum -= b0
+                n += b0
             else:
-                own.append((k, n))
+                i = self.ring_next
+                self.ring_next = (i + 1) % RING
+            os.pwrite(self.fd, struct.pack("=qq", t, n), RING_OFF + 16 * i)
+            own.append((t, n, i))
             self.own_sum += n
             return 0.0
         finally:
