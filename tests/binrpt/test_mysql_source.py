@@ -482,3 +482,22 @@ def test_mariadb_source_into_a_mysql_target(mysql_pair, pair, tmp_path):
     assert "cannot apply the DDL's session setting" not in first + _stderr(r)   # ... with its sql_mode
     assert_same(rig)
     rig.stop_all()
+
+
+def test_mysql_duplicate_server_id_is_fatal(mrig_maria):
+    rig = mrig_maria
+    cfg = rig.config()
+    p = rig.start(cfg)
+    rig.src.q(f"CREATE TABLE `{rig.db}`.t (id INT)")
+    rig.wait_caught_up(proc=p)
+    rig.src.run_many([f"INSERT INTO `{rig.db}`.t VALUES ({i})" for i in range(200)])
+    cfg2 = pathlib.Path(rig.config())     # another channel (so it has to stream), the same server_id
+    cfg2.write_text(cfg2.read_text().replace(f'channel = "{rig.channel}"', f'channel = "{rig.channel}_2"'))
+    r = rig.run(str(cfg2), "--stop-at-end", timeout=60)  # refused at start, or one of the two is kicked
+    try:
+        rc1 = p.wait(15)
+    except subprocess.TimeoutExpired:
+        rc1 = None
+    err = p.stderr.read().decode(errors="replace") if rc1 is not None else ""
+    assert rc1 == 1 or r.returncode == 1, (rc1, r.returncode, _stderr(r))
+    assert "server_id" in err + _stderr(r) and "Traceback" not in err + _stderr(r)
