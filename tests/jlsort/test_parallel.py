@@ -232,13 +232,20 @@ def _start(script, mid_input, tdir, out):
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline and p.poll() is None:
         workers = _children(p.pid)
-        if len(workers) == 2 and all(os.listdir(f"/proc/{w}/fd") for w in workers):
-            if any(os.readlink(f"/proc/{w}/fd/{fd}").startswith(str(tdir))
-                   for w in workers for fd in _safe_listdir(f"/proc/{w}/fd")):
+        if len(workers) == 2:
+            if all(any(_link(f"/proc/{w}/fd/{fd}").startswith(str(tdir))
+                       for fd in _safe_listdir(f"/proc/{w}/fd")) for w in workers):
                 break
         time.sleep(0.02)
-    assert p.poll() is None and len(workers) == 2, "two workers were writing runs"
+    assert p.poll() is None and len(workers) == 2, "both workers were writing runs"
     return p, workers
+
+
+def _link(p):
+    try:
+        return os.readlink(p)
+    except OSError:
+        return ""
 
 
 def _safe_listdir(d):

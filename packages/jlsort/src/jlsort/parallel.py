@@ -188,6 +188,7 @@ def generate(workers, sorter, ex, stats, rc, progress, block_bytes, blocks_fn):
     show = progress.on
     per_cap = sorter.capacity  # each worker has a buffer of the capacity (like -c per chunk)
     parent = os.getpid()
+    prctl = _prctl()
     procs = []   # (pid, parent socket)
     try:
         for k, segs in enumerate(workers):
@@ -199,7 +200,7 @@ def generate(workers, sorter, ex, stats, rc, progress, block_bytes, blocks_fn):
                     a.close()
                     for _, s in procs:
                         s.close()
-                    code = _worker(b, parent, segs, sorter, per_cap, ex, stats,
+                    code = _worker(b, parent, prctl, segs, sorter, per_cap, ex, stats,
                                    SharedProgress(shm, k, n, show and k == 0), block_bytes, blocks_fn)
                 finally:
                     os._exit(code)
@@ -318,20 +319,29 @@ def _receive(s, pid):
     return pickle.loads(payload), fds
 
 
-def _pdeathsig():
-    """SIGKILL this process when its parent dies (Linux prctl PR_SET_PDEATHSIG)."""
+def _prctl():
+    """libc's prctl, loaded in the parent before the forks: a worker calls it at once (an import
+    of ctypes in the worker left a window in which the parent's death went unnoticed)."""
     try:
         import ctypes
-        libc = ctypes.CDLL(None, use_errno=True)
-        libc.prctl(1, int(signal.SIGKILL), 0, 0, 0)
-    except (OSError, AttributeError):
-        pass
+        f = ctypes.CDLL(None, use_errno=True).prctl
+        f.argtypes = [ctypes.c_int, ctypes.c_ulong, ctypes.c_ulong, ctypes.c_ulong, ctypes.c_ulong]
+        return f
+    except (OSError, AttributeError, ImportError):
+        return None
 
 
-def _worker(sock, parent, segs, sorter, capacity, ex, stats, progress, block_bytes, blocks_fn):
+def _pdeathsig(prctl):
+    """SIGKILL this process when its parent dies (Linux prctl PR_SET_PDEATHSIG = 1)."""
+    if prctl is not None:
+        prctl(1, int(signal.SIGKILL), 0, 0, 0)
+
+
+def _worker(sock, parent, prctl, segs, sorter, capacity, ex, stats, progress, block_bytes,
+            blocks_fn):
+    _pdeathsig(prctl)
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
-    _pdeathsig()
     if os.getppid() != parent:  # the parent died before prctl
         return 1
     err_capture = io.StringIO()
