@@ -115,7 +115,7 @@ def run_sort(args, specs) -> int:
                                     f.close()
                     for name, f in sources:
                         for kept, comps, _, _, nbytes in _blocks(name, f, ex, progress, rc, bb):
-                            sorter.add(kept, comps, nbytes)
+                            sorter.add(kept, comps, nbytes, ex.last_str)
                     progress.done()
                     write_batches(out, sorter.batches(args.unique), args.unique)
                 finally:

@@ -356,7 +356,7 @@ def _worker(sock, parent, prctl, segs, sorter, capacity, ex, stats, progress, bl
             reader = RangeReader(fd, start, end)
             for kept, comps, _, _, nbytes in blocks_fn(name, reader, ex, progress, rc, block_bytes,
                                                         lineno0):
-                sorter.add(kept, comps, nbytes)
+                sorter.add(kept, comps, nbytes, ex.last_str)
         if sorter.lines:
             sorter._spill()
         sorter._cascade(final=True)

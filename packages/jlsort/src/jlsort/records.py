@@ -150,6 +150,7 @@ class Extractor:
             self.getters.append((g, s.path[1:]))
         self.pending = None
         self.shared: dict = {}
+        self.last_str: tuple = ()
         self.need_missing_check = any(s.missing in ("error", "skip") for s in specs)
         self.skip_missing = any(s.missing == "skip" for s in specs)
         self.error_missing = any(s.missing == "error" for s in specs)
@@ -175,8 +176,10 @@ class Extractor:
         comps = self._vals(structs)
         # missing keys: count, report, maybe skip
         miss_pos = None
+        strs = []
         for vals in comps:
             types = set(map(type, vals))
+            strs.append(types == {str})
             if UnsetType in types:
                 miss_pos = miss_pos or set()
                 miss_pos.update(i for i, v in enumerate(vals) if v is MISSING)
@@ -206,6 +209,7 @@ class Extractor:
                     linenos = [linenos[i] for i in keep]
                 else:
                     linenos = [lineno0 + i + 1 for i in keep]
+        self.last_str = tuple(strs)  # per key: every value of the block is a string
         if pending:
             raise DataError(pending)
         return lines, comps, linenos
@@ -271,8 +275,11 @@ class Extractor:
 
 
 # -- keys ----------------------------------------------------------------------------------------
-def comp_keys(vals: list, spec: KeySpec, force_norm: bool = False):
-    """-> (kind, component list). kind 'str'/'num' = raw values (homogeneous), else 'norm'."""
+def comp_keys(vals: list, spec: KeySpec, force_norm: bool = False, all_str: bool = False):
+    """-> (kind, component list). kind 'str'/'num' = raw values (homogeneous), else 'norm'.
+    all_str: the caller knows that every value is a string (no pass over them)."""
+    if all_str and vals and not force_norm and spec.mode == "auto":
+        return "str", vals
     types = set(map(type, vals))
     if not force_norm:
         if types == {str} and spec.mode == "auto":
@@ -291,12 +298,14 @@ def mixed(specs) -> bool:
     return len({s.desc for s in specs}) > 1
 
 
-def make_keys(comps: list[list], specs: list[KeySpec], force_norm: bool = False):
-    """-> (keys, kinds, reverse): one comparable key per line (a tuple for several specs)."""
+def make_keys(comps: list[list], specs: list[KeySpec], force_norm: bool = False, strs=()):
+    """-> (keys, kinds, reverse): one comparable key per line (a tuple for several specs).
+    strs: per key, True when every value is known to be a string."""
     kinds, cs = [], []
     mix = mixed(specs)
-    for vals, spec in zip(comps, specs):
-        kind, c = comp_keys(vals, spec, force_norm)
+    strs = tuple(strs) + (False,) * (len(specs) - len(strs))
+    for vals, spec, all_str in zip(comps, specs, strs):
+        kind, c = comp_keys(vals, spec, force_norm, all_str)
         if mix and spec.desc:
             c = list(map(Desc, c))
         kinds.append(kind)

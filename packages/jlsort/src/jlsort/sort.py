@@ -211,6 +211,7 @@ class Sorter:
         self.capacity = capacity
         self.tmpdir = tmpdir
         self.lines: list[bytes] = []
+        self.strs: tuple = ()
         self.comps: list[list] = [[] for _ in specs]
         self.mem = 0
         self.runs: list[Run] = []
@@ -218,10 +219,15 @@ class Sorter:
         self.progress = progress
 
     # -- input ------------------------------------------------------------------------------
-    def add(self, lines, comps, nbytes=None):
-        """nbytes: the bytes of the lines when known (saves adding up their lengths)."""
+    def add(self, lines, comps, nbytes=None, strs=()):
+        """nbytes: the bytes of the lines when known (saves adding up their lengths); strs: per
+        key, True when every value of this block is a string."""
         if not lines:
             return
+        if self.lines:
+            self.strs = tuple(a and b for a, b in zip(self.strs, strs))
+        else:
+            self.strs = tuple(strs)
         self.lines += lines
         for acc, vals in zip(self.comps, comps):
             acc += vals
@@ -271,7 +277,7 @@ class Sorter:
         return self.block_records
 
     def _sorted_chunk(self):
-        keys, kinds, rev = make_keys(self.comps, self.specs)
+        keys, kinds, rev = make_keys(self.comps, self.specs, strs=self.strs)
         lines = self.lines
         self.lines, self.comps, self.mem = [], [[] for _ in self.specs], 0
         _sort_pair(keys, lines, rev, True)
@@ -331,7 +337,7 @@ class Sorter:
                     keys, lines, _, _ = self._sorted_chunk()
                     yield keys, lines
                     return
-                keys, kinds, rev = make_keys(self.comps, self.specs)
+                keys, kinds, rev = make_keys(self.comps, self.specs, strs=self.strs)
                 lines = self.lines
                 self.lines, self.comps = [], []
                 _sort_pair(keys, lines, rev, False)
