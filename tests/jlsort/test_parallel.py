@@ -329,3 +329,12 @@ def test_default_is_parallel_only_for_an_input_larger_than_the_capacity(jlsort, 
     pids.clear()
     r = jlsort("-k", "k", "-c", "64m", p)  # fits in memory: one process
     assert (r.rc, r.out, pids) == (0, expected.out, [])
+
+
+def test_unusable_temp_dir_in_workers_is_a_clear_error(jlsort, tiny_ranges, tmp_path):
+    p = tmp_path / "in.ndjson"
+    p.write_bytes(b"".join(b'{"k":%d}\n' % (i % 13) for i in range(3000)))
+    r = jlsort("-k", "k", "-c", "1k", "--parallel", "2", "-T", tmp_path / "nope", p)
+    assert r.rc == 1
+    assert f"jlsort: cannot create a temporary file in {tmp_path / 'nope'}" in r.err
+    assert r.out == b""
