@@ -24,7 +24,6 @@ import io
 import os
 import pickle
 import signal
-import socket
 import stat
 import struct
 import sys
@@ -183,6 +182,7 @@ def generate(workers, sorter, ex, stats, rc, progress, block_bytes, blocks_fn):
     """Run the workers; on return sorter.runs holds all runs in input order. Worker messages
     are printed here in input order; a worker's error is raised here (the earliest one)."""
     import mmap
+    import socket  # here, not at start-up: only a parallel sort needs it
     n = len(workers)
     shm = mmap.mmap(-1, 8 * n)
     show = progress.on
@@ -298,6 +298,7 @@ def _recv_exact(s, n):
 
 def _receive(s, pid):
     """-> (result dict, run descriptors), or (None, []) when the worker died without a result."""
+    import socket
     head = _recv_exact(s, _HDR.size)
     if head is None:
         return None, []
@@ -379,6 +380,7 @@ def _worker(sock, parent, prctl, segs, sorter, capacity, ex, stats, progress, bl
     result["warning"] = stats.first_warning
     result["stats"] = {k: getattr(stats, k) for k in
                        ("invalid", "first_invalid", "missing", "missing_skipped", "first_missing")}
+    import socket
     payload = pickle.dumps(result, 5)
     fds = [r.f.fileno() for r in runs]
     sock.sendall(_HDR.pack(len(payload), len(fds)))
