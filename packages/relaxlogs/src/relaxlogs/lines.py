@@ -42,6 +42,17 @@ class Splitter:
             self.partial.append(rest)
             self.partial_len = len(rest)
         has_cr = data.find(b"\r", start, end) >= 0 or (start > 0 and b"\r" in pieces[0])
+        if prefix and pieces and not has_cr and not self.max_line:
+            # "A\nB\nC\n" + tail -> "P A\nP B\nP C\n": one replace over `data` (the tail has no
+            # newline and is left out), without first joining the lines into a copy
+            out = data.replace(b"\n", b"\n" + prefix)
+            cut = out.rfind(b"\n") + 1
+            if start == 0:
+                return [prefix, memoryview(out)[:cut]]
+            res = [prefix, pieces[0]]        # the finished partial line, then the rest
+            if cut > start:
+                res.append(memoryview(out)[start:cut])
+            return res
         if pieces and (self.max_line or prefix or has_cr):
             head = pieces[0] if len(pieces) == 1 and isinstance(pieces[0], bytes) else b"".join(pieces)
             if has_cr:
