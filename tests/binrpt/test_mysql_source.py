@@ -173,14 +173,14 @@ def test_mysql_sigkill_at_random_moments(mrig):
     rig = mrig
     W.create(rig.src, rig.db)
     rig.src.run_many(W.big_transaction(rig.db, 5_000))
-    rig.src.run_many(W.transactions(rig.db, 400, seed=12))
+    rig.src.run_many(W.transactions(rig.db, 300, seed=12))
     cfg = rig.config(replica_extra="group_max_rows = 50000\ngroup_max_txns = 100")
     rnd = random.Random(17)
     stop = threading.Event()
 
     def more_load():
         i = 0
-        while not stop.is_set() and i < 5:
+        while not stop.is_set() and i < 4:
             rig.src.run_many(W.transactions(rig.db, 100, seed=120 + i))
             if i == 2:
                 rig.src.run_many(W.big_transaction(rig.db, 5_000, start=200_000))
@@ -192,9 +192,9 @@ def test_mysql_sigkill_at_random_moments(mrig):
     kills = 0
     outputs = []
     try:
-        while kills < 6:
+        while kills < 5:
             p = rig.start(cfg)
-            time.sleep(rnd.uniform(0.4, 1.4))
+            time.sleep(rnd.uniform(0.4, 1.2))
             if p.poll() is not None:
                 raise AssertionError(f"binrpt exited {p.returncode}: {p.stderr.read().decode()[-3000:]}")
             p.kill()
@@ -219,18 +219,18 @@ def test_mysql_dropped_connections(mrig):
     W.create(rig.src, rig.db)
     cfg = rig.config(replica_extra="group_max_txns = 50")
     p = rig.start(cfg)
-    rig.src.run_many(W.transactions(rig.db, 200, seed=13))
+    rig.src.run_many(W.transactions(rig.db, 150, seed=13))
     rig.wait_caught_up(proc=p)
     dump_kills = target_kills = 0
     for i in range(3):
-        rig.src.run_many(W.transactions(rig.db, 150, seed=130 + i))
+        rig.src.run_many(W.transactions(rig.db, 100, seed=130 + i))
         time.sleep(0.15)
         dump_kills += _kill_dump_threads(rig.src) > 0
         found = []
         killer = threading.Thread(target=lambda: found.append(_kill_target_conns(rig.dst, rig.dst.params["user"])))
         killer.start()
         rig.src.run_many(W.big_transaction(rig.db, 2000, start=300_000 + 10_000 * i))
-        rig.src.run_many(W.transactions(rig.db, 100, seed=160 + i))
+        rig.src.run_many(W.transactions(rig.db, 60, seed=160 + i))
         killer.join()
         target_kills += found[0] > 0
     rig.wait_caught_up(proc=p)
