@@ -1,22 +1,24 @@
-"""--parallel N: run generation in N forked worker processes over byte ranges of regular files.
+"""--parallel N: run generation in N processes (the parent and N-1 forked workers) over byte
+ranges of regular files.
 
 What goes in: the opened input files (regular, uncompressed; otherwise the caller sorts in one
 process). The inputs, taken as one concatenation, are cut into N byte ranges of about equal size,
 each cut moved forward to the next line start. The parent counts the newlines before each cut, so
-every worker knows the real line number of its first line (error messages and warnings name the
+every process knows the real line number of its first line (error messages and warnings name the
 real FILE:LINE).
 
-What comes out: worker k reads its range (pread on the inherited descriptor), decodes the keys,
-builds sorted runs exactly as the one-process sort does (capacity/N of memory each; an input that
-fits gives one run per worker) and passes the anonymous run files to the parent over a Unix socket
-(SCM_RIGHTS), with its counts, its first warning and any error. The parent puts the runs in range
-order, so the final k-way merge (sort.Sorter) keeps ties in input order: the sort stays stable.
+What comes out: the parent sorts the first range itself (kept in memory when it fits: no run file
+written and read back); worker k reads range k (pread on the inherited descriptor), decodes the
+keys, builds sorted runs exactly as the one-process sort does (a buffer of the capacity each) and
+passes the anonymous run files to the parent over a Unix socket (SCM_RIGHTS), with its counts,
+its first warning and any error. The parent puts the runs in range order, so the final k-way
+merge (sort.Sorter) keeps ties in input order: the sort stays stable.
 
 State and cleanup: runs are anonymous files (O_TMPFILE): they vanish with the last descriptor,
-whatever happens. Workers ignore SIGINT (the parent handles Ctrl-C for all), die on SIGTERM, and
-get SIGKILL when the parent dies (PR_SET_PDEATHSIG), so `kill -9` of the parent leaves no worker
-running. The parent kills and reaps its workers on every exit path (error, SIGINT, SIGTERM).
-Messages of the workers are printed by the parent, in input order, after they finish.
+whatever happens. Workers set PR_SET_PDEATHSIG first (SIGKILL when the parent dies, `kill -9`
+included), ignore SIGINT (the parent handles Ctrl-C for all) and die on SIGTERM. The parent kills
+and reaps its workers on every exit path (error, SIGINT, SIGTERM). Messages of the workers are
+printed by the parent, in input order, after they finish.
 """
 from __future__ import annotations
 
@@ -178,20 +180,35 @@ class SharedProgress:
         pass
 
 
+class MemRun:
+    """The parent's own range when it fitted in memory: a run that was never written."""
+
+    def __init__(self, keys, lines, kinds):
+        self.keys, self.lines, self.count, self.kinds, self.level = keys, lines, len(lines), kinds, 0
+
+    def blocks(self, per_read: int = 1):
+        if self.lines:
+            yield self.keys, self.lines
+
+    def close(self):
+        self.keys = self.lines = None
+
+
 def generate(workers, sorter, ex, stats, rc, progress, block_bytes, blocks_fn):
-    """Run the workers; on return sorter.runs holds all runs in input order. Worker messages
-    are printed here in input order; a worker's error is raised here (the earliest one)."""
+    """Sort the first range here and the others in forked workers; on return sorter.runs holds
+    all runs in input order. Worker messages are printed here in input order (after those of
+    the first range, printed as they come); the earliest error is raised here."""
     import mmap
     import socket  # here, not at start-up: only a parallel sort needs it
     n = len(workers)
     shm = mmap.mmap(-1, 8 * n)
     show = progress.on
-    per_cap = sorter.capacity  # each worker has a buffer of the capacity (like -c per chunk)
+    per_cap = sorter.capacity  # each process has a buffer of the capacity (like -c per chunk)
     parent = os.getpid()
     prctl = _prctl()
     procs = []   # (pid, parent socket)
     try:
-        for k, segs in enumerate(workers):
+        for k in range(1, n):
             a, b = socket.socketpair()
             pid = os.fork()
             if pid == 0:  # the worker
@@ -200,16 +217,32 @@ def generate(workers, sorter, ex, stats, rc, progress, block_bytes, blocks_fn):
                     a.close()
                     for _, s in procs:
                         s.close()
-                    code = _worker(b, parent, prctl, segs, sorter, per_cap, ex, stats,
-                                   SharedProgress(shm, k, n, show and k == 0), block_bytes, blocks_fn)
+                    code = _worker(b, parent, prctl, workers[k], sorter, per_cap, ex, stats,
+                                   SharedProgress(shm, k, n, False), block_bytes, blocks_fn)
                 finally:
                     os._exit(code)
             b.close()
             procs.append((pid, a))
-        runs = []
+        # the first range, here: its messages come first in input order anyway
+        own = SharedProgress(shm, 0, n, show)
+        for name, fd, start, end, lineno0 in workers[0]:
+            reader = RangeReader(fd, start, end)
+            for kept, comps, _, _, nbytes in blocks_fn(name, reader, ex, own, rc, block_bytes,
+                                                        lineno0):
+                sorter.add(kept, comps, nbytes, ex.last_str)
+        if sorter.runs:
+            if sorter.lines:
+                sorter._spill()
+            runs = sorter.runs
+        elif sorter.lines:
+            keys, lines, kinds, _ = sorter._sorted_chunk()
+            runs = [MemRun(keys, lines, kinds)]
+            del keys, lines
+        else:
+            runs = []
+        sorter.runs = []
         error = None
-        sorter.block_records = 0
-        for k, (pid, s) in enumerate(procs):
+        for pid, s in procs:
             res, fds = _receive(s, pid)
             s.close()
             if res is None:
