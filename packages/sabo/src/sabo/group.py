@@ -12,15 +12,18 @@ The read-compute-publish step runs under a flock on the directory itself, so two
 raise their rates from the same stale view. A record not refreshed for a while (its member is
 stopped, or blocked writing to a slow reader) no longer reserves its allocation.
 
-The group budget (the hard bound): from offset 4096 each lock file holds its member's *grant
-ring*, 512 entries of (CLOCK_MONOTONIC in microseconds, bytes granted). Before every write a
-member charges the chunk through `Registration.charge()`: under the directory flock it sums the
-grants of every member of the group (its own and the others' rings) of the last 250 ms, and
-grants only when that sum plus the chunk stays within the limit (cap/4 + one block). The last
-grant of any 250 ms window was checked against all the grants of that window, so whatever the
-members' buckets hold, whoever was descheduled or stopped, no 250 ms window of grants exceeds
-cap/4 + one block. A member killed by -9 leaves its ring in its (stale) file: its last grants
-still count until the file is removed.
+The group budget (the hard bound) is a ledger shared by the members of a group: the file
+`DIR/.sabo-group-<hash of the group>` (hidden: upstream's glob and our lock-file names never match
+it), mapped in memory, holding the group's grants of the last 250 ms in time order (a ring of
+(CLOCK_MONOTONIC microseconds, bytes), with the window's sum). Before every write a member charges
+its chunk through `Registration.charge()`: under the directory flock it drops the grants older
+than 250 ms and grants only when the sum plus the chunk stays within the limit (cap/4 + one
+block), else it is told how long until enough old grants leave the window. The last grant of
+any 250 ms window was checked against every grant of that window, so no 250 ms window of the
+group's grants exceeds cap/4 + one block, whatever the members' buckets hold, whoever was
+descheduled, stopped, killed or gone (its grants stay in the ledger until they are 250 ms old).
+The last member to leave removes the ledger (a kill -9 of the last one leaves it: the next
+member reuses it; entries from before a reboot, in the future of CLOCK_MONOTONIC, reset it).
 """
 from __future__ import annotations
 
@@ -28,16 +31,17 @@ import errno
 import fcntl
 import os
 import re
-import struct
 import time
-from collections import deque
 
 NAME_RE = re.compile(r"^sabo_(\d+)_(\d+)_[^.]*\.lock$")
 TMP_RE = re.compile(r"^_sabo_\d+_\d+_[^.]*\.lock$")
 RECORD_LEN = 256
-RING_OFF = 4096           # the grant ring, after the record
-RING = 512                # entries of (CLOCK_MONOTONIC in us, bytes): grants of the last 250 ms
 WINDOW_US = 250_000
+LEDGER_PREFIX = ".sabo-group-"
+LEDGER_MAGIC = 0x53414230_4C444731     # "SAB0LDG1"
+LEDGER_CAP = 4096                      # entries (grants in 250 ms; beyond: merged into the newest)
+LEDGER_HEAD = 8                        # int64 header: magic, tail, head, sum, (reserved)
+LEDGER_SIZE = (LEDGER_HEAD + 2 * LEDGER_CAP) * 8
 
 
 class Member:
@@ -119,7 +123,6 @@ class Registration:
         fd = os.open(tmp, os.O_RDWR | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o644, dir_fd=self.dirfd)
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            os.ftruncate(fd, RING_OFF + RING * 16)     # an empty ring (zeros) before peers see it
             os.rename(tmp, self.name, src_dir_fd=self.dirfd, dst_dir_fd=self.dirfd)
         except BaseException:
             os.close(fd)
@@ -130,11 +133,7 @@ class Registration:
             raise
         self.fd = fd
         self.closed = False
-        self.ring_next = 0               # our grant ring in the file: next entry to write
-        self.own: deque = deque()        # our grants in the window, oldest first: (us, bytes, entry)
-        self.own_sum = 0
-        self.ring_fds: dict[str, int] = {}   # the group's other members: their files, open
-        self._dir_key: int | None = None
+        self.ledger = None               # (name, fd, mmap, int64 view), opened at the first charge
         self.gate_waits = 0
 
     def publish(self, record: bytes) -> None:
@@ -211,106 +210,139 @@ class Registration:
             os.close(fd)
 
     # -- the group budget ----------------------------------------------------------------------
-    def gate_peers(self, group: str, force: bool = False) -> None:
-        """Keep open the files of the members that may be in our group: those whose record names
-        our group, or no group yet (just started; an upstream member has no ring and counts 0).
-        Re-read when the directory changed (its mtime), and on every refresh (`force`)."""
-        try:
-            key = os.fstat(self.dirfd).st_mtime_ns
-        except OSError:
-            return
-        # a change within the same clock tick as the last look may not move the mtime: look again
-        if not force and key == self._dir_key and time.time() - key / 1e9 > 0.05:
-            return
-        self._dir_key = key
-        try:
-            names = {n for n in os.listdir(self.dirfd) if n != self.name and NAME_RE.match(n)}
-        except OSError:
-            return
-        for name in list(self.ring_fds):
-            if name not in names:
-                os.close(self.ring_fds.pop(name))
-        for name in names:
-            fd = self.ring_fds.get(name)
-            if fd is None:
-                try:
-                    fd = os.open(name, os.O_RDONLY | os.O_CLOEXEC, dir_fd=self.dirfd)
-                except OSError:
-                    continue
-            try:
-                rec = decode_record(name, 0, os.pread(fd, RECORD_LEN, 0))
-            except OSError:
-                rec = None
-            if rec is None or (rec.group is not None and rec.group != group):
-                os.close(fd)
-                self.ring_fds.pop(name, None)
-            else:
-                self.ring_fds[name] = fd
+    @staticmethod
+    def ledger_name(group: str) -> str:
+        h = 0xcbf29ce484222325                  # FNV-1a, 64 bits: no hashlib/zlib import
+        for c in group.encode():
+            h = ((h ^ c) * 0x100000001b3) & 0xFFFFFFFFFFFFFFFF
+        return f"{LEDGER_PREFIX}{h:016x}"
 
-    def _grants(self, lo: int) -> list:
-        """(time in us, bytes) of the other members' grants after `lo` (us)."""
-        out = []
-        for fd in self.ring_fds.values():
-            try:
-                data = os.pread(fd, RING * 16, RING_OFF)
-            except OSError:
-                continue
-            if len(data) < RING * 16:      # an upstream member, or a file being created
-                continue
-            a = memoryview(data).cast("q")
-            out += [(t, b) for t, b in zip(a[0::2].tolist(), a[1::2].tolist()) if t > lo and b > 0]
-        return out
+    def _open_ledger(self, group: str):
+        import mmap
+        name = self.ledger_name(group)
+        fd = os.open(name, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644, dir_fd=self.dirfd)
+        try:
+            if os.fstat(fd).st_size < LEDGER_SIZE:
+                os.ftruncate(fd, LEDGER_SIZE)
+            mm = mmap.mmap(fd, LEDGER_SIZE)
+        except BaseException:
+            os.close(fd)
+            raise
+        self.ledger = (name, fd, mm, memoryview(mm).cast("q"))
 
-    def charge(self, n: int, now: float, limit: float, group: str) -> float:
+    def charge(self, n: int, now: float, limit: float, group: str, force: bool = False) -> float:
         """Grant n bytes at `now` (CLOCK_MONOTONIC seconds, the same for every process) if the
         group's grants in the 250 ms before, plus n, stay within `limit`: returns 0.0 and
-        records it. Otherwise returns the seconds until enough old grants leave the window."""
-        t = int(now * 1e6)
-        lo = t - WINDOW_US
-        own = self.own
-        while own and own[0][0] <= lo:
-            self.own_sum -= own.popleft()[1]
+        records it. Otherwise returns the seconds until enough old grants leave the window.
+        `force` records the grant whatever the window holds (the last chunk before an exit)."""
         locked = self.lock_dir()
         try:
-            self.gate_peers(group)
-            grants = self._grants(lo)
-            total = self.own_sum + sum(b for _, b in grants)
-            if total and total + n > limit:
-                grants = sorted(grants + [(g[0], g[1]) for g in own])
-                excess, acc, when = total + n - limit, 0, t
-                for when, b in grants:
-                    acc += b
+            if not locked:
+                # a member frozen inside the directory lock (a few microseconds long): no safe
+                # update of the ledger; grant (documented: the only case the bound may not hold)
+                return 0.0
+            if self.ledger is None:
+                self._open_ledger(group)
+            m = self.ledger[3]
+            t = int(now * 1e6)
+            tail, head, total = m[1], m[2], m[3]
+            if (m[0] != LEDGER_MAGIC or not 0 <= tail <= head or head - tail > LEDGER_CAP
+                    or (head > tail and m[LEDGER_HEAD + 2 * ((head - 1) % LEDGER_CAP)] > t + 1_000_000)):
+                m[0], tail, head, total = LEDGER_MAGIC, 0, 0, 0     # new, torn, or from before a reboot
+            if head > tail:                      # keep time order (clocks read before the lock)
+                t = max(t, m[LEDGER_HEAD + 2 * ((head - 1) % LEDGER_CAP)])
+            lo = t - WINDOW_US
+            while tail < head:
+                i = LEDGER_HEAD + 2 * (tail % LEDGER_CAP)
+                if m[i] > lo:
+                    break
+                total -= m[i + 1]
+                tail += 1
+            if total < 0 or head == tail:
+                total = max(total, 0) if head > tail else 0
+            if total and total + n > limit and not force:
+                excess, acc, j = total + n - limit, 0, tail
+                while j < head:
+                    i = LEDGER_HEAD + 2 * (j % LEDGER_CAP)
+                    acc += m[i + 1]
                     if acc >= excess:
                         break
+                    j += 1
+                when = m[LEDGER_HEAD + 2 * (min(j, head - 1) % LEDGER_CAP)]
+                m[1], m[3] = tail, total
                 self.gate_waits += 1
-                return max(0.0002, (when + WINDOW_US) / 1e6 - now + 0.00002)
-            if len(own) >= RING:
-                # more grants in the window than ring entries (rates far above 100 MB/s): add
-                # to the newest entry, stamped now: counted longer than it is, never shorter
-                t0, b0, i = own.pop()
-                self.own_sum -= b0
-                n += b0
+                return max(0.0002, (when + WINDOW_US - t) / 1e6 + 0.00002)
+            if head - tail >= LEDGER_CAP:
+                # more grants in 250 ms than entries (rates far above 100 MB/s): add to the
+                # newest, stamped now: counted longer than it is, never shorter
+                i = LEDGER_HEAD + 2 * ((head - 1) % LEDGER_CAP)
+                m[i], m[i + 1] = t, m[i + 1] + n
             else:
-                i = self.ring_next
-                self.ring_next = (i + 1) % RING
-            os.pwrite(self.fd, struct.pack("=qq", t, n), RING_OFF + 16 * i)
-            own.append((t, n, i))
-            self.own_sum += n
+                i = LEDGER_HEAD + 2 * (head % LEDGER_CAP)
+                m[i], m[i + 1] = t, n
+                head += 1
+            m[1], m[2], m[3] = tail, head, total + n
             return 0.0
         finally:
             if locked:
                 self.unlock_dir()
 
+    def ledger_resum(self) -> None:
+        """Recompute the window's sum from the entries (a member killed in the middle of an
+        update leaves at most one chunk of error; this heals it). The caller holds lock_dir()."""
+        if self.ledger is None:
+            return
+        m = self.ledger[3]
+        if m[0] == LEDGER_MAGIC and 0 <= m[1] <= m[2] and m[2] - m[1] <= LEDGER_CAP:
+            m[3] = sum(m[LEDGER_HEAD + 2 * (j % LEDGER_CAP) + 1] for j in range(m[1], m[2]))
+
+    def _has_record(self, name: str) -> bool:
+        try:
+            fd = os.open(name, os.O_RDONLY | os.O_CLOEXEC, dir_fd=self.dirfd)
+        except OSError:
+            return False
+        try:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                return False                 # stale: its holder is gone
+            except OSError:
+                pass
+            return os.pread(fd, 6, 0) == b"sabo1 "
+        except OSError:
+            return False
+        finally:
+            os.close(fd)
+
     def close(self) -> None:
         if self.closed:
             return
         self.closed = True
-        for fd in self.ring_fds.values():
-            os.close(fd)
-        self.ring_fds = {}
+        locked = self.lock_dir()
         try:
-            os.unlink(self.name, dir_fd=self.dirfd)
-        except OSError:
-            pass
+            try:
+                os.unlink(self.name, dir_fd=self.dirfd)
+            except OSError:
+                pass
+            # the last member out removes the ledgers. A member opens the ledger (under this
+            # lock) only after it published its record, so "no other file with a record" means
+            # nobody holds it open; upstream members (no record) never use it.
+            if locked:
+                try:
+                    names = os.listdir(self.dirfd)
+                    if not any(self._has_record(n) for n in names if NAME_RE.match(n)):
+                        for n in names:
+                            if n.startswith(LEDGER_PREFIX):
+                                os.unlink(n, dir_fd=self.dirfd)
+                except OSError:
+                    pass
+        finally:
+            if locked:
+                self.unlock_dir()
+        if self.ledger is not None:
+            _, fd, mm, view = self.ledger
+            view.release()
+            mm.close()
+            os.close(fd)
+            self.ledger = None
         os.close(self.fd)
         os.close(self.dirfd)

@@ -135,7 +135,8 @@ class Limiter:
             alloc = min(shares[0], max(0.0, B - others))
             self.set_alloc(alloc, now)
             self.members = 1 + len(peers)
-            self.reg.gate_peers(self.group, force=True)
+            if locked:
+                self.reg.ledger_resum()
             self.reg.publish(encode_record(self.group, self.bw, self.weight, self.alloc,
                                            self.used, self.hungry))
         finally:
@@ -212,6 +213,16 @@ class Limiter:
         stopped reading (then give up after 1 s and say how much was not written)."""
         if threading.current_thread() is not threading.main_thread():
             return
+        if self.reg is not None:
+            # charged to the group budget like any chunk: wait for room for at most 0.3 s, then
+            # write it anyway (recorded, so the others hold back), never drop it
+            end = self.clock() + 0.3
+            while True:
+                now = self.clock()
+                gate = self.reg.charge(len(data), now, self.limit, self.group, force=now >= end)
+                if gate <= 0:
+                    break
+                time.sleep(min(gate, max(0.0, end - now)))
         if not self.deadline_armed:
             def expire(signum, frame):
                 raise _Timeout()
