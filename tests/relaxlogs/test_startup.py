@@ -7,8 +7,8 @@ import subprocess
 import sys
 
 import pytest
-from hypothesis import given, settings, strategies as st, HealthCheck
-
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from relaxlogs.cli import OPTIONS, build_parser, fast_parse
 from relaxlogs.rotator import match_glob, pattern_glob
 

@@ -7,10 +7,11 @@ import subprocess
 import threading
 import time
 
-from hypothesis import given, settings, strategies as st
-
 from conftest import records
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from sabo.group import LEDGER_CAP, LEDGER_PREFIX, WINDOW_US, Registration, encode_record
+from sabo.limiter import CHUNK
 
 
 def member(wd, bw=1000, group="g"):
@@ -19,7 +20,6 @@ def member(wd, bw=1000, group="g"):
     reg = Registration(str(wd), bw)
     reg.publish(encode_record(group, bw, 1.0, bw, 0, True))
     return reg
-from sabo.limiter import CHUNK
 
 
 def wait_for(pred, timeout=10.0, step=0.05):
@@ -67,7 +67,7 @@ class Reader(threading.Thread):
         """The most bytes received in any window of `width` seconds after `since`."""
         ev = [e for e in self.events if e[0] >= since]
         best, j, acc = 0, 0, 0
-        for i, (t, n) in enumerate(ev):
+        for t, n in ev:
             acc += n
             while ev[j][0] <= t - width:
                 acc -= ev[j][1]
