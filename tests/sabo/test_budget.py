@@ -220,3 +220,14 @@ def test_a_ledger_from_before_a_reboot_is_reset(tmp_path):
 
 def test_block_is_sabo_largest_read():
     assert CHUNK == 128 * 1024
+
+
+def test_a_ledger_that_cannot_be_opened_is_a_warning_not_a_failure(tmp_path, sabo_bin):
+    # e.g. a work dir shared with another user whose member created the ledger (0644)
+    (tmp_path / Registration.ledger_name(os.path.realpath(tmp_path))).mkdir()
+    data = os.urandom(300_000)
+    r = subprocess.run([sabo_bin, "--max-bandwidth", "10M", "--work-dir", str(tmp_path)], input=data,
+                       capture_output=True, timeout=60)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout == data
+    assert r.stderr.count(b"warning: group ledger") == 1, r.stderr

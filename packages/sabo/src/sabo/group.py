@@ -134,6 +134,7 @@ class Registration:
         self.fd = fd
         self.closed = False
         self.ledger = None               # (name, fd, mmap, int64 view), opened at the first charge
+        self.ledger_error: Exception | None = None
         self.gate_waits = 0
 
     def publish(self, record: bytes) -> None:
@@ -223,7 +224,8 @@ class Registration:
         fd = os.open(name, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644, dir_fd=self.dirfd)
         try:
             if os.fstat(fd).st_size < LEDGER_SIZE:
-                os.ftruncate(fd, LEDGER_SIZE)
+                # blocks allocated now (ENOSPC here, not a SIGBUS on a write to the mapping)
+                os.posix_fallocate(fd, 0, LEDGER_SIZE)
             mm = mmap.mmap(fd, LEDGER_SIZE)
         except BaseException:
             os.close(fd)
@@ -242,7 +244,13 @@ class Registration:
                 # update of the ledger; grant (documented: the only case the bound may not hold)
                 return 0.0
             if self.ledger is None:
-                self._open_ledger(group)
+                if self.ledger_error is not None:
+                    return 0.0
+                try:
+                    self._open_ledger(group)
+                except (OSError, ValueError) as e:   # not writable by us (another user's), full
+                    self.ledger_error = e             # disk: the caller warns; no bound then
+                    return 0.0
             m = self.ledger[3]
             t = int(now * 1e6)
             tail, head, total = m[1], m[2], m[3]

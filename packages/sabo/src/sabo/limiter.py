@@ -73,6 +73,7 @@ class Limiter:
         self.progress_tty = False
         # the group budget per 250 ms window (group.Registration.charge): the bound
         self.limit = bw * 0.25 + CHUNK
+        self.ledger_warned = False
 
     # -- bucket -----------------------------------------------------------------------------
     @property
@@ -294,6 +295,12 @@ class Limiter:
                         # the buckets hold (a member resumed after a stop spends its savings
                         # only where the group has room)
                         gate = self.reg.charge(need, now, self.limit, self.group)
+                        if self.reg.ledger_error is not None and not self.ledger_warned:
+                            self.ledger_warned = True
+                            e = self.reg.ledger_error
+                            self._msg(f"warning: group ledger {self.reg.ledger_name(self.group)}: "
+                                      f"{getattr(e, 'strerror', None) or e}; the 250 ms bound is "
+                                      "not enforced (shares still are)")
                         if gate > 0:
                             self._pause(max(0.0, min(gate, deadline - now)), wakeup)
                             self.win_wait += self.clock() - now
