@@ -93,3 +93,22 @@ def test_kill_query_keeps_the_connection_on_mysql(mysql, my_sessions, my_args, t
     with s.conn.cursor() as c:
         c.execute("SELECT 1")
         assert c.fetchall() == ((1,),)
+
+
+def test_grep_on_mysql_with_performance_schema_off(mysql_factory, tmp_path, tag):
+    # performance_schema.processlist exists but is empty when P_S is off: myps listed nothing
+    # there (exit 1) and could kill nothing; it must fall back to information_schema.PROCESSLIST.
+    db = mysql_factory(server_id=91, extra_args=["--performance-schema=OFF"])
+    assert db.sql("SELECT @@performance_schema").strip() == "0"
+    args = ["--no-defaults", "--defaults-extra-file", db.defaults_file(str(tmp_path / "client.cnf"))]
+    s = Session(db.params, None).run_bg(f"SELECT SLEEP(30) AS {tag}")
+    try:
+        _wait_visible(db, f"%{tag}%")
+        rc, out, err = run_myps(["grep", *args, f"%{tag}%"])
+        assert rc == 0, err
+        assert _records(out)[0]["ID"] == str(s.id)
+        rc, out, err = run_myps(["kill", *args, "-y", f"%{tag}%"])
+        assert rc == 0 and out.startswith(f"KILLED:{s.id}\t".encode()), err
+        s.wait()
+    finally:
+        s.close()

@@ -72,14 +72,15 @@ class Session:
             raise _err(e) from None
 
     def _pick_table(self) -> str:
-        """performance_schema.processlist on MySQL >= 8.0.22 (no global mutex), else I_S."""
+        """performance_schema.processlist on MySQL >= 8.0.22 (no global mutex), else I_S. The
+        P_S table exists but stays empty when the server runs with performance_schema=OFF."""
         if not self.mariadb:
             try:
                 parts = [int(x) for x in self.version.split("-")[0].split(".")[:3]]
                 if tuple(parts) >= (8, 0, 22):
-                    ok = self.execute("SELECT COUNT(*) FROM information_schema.TABLES WHERE "
-                                      "TABLE_SCHEMA = 'performance_schema' AND TABLE_NAME = 'processlist'")
-                    if ok and ok[0][0]:
+                    ok = self.execute("SELECT COUNT(*), @@performance_schema FROM information_schema.TABLES "
+                                      "WHERE TABLE_SCHEMA = 'performance_schema' AND TABLE_NAME = 'processlist'")
+                    if ok and ok[0][0] and int(ok[0][1] or 0):
                         return "performance_schema.processlist"
             except (ValueError, DBError):
                 pass
