@@ -57,13 +57,27 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-class MariaDB:
-    """One private server. `params` is what a client needs (host, port, unix_socket, user, password)."""
+def root_user_args() -> list[str]:
+    """mysqld refuses to run as root unless told to."""
+    return ["--user=root"] if os.geteuid() == 0 else []
+
+
+class Server:
+    """What every private server of the suite shares: its directory, socket, port and pid; start
+    with retries on a new port; readiness by ping; the test accounts; stop by pid; the client.
+    A flavour (MariaDB here, MySQL in mysql_sandbox.py) gives the binaries (`client`, `admin`),
+    how the datadir is made (`_prepare`) and the server's arguments (`_server_args`).
+    `params` is what a client needs (host, port, unix_socket, user, password)."""
+
+    kind = "server"             # directory prefix and the name in messages
+    daemon = "mysqld"
+    start_timeout = 60.0
+    setup_tail = ""             # SQL run after the accounts are made
 
     def __init__(self, server_id: int = 1, *, base: str | None = None, extra_args: list[str] | None = None):
         self.server_id = server_id
         self.extra_args = list(extra_args or [])
-        self.dir = tempfile.mkdtemp(prefix=f"suite-mariadb-{server_id}-", dir=base)
+        self.dir = tempfile.mkdtemp(prefix=f"suite-{self.kind}-{server_id}-", dir=base)
         self.datadir = os.path.join(self.dir, "data")
         self.socket = os.path.join(self.dir, "mysqld.sock")
         self.pidfile = os.path.join(self.dir, "mysqld.pid")
@@ -71,32 +85,35 @@ class MariaDB:
         self.port = 0
         self.proc: subprocess.Popen | None = None
 
+    # -- what a flavour gives ------------------------------------------------------------------
+    def client(self) -> list[str]:
+        raise NotImplementedError
+
+    def admin(self) -> list[str]:
+        raise NotImplementedError
+
+    def _prepare(self) -> None:
+        """Make the datadir."""
+        raise NotImplementedError
+
+    def _server_args(self) -> list[str]:
+        """The server's argv for this attempt (self.port is already chosen)."""
+        raise NotImplementedError
+
     # -- lifecycle ---------------------------------------------------------------------------
-    def start(self, timeout: float = 60.0) -> "MariaDB":
-        user_args = ["--user=root"] if os.geteuid() == 0 else []
-        subprocess.run(
-            [_find("mariadb-install-db", "mysql_install_db"), "--no-defaults", f"--datadir={self.datadir}",
-             "--auth-root-authentication-method=normal", "--skip-test-db", "--skip-name-resolve",
-             *user_args],
-            check=True, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    def start(self, timeout: float | None = None):
+        timeout = self.start_timeout if timeout is None else timeout
+        try:
+            self._prepare()
+        except BaseException:
+            self.cleanup()
+            raise
         last_err = ""
         for _attempt in range(3):
             self.port = free_port()
-            args = [
-                _find("mariadbd", "mysqld"), "--no-defaults", *user_args,
-                f"--datadir={self.datadir}", f"--socket={self.socket}", f"--pid-file={self.pidfile}",
-                f"--port={self.port}", "--bind-address=127.0.0.1", f"--log-error={self.errlog}",
-                f"--server-id={self.server_id}", "--log-bin=binlog", "--binlog-format=ROW",
-                "--binlog-row-image=FULL", "--binlog-row-metadata=FULL", "--log-slave-updates",
-                f"--gtid-domain-id=0", "--skip-name-resolve", "--innodb-buffer-pool-size=128M",
-                "--innodb-log-file-size=64M", "--innodb-flush-log-at-trx-commit=2", "--sync-binlog=0",
-                "--max-connections=500", "--character-set-server=utf8mb4",
-                "--collation-server=utf8mb4_general_ci", "--event-scheduler=OFF",
-                *self.extra_args,
-            ]
-            self.proc = subprocess.Popen(args, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                                         stderr=subprocess.DEVNULL, start_new_session=True,
-                                         preexec_fn=_die_with_parent)
+            self.proc = subprocess.Popen([*self._server_args(), *self.extra_args], stdin=subprocess.DEVNULL,
+                                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                                         start_new_session=True, preexec_fn=_die_with_parent)
             deadline = time.monotonic() + timeout
             while time.monotonic() < deadline:
                 if self.proc.poll() is not None:
@@ -113,12 +130,11 @@ class MariaDB:
             last_err = self.log_tail()
             self._kill()
         self.cleanup()
-        raise RuntimeError(f"mariadbd did not start:\n{last_err}")
+        raise RuntimeError(f"{self.daemon} did not start:\n{last_err}")
 
     def _ping(self) -> bool:
-        r = subprocess.run([_find("mariadb-admin", "mysqladmin"), "--no-defaults", f"--socket={self.socket}",
-                            "-uroot", "--connect-timeout=2", "ping"],
-                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        r = subprocess.run([*self.admin(), "--no-defaults", f"--socket={self.socket}", "-uroot",
+                            "--connect-timeout=2", "ping"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         return r.returncode == 0
 
     def _setup(self) -> None:
@@ -128,8 +144,7 @@ class MariaDB:
             f"GRANT ALL PRIVILEGES ON *.* TO '{USER}'@'localhost' WITH GRANT OPTION;"
             f"GRANT ALL PRIVILEGES ON *.* TO '{USER}'@'127.0.0.1' WITH GRANT OPTION;"
             "CREATE USER IF NOT EXISTS 'root'@'127.0.0.1';"
-            "GRANT ALL PRIVILEGES ON *.* TO 'root'@'127.0.0.1' WITH GRANT OPTION;"
-            "FLUSH PRIVILEGES;")
+            "GRANT ALL PRIVILEGES ON *.* TO 'root'@'127.0.0.1' WITH GRANT OPTION;" + self.setup_tail)
 
     def stop(self, timeout: float = 30.0) -> None:
         """Stop the server by its own pid (SIGTERM, then SIGKILL) and remove its directory."""
@@ -154,7 +169,7 @@ class MariaDB:
     def cleanup(self) -> None:
         shutil.rmtree(self.dir, ignore_errors=True)
 
-    def __enter__(self) -> "MariaDB":
+    def __enter__(self):
         return self.start()
 
     def __exit__(self, *exc) -> None:
@@ -179,14 +194,14 @@ class MariaDB:
         return path
 
     def sql(self, statements: str, database: str | None = None) -> str:
-        """Run SQL through the mariadb client as root over the socket; return tab-separated rows."""
-        args = [_find("mariadb", "mysql"), "--no-defaults", f"--socket={self.socket}", "-uroot",
+        """Run SQL through the command-line client as root over the socket; return tab-separated rows."""
+        args = [*self.client(), "--no-defaults", f"--socket={self.socket}", "-uroot",
                 "--batch", "--skip-column-names", "--raw"]
         if database:
             args.append(database)
         r = subprocess.run(args, input=statements.encode(), stdout=subprocess.PIPE, stderr=subprocess.PIPE)
         if r.returncode != 0:
-            raise RuntimeError(f"mariadb: {r.stderr.decode(errors='replace').strip()}")
+            raise RuntimeError(f"{self.kind}: {r.stderr.decode(errors='replace').strip()}")
         return r.stdout.decode()
 
     def log_tail(self, n: int = 30) -> str:
@@ -197,11 +212,42 @@ class MariaDB:
             return ""
 
 
-def main(argv: list[str]) -> int:
-    if argv[:1] != ["run"]:
-        print(__doc__, file=sys.stderr)
-        return 2
-    db = MariaDB(server_id=int(os.environ.get("SERVER_ID", "1"))).start()
+class MariaDB(Server):
+    """One private MariaDB server (Debian's mariadb-server binaries)."""
+
+    kind = "mariadb"
+    daemon = "mariadbd"
+    setup_tail = "FLUSH PRIVILEGES;"
+
+    def client(self) -> list[str]:
+        return [_find("mariadb", "mysql")]
+
+    def admin(self) -> list[str]:
+        return [_find("mariadb-admin", "mysqladmin")]
+
+    def _prepare(self) -> None:
+        subprocess.run(
+            [_find("mariadb-install-db", "mysql_install_db"), "--no-defaults", f"--datadir={self.datadir}",
+             "--auth-root-authentication-method=normal", "--skip-test-db", "--skip-name-resolve",
+             *root_user_args()],
+            check=True, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+
+    def _server_args(self) -> list[str]:
+        return [
+            _find("mariadbd", "mysqld"), "--no-defaults", *root_user_args(),
+            f"--datadir={self.datadir}", f"--socket={self.socket}", f"--pid-file={self.pidfile}",
+            f"--port={self.port}", "--bind-address=127.0.0.1", f"--log-error={self.errlog}",
+            f"--server-id={self.server_id}", "--log-bin=binlog", "--binlog-format=ROW",
+            "--binlog-row-image=FULL", "--binlog-row-metadata=FULL", "--log-slave-updates",
+            "--gtid-domain-id=0", "--skip-name-resolve", "--innodb-buffer-pool-size=128M",
+            "--innodb-log-file-size=64M", "--innodb-flush-log-at-trx-commit=2", "--sync-binlog=0",
+            "--max-connections=500", "--character-set-server=utf8mb4",
+            "--collation-server=utf8mb4_general_ci", "--event-scheduler=OFF",
+        ]
+
+
+def serve(db: Server, extra: dict | None = None) -> int:
+    """`run`: print the started server's parameters as JSON, wait for SIGTERM/SIGINT, stop it."""
     stop = False
 
     def on_signal(*_):
@@ -210,13 +256,20 @@ def main(argv: list[str]) -> int:
 
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
-    print(json.dumps({**db.params, "pid": db.pid, "dir": db.dir}), flush=True)
+    print(json.dumps({**db.params, "pid": db.pid, "dir": db.dir, **(extra or {})}), flush=True)
     try:
         while not stop:
             time.sleep(0.2)
     finally:
         db.stop()
     return 0
+
+
+def main(argv: list[str]) -> int:
+    if argv[:1] != ["run"]:
+        print(__doc__, file=sys.stderr)
+        return 2
+    return serve(MariaDB(server_id=int(os.environ.get("SERVER_ID", "1"))).start())
 
 
 if __name__ == "__main__":

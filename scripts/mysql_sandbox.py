@@ -27,20 +27,15 @@ Standard library only (the set-up goes through the fetched `mysql` command-line 
 """
 from __future__ import annotations
 
-import json
 import os
 import shutil
-import signal
 import subprocess
 import sys
 import tempfile
-import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from mariadb_sandbox import _die_with_parent, free_port  # noqa: E402
+from mariadb_sandbox import PASSWORD, USER, Server, root_user_args, serve  # noqa: E402
 
-USER = "suite"
-PASSWORD = "suite-pw"
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
@@ -82,9 +77,8 @@ def _template(root: str) -> str:
         return tpl
     work = tempfile.mkdtemp(prefix="mysql-template-", dir=os.path.dirname(root))
     try:
-        user_args = ["--user=root"] if os.geteuid() == 0 else []
         r = subprocess.run(
-            [*_loader(root), f"{root}/usr/sbin/mysqld", "--no-defaults", "--initialize-insecure", *user_args,
+            [*_loader(root), f"{root}/usr/sbin/mysqld", "--no-defaults", "--initialize-insecure", *root_user_args(),
              f"--datadir={work}/data", f"--basedir={root}/usr", f"--lc-messages-dir={root}/usr/share/mysql",
              f"--plugin-dir={root}/usr/lib/mysql/plugin", "--innodb-redo-log-capacity=33554432",
              "--innodb-buffer-pool-size=64M", f"--log-error={work}/init.log", f"--tmpdir={work}",
@@ -109,10 +103,13 @@ def _template(root: str) -> str:
         raise
 
 
-class MySQL:
-    """One private server. `params` is what a client needs (host, port, unix_socket, user, password)."""
+class MySQL(Server):
+    """One private MySQL server (Debian sid's binaries, through sid's loader)."""
 
+    kind = "mysql"
+    daemon = "mysqld"
     flavor = "mysql"
+    start_timeout = 90.0
 
     def __init__(self, server_id: int = 1, *, base: str | None = None, extra_args: list[str] | None = None,
                  root: str | None = None):
@@ -121,80 +118,40 @@ class MySQL:
         if not ok:
             raise Unavailable(why)
         self.version = why
-        self.server_id = server_id
-        self.extra_args = list(extra_args or [])
-        self.dir = tempfile.mkdtemp(prefix=f"suite-mysql-{server_id}-", dir=base)
-        self.datadir = os.path.join(self.dir, "data")
-        self.socket = os.path.join(self.dir, "mysqld.sock")
-        self.pidfile = os.path.join(self.dir, "mysqld.pid")
-        self.errlog = os.path.join(self.dir, "error.log")
-        self.port = 0
-        self.proc: subprocess.Popen | None = None
+        super().__init__(server_id, base=base, extra_args=extra_args)
 
     def _bin(self, name: str) -> list[str]:
         sub = "sbin" if name == "mysqld" else "bin"
         return [*_loader(self.root), f"{self.root}/usr/{sub}/{name}"]
 
-    # -- lifecycle ---------------------------------------------------------------------------
-    def start(self, timeout: float = 90.0) -> "MySQL":
-        try:
-            shutil.copytree(os.path.join(_template(self.root), "data"), self.datadir, symlinks=True)
-        except BaseException:
-            self.cleanup()
-            raise
-        user_args = ["--user=root"] if os.geteuid() == 0 else []
-        last_err = ""
-        for _attempt in range(3):
-            self.port = free_port()
-            args = [
-                *self._bin("mysqld"), "--no-defaults", *user_args,
-                f"--basedir={self.root}/usr", f"--lc-messages-dir={self.root}/usr/share/mysql",
-                f"--plugin-dir={self.root}/usr/lib/mysql/plugin", f"--tmpdir={self.dir}",
-                f"--secure-file-priv={self.dir}",
-                f"--datadir={self.datadir}", f"--socket={self.socket}", f"--pid-file={self.pidfile}",
-                f"--port={self.port}", "--bind-address=127.0.0.1", "--mysqlx=OFF", f"--log-error={self.errlog}",
-                f"--server-id={self.server_id}", "--log-bin=binlog", "--binlog-format=ROW",
-                "--binlog-row-image=FULL", "--binlog-row-metadata=FULL", "--gtid-mode=ON",
-                "--enforce-gtid-consistency=ON", "--skip-name-resolve", "--innodb-buffer-pool-size=128M",
-                "--innodb-redo-log-capacity=67108864", "--innodb-flush-log-at-trx-commit=2", "--sync-binlog=0",
-                "--max-connections=500", "--character-set-server=utf8mb4",
-                "--event-scheduler=OFF", "--log-error-verbosity=2",
-                *self.extra_args,
-            ]
-            self.proc = subprocess.Popen(args, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                                         stderr=subprocess.DEVNULL, start_new_session=True,
-                                         preexec_fn=_die_with_parent)
-            deadline = time.monotonic() + timeout
-            while time.monotonic() < deadline:
-                if self.proc.poll() is not None:
-                    break
-                if os.path.exists(self.socket) and self._ping():
-                    try:
-                        self._setup()
-                    except BaseException:
-                        self._kill()
-                        self.cleanup()
-                        raise
-                    return self
-                time.sleep(0.1)
-            last_err = self.log_tail()
-            self._kill()
-        self.cleanup()
-        raise RuntimeError(f"mysqld did not start:\n{last_err}")
+    def client(self) -> list[str]:
+        """argv prefix of the fetched `mysql` client (through sid's loader)."""
+        return self._bin("mysql")
 
-    def _ping(self) -> bool:
-        r = subprocess.run([*self._bin("mysqladmin"), "--no-defaults", f"--socket={self.socket}", "-uroot",
-                            "--connect-timeout=2", "ping"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        return r.returncode == 0
+    def admin(self) -> list[str]:
+        return self._bin("mysqladmin")
+
+    def _prepare(self) -> None:
+        shutil.copytree(os.path.join(_template(self.root), "data"), self.datadir, symlinks=True)
+
+    def _server_args(self) -> list[str]:
+        return [
+            *self._bin("mysqld"), "--no-defaults", *root_user_args(),
+            f"--basedir={self.root}/usr", f"--lc-messages-dir={self.root}/usr/share/mysql",
+            f"--plugin-dir={self.root}/usr/lib/mysql/plugin", f"--tmpdir={self.dir}",
+            f"--secure-file-priv={self.dir}",
+            f"--datadir={self.datadir}", f"--socket={self.socket}", f"--pid-file={self.pidfile}",
+            f"--port={self.port}", "--bind-address=127.0.0.1", "--mysqlx=OFF", f"--log-error={self.errlog}",
+            f"--server-id={self.server_id}", "--log-bin=binlog", "--binlog-format=ROW",
+            "--binlog-row-image=FULL", "--binlog-row-metadata=FULL", "--gtid-mode=ON",
+            "--enforce-gtid-consistency=ON", "--skip-name-resolve", "--innodb-buffer-pool-size=128M",
+            "--innodb-redo-log-capacity=67108864", "--innodb-flush-log-at-trx-commit=2", "--sync-binlog=0",
+            "--max-connections=500", "--character-set-server=utf8mb4",
+            "--event-scheduler=OFF", "--log-error-verbosity=2",
+        ]
 
     def _setup(self) -> None:
-        self.sql(
-            f"CREATE USER '{USER}'@'localhost' IDENTIFIED BY '{PASSWORD}';"
-            f"CREATE USER '{USER}'@'127.0.0.1' IDENTIFIED BY '{PASSWORD}';"
-            f"GRANT ALL PRIVILEGES ON *.* TO '{USER}'@'localhost' WITH GRANT OPTION;"
-            f"GRANT ALL PRIVILEGES ON *.* TO '{USER}'@'127.0.0.1' WITH GRANT OPTION;"
-            "CREATE USER IF NOT EXISTS 'root'@'127.0.0.1';"
-            "GRANT ALL PRIVILEGES ON *.* TO 'root'@'127.0.0.1' WITH GRANT OPTION;")
+        super()._setup()
         self.prime_auth()
 
     def prime_auth(self) -> None:
@@ -205,75 +162,6 @@ class MySQL:
                            capture_output=True)
         if r.returncode != 0:
             raise RuntimeError(f"mysql: priming the auth cache failed: {r.stderr.decode(errors='replace')}")
-
-    def stop(self, timeout: float = 30.0) -> None:
-        """Stop the server by its own pid (SIGTERM, then SIGKILL) and remove its directory."""
-        if self.proc is not None and self.proc.poll() is None:
-            try:
-                os.kill(self.proc.pid, signal.SIGTERM)
-                self.proc.wait(timeout)
-            except subprocess.TimeoutExpired:
-                self._kill()
-            except ProcessLookupError:
-                pass
-        self.cleanup()
-
-    def _kill(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            try:
-                os.killpg(self.proc.pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
-            self.proc.wait()
-
-    def cleanup(self) -> None:
-        shutil.rmtree(self.dir, ignore_errors=True)
-
-    def __enter__(self) -> "MySQL":
-        return self.start()
-
-    def __exit__(self, *exc) -> None:
-        self.stop()
-
-    # -- use ---------------------------------------------------------------------------------
-    @property
-    def pid(self) -> int | None:
-        return self.proc.pid if self.proc else None
-
-    @property
-    def params(self) -> dict:
-        return {"host": "127.0.0.1", "port": self.port, "unix_socket": self.socket,
-                "user": USER, "password": PASSWORD, "server_id": self.server_id}
-
-    def defaults_file(self, path: str | None = None) -> str:
-        """Write a client option file ([client] section) for this server and return its path."""
-        path = path or os.path.join(self.dir, "client.cnf")
-        with open(path, "w") as f:
-            f.write(f"[client]\nhost=127.0.0.1\nport={self.port}\nuser={USER}\npassword={PASSWORD}\n")
-        os.chmod(path, 0o600)
-        return path
-
-    def client(self) -> list[str]:
-        """argv prefix of the fetched `mysql` client (through sid's loader)."""
-        return self._bin("mysql")
-
-    def sql(self, statements: str, database: str | None = None) -> str:
-        """Run SQL through the mysql client as root over the socket; return tab-separated rows."""
-        args = [*self._bin("mysql"), "--no-defaults", f"--socket={self.socket}", "-uroot",
-                "--batch", "--skip-column-names", "--raw"]
-        if database:
-            args.append(database)
-        r = subprocess.run(args, input=statements.encode(), stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-        if r.returncode != 0:
-            raise RuntimeError(f"mysql: {r.stderr.decode(errors='replace').strip()}")
-        return r.stdout.decode()
-
-    def log_tail(self, n: int = 30) -> str:
-        try:
-            with open(self.errlog, errors="replace") as f:
-                return "".join(f.readlines()[-n:])
-        except OSError:
-            return ""
 
 
 def main(argv: list[str]) -> int:
@@ -289,21 +177,7 @@ def main(argv: list[str]) -> int:
     except Unavailable as e:
         print(f"mysql_sandbox: {e}", file=sys.stderr)
         return 1
-    stop = False
-
-    def on_signal(*_):
-        nonlocal stop
-        stop = True
-
-    signal.signal(signal.SIGTERM, on_signal)
-    signal.signal(signal.SIGINT, on_signal)
-    print(json.dumps({**db.params, "pid": db.pid, "dir": db.dir, "version": db.version}), flush=True)
-    try:
-        while not stop:
-            time.sleep(0.2)
-    finally:
-        db.stop()
-    return 0
+    return serve(db, {"version": db.version})
 
 
 if __name__ == "__main__":
