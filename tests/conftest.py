@@ -38,14 +38,14 @@ def pytest_collection_modifyitems(items):
             item.add_marker(pytest.mark.mysql)
 
 
-@pytest.fixture(scope="session")
-def mariadb_factory(tmp_path_factory):
-    started: list[mariadb_sandbox.MariaDB] = []
-    base = str(tmp_path_factory.mktemp("mariadb"))
+def _servers(cls, base: str, first_id: int):
+    """The factory of one flavour: `make(server_id=None, extra_args=None)` starts a server (ids from
+    first_id when none is given); every server made is stopped when the generator closes."""
+    started: list = []
 
-    def make(server_id: int | None = None, extra_args: list[str] | None = None) -> mariadb_sandbox.MariaDB:
-        sid = server_id if server_id is not None else 100 + len(started)
-        db = mariadb_sandbox.MariaDB(sid, base=base, extra_args=extra_args)
+    def make(server_id: int | None = None, extra_args: list[str] | None = None):
+        sid = server_id if server_id is not None else first_id + len(started)
+        db = cls(sid, base=base, extra_args=extra_args)
         started.append(db)
         return db.start()
 
@@ -54,6 +54,11 @@ def mariadb_factory(tmp_path_factory):
     finally:
         for db in started:
             db.stop()
+
+
+@pytest.fixture(scope="session")
+def mariadb_factory(tmp_path_factory):
+    yield from _servers(mariadb_sandbox.MariaDB, str(tmp_path_factory.mktemp("mariadb")), 100)
 
 
 @pytest.fixture(scope="session")
@@ -73,20 +78,7 @@ def mysql_factory(tmp_path_factory):
         if os.environ.get("CI"):
             pytest.fail(f"MySQL is not available: {why}")
         pytest.skip(f"MySQL is not available: {why}")
-    started: list = []
-    base = str(tmp_path_factory.mktemp("mysql"))
-
-    def make(server_id: int | None = None, extra_args: list[str] | None = None):
-        sid = server_id if server_id is not None else 200 + len(started)
-        db = mysql_sandbox.MySQL(sid, base=base, extra_args=extra_args)
-        started.append(db)
-        return db.start()
-
-    try:
-        yield make
-    finally:
-        for db in started:
-            db.stop()
+    yield from _servers(mysql_sandbox.MySQL, str(tmp_path_factory.mktemp("mysql")), 200)
 
 
 @pytest.fixture(scope="session")
