@@ -1,6 +1,7 @@
 import os
 import pathlib
 import sys
+import time
 
 import pytest
 
@@ -24,3 +25,14 @@ def records(workdir):
                 continue
             out[name] = decode_record(name, int(m.group(1)), data)
     return out
+
+
+def wait_for(pred, timeout=10.0, step=0.05):
+    """pred()'s first true value within timeout seconds, else its last value."""
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        v = pred()
+        if v:
+            return v
+        time.sleep(step)
+    return pred()

@@ -7,7 +7,7 @@ import subprocess
 import threading
 import time
 
-from conftest import records
+from conftest import records, wait_for
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from sabo.group import LEDGER_CAP, LEDGER_PREFIX, WINDOW_US, Registration, encode_record
@@ -20,16 +20,6 @@ def member(wd, bw=1000, group="g"):
     reg = Registration(str(wd), bw)
     reg.publish(encode_record(group, bw, 1.0, bw, 0, True))
     return reg
-
-
-def wait_for(pred, timeout=10.0, step=0.05):
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        v = pred()
-        if v:
-            return v
-        time.sleep(step)
-    return pred()
 
 
 def _alloc(wd, pid):

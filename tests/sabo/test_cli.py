@@ -8,23 +8,13 @@ import time
 
 import pytest
 
-from conftest import records
+from conftest import records, wait_for
 from sabo import __version__
 from sabo.cli import main
 
 
 def run(sabo_bin, args, input=b"", timeout=60, **kw):
     return subprocess.run([sabo_bin, *args], input=input, capture_output=True, timeout=timeout, **kw)
-
-
-def wait_for(pred, timeout=10.0, step=0.05):
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        v = pred()
-        if v:
-            return v
-        time.sleep(step)
-    return pred()
 
 
 def test_version(capsys):
