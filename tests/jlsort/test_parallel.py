@@ -21,6 +21,22 @@ from test_properties import SPECS, argv_of, records, reference, to_lines
 
 
 @pytest.fixture
+def pids(monkeypatch):
+    """The pids of the workers jlsort.parallel forks (the list fills as it forks)."""
+    import jlsort.parallel as par
+    pids = []
+    real_fork = os.fork
+
+    def fork():
+        pid = real_fork()
+        if pid:
+            pids.append(pid)
+        return pid
+    monkeypatch.setattr(par.os, "fork", fork)
+    return pids
+
+
+@pytest.fixture
 def tiny_ranges(monkeypatch):
     """Workers even for inputs of a few bytes (the default needs 1 MiB per worker)."""
     import jlsort.parallel as par
@@ -121,17 +137,7 @@ def test_parallel_output_is_the_one_process_output(jlsort, tiny_ranges, tmp_path
     assert r.out == jlsort(*argv, "-u", *paths).out
 
 
-def test_parallel_really_forks_workers(jlsort, tiny_ranges, tmp_path, monkeypatch):
-    import jlsort.parallel as par
-    pids = []
-    real_fork = os.fork
-
-    def fork():
-        pid = real_fork()
-        if pid:
-            pids.append(pid)
-        return pid
-    monkeypatch.setattr(par.os, "fork", fork)
+def test_parallel_really_forks_workers(jlsort, tiny_ranges, tmp_path, pids):
     p = tmp_path / "in.ndjson"
     p.write_bytes(b"".join(b'{"k":%d}\n' % (i % 7) for i in range(1000)))
     r = jlsort("-k", "k", "--parallel", "3", p)
@@ -304,18 +310,9 @@ def test_a_worker_killed_is_an_error_not_a_short_output(script, mid_input, tmp_p
     assert not out.exists()
 
 
-def test_default_is_parallel_only_for_an_input_larger_than_the_capacity(jlsort, tmp_path,
+def test_default_is_parallel_only_for_an_input_larger_than_the_capacity(jlsort, tmp_path, pids,
                                                                         monkeypatch):
     import jlsort.parallel as par
-    pids = []
-    real_fork = os.fork
-
-    def fork():
-        pid = real_fork()
-        if pid:
-            pids.append(pid)
-        return pid
-    monkeypatch.setattr(par.os, "fork", fork)
     monkeypatch.setattr(par, "default_workers", lambda: 2)
     p = tmp_path / "in.ndjson"
     rnd = random.Random(2)
