@@ -161,19 +161,25 @@ def _pad_conv(n: int):
     return pad
 
 
+def _none_value(name: str, src: str):
+    """The value of a column the library decoded as None for a reason other than SQL NULL
+    (`src`, from its none_sources): ABSENT when the image leaves it out, else the zero value the
+    server stored (zero dates and the like); a reason we cannot decode is an error."""
+    if src == "cols bitmap":
+        return ABSENT
+    z = _ZERO_BY_SOURCE.get(src)
+    if z is None:
+        raise ValueError(f"column {name}: value not decodable ({src})")
+    return z
+
+
 def convert_fast(values: dict, none_sources: dict | None, conv_items: list) -> dict:
     """convert_image() for a full image whose keys are the event's column names (the common case):
     fixes the library's dict in place. `conv_items` = [(name, converter)] of the columns that need one."""
     if none_sources:
         for name, src in none_sources.items():
             if src != "null":
-                if src == "cols bitmap":
-                    values[name] = ABSENT
-                    continue
-                z = _ZERO_BY_SOURCE.get(src)
-                if z is None:
-                    raise ValueError(f"column {name}: value not decodable ({src})")
-                values[name] = z
+                values[name] = _none_value(name, src)
     for name, conv in conv_items:
         v = values[name]
         if v is not None and v is not ABSENT:
@@ -188,16 +194,7 @@ def convert_image(values: dict, none_sources: dict | None, names: list[str], con
         v = values.get(name)
         if v is None:
             src = none_sources.get(name) if none_sources else None
-            if src and src != "null":
-                if src == "cols bitmap":
-                    out[name] = ABSENT
-                    continue
-                z = _ZERO_BY_SOURCE.get(src)
-                if z is None:
-                    raise ValueError(f"column {name}: value not decodable ({src})")
-                out[name] = z
-                continue
-            out[name] = None
+            out[name] = _none_value(name, src) if src and src != "null" else None
         elif conv is not None:
             out[name] = conv(v)
         else:
