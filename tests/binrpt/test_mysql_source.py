@@ -5,16 +5,13 @@ from __future__ import annotations
 import datetime
 import decimal
 import hashlib
+import importlib.util
 import json
-import random
-import signal
+import pathlib
 import subprocess
-import threading
 import time
 
-import importlib.util
-import pathlib
-
+import binrpt_proofs as P
 import binrpt_workload as W
 import pytest
 
@@ -22,7 +19,7 @@ from binrpt import gtid as G
 
 
 def _load(name: str):
-    # tests/binrpt's own conftest and test module (a plain `import conftest` could find tests/conftest.py)
+    # tests/binrpt's own conftest (a plain `import conftest` could find tests/conftest.py)
     spec = importlib.util.spec_from_file_location(f"_binrpt_{name}", pathlib.Path(__file__).with_name(f"{name}.py"))
     mod = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(mod)
@@ -30,22 +27,8 @@ def _load(name: str):
 
 
 _cf = _load("conftest")
-_tr = _load("test_replication")
 Rig, Server = _cf.Rig, _cf.Server
-_kill_dump_threads, _stderr = _tr._kill_dump_threads, _tr._stderr
-
-
-def _kill_target_conns(dst, user, timeout: float = 10) -> int:
-    """As in test_replication; MySQL's information_schema.PROCESSLIST is utf8mb3 and fails (3854) while
-    the listed connection runs a statement with a 4-byte character: retry."""
-    import pymysql
-    deadline = time.monotonic() + timeout
-    while True:
-        try:
-            return _tr._kill_target_conns(dst, user, timeout=max(0.5, deadline - time.monotonic()))
-        except pymysql.err.OperationalError as e:
-            if e.args[0] != 3854 or time.monotonic() > deadline:
-                raise
+_stderr = P.stderr
 
 
 class MyServer(Server):
@@ -145,135 +128,31 @@ def mrig_maria(mysql_pair, pair, tmp_path, request):
 
 # -- 1. random workload ------------------------------------------------------------------------
 def test_mysql_random_workload(mrig):
-    rig = mrig
-    W.create(rig.src, rig.db)
-    txns = W.transactions(rig.db, 1000, seed=11)
-    half = len(txns) // 2
-    while txns[half] != "BEGIN":
-        half += 1
-    rig.src.run_many(txns[:half])
-    rig.src.q("FLUSH BINARY LOGS")          # a rotation in the middle of the stream
-    rig.src.run_many(txns[half:])
-    cfg = rig.config()
-    r = rig.run(cfg, "--stop-at-end")
-    assert r.returncode == 0, _stderr(r)[-3000:]
-    rig.wait_caught_up(timeout=5)
-    assert_same(rig)
-    cp = rig.checkpoint()[0]
-    assert G.covers(G.parse(cp), G.parse(rig.src.gtid_pos()))
-    assert cp.startswith(rig.src.q("SELECT @@server_uuid")[0][0] + ":1-")   # a MySQL GTID set
-    before = rig.dst.checksums(rig.db)
-    r = rig.run(cfg, "--stop-at-end")
-    assert r.returncode == 0, _stderr(r)
-    assert rig.dst.checksums(rig.db) == before
+    def gtid_checkpoint(rig):
+        cp = rig.checkpoint()[0]
+        assert G.covers(G.parse(cp), G.parse(rig.src.gtid_pos()))
+        assert cp.startswith(rig.src.q("SELECT @@server_uuid")[0][0] + ":1-")   # a MySQL GTID set
+
+    P.random_workload(mrig, assert_same, txns=1000, seed=11, check=gtid_checkpoint)
 
 
 # -- 2. kill -9 at random moments --------------------------------------------------------------
 def test_mysql_sigkill_at_random_moments(mrig):
-    rig = mrig
-    W.create(rig.src, rig.db)
-    rig.src.run_many(W.big_transaction(rig.db, 5_000))
-    rig.src.run_many(W.transactions(rig.db, 300, seed=12))
-    cfg = rig.config(replica_extra="group_max_rows = 50000\ngroup_max_txns = 100")
-    rnd = random.Random(17)
-    stop = threading.Event()
-
-    def more_load():
-        i = 0
-        while not stop.is_set() and i < 4:
-            rig.src.run_many(W.transactions(rig.db, 100, seed=120 + i))
-            if i == 2:
-                rig.src.run_many(W.big_transaction(rig.db, 5_000, start=200_000))
-            i += 1
-            time.sleep(0.2)
-
-    t = threading.Thread(target=more_load)
-    t.start()
-    kills = 0
-    outputs = []
-    try:
-        while kills < 5:
-            p = rig.start(cfg)
-            time.sleep(rnd.uniform(0.4, 1.2))
-            if p.poll() is not None:
-                raise AssertionError(f"binrpt exited {p.returncode}: {p.stderr.read().decode()[-3000:]}")
-            p.kill()
-            p.wait()
-            outputs.append(p.stderr.read().decode(errors="replace"))
-            kills += 1
-    finally:
-        stop.set()
-        t.join()
-    r = rig.run(cfg, "--stop-at-end")
-    outputs.append(_stderr(r))
-    assert r.returncode == 0, _stderr(r)[-3000:]
-    rig.wait_caught_up(timeout=5)
-    assert_same(rig)
-    joined = "\n".join(outputs)
-    assert "duplicate_key" not in joined and "row_not_found" not in joined
+    P.sigkill_at_random_moments(mrig, assert_same, big_rows=5_000, txns=300, seed=12, group_max_txns=100,
+                                rnd_seed=17, load_rounds=4, load_txns=100, load_seed=120, big_round=2, kills=5,
+                                max_sleep=1.2)
 
 
 # -- 3. dropped connections --------------------------------------------------------------------
 def test_mysql_dropped_connections(mrig):
-    rig = mrig
-    W.create(rig.src, rig.db)
-    cfg = rig.config(replica_extra="group_max_txns = 50")
-    p = rig.start(cfg)
-    rig.src.run_many(W.transactions(rig.db, 150, seed=13))
-    rig.wait_caught_up(proc=p)
-    dump_kills = target_kills = 0
-    for i in range(3):
-        rig.src.run_many(W.transactions(rig.db, 100, seed=130 + i))
-        time.sleep(0.15)
-        dump_kills += _kill_dump_threads(rig.src) > 0
-        found = []
-        killer = threading.Thread(target=lambda: found.append(_kill_target_conns(rig.dst, rig.dst.params["user"])))
-        killer.start()
-        rig.src.run_many(W.big_transaction(rig.db, 2000, start=300_000 + 10_000 * i))
-        rig.src.run_many(W.transactions(rig.db, 60, seed=160 + i))
-        killer.join()
-        target_kills += found[0] > 0
-    rig.wait_caught_up(proc=p)
-    assert p.poll() is None
-    p.send_signal(signal.SIGTERM)
-    assert p.wait(20) == 143
-    err = p.stderr.read().decode(errors="replace")
-    assert_same(rig)
-    assert (dump_kills, target_kills) == (3, 3)
-    assert "duplicate_key" not in err
-    assert "connection lost" in err or "reconnected" in err
+    P.dropped_connections(mrig, assert_same, kill_target=P.kill_target_conns_retrying, txns=150, seed=13,
+                          round_txns=100, round_seed=130, big_rows=2000, after_txns=60, after_seed=160)
 
 
 def test_mysql_negative_control_without_gtid_skip_duplicates(mrig):
     """Without the GTID skip, the library's reconnect re-sends its original GTID set: applied
     transactions come again. With it (the default), nothing is applied twice."""
-    rig = mrig
-    rig.src.q(f"CREATE TABLE `{rig.db}`.t (id INT PRIMARY KEY, v INT)")
-    rig.dst.run_many([f"CREATE DATABASE IF NOT EXISTS `{rig.db}`",
-                      f"CREATE TABLE `{rig.db}`.t (id INT PRIMARY KEY, v INT)"])
-    start = rig.src.gtid_pos()
-    cfg = rig.config(replica_extra="gtid_skip = false\ngroup_max_txns = 1", start=start)
-    p = rig.start(cfg)
-    rig.src.run_many([f"INSERT INTO `{rig.db}`.t VALUES ({i}, {i})" for i in range(50)])
-    rig.wait_caught_up(proc=p)
-    assert _kill_dump_threads(rig.src) == 1
-    rig.src.q(f"INSERT INTO `{rig.db}`.t VALUES (1000, 1)")
-    rc = p.wait(60)
-    err = p.stderr.read().decode(errors="replace")
-    assert rc == 1, err
-    assert "duplicate_key (1062)" in err
-
-    cfg2 = rig.config(replica_extra="group_max_txns = 1", start=start)
-    rig.dst.q("DELETE FROM binrpt.checkpoint WHERE channel=%s", (rig.channel,))
-    rig.dst.q(f"DELETE FROM `{rig.db}`.t")
-    p = rig.start(cfg2)
-    rig.wait_caught_up(proc=p)
-    assert _kill_dump_threads(rig.src) == 1
-    rig.src.q(f"INSERT INTO `{rig.db}`.t VALUES (1001, 1)")
-    rig.wait_caught_up(proc=p)
-    time.sleep(1.0)
-    assert p.poll() is None, p.stderr.read().decode()
-    assert_same(rig)
+    P.negative_control_without_gtid_skip(mrig, assert_same, create_db="CREATE DATABASE IF NOT EXISTS")
 
 
 # -- 5. type round trips -----------------------------------------------------------------------
@@ -315,43 +194,23 @@ MY_COLS = "d,bu,bs,f,df,b1,b64,b10,tm,tm2,ts,dt,y,dz,dtz,bn,bu16,e,st,s8,sl,sb,v
 
 
 def test_mysql_type_round_trip_matrix(mrig):
-    rig = mrig
-    db = rig.db
     # created on both sides by the test (MySQL's DDL text is portable here, but MariaDB's JSON is
     # LONGTEXT with a check: the rows are what is compared)
-    rig.src.q(MY_TYPES_DDL.format(db=db, t="with_pk", pk="id INT AUTO_INCREMENT PRIMARY KEY,"))
-    rig.src.q(MY_TYPES_DDL.format(db=db, t="no_pk", pk=""))
-    cfg = rig.config()
-    p = rig.start(cfg)
-    stmts = ["SET SESSION sql_mode=''"]
-    for zone in ("+09:00", "-05:00", "+00:00"):
-        stmts.append(f"SET SESSION time_zone='{zone}'")
-        for t in ("with_pk", "no_pk"):
-            stmts += [f"INSERT INTO `{db}`.{t} ({MY_COLS}) VALUES {row}" for row in MY_TYPE_ROWS]
-    # updates and deletes must find rows by every one of these values (no key: all columns + LIMIT 1)
-    stmts += [f"UPDATE `{db}`.no_pk SET tx = CONCAT(COALESCE(tx, ''), '+') LIMIT 7",
-              f"UPDATE `{db}`.no_pk SET y = 1999 WHERE bu = 0",
-              f"DELETE FROM `{db}`.no_pk WHERE bu = 1 LIMIT 2",
-              f"DELETE FROM `{db}`.no_pk WHERE bu = 2 LIMIT 1",
-              f"UPDATE `{db}`.no_pk SET j = JSON_SET(j, '$.k', 'w') WHERE JSON_TYPE(j) = 'OBJECT' LIMIT 2",
-              f"UPDATE `{db}`.with_pk SET b10 = b'0000000001', bn = x'0000', s8 = NULL WHERE id % 2 = 0",
-              f"UPDATE `{db}`.with_pk SET j = JSON_ARRAY_APPEND(j, '$.a', 3) WHERE JSON_TYPE(j) = 'OBJECT'",
-              f"DELETE FROM `{db}`.with_pk WHERE id = 3"]
-    c = rig.src.connect()
-    with c.cursor() as cur:
-        for s in stmts:
-            cur.execute(s)
-    c.close()
-    rig.wait_caught_up(proc=p)
-    assert_same(rig)
-    # the JSON value null stays JSON null (the library reports it as SQL NULL; libfix fixes that)
-    for srv in (rig.src, rig.dst):
-        assert srv.q(f"SELECT COUNT(*) FROM `{db}`.with_pk WHERE CAST(j AS CHAR) = 'null'")[0][0] == 6
-        assert srv.q(f"SELECT COUNT(*) FROM `{db}`.with_pk WHERE j IS NULL")[0][0] == 2
-    p.send_signal(signal.SIGTERM)
-    p.wait(20)
-    err = p.stderr.read().decode(errors="replace")
-    assert "row_not_found" not in err, err[-3000:]
+    def json_null_stays_json_null(rig):
+        # the JSON value null stays JSON null (the library reports it as SQL NULL; libfix fixes that)
+        for srv in (rig.src, rig.dst):
+            assert srv.q(f"SELECT COUNT(*) FROM `{rig.db}`.with_pk WHERE CAST(j AS CHAR) = 'null'")[0][0] == 6
+            assert srv.q(f"SELECT COUNT(*) FROM `{rig.db}`.with_pk WHERE j IS NULL")[0][0] == 2
+
+    P.type_round_trip_matrix(mrig, assert_same, ddl=MY_TYPES_DDL, cols=MY_COLS, rows=MY_TYPE_ROWS, changes=[
+        "UPDATE `{db}`.no_pk SET tx = CONCAT(COALESCE(tx, ''), '+') LIMIT 7",
+        "UPDATE `{db}`.no_pk SET y = 1999 WHERE bu = 0",
+        "DELETE FROM `{db}`.no_pk WHERE bu = 1 LIMIT 2",
+        "DELETE FROM `{db}`.no_pk WHERE bu = 2 LIMIT 1",
+        "UPDATE `{db}`.no_pk SET j = JSON_SET(j, '$.k', 'w') WHERE JSON_TYPE(j) = 'OBJECT' LIMIT 2",
+        "UPDATE `{db}`.with_pk SET b10 = b'0000000001', bn = x'0000', s8 = NULL WHERE id % 2 = 0",
+        "UPDATE `{db}`.with_pk SET j = JSON_ARRAY_APPEND(j, '$.a', 3) WHERE JSON_TYPE(j) = 'OBJECT'",
+        "DELETE FROM `{db}`.with_pk WHERE id = 3"], check=json_null_stays_json_null)
 
 
 # -- MySQL-specific start and safety checks --------------------------------------------------------
@@ -426,20 +285,8 @@ def test_mysql_tagged_gtids_are_refused(mysql_factory, pair, tmp_path):
 
 
 def test_mysql_refuses_without_full_row_metadata_and_when_target_is_source(mrig_maria):
-    rig = mrig_maria
-    rig.src.q("SET GLOBAL binlog_row_metadata = MINIMAL")
-    try:
-        r = rig.run(rig.config(), "--stop-at-end", timeout=60)
-    finally:
-        rig.src.q("SET GLOBAL binlog_row_metadata = FULL")
-    assert r.returncode == 1
-    assert "binlog_row_metadata" in _stderr(r)
-    import pathlib
-    f = pathlib.Path(rig.config())
-    f.write_text(f.read_text().replace(f"port = {rig.dst.params['port']}", f"port = {rig.src.params['port']}"))
-    r = rig.run(str(f), "--stop-at-end", timeout=60)
-    assert r.returncode == 1
-    assert "the target is the source" in _stderr(r)
+    P.refused_with_global(mrig_maria, "binlog_row_metadata", "MINIMAL", "FULL", "binlog_row_metadata")
+    P.refuses_target_is_source(mrig_maria)
 
 
 def test_mysql_heartbeat_commits_an_idle_group(mrig_maria):
@@ -485,19 +332,4 @@ def test_mariadb_source_into_a_mysql_target(mysql_pair, pair, tmp_path):
 
 
 def test_mysql_duplicate_server_id_is_fatal(mrig_maria):
-    rig = mrig_maria
-    cfg = rig.config()
-    p = rig.start(cfg)
-    rig.src.q(f"CREATE TABLE `{rig.db}`.t (id INT)")
-    rig.wait_caught_up(proc=p)
-    rig.src.run_many([f"INSERT INTO `{rig.db}`.t VALUES ({i})" for i in range(200)])
-    cfg2 = pathlib.Path(rig.config())     # another channel (so it has to stream), the same server_id
-    cfg2.write_text(cfg2.read_text().replace(f'channel = "{rig.channel}"', f'channel = "{rig.channel}_2"'))
-    r = rig.run(str(cfg2), "--stop-at-end", timeout=60)  # refused at start, or one of the two is kicked
-    try:
-        rc1 = p.wait(15)
-    except subprocess.TimeoutExpired:
-        rc1 = None
-    err = p.stderr.read().decode(errors="replace") if rc1 is not None else ""
-    assert rc1 == 1 or r.returncode == 1, (rc1, r.returncode, _stderr(r))
-    assert "server_id" in err + _stderr(r) and "Traceback" not in err + _stderr(r)
+    P.duplicate_server_id_is_fatal(mrig_maria, no_traceback=True)

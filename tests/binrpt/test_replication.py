@@ -1,182 +1,44 @@
 """Integration proofs against two real MariaDB servers (source -> target)."""
 from __future__ import annotations
 
-import random
 import signal
 import subprocess
-import threading
 import time
 
+import binrpt_proofs as P
 import binrpt_workload as W
 import pytest
 
 
-def _stderr(p) -> str:
-    return p.stderr.decode(errors="replace") if isinstance(p.stderr, bytes) else ""
+_stderr = P.stderr
+
+
+def _checksums_equal(rig) -> None:
+    """The oracle between two MariaDB servers: CHECKSUM TABLE."""
+    rig.assert_same()
 
 
 # -- 1. random workload ------------------------------------------------------------------------
 def test_random_workload_checksums_equal(rig):
-    W.create(rig.src, rig.db)
-    txns = W.transactions(rig.db, 5000, seed=1)
-    half = len(txns) // 2
-    while txns[half] != "BEGIN":
-        half += 1
-    rig.src.run_many(txns[:half])
-    rig.src.q("FLUSH BINARY LOGS")          # a rotation in the middle of the stream
-    rig.src.run_many(txns[half:])
-    cfg = rig.config()
-    r = rig.run(cfg, "--stop-at-end")
-    assert r.returncode == 0, _stderr(r)[-3000:]
-    rig.wait_caught_up(timeout=5)
-    rig.assert_same()
-    # a second run has nothing to do and changes nothing
-    before = rig.dst.checksums(rig.db)
-    r = rig.run(cfg, "--stop-at-end")
-    assert r.returncode == 0, _stderr(r)
-    assert rig.dst.checksums(rig.db) == before
+    P.random_workload(rig, _checksums_equal, txns=5000, seed=1)
 
 
 # -- 2. kill -9 at random moments --------------------------------------------------------------
 def test_sigkill_at_random_moments(rig):
-    W.create(rig.src, rig.db)
-    rig.src.run_many(W.big_transaction(rig.db, 10_000))          # applied while we kill
-    rig.src.run_many(W.transactions(rig.db, 1500, seed=2))
-    cfg = rig.config(replica_extra="group_max_rows = 50000\ngroup_max_txns = 200")
-    rnd = random.Random(7)
-    stop = threading.Event()
-
-    def more_load():
-        i = 0
-        while not stop.is_set() and i < 8:
-            rig.src.run_many(W.transactions(rig.db, 200, seed=100 + i))
-            if i == 3:
-                rig.src.run_many(W.big_transaction(rig.db, 10_000, start=200_000))
-            i += 1
-            time.sleep(0.2)
-
-    t = threading.Thread(target=more_load)
-    t.start()
-    kills = 0
-    outputs = []
-    try:
-        while kills < 12:
-            p = rig.start(cfg)
-            time.sleep(rnd.uniform(0.4, 1.6))
-            if p.poll() is not None:
-                raise AssertionError(f"binrpt exited {p.returncode}: {p.stderr.read().decode()[-3000:]}")
-            p.kill()
-            p.wait()
-            outputs.append(p.stderr.read().decode(errors="replace"))
-            kills += 1
-    finally:
-        stop.set()
-        t.join()
-    r = rig.run(cfg, "--stop-at-end")
-    outputs.append(_stderr(r))
-    assert r.returncode == 0, _stderr(r)[-3000:]
-    rig.wait_caught_up(timeout=5)
-    rig.assert_same()
-    joined = "\n".join(outputs)
-    assert "duplicate_key" not in joined and "row_not_found" not in joined
-    assert kills >= 10
+    P.sigkill_at_random_moments(rig, _checksums_equal, big_rows=10_000, txns=1500, seed=2, group_max_txns=200,
+                                rnd_seed=7, load_rounds=8, load_txns=200, load_seed=100, big_round=3, kills=12,
+                                max_sleep=1.6, min_kills=10)
 
 
 # -- 3. dropped connections (dump thread, target connection) + the negative control ------------
-def _kill_dump_threads(src, timeout: float = 15) -> int:
-    deadline = time.monotonic() + timeout
-    ids = []
-    while time.monotonic() < deadline and not ids:
-        ids = [r[0] for r in src.q("SELECT ID FROM information_schema.PROCESSLIST WHERE COMMAND LIKE 'Binlog Dump%'")]
-        if not ids:
-            time.sleep(0.02)
-    for i in ids:
-        try:
-            src.q(f"KILL {i}")
-        except Exception:
-            pass
-    return len(ids)
-
-
-def _kill_target_conns(dst, user, timeout: float = 10) -> int:
-    """Kill binrpt's target connection, preferably while it has a transaction open."""
-    deadline = time.monotonic() + timeout
-    ids = []
-    while time.monotonic() < deadline:
-        ids = [r[0] for r in dst.q(
-            "SELECT p.ID FROM information_schema.PROCESSLIST p JOIN information_schema.INNODB_TRX t "
-            "ON t.trx_mysql_thread_id = p.ID WHERE p.USER=%s AND p.ID<>CONNECTION_ID()", (user,))]
-        if ids:
-            break
-        time.sleep(0.005)
-    if not ids:  # never caught it inside a transaction: kill it anyway
-        ids = [r[0] for r in dst.q("SELECT ID FROM information_schema.PROCESSLIST WHERE USER=%s AND "
-                                   "ID<>CONNECTION_ID()", (user,))]
-    for i in ids:
-        try:
-            dst.q(f"KILL {i}")
-        except Exception:
-            pass
-    return len(ids)
-
-
 def test_dropped_connections_checksums_equal(rig):
-    W.create(rig.src, rig.db)
-    cfg = rig.config(replica_extra="group_max_txns = 50")
-    p = rig.start(cfg)
-    rig.src.run_many(W.transactions(rig.db, 300, seed=3))
-    rig.wait_caught_up(proc=p)
-    dump_kills = target_kills = 0
-    for i in range(3):
-        rig.src.run_many(W.transactions(rig.db, 300, seed=30 + i))
-        time.sleep(0.15)
-        dump_kills += _kill_dump_threads(rig.src) > 0
-        found = []
-        killer = threading.Thread(target=lambda: found.append(_kill_target_conns(rig.dst, rig.dst.params["user"])))
-        killer.start()   # watches the target while the source writes a 3,000-row transaction
-        rig.src.run_many(W.big_transaction(rig.db, 3000, start=300_000 + 10_000 * i))
-        rig.src.run_many(W.transactions(rig.db, 200, seed=60 + i))
-        killer.join()
-        target_kills += found[0] > 0
-    rig.wait_caught_up(proc=p)
-    assert p.poll() is None
-    p.send_signal(signal.SIGTERM)
-    assert p.wait(20) == 143
-    err = p.stderr.read().decode(errors="replace")
-    rig.assert_same()
-    assert dump_kills == 3 and target_kills == 3
-    assert "duplicate_key" not in err
-    assert "connection lost" in err or "reconnected" in err
+    P.dropped_connections(rig, _checksums_equal, kill_target=P.kill_target_conns, txns=300, seed=3, round_txns=300,
+                          round_seed=30, big_rows=3000, after_txns=200, after_seed=60)
 
 
 def test_negative_control_without_gtid_skip_duplicates(rig):
     """Without the GTID skip, the library's own reconnect replays applied transactions."""
-    rig.src.q(f"CREATE TABLE `{rig.db}`.t (id INT PRIMARY KEY, v INT)")
-    rig.dst.run_many([f"CREATE DATABASE `{rig.db}`", f"CREATE TABLE `{rig.db}`.t (id INT PRIMARY KEY, v INT)"])
-    start = rig.src.gtid_pos()   # the replays then begin with the INSERTs below
-    cfg = rig.config(replica_extra="gtid_skip = false\ngroup_max_txns = 1", start=start)
-    p = rig.start(cfg)
-    rig.src.run_many([f"INSERT INTO `{rig.db}`.t VALUES ({i}, {i})" for i in range(50)])
-    rig.wait_caught_up(proc=p)
-    assert _kill_dump_threads(rig.src) == 1
-    rig.src.q(f"INSERT INTO `{rig.db}`.t VALUES (1000, 1)")
-    rc = p.wait(60)
-    err = p.stderr.read().decode(errors="replace")
-    assert rc == 1, err
-    assert "duplicate_key (1062)" in err
-
-    # the same with the GTID skip (the default): no error, equal tables
-    rig2_cfg = rig.config(replica_extra="group_max_txns = 1", start=start)
-    rig.dst.q("DELETE FROM binrpt.checkpoint WHERE channel=%s", (rig.channel,))
-    rig.dst.q(f"DELETE FROM `{rig.db}`.t")
-    p = rig.start(rig2_cfg)
-    rig.wait_caught_up(proc=p)
-    assert _kill_dump_threads(rig.src) == 1
-    rig.src.q(f"INSERT INTO `{rig.db}`.t VALUES (1001, 1)")
-    rig.wait_caught_up(proc=p)
-    time.sleep(1.0)
-    assert p.poll() is None, p.stderr.read().decode()
-    rig.assert_same()
+    P.negative_control_without_gtid_skip(rig, _checksums_equal)
 
 
 def test_sigint_rolls_back_and_exits_130(rig):
@@ -339,34 +201,12 @@ COLS = ("d,bu,bs,f,df,b1,b64,b10,tm,tm2,ts,dt,y,dz,dtz,bn,u,i6,e,st,s8,sl,sb,vb,
 
 
 def test_type_round_trip_matrix(rig):
-    db = rig.db
-    rig.src.q(TYPES_DDL.format(db=db, t="with_pk", pk="id INT AUTO_INCREMENT PRIMARY KEY,"))
-    rig.src.q(TYPES_DDL.format(db=db, t="no_pk", pk=""))
-    cfg = rig.config()
-    p = rig.start(cfg)
-    stmts = ["SET SESSION sql_mode=''"]
-    for zone in ("+09:00", "-05:00", "+00:00"):
-        stmts.append(f"SET SESSION time_zone='{zone}'")
-        for t in ("with_pk", "no_pk"):
-            stmts += [f"INSERT INTO `{db}`.{t} ({COLS}) VALUES {row}" for row in TYPE_ROWS]
-    # updates and deletes must find rows by every one of these values (no key: all columns + LIMIT 1)
-    stmts += [f"UPDATE `{db}`.no_pk SET tx = CONCAT(COALESCE(tx, ''), '+') LIMIT 4",
-              f"UPDATE `{db}`.no_pk SET y = 1999 WHERE bu = 0",
-              f"DELETE FROM `{db}`.no_pk WHERE bu = 1 LIMIT 2",
-              f"UPDATE `{db}`.with_pk SET b10 = b'0000000001', bn = x'0000', u = NULL WHERE id % 2 = 0",
-              f"DELETE FROM `{db}`.with_pk WHERE id = 3"]
-    c = rig.src.connect()
-    with c.cursor() as cur:
-        for s in stmts:
-            cur.execute(s)
-    c.close()
-    rig.wait_caught_up(proc=p)
-    rig.assert_same()
-    errs = []
-    p.send_signal(signal.SIGTERM)
-    p.wait(20)
-    err = p.stderr.read().decode(errors="replace")
-    assert "row_not_found" not in err, errs
+    P.type_round_trip_matrix(rig, _checksums_equal, ddl=TYPES_DDL, cols=COLS, rows=TYPE_ROWS, changes=[
+        "UPDATE `{db}`.no_pk SET tx = CONCAT(COALESCE(tx, ''), '+') LIMIT 4",
+        "UPDATE `{db}`.no_pk SET y = 1999 WHERE bu = 0",
+        "DELETE FROM `{db}`.no_pk WHERE bu = 1 LIMIT 2",
+        "UPDATE `{db}`.with_pk SET b10 = b'0000000001', bn = x'0000', u = NULL WHERE id % 2 = 0",
+        "DELETE FROM `{db}`.with_pk WHERE id = 3"])
 
 
 # -- 6. no primary key: one of two identical rows -------------------------------------------------
@@ -515,23 +355,11 @@ def test_status_and_verify(rig):
 
 # -- safety checks --------------------------------------------------------------------------------
 def test_refuses_when_target_is_the_source(rig, tmp_path):
-    import pathlib
-    cfg = rig.config()
-    f = pathlib.Path(cfg)
-    f.write_text(f.read_text().replace(f"port = {rig.dst.params['port']}", f"port = {rig.src.params['port']}"))
-    r = rig.run(cfg, "--stop-at-end", timeout=60)
-    assert r.returncode == 1
-    assert "the target is the source" in _stderr(r)
+    P.refuses_target_is_source(rig)
 
 
 def test_refuses_without_full_row_metadata(rig):
-    rig.src.q("SET GLOBAL binlog_row_metadata = MINIMAL")
-    try:
-        r = rig.run(rig.config(), "--stop-at-end", timeout=60)
-    finally:
-        rig.src.q("SET GLOBAL binlog_row_metadata = FULL")
-    assert r.returncode == 1
-    assert "binlog_row_metadata" in _stderr(r)
+    P.refused_with_global(rig, "binlog_row_metadata", "MINIMAL", "FULL", "binlog_row_metadata")
 
 
 def test_unknown_or_purged_position_is_fatal(rig):
@@ -541,32 +369,11 @@ def test_unknown_or_purged_position_is_fatal(rig):
 
 
 def test_refuses_compressed_binlog(rig):
-    rig.src.q("SET GLOBAL log_bin_compress = ON")
-    try:
-        r = rig.run(rig.config(), "--stop-at-end", timeout=60)
-    finally:
-        rig.src.q("SET GLOBAL log_bin_compress = OFF")
-    assert r.returncode == 1
-    assert "log_bin_compress" in _stderr(r)
+    P.refused_with_global(rig, "log_bin_compress", "ON", "OFF", "log_bin_compress")
 
 
 def test_duplicate_server_id_is_fatal(rig):
-    cfg = rig.config()
-    p = rig.start(cfg)
-    rig.src.q(f"CREATE TABLE `{rig.db}`.t (id INT)")
-    rig.wait_caught_up(proc=p)
-    rig.src.run_many([f"INSERT INTO `{rig.db}`.t VALUES ({i})" for i in range(200)])
-    import pathlib
-    cfg2 = pathlib.Path(rig.config())     # another channel (so it has to stream), the same server_id
-    cfg2.write_text(cfg2.read_text().replace(f'channel = "{rig.channel}"', f'channel = "{rig.channel}_2"'))
-    r = rig.run(str(cfg2), "--stop-at-end", timeout=60)  # one of the two is kicked by the source
-    try:
-        rc1 = p.wait(15)
-    except subprocess.TimeoutExpired:
-        rc1 = None
-    err = p.stderr.read().decode(errors="replace") if rc1 is not None else ""
-    assert rc1 == 1 or r.returncode == 1, (rc1, r.returncode, _stderr(r))
-    assert "server_id" in err + _stderr(r)
+    P.duplicate_server_id_is_fatal(rig)
 
 
 @pytest.mark.parametrize("bad", ["[source]\nhost='x'\n", "not toml ["])
