@@ -6,7 +6,8 @@ Each package's pyproject.toml declares, per console script, how the contract app
     filter = true              # reads [FILE ...]: the missing-FILE and `| head -1` checks apply
     args = ["-k", "status"]    # arguments for those two checks (optional)
     input = "ltsv"             # kind of generated input: numbers | ltsv | ndjson | text
-    usage-exit = 3             # only where the tool's own convention differs from 2 (Nagios plugins)
+    policy = "mackerel"        # exit-code policy: "suite" (default: usage 2, failure 1) or
+                               # "mackerel" (the Nagios plugins: usage 3, failure 2); see _entry.py
 
 A script without such a table fails `test_every_script_declares_its_contract`, so a new package is
 covered as soon as it exists.
@@ -14,7 +15,6 @@ covered as soon as it exists.
 from __future__ import annotations
 
 import json
-import os
 import pathlib
 import random
 import re
@@ -26,9 +26,11 @@ import pytest
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 HEAVY = ["boto3", "botocore", "msgspec", "pymysql", "pymysqlreplication", "icmplib"]
-README_SECTIONS = ["NAME", "SYNOPSIS", "DESCRIPTION", "OPTIONS", "EXIT STATUS", "ENVIRONMENT",
-                   "EXAMPLES", "COMPATIBILITY", "PERFORMANCE", "SEE ALSO"]
-LIBRARY_README_SECTIONS = ["NAME", "SYNOPSIS", "DESCRIPTION", "SEE ALSO"]
+README_SECTIONS = ["NAME", "SYNOPSIS", "INSTALL", "DESCRIPTION", "OPTIONS", "EXIT STATUS",
+                   "ENVIRONMENT", "EXAMPLES", "COMPATIBILITY", "PERFORMANCE", "SEE ALSO"]
+LIBRARY_README_SECTIONS = ["NAME", "SYNOPSIS", "INSTALL", "DESCRIPTION", "SEE ALSO"]
+# the exit-code policy a script declares (`policy = "mackerel"`): its usage-error code
+USAGE_EXIT = {"suite": 2, "mackerel": 3}
 
 
 def _packages():
@@ -89,7 +91,7 @@ def test_readme_sections(pkg):
 
 def test_no_package_imports_another_tool():
     tools = {d.name.replace("-", "_") for d, meta in PACKAGES if meta["project"].get("scripts")}
-    for d, meta in PACKAGES:
+    for d, _meta in PACKAGES:
         own = {p.name for p in (d / "src").iterdir()}
         for py in (d / "src").rglob("*.py"):
             for m in re.findall(r"^\s*(?:from|import)\s+([A-Za-z_][A-Za-z0-9_]*)", py.read_text(), re.M):
@@ -102,6 +104,8 @@ def test_every_script_declares_its_contract(script):
     c = _contract(meta, name)
     assert isinstance(c, dict) and "filter" in c, \
         f"{d.name}/pyproject.toml needs [tool.suite.scripts.{name}] with filter = true|false"
+    assert "usage-exit" not in c, "usage-exit is replaced by policy = \"mackerel\""
+    assert c.get("policy", "suite") in USAGE_EXIT, f"policy is one of {sorted(USAGE_EXIT)}"
 
 
 # -- command line ----------------------------------------------------------------------------
@@ -122,7 +126,8 @@ def test_help_and_version(script, run_cmd):
 def test_unknown_option_is_a_usage_error(script, run_cmd):
     d, meta, name, _ = script
     r = run_cmd([_which(name), "--no-such-option-xyzzy"], timeout=30)
-    assert r.returncode == _contract(meta, name).get("usage-exit", 2), (r.returncode, r.stderr)
+    assert r.returncode == USAGE_EXIT[_contract(meta, name).get("policy", "suite")], \
+        (r.returncode, r.stderr)
     assert r.stderr.decode().startswith(f"{name}: ") or f"\n{name}: " in r.stderr.decode(), r.stderr
     assert b"Traceback" not in r.stderr
 
