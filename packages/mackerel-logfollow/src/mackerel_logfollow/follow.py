@@ -31,6 +31,8 @@ import os
 import time
 from dataclasses import dataclass, field
 
+from mackerel_plugin_helper.state import StateError, clean_stale_temps, load_json, write_atomic
+
 FP_LEN = 4096
 DONE_KEEP = 8           # fingerprints of finished files remembered (see _intermediates)
 READ_SIZE = 4 << 20
@@ -61,7 +63,10 @@ class State:
 
     @classmethod
     def from_json(cls, data: bytes) -> "State":
-        d = json.loads(data)
+        return cls.from_dict(json.loads(data))
+
+    @classmethod
+    def from_dict(cls, d) -> "State":
         if not isinstance(d, dict) or not isinstance(d.get("pos"), int) or d["pos"] < 0:
             raise ValueError("not a position file")
         return cls(pos=d["pos"], time=float(d.get("time") or 0), inode=int(d.get("inode") or 0),
@@ -85,72 +90,23 @@ def fingerprint(data: bytes) -> str:
     return hashlib.blake2b(data, digest_size=16).hexdigest()
 
 
-def workdir() -> str:
-    """MACKEREL_PLUGIN_WORKDIR, else the temp dir (TMPDIR, /tmp)."""
-    d = os.environ.get("MACKEREL_PLUGIN_WORKDIR")
-    if not d:
-        import tempfile
-        d = tempfile.gettempdir()
-    return d
-
-
 def load_state(path: str) -> State | None:
     """The saved state; None when missing or empty. A corrupt file raises FollowError."""
     try:
-        with open(path, "rb") as f:
-            data = f.read()
-    except FileNotFoundError:
-        return None
-    except OSError as e:
-        raise FollowError(f"{path}: {e.strerror}") from None
-    if not data.strip():
-        return None
-    try:
-        return State.from_json(data)
+        d = load_json(path)
+        return None if d is None else State.from_dict(d)
+    except StateError as e:
+        if not e.corrupt:
+            raise FollowError(str(e)) from None
+        why = e.why
     except (ValueError, TypeError) as e:
-        raise FollowError(f"{path}: corrupt position file ({e}); remove it to start over") from None
+        why = str(e)
+    raise FollowError(f"{path}: corrupt position file ({why}); remove it to start over")
 
 
 def save_state(path: str, st: State) -> None:
-    """Atomic replace: temp file in the same directory, fsync, rename, fsync of the directory."""
-    d = os.path.dirname(os.path.abspath(path))
-    tmp = f"{path}.tmp.{os.getpid()}.{os.urandom(4).hex()}"
-    try:
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
-        try:
-            data = st.to_json()
-            view = memoryview(data)
-            while view:
-                n = os.write(fd, view)
-                view = view[n:]
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
-    try:
-        dfd = os.open(d, os.O_RDONLY | os.O_DIRECTORY)
-        try:
-            os.fsync(dfd)
-        finally:
-            os.close(dfd)
-    except OSError:
-        pass
-
-
-def _clean_stale_temps(path: str) -> None:
-    # Left by a run killed between creating and renaming its temp file. We hold the lock, so no
-    # other run is writing one now.
-    for t in glob.glob(glob.escape(path) + ".tmp.*"):
-        try:
-            os.unlink(t)
-        except OSError:
-            pass
+    """Atomic replace (mackerel_plugin_helper.state.write_atomic)."""
+    write_atomic(path, st.to_json())
 
 
 class _Source:
@@ -243,7 +199,7 @@ class Follower:
                     raise FollowError(f"{self.state_path}: locked by another run for "
                                       f"{self.lock_timeout:g} s") from None
                 time.sleep(0.05)
-        _clean_stale_temps(self.state_path)
+        clean_stale_temps(self.state_path, older_than=0)   # we hold the lock
         try:
             self.state = load_state(self.state_path)
         except FollowError:
