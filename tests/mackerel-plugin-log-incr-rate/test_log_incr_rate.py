@@ -108,9 +108,26 @@ def test_errors_and_usage(tmp_path, wd, capsysbinary):
     b.write_bytes(b"")
     rc, m, out, err = run(capsysbinary, "--log-file", tmp_path / "nope", "--base-log-file", b, "--key-prefix", "x")
     assert rc == 2 and "No such file or directory" in err
-    with pytest.raises(SystemExit) as e:
-        main(["--log-file", "a", "--base-log-file", "b", "--key-prefix", "x", "--pattern", "("])
-    assert e.value.code == 3 and f"{PROG}: --pattern" in capsysbinary.readouterr().err.decode()
+    # a flag error is returned, not raised (parsed inside the runner), and says `prog: error:`
+    assert main(["--log-file", "a", "--base-log-file", "b", "--key-prefix", "x", "--pattern", "("]) == 3
+    assert f"{PROG}: error: --pattern" in capsysbinary.readouterr().err.decode()
+
+
+def test_full_disk_is_one_line_exit_2_and_the_positions_stay(tmp_path, wd):
+    # before mackerel-plugin-helper: a traceback, exit 1
+    log, base = tmp_path / "error.log", tmp_path / "access.log"
+    log.write_bytes(b"e\n")
+    base.write_bytes(b"a\n")
+    env = {**os.environ, "MACKEREL_PLUGIN_WORKDIR": str(wd)}
+    cmd = [EXE, "--log-file", str(log), "--base-log-file", str(base), "--key-prefix", "f"]
+    assert subprocess.run(cmd, env=env, capture_output=True).returncode == 0
+    before = {p.name: p.read_bytes() for p in wd.glob("*.json")}
+    with open(log, "ab") as f:
+        f.write(b"e\n")
+    with open("/dev/full", "wb") as full:
+        r = subprocess.run(cmd, stdout=full, stderr=subprocess.PIPE, env=env)
+    assert r.returncode == 2 and r.stderr == f"{PROG}: write error: No space left on device\n".encode()
+    assert {p.name: p.read_bytes() for p in wd.glob("*.json")} == before
 
 
 def test_graph_definition(tmp_path, wd, capsysbinary, monkeypatch):

@@ -113,10 +113,21 @@ def test_unparsable_numbers_count_as_zero_and_linear_method(tmp_path, wd, capsys
 def test_errors(tmp_path, wd, capsysbinary):
     rc, _, out, err = run(capsysbinary, "--logfile", tmp_path / "nope")
     assert rc == 2 and out == b"" and "No such file or directory" in err
-    with pytest.raises(SystemExit) as e:
-        main(["--agents", "smtp,carrier-pigeon"])
-    assert e.value.code == 3
-    assert f"{PROG}: --agents" in capsysbinary.readouterr().err.decode()
+    assert main(["--agents", "smtp,carrier-pigeon"]) == 3       # returned, not raised: parsed in run()
+    assert f"{PROG}: error: --agents" in capsysbinary.readouterr().err.decode()
+
+
+def test_full_disk_is_one_line_exit_2_and_the_position_stays(tmp_path, wd):
+    # before mackerel-plugin-helper: a traceback, exit 1
+    log = tmp_path / "maillog"
+    log.write_bytes(delivery())
+    env = {**os.environ, "MACKEREL_PLUGIN_WORKDIR": str(wd)}
+    with open("/dev/full", "wb") as full:
+        r = subprocess.run([EXE, "--logfile", str(log)], stdout=full, stderr=subprocess.PIPE, env=env)
+    assert r.returncode == 2 and r.stderr == f"{PROG}: write error: No space left on device\n".encode()
+    assert not list(wd.glob("*.json"))
+    r = subprocess.run([EXE, "--logfile", str(log)], capture_output=True, env=env)
+    assert b"postfixlog.total_delay.average\t1.200000" in r.stdout
 
 
 def test_graph_definition(tmp_path, wd, capsysbinary, monkeypatch):

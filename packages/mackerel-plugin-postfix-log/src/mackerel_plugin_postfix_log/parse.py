@@ -11,7 +11,7 @@ from __future__ import annotations
 import collections
 import re
 
-from mackerel_logfollow.stats import Sample
+from mackerel_plugin_helper.stats import Sample
 
 GROUPS = ("total", "recving", "queuing", "connection", "transmission")
 AGENTS = ("smtp", "lmtp", "local", "virtual", "pipe")
