@@ -1,5 +1,5 @@
-from hypothesis import given, strategies as st
-
+from hypothesis import given
+from hypothesis import strategies as st
 from relaxlogs.lines import Splitter
 
 
@@ -9,7 +9,7 @@ def reference(data: bytes) -> bytes:
     lines = data.split(b"\n")
     if lines[-1] == b"":
         lines.pop()
-    return b"".join((l[:-1] if l.endswith(b"\r") else l) + b"\n" for l in lines)
+    return b"".join((x[:-1] if x.endswith(b"\r") else x) + b"\n" for x in lines)
 
 
 def run(chunks, max_line=0, prefix=b""):
@@ -38,14 +38,14 @@ def test_any_chunking_gives_the_reference(data, cuts):
 def test_prefix_on_every_line(data, cuts):
     out = run(chunked(data, cuts), prefix=b"T ")
     ref = reference(data)
-    assert out == b"".join(b"T " + l + b"\n" for l in ref.split(b"\n")[:-1])
+    assert out == b"".join(b"T " + x + b"\n" for x in ref.split(b"\n")[:-1])
 
 
 @given(st.lists(alphabet, max_size=80).map(b"".join), st.lists(st.integers(0, 1000), max_size=8),
        st.integers(1, 7))
 def test_max_line_cuts_but_loses_nothing(data, cuts, n):
     out = run(chunked(data, cuts), max_line=n)
-    assert all(len(l) <= n for l in out.split(b"\n"))
+    assert all(len(x) <= n for x in out.split(b"\n"))
     # nothing lost: removing the newlines gives the same bytes as the reference
     assert out.replace(b"\n", b"") == reference(data).replace(b"\n", b"")
 

@@ -6,7 +6,6 @@ import os
 import time
 
 import pytest
-
 from relaxlogs.rotator import Rotator, WriteFailed, pattern_glob
 from relaxlogs.timefmt import Zone
 

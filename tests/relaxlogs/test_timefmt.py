@@ -2,7 +2,6 @@ import re
 import time
 
 import pytest
-
 from relaxlogs.timefmt import Stamper, Zone
 
 T = 1763772959.25     # 2025-11-22T00:55:59.25Z

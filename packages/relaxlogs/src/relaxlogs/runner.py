@@ -11,13 +11,9 @@ A failed write keeps the unwritten bytes and stops reading (the input waits in t
 """
 import os
 import select
+import signal
 import sys
 import time
-
-try:                    # the C module: `signal` would import enum, functools, collections (3 ms)
-    import _signal as signal
-except ImportError:     # pragma: no cover - not CPython
-    import signal
 
 from .lines import Splitter
 from .rotator import Rotator, WriteFailed
@@ -74,13 +70,13 @@ class Runner:
                 continue
             except BrokenPipeError:
                 if self.rot is None:
-                    raise Stop(141)
+                    raise Stop(141) from None
                 self.tee = False     # a tee reader going away does not stop the logging
                 return
             except OSError as e:
                 self._msg(f"write error: standard output: {e.strerror}")
                 if self.rot is None:
-                    raise Stop(1)
+                    raise Stop(1) from None
                 self.tee = False
                 return
             view = view[n:]
@@ -107,7 +103,7 @@ class Runner:
                 data = e.remaining
                 if self.retry >= 0 and attempt >= self.retry:
                     self._msg(f"{e.path}: {e.err.strerror}; giving up, {len(data)} bytes not written")
-                    raise Stop(1)
+                    raise Stop(1) from None
                 attempt += 1
                 self._msg(f"{e.path}: {e.err.strerror}; retrying in {self.retry_interval:g}s "
                           f"({attempt}{'' if self.retry < 0 else f'/{self.retry}'})")
@@ -188,7 +184,7 @@ class Runner:
                     except OSError as e:
                         self._msg(f"read error: {e.strerror}")
                         self.flush()
-                        raise Stop(1)
+                        raise Stop(1) from None
                     if not data:
                         break
                     if self.draining and self.drain_left is not None:
