@@ -1,8 +1,8 @@
 import math
 
-from hypothesis import given, strategies as st
-
-from sabo.group import Member, decode_record, encode_record, fair_shares
+from hypothesis import given
+from hypothesis import strategies as st
+from sabo.group import decode_record, encode_record, fair_shares
 from sabo.limiter import Limiter
 
 
@@ -27,14 +27,14 @@ def test_weights():
 def test_fair_shares_properties(total, members):
     s = fair_shares(total, members)
     assert sum(s) <= total * (1 + 1e-9)
-    for (w, d), x in zip(members, s):
+    for (_, d), x in zip(members, s, strict=True):
         assert 0 <= x <= d * (1 + 1e-9) + 1e-9
     if sum(d for _, d in members) >= total:
         assert math.isclose(sum(s), total, rel_tol=1e-9)
     # max-min: a member below its demand gets at least the weighted share of anyone else
-    for (w, d), x in zip(members, s):
+    for (w, d), x in zip(members, s, strict=True):
         if x < d * (1 - 1e-9):
-            for (w2, _), x2 in zip(members, s):
+            for (w2, _), x2 in zip(members, s, strict=True):
                 assert x / w >= x2 / w2 * (1 - 1e-9)
 
 

@@ -127,12 +127,12 @@ class Limiter:
             stale = [bool(p.ts) and wall - p.ts > stale_after for p in peers]
             members = [(self.weight, demand(self.used, self.hungry))]
             members += [(p.weight, demand(0.0, False) if st else demand(p.used, p.hungry))
-                        for p, st in zip(peers, stale)]
+                        for p, st in zip(peers, stale, strict=True)]
             shares = fair_shares(B, members)
             # room left by the others: their published allocation, or their computed share when
             # they publish none (upstream members) or have not refreshed for a while
             others = sum(p.alloc if p.alloc is not None and not st else s
-                         for p, s, st in zip(peers, shares[1:], stale))
+                         for p, s, st in zip(peers, shares[1:], stale, strict=True))
             alloc = min(shares[0], max(0.0, B - others))
             self.set_alloc(alloc, now)
             self.members = 1 + len(peers)
@@ -200,13 +200,13 @@ class Limiter:
             try:
                 n = os.write(self.outfd, view)
             except BrokenPipeError:
-                raise Exit(141)
+                raise Exit(141) from None
             except BlockingIOError:  # stdout inherited O_NONBLOCK: wait as a blocking write would
                 select.select([], [self.outfd], [])
                 continue
             except OSError as e:
                 self._msg(f"write error: {e.strerror}")
-                raise Exit(1)
+                raise Exit(1) from None
             view = view[n:]
 
     def _write_before_exit(self, data: bytes) -> None:
@@ -282,7 +282,7 @@ class Limiter:
                             data = os.read(self.infd, size)
                         except OSError as e:
                             self._msg(f"read error: {e.strerror}")
-                            raise Exit(1)
+                            raise Exit(1) from None
                         if not data:
                             break
                         pending = data
