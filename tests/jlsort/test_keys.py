@@ -4,7 +4,6 @@ from __future__ import annotations
 from decimal import Decimal
 
 import pytest
-
 from jlsort.keys import KeySpecError, norm, norm_num, parse_keyspec, parse_path
 
 

@@ -16,7 +16,6 @@ import time
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-
 from test_properties import SPECS, argv_of, records, reference, to_lines
 
 

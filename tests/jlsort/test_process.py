@@ -219,3 +219,21 @@ def test_nonblocking_stdout_loses_nothing(script, tmp_path, name):
     assert out.count(b"\n") == 30000, len(out)
     if name != "jljoin":
         assert out == data
+
+
+@pytest.mark.parametrize("name", ["jlsort", "jljoin", "jluniq"])
+@pytest.mark.parametrize("flag", ["--help", "--version"])
+def test_help_and_version_into_a_full_disk_are_write_errors(script, name, flag):
+    # argparse swallowed the OSError: --help > /dev/full exited 0 having written nothing
+    if not os.path.exists("/dev/full"):
+        pytest.skip("no /dev/full")
+    with open("/dev/full", "wb") as full:
+        r = subprocess.run([script(name), flag], stdout=full, stderr=subprocess.PIPE, timeout=60)
+    assert r.returncode == 1, (r.returncode, r.stderr)
+    assert r.stderr.startswith(f"{name}: write error: No space left".encode()), r.stderr
+
+
+@pytest.mark.parametrize("name", ["jlsort", "jljoin", "jluniq"])
+def test_usage_error_says_error_like_every_tool_of_the_suite(script, name):
+    r = subprocess.run([script(name), "-k", "k", "--nope", "a", "b"], capture_output=True, timeout=60)
+    assert r.returncode == 2 and f"\n{name}: error: unrecognized arguments: --nope".encode() in r.stderr

@@ -75,6 +75,14 @@ def _blocks(name, f, ex, progress, rc_holder, block_bytes=1 << 22, lineno0=0):
 
 
 def run_sort(args, specs) -> int:
+    """The whole run; -> exit status. Everything written to stdout is out on return (a
+    non-blocking stdout is waited on: the entry's final flush would fail on it)."""
+    rc = _sort(args, specs)
+    full_flush(sys.stdout.buffer)
+    return rc
+
+
+def _sort(args, specs) -> int:
     stats = Stats(PROG)
     on_invalid = "error" if args.strict or args.invalid == "error" else "skip"
     ex = Extractor(specs, stats, on_invalid)

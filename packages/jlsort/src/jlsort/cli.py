@@ -1,22 +1,19 @@
-"""Command lines of jlsort, jljoin and jluniq: argument parsing and wiring only."""
+"""Command lines of jlsort, jljoin and jluniq: argument parsing, validation and wiring only.
+
+Each main() hands one function of another module (app.run_sort, join.run_join, uniq.run_uniq)
+to the suite's entry template (_entry.run: exit codes, closed pipes, signals, write errors).
+The options are GNU-style (combined short flags: -nr), so no Go-style spellings."""
 from __future__ import annotations
 
 import argparse
 import os
 import re
-import signal
 import sys
 
-from jlsort import __version__
+from jlsort import __version__, _entry
 
 SIZE_RE = re.compile(r"([1-9][0-9]*)([kKmMgGtT]?)(i?[bB])?")
 UNITS = {"": 1, "k": 1 << 10, "m": 1 << 20, "g": 1 << 30, "t": 1 << 40}
-
-
-class Parser(argparse.ArgumentParser):
-    def error(self, message):
-        self.print_usage(sys.stderr)
-        self.exit(2, f"{self.prog}: {message}\n")
 
 
 def parse_size(text: str) -> int:
@@ -30,54 +27,9 @@ def _version(prog):
     return f"{prog} {__version__}"
 
 
-class _Term(Exception):
-    pass
-
-
-def _on_term(signum, frame):
-    raise _Term()
-
-
-def _run(prog, fn, args) -> int:
-    """Common entry: signals, closed pipes, write errors, exit codes."""
-    signal.signal(signal.SIGTERM, _on_term)
-    try:
-        rc = fn(args)
-        from .outio import full_flush
-        full_flush(sys.stdout.buffer)
-        sys.stdout.flush()  # the text layer: nothing is written through it
-        return rc
-    except BrokenPipeError:
-        _devnull_stdout()
-        return 141
-    except KeyboardInterrupt:
-        _devnull_stdout()
-        return 130
-    except _Term:
-        _devnull_stdout()
-        return 143
-    except OSError as e:
-        if e.errno == 32:
-            _devnull_stdout()
-            return 141
-        print(f"{prog}: {e.filename + ': ' if e.filename else ''}{e.strerror or e}", file=sys.stderr)
-        return 1
-    finally:
-        signal.signal(signal.SIGTERM, signal.SIG_DFL)
-
-
-def _devnull_stdout():
-    try:
-        fd = os.open(os.devnull, os.O_WRONLY)
-        os.dup2(fd, sys.stdout.fileno())
-        os.close(fd)
-    except OSError:
-        pass
-
-
 # -- jlsort ------------------------------------------------------------------------------------
 def sort_parser() -> argparse.ArgumentParser:
-    ap = Parser(prog="jlsort", description=(
+    ap = _entry.ArgumentParser(prog="jlsort", description=(
         "Sort NDJSON lines by the values of one or more keys. Stable; external (bounded memory) "
         "when the input exceeds the capacity; output lines are the input bytes unchanged."),
         epilog=("KEY is PATH[:FLAG...]: PATH is a member name (to_date), a path (a.b, a[0].c, "
@@ -119,15 +71,31 @@ def sort_parser() -> argparse.ArgumentParser:
 
 
 def main(argv=None) -> int:
-    signal.signal(signal.SIGTERM, _on_term)
-    console = argv is None
-    argv = sys.argv[1:] if argv is None else argv
+    if argv is not None:
+        return _entry.run("jlsort", lambda: _sort(argv))
+    # a console-script run: no cyclic GC (nothing we build has cycles) and no freeing of the
+    # big lists at exit; everything promised is flushed (by run()) before os._exit
+    import gc
+
+    from . import sort
+    gc.disable()
+    sort.KEEPALIVE = []
+    rc = _entry.run("jlsort", lambda: _sort(sys.argv[1:]))
+    try:
+        sys.stderr.flush()
+    finally:
+        os._exit(rc)
+
+
+CHECK_SPELLINGS = {"--check=diagnose-first": "--check", "--check=quiet": "-C", "--check=silent": "-C"}
+
+
+def _sort(argv) -> int:
     ap = sort_parser()
     if not argv:
         ap.print_help(sys.stdout)
         return 0
-    checks = {"--check=diagnose-first": "--check", "--check=quiet": "-C", "--check=silent": "-C"}
-    args = ap.parse_args([checks.get(a, a) for a in argv])
+    args = ap.parse_args([CHECK_SPELLINGS.get(a, a) for a in argv])
     if not args.key:
         ap.error("the following arguments are required: -k/--key")
     from .keys import KeySpecError, parse_keyspec
@@ -139,24 +107,13 @@ def main(argv=None) -> int:
         ap.error("--parallel must be at least 1")
     if args.check and (args.merge or args.output):
         ap.error("--check cannot be combined with --merge or --output")
-    from . import app, sort
-    if not console:
-        return _run("jlsort", lambda a: app.run_sort(a, specs), args)
-    # a console-script run: no cyclic GC (nothing we build has cycles) and no freeing of the
-    # big lists at exit; everything promised is flushed before os._exit
-    import gc
-    gc.disable()
-    sort.KEEPALIVE = []
-    rc = _run("jlsort", lambda a: app.run_sort(a, specs), args)
-    try:
-        sys.stderr.flush()
-    finally:
-        os._exit(rc)
+    from . import app
+    return app.run_sort(args, specs)
 
 
 # -- jljoin ------------------------------------------------------------------------------------
 def join_parser() -> argparse.ArgumentParser:
-    ap = Parser(prog="jljoin", add_help=False, description=(
+    ap = _entry.ArgumentParser(prog="jljoin", add_help=False, description=(
         "Join two NDJSON inputs on a key. Merge join of inputs sorted by the key (jlsort order; "
         "the order is checked), or --hash for unsorted inputs when FILE2 fits in memory. Prints "
         "[line1,line2] with the original bytes of each side, or a merged object with -m."))
@@ -183,8 +140,10 @@ def join_parser() -> argparse.ArgumentParser:
 
 
 def jljoin_main(argv=None) -> int:
-    signal.signal(signal.SIGTERM, _on_term)
-    argv = sys.argv[1:] if argv is None else argv
+    return _entry.run("jljoin", lambda: _join(sys.argv[1:] if argv is None else argv))
+
+
+def _join(argv) -> int:
     ap = join_parser()
     if argv == ["-v"]:  # upstream's version flag (-v N is GNU join's "unpaired only")
         print(_version("jljoin"))
@@ -202,12 +161,12 @@ def jljoin_main(argv=None) -> int:
     except KeySpecError as e:
         ap.error(str(e))
     from . import join
-    return _run("jljoin", lambda a: join.run_join(a, s1, s2), args)
+    return join.run_join(args, s1, s2)
 
 
 # -- jluniq ------------------------------------------------------------------------------------
 def uniq_parser() -> argparse.ArgumentParser:
-    ap = Parser(prog="jluniq", add_help=False, description=(
+    ap = _entry.ArgumentParser(prog="jluniq", add_help=False, description=(
         "Collapse runs of NDJSON lines with equal key values (sort first, e.g. with jlsort). "
         "Prints the first line of each run, [value,count] with -c, [value,line...] with -g."))
     ap.add_argument("-k", "--key", required=True, metavar="KEY", help="key (path) to compare")
@@ -225,8 +184,10 @@ def uniq_parser() -> argparse.ArgumentParser:
 
 
 def jluniq_main(argv=None) -> int:
-    signal.signal(signal.SIGTERM, _on_term)
-    argv = sys.argv[1:] if argv is None else argv
+    return _entry.run("jluniq", lambda: _uniq(sys.argv[1:] if argv is None else argv))
+
+
+def _uniq(argv) -> int:
     ap = uniq_parser()
     args = ap.parse_args(argv)
     from .keys import KeySpecError, parse_keyspec
@@ -235,7 +196,7 @@ def jluniq_main(argv=None) -> int:
     except KeySpecError as e:
         ap.error(str(e))
     from . import uniq
-    return _run("jluniq", lambda a: uniq.run_uniq(a, spec), args)
+    return uniq.run_uniq(args, spec)
 
 
 if __name__ == "__main__":

@@ -10,9 +10,9 @@ from __future__ import annotations
 import sys
 
 from .keys import NORMALIZERS
+from .outio import full_flush, full_writer
 from .records import DataError
 from .stream import encode, make_extractor, open_or_report, records
-from .outio import full_writer
 
 PROG = "jljoin"
 
@@ -36,8 +36,9 @@ class Output:
         self.a1 = "1" in args.unpaired or args.full
         self.a2 = "2" in args.unpaired or args.full
         if args.merge:
-            import msgspec
             from decimal import Decimal
+
+            import msgspec
             self.dec = msgspec.json.Decoder(float_hook=Decimal).decode
 
     def _put(self, data: bytes):
@@ -101,6 +102,14 @@ def _grouped(recs):
 
 
 def run_join(args, s1, s2) -> int:
+    """The whole run; -> exit status. Everything written to stdout is out on return (a
+    non-blocking stdout is waited on: the entry's final flush would fail on it)."""
+    rc = _join(args, s1, s2)
+    full_flush(sys.stdout.buffer)
+    return rc
+
+
+def _join(args, s1, s2) -> int:
     rc = [0]
     ex1, st1 = make_extractor(s1, PROG, args.strict, args.invalid, args.allow_no_key)
     ex2, st2 = make_extractor(s2, PROG, args.strict, args.invalid, args.allow_no_key)

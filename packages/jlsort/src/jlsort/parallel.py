@@ -94,7 +94,7 @@ def plan(sources, n: int, min_bytes: int | None = None, min_total: int = 0):
         nl += _count_newlines(sources[i][1].fileno(), pos, off)
         counted[i] = (off, nl)
         linenos.append(nl)
-    bounds = [((0, 0), 0)] + list(zip(cuts, linenos)) + [((len(sizes) - 1, None), None)]
+    bounds = [((0, 0), 0)] + list(zip(cuts, linenos, strict=False)) + [((len(sizes) - 1, None), None)]
     workers = []
     for k in range(n):
         (i0, s0), ln0 = bounds[k]
@@ -232,10 +232,10 @@ def generate(workers, sorter, ex, stats, rc, progress, block_bytes, blocks_fn):
                 sorter.add(kept, comps, nbytes, ex.last_str)
         if sorter.runs:
             if sorter.lines:
-                sorter._spill()
+                sorter.spill()
             runs = sorter.runs
         elif sorter.lines:
-            keys, lines, kinds, _ = sorter._sorted_chunk()
+            keys, lines, kinds, _ = sorter.take_sorted()
             runs = [MemRun(keys, lines, kinds)]
             del keys, lines
         else:
@@ -261,7 +261,7 @@ def generate(workers, sorter, ex, stats, rc, progress, block_bytes, blocks_fn):
                 break
             if not sorter.block_records:
                 sorter.block_records = res["block_records"]
-            for fd, (count, kinds, level) in zip(fds, res["runs"]):
+            for fd, (count, kinds, level) in zip(fds, res["runs"], strict=False):
                 runs.append(Run(os.fdopen(fd, "r+b", buffering=1 << 16), count, kinds, level))
         if show:
             sys.stderr.write("\r\033[K")
@@ -272,7 +272,7 @@ def generate(workers, sorter, ex, stats, rc, progress, block_bytes, blocks_fn):
             raise error
         sorter.runs = runs
     finally:
-        for pid, s in procs:
+        for _, s in procs:
             try:
                 s.close()
             except OSError:
@@ -391,9 +391,7 @@ def _worker(sock, parent, prctl, segs, sorter, capacity, ex, stats, progress, bl
             for kept, comps, _, _, nbytes in blocks_fn(name, reader, ex, progress, rc, block_bytes,
                                                         lineno0):
                 sorter.add(kept, comps, nbytes, ex.last_str)
-        if sorter.lines:
-            sorter._spill()
-        sorter._cascade(final=True)
+        sorter.finish_runs()
         runs = sorter.runs
         result["runs"] = [(r.count, r.kinds, r.level) for r in runs]
         result["block_records"] = sorter.block_records

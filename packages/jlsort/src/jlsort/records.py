@@ -238,7 +238,6 @@ class Extractor:
     def _slow(self, lines, src, lineno0):
         dec = self.dec
         structs, kept, linenos = [], [], []
-        st = self.stats
         empty = self.struct()
         for i, line in enumerate(lines):
             try:
@@ -304,13 +303,13 @@ def make_keys(comps: list[list], specs: list[KeySpec], force_norm: bool = False,
     kinds, cs = [], []
     mix = mixed(specs)
     strs = tuple(strs) + (False,) * (len(specs) - len(strs))
-    for vals, spec, all_str in zip(comps, specs, strs):
+    for vals, spec, all_str in zip(comps, specs, strs, strict=False):
         kind, c = comp_keys(vals, spec, force_norm, all_str)
         if mix and spec.desc:
             c = list(map(Desc, c))
         kinds.append(kind)
         cs.append(c)
-    keys = cs[0] if len(cs) == 1 else list(zip(*cs))
+    keys = cs[0] if len(cs) == 1 else list(zip(*cs, strict=False))
     return keys, tuple(kinds), (not mix and specs[0].desc)
 
 
@@ -320,7 +319,7 @@ def converter(specs: list[KeySpec], have: tuple, want: tuple):
         return None
     mix = mixed(specs)
     fs = []
-    for spec, h, w in zip(specs, have, want):
+    for spec, h, w in zip(specs, have, want, strict=False):
         if h == w:
             fs.append(None)
             continue
@@ -332,4 +331,4 @@ def converter(specs: list[KeySpec], have: tuple, want: tuple):
     if len(specs) == 1:
         f0 = fs[0]
         return lambda keys: list(map(f0, keys))
-    return lambda keys: [tuple(x if f is None else f(x) for f, x in zip(fs, k)) for k in keys]
+    return lambda keys: [tuple(x if f is None else f(x) for f, x in zip(fs, k, strict=False)) for k in keys]

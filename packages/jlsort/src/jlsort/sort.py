@@ -20,11 +20,11 @@ import pickle
 import struct
 import tempfile
 from bisect import bisect_left, bisect_right
-from collections import Counter, deque
+from collections import Counter
 from functools import partial
 
-from .records import converter, make_keys
 from .outio import full_writer
+from .records import converter, make_keys
 
 KEEPALIVE = None      # a list when the process will end with os._exit: big lists are not freed
 LINE_OVERHEAD = 112   # estimated memory per line beside its bytes: objects, list slots, key
@@ -225,17 +225,17 @@ class Sorter:
         if not lines:
             return
         if self.lines:
-            self.strs = tuple(a and b for a, b in zip(self.strs, strs))
+            self.strs = tuple(a and b for a, b in zip(self.strs, strs, strict=False))
         else:
             self.strs = tuple(strs)
         self.lines += lines
-        for acc, vals in zip(self.comps, comps):
+        for acc, vals in zip(self.comps, comps, strict=False):
             acc += vals
         if nbytes is None:
             nbytes = sum(map(len, lines))
         self.mem += nbytes + LINE_OVERHEAD * len(lines)
         if self.mem >= self.capacity:
-            self._spill()
+            self.spill()
 
     # -- runs -------------------------------------------------------------------------------
     def _tempfile(self):
@@ -276,19 +276,32 @@ class Sorter:
             self.block_records = max(64, (max(32 << 10, self.capacity // 256)) // avg)
         return self.block_records
 
-    def _sorted_chunk(self):
+    # -- what the one-process sort and the --parallel workers (parallel.py) share ------------
+    def take_sorted(self):
+        """Sort the lines held in memory and hand them over, emptying the buffer: -> (keys,
+        lines, kinds, rev), keys sorted like lines. For an input that fitted in memory: no run
+        is written and read back."""
         keys, kinds, rev = make_keys(self.comps, self.specs, strs=self.strs)
         lines = self.lines
         self.lines, self.comps, self.mem = [], [[] for _ in self.specs], 0
         _sort_pair(keys, lines, rev, True)
         return keys, lines, kinds, rev
 
-    def _spill(self):
+    def spill(self):
+        """Sort the lines held in memory and write them as one more run (then merge the trailing
+        runs of one level into one when there are FANIN of them)."""
         self._block_records()
-        keys, lines, kinds, rev = self._sorted_chunk()
+        keys, lines, kinds, rev = self.take_sorted()
         self.runs.append(self._write_run([(keys, lines)], len(lines), kinds))
         del keys, lines
         self._cascade()
+
+    def finish_runs(self):
+        """Spill what is still in memory and merge until at most FANIN runs are left: self.runs
+        is then ready for the final merge (here, or in the parent of a --parallel worker)."""
+        if self.lines:
+            self.spill()
+        self._cascade(final=True)
 
     def _cascade(self, final=False):
         # merge the trailing group of runs of one level when it reaches FANIN runs
@@ -334,7 +347,7 @@ class Sorter:
                 if not self.lines:
                     return
                 if need_keys:
-                    keys, lines, _, _ = self._sorted_chunk()
+                    keys, lines, _, _ = self.take_sorted()
                     yield keys, lines
                     return
                 keys, kinds, rev = make_keys(self.comps, self.specs, strs=self.strs)
@@ -346,9 +359,7 @@ class Sorter:
                 del keys
                 yield None, lines
                 return
-            if self.lines:
-                self._spill()
-            self._cascade(final=True)
+            self.finish_runs()
             _, merged = self._merge(self.runs, need_keys)
             yield from merged
         finally:
@@ -367,7 +378,7 @@ def write_batches(out, batches, unique: bool):
     for keys, lines in batches:
         if unique:
             keep = []
-            for k, line in zip(keys, lines):
+            for k, line in zip(keys, lines, strict=False):
                 if prev is _nothing or k != prev:
                     keep.append(line)
                     prev = k

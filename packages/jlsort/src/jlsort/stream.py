@@ -28,7 +28,7 @@ def records(name, f, ex, keyfn, allow_no_key, prog, rc):
             if linenos is None:
                 linenos = range(n + 1, n + 1 + len(kept))
             n += len(lines)
-            yield from zip(keys, vals, kept, linenos)
+            yield from zip(keys, vals, kept, linenos, strict=False)
     except OSError as e:
         print(f"{prog}: {name}: {e.strerror or e}", file=sys.stderr)
         rc[0] = 1

@@ -9,14 +9,22 @@ from __future__ import annotations
 import sys
 
 from .keys import norm, norm_numstr
+from .outio import full_flush, full_writer
 from .records import DataError
 from .stream import encode, make_extractor, open_or_report, records, strict_norm
-from .outio import full_writer
 
 PROG = "jluniq"
 
 
 def run_uniq(args, spec) -> int:
+    """The whole run; -> exit status. Everything written to stdout is out on return (a
+    non-blocking stdout is waited on: the entry's final flush would fail on it)."""
+    rc = _uniq(args, spec)
+    full_flush(sys.stdout.buffer)
+    return rc
+
+
+def _uniq(args, spec) -> int:
     rc = [0]
     ex, stats = make_extractor(spec, PROG, args.strict, args.invalid, args.allow_no_key)
     # -n, or a key flag (`-k id:n`, `-k id:N`), makes equality numeric (1 == 1.0)
