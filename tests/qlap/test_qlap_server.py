@@ -147,7 +147,9 @@ def test_rate_is_never_exceeded(mariadb, dsn, dbname):
     assert 45 <= rep["QueryCount"] <= 60 and rep["ExpectedQPS"] == 60 and rep["TotalRate"] == 60
 
 
-def test_ctrl_c_still_prints_the_report(mariadb, dsn, dbname, tmp_path):
+@pytest.mark.parametrize("sig,code", [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
+def test_ctrl_c_still_prints_the_report(mariadb, dsn, dbname, tmp_path, sig, code):
+    # SIGTERM: the same partial report and clean-up, exit 143 (the suite's policy; 130 before)
     series = tmp_path / "series.jsonl"
     e = dict(os.environ)
     e.pop("MYSQL_PWD", None)
@@ -159,12 +161,12 @@ def test_ctrl_c_still_prints_the_report(mariadb, dsn, dbname, tmp_path):
         while not (series.exists() and series.read_text().count("\n") >= 2):
             assert time.monotonic() < deadline and p.poll() is None, p.stderr.read() if p.poll() is not None else ""
             time.sleep(0.1)
-        p.send_signal(signal.SIGINT)
+        p.send_signal(sig)
         out, err = p.communicate(timeout=60)
     finally:
         if p.poll() is None:
             p.kill()
-    assert p.returncode == 130, err
+    assert p.returncode == code, err
     rep = json.loads(out)
     assert rep["Interrupted"] is True and rep["QueryCount"] > 0
     assert rep["QueryCount"] == rep["Response"]["Count"]
@@ -298,7 +300,8 @@ def test_fast_path_reads_every_reply_shape(mariadb):
         c.close()
 
 
-def test_ctrl_c_during_set_up_removes_the_database(mariadb, dsn, dbname):
+@pytest.mark.parametrize("sig,code", [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
+def test_ctrl_c_during_set_up_removes_the_database(mariadb, dsn, dbname, sig, code):
     e = dict(os.environ)
     e.pop("MYSQL_PWD", None)
     p = subprocess.Popen([*QLAP, "-d", dsn(dbname), "-a", "-l", "write", "--auto-generate-sql-write-number",
@@ -309,12 +312,12 @@ def test_ctrl_c_during_set_up_removes_the_database(mariadb, dsn, dbname):
             assert time.monotonic() < deadline and p.poll() is None
             time.sleep(0.05)
         time.sleep(0.3)
-        p.send_signal(signal.SIGINT)
+        p.send_signal(sig)
         out, err = p.communicate(timeout=60)
     finally:
         if p.poll() is None:
             p.kill()
-    assert p.returncode == 130, err
+    assert p.returncode == code, err
     assert out == b"" and b"Traceback" not in err
     assert dbname not in schemas(mariadb)
 

@@ -19,8 +19,13 @@ class DSN:
     params: dict = field(default_factory=dict)
     raw: str = ""
 
-    def connect_kwargs(self) -> dict:
-        kw: dict = {"user": self.user, "password": self.password or ""}
+    def connect_kwargs(self, environ=None) -> dict:
+        """PyMySQL's connect() arguments; without a password in the DSN, MYSQL_PWD of `environ`
+        (when one is given) supplies it."""
+        pw = self.password
+        if pw is None and environ is not None:
+            pw = environ.get("MYSQL_PWD")
+        kw: dict = {"user": self.user, "password": pw or ""}
         if self.net == "unix":
             kw["unix_socket"] = self.addr
         else:

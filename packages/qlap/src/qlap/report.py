@@ -52,7 +52,7 @@ def build(cfg: dict, run, hinterval_ns: int, extras: dict) -> dict:
     by_type: dict = {}
     from .runner import type_name
     for a in agents:
-        for t, d in zip(a.types, a.durs):
+        for t, d in zip(a.types, a.durs, strict=True):
             by_type.setdefault(type_name(t), []).append(d)
     if len(by_type) > 1:
         ordered["ResponseByStatement"] = {k: response(v, hinterval_ns) for k, v in sorted(by_type.items())}
@@ -66,3 +66,18 @@ def build(cfg: dict, run, hinterval_ns: int, extras: dict) -> dict:
     ordered.update(extras)
     ordered["Version"] = __version__
     return ordered
+
+
+def server_status(conn) -> dict:
+    """The STATUS_KEYS counters and Threads_running of `SHOW GLOBAL STATUS`, as integers."""
+    out = {}
+    with conn.cursor() as cur:
+        cur.execute("SHOW GLOBAL STATUS")
+        for k, v in cur.fetchall():
+            k = k.decode() if isinstance(k, bytes) else k
+            if k in STATUS_KEYS or k == "Threads_running":
+                try:
+                    out[k] = int(v)
+                except (TypeError, ValueError):
+                    pass
+    return out

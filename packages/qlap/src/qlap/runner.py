@@ -51,6 +51,21 @@ def connect(kw: dict, dbname: str | None = None):
         return pymysql.connect(**args)
 
 
+def kill_queries(kw: dict, thread_ids) -> None:
+    """KILL QUERY each of thread_ids on a fresh connection (the statements still running at the
+    deadline or at Ctrl-C); a thread that already finished is no error."""
+    import pymysql
+    k = connect(kw)
+    try:
+        for t in thread_ids:
+            try:
+                k.query(f"KILL QUERY {int(t)}")
+            except pymysql.MySQLError:
+                pass
+    finally:
+        k.close()
+
+
 class PrintConn:
     """--only-print: a connection that writes every statement to stderr instead of running it."""
 
@@ -301,12 +316,17 @@ class Coordinator:
         self.killer = killer            # callable(thread_ids): KILL QUERY the agents' statements
         self.max_errors = max_errors
         self.interrupted = False
+        self.signum = 0                 # the first SIGINT or SIGTERM received, 0 = none
         self._sig = 0
 
     def _on_signal(self, signum, frame):
         self._sig += 1
         self.interrupted = True
-        if self._sig >= 3:
+        self.signum = self.signum or signum
+        if self._sig >= 3:              # the third signal: stop waiting for the agents
+            if signum == signal.SIGTERM:
+                from ._entry import Terminated
+                raise Terminated()
             raise KeyboardInterrupt
 
     def run(self) -> RunResult:
@@ -329,7 +349,7 @@ class Coordinator:
                 procs.append(p)
                 pipes.append(r)
             thread_ids: list[int] = []
-            for r, p in zip(pipes, procs):
+            for r, p in zip(pipes, procs, strict=True):
                 msg = self._recv(r, p, shared)
                 if msg is None:
                     raise RunError("interrupted before the start")

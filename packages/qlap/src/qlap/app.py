@@ -1,0 +1,216 @@
+"""One qlap run: set-up, the load, the report, the teardown. cli.py parses and validates the
+arguments; run() does the rest and returns the exit status. PyMySQL is imported only here and in
+the modules it calls, after the arguments were accepted."""
+from __future__ import annotations
+
+import functools
+import os
+import signal
+import sys
+import uuid
+
+from .gen import Plan, TableSpec
+
+PROG = "qlap"
+EXIT_OK, EXIT_FAILURE, EXIT_INTERRUPTED, EXIT_TERMINATED = 0, 1, 130, 143
+
+
+def err(msg: str) -> None:
+    sys.stderr.write(f"{PROG}: {msg}\n")
+    sys.stderr.flush()
+
+
+def interrupted_status(signum: int) -> int:
+    """The exit status of a run stopped by a signal: 143 for SIGTERM, 130 for SIGINT."""
+    return EXIT_TERMINATED if signum == signal.SIGTERM else EXIT_INTERRUPTED
+
+
+def make_plan(a, cfg: dict, kw: dict, token: str) -> Plan:
+    spec = TableSpec(a.number_int_cols, a.number_char_cols, a.int_cols_index, a.char_cols_index,
+                     a.auto_generate_sql_guid_primary, a.auto_generate_sql_secondary_indexes)
+    agent_rate = float(a.rate) if a.rate else (a.total_rate / a.nagents if a.total_rate else 0.0)
+    return Plan(connect=kw, dbname=cfg["dsn"].dbname or "qlap", spec=spec,
+                load_type=a.auto_generate_sql_load_type, auto=a.auto_generate_sql, queries=cfg["queries"],
+                pre_queries=cfg["pre"], commit_rate=a.commit_rate, sel_ratio=cfg["sel"], ins_ratio=cfg["ins"],
+                ids=[], token=token, nagents=a.nagents, time_ns=cfg["time_ns"],
+                number_queries=a.number_queries, agent_rate=agent_rate, force=a.force or a.max_errors > 0,
+                only_print=a.only_print)
+
+
+def run(a, cfg: dict) -> int:
+    """a: the parsed arguments; cfg: what cli.validate() derived from them (dsn, time_ns, sel, ins,
+    hinterval, queries, pre, create)."""
+    token = str(uuid.uuid4())
+    kw = cfg["dsn"].connect_kwargs(os.environ)
+    plan = make_plan(a, cfg, kw, token)
+    if a.only_print:
+        return only_print(a, plan, cfg["create"])
+    import pymysql
+
+    from .runner import connect, err_text
+    from .schema import Setup
+    try:
+        conn = connect(kw)
+    except pymysql.MySQLError as e:
+        err(f"cannot connect to {cfg['dsn'].masked()}: {err_text(e)}")
+        return EXIT_FAILURE
+    setup = Setup(conn, plan.dbname)
+    try:
+        return _set_up_and_load(a, cfg, plan, setup, token)
+    finally:
+        teardown(setup, kw, a.no_drop)
+        try:
+            conn.close()
+        except Exception:           # noqa: BLE001 - the connection may be cut already
+            pass
+
+
+def _set_up_and_load(a, cfg: dict, plan: Plan, setup, token: str) -> int:
+    import pymysql
+
+    from .report import server_status
+    from .runner import err_text
+    from .schema import SetupError
+    try:
+        setup.prepare(engine=a.engine, drop_db=a.drop_db, create=cfg["create"],
+                      spec=plan.spec if cfg["create"] is None else None, force=a.force)
+        if cfg["create"] is None:
+            if a.auto_generate_sql_write_number:
+                setup.populate(plan.spec, a.auto_generate_sql_write_number * a.nagents)
+            plan.ids = setup.ids()
+        before = server_status(setup.conn)
+    except (pymysql.MySQLError, SetupError) as e:
+        err(f"set-up failed: {err_text(e) if isinstance(e, pymysql.MySQLError) else e}")
+        return EXIT_FAILURE
+    return load_and_report(a, cfg, plan, setup, token, before)
+
+
+def load_and_report(a, cfg: dict, plan: Plan, setup, token: str, before: dict) -> int:
+    import pymysql
+
+    from .progress import Progress, process_cpu
+    from .report import server_status
+    from .runner import Coordinator, RunError, default_processes, kill_queries
+    procs = a.processes or default_processes(a.nagents)
+    show = not a.no_progress and sys.stderr.isatty()
+    try:
+        prog = Progress(a.nagents, show, a.series)
+    except OSError as e:
+        err(f"{a.series}: {e.strerror}")
+        return EXIT_FAILURE
+    coord = Coordinator(plan, procs, tick=prog.tick, killer=functools.partial(kill_queries, plan.connect),
+                        max_errors=a.max_errors)
+    cpu0 = process_cpu()
+    try:
+        res = coord.run()
+    except RunError as e:
+        if coord.interrupted:
+            return interrupted_status(coord.signum)
+        err(f"Failed to run Task: {e}")
+        return EXIT_FAILURE
+    finally:
+        prog.close()
+    cpu = process_cpu() - cpu0
+    try:
+        after = server_status(setup.conn)
+    except pymysql.MySQLError:
+        after = {}
+    first = next((x.first_error for x in res.agents if x.first_error), res.fatal)
+    if res.fatal and not plan.force:
+        err(f"Failed to run Task: {first}")
+        return EXIT_FAILURE
+    rep = report(a, cfg, res, token, setup.state.use_existing, procs, cpu, before, after)
+    from .gofmt import encode
+    sys.stdout.write(encode(rep) + "\n")
+    sys.stdout.flush()
+    if res.fatal:
+        err(f"stopped: {first}")
+        return EXIT_FAILURE
+    if a.max_errors and rep["ErrorQueryCount"] > a.max_errors:
+        err(f"stopped after {rep['ErrorQueryCount']} errors (--max-errors {a.max_errors})")
+        return EXIT_FAILURE
+    if rep["ErrorQueryCount"]:
+        err(f"{rep['ErrorQueryCount']} queries failed; first: {first}")
+    return interrupted_status(coord.signum) if res.interrupted else EXIT_OK
+
+
+def report(a, cfg: dict, res, token: str, use_existing: bool, procs: int, cpu: float, before: dict,
+           after: dict) -> dict:
+    """The JSON report: winebarrel/qlap's configuration fields, then the run's figures."""
+    from .report import build, status_delta
+    upstream_cfg = {
+        "DSN": cfg["dsn"].masked(), "NAgents": a.nagents, "Rate": a.rate, "AutoGenerateSql": a.auto_generate_sql,
+        "NumberPrePopulatedData": a.auto_generate_sql_write_number,
+        "NumberQueriesToExecute": a.number_queries, "DropExistingDatabase": a.drop_db,
+        "UseExistingDatabase": use_existing, "NoDropDatabase": a.no_drop,
+        "Engine": a.engine, "LoadType": a.auto_generate_sql_load_type,
+        "GuidPrimary": a.auto_generate_sql_guid_primary,
+        "NumberSecondaryIndexes": a.auto_generate_sql_secondary_indexes, "CommitRate": a.commit_rate,
+        "MixedSelRatio": cfg["sel"], "MixedInsRatio": cfg["ins"], "NumberIntCols": a.number_int_cols,
+        "IntColsIndex": a.int_cols_index, "NumberCharCols": a.number_char_cols,
+        "CharColsIndex": a.char_cols_index, "PreQueries": cfg["pre"] or None, "Token": token,
+        "GOMAXPROCS": os.cpu_count() or 1,
+    }
+    count = sum(len(x.durs) for x in res.agents)
+    expected = int(a.total_rate) if a.total_rate else a.nagents * a.rate
+    extras = {"ExpectedQPS": expected, "TotalRate": a.total_rate, "Processes": procs,
+              "ClientCPUSeconds": round(cpu, 3),
+              "ClientCPUPerQueryMicroseconds": round(cpu / count * 1e6, 1) if count else 0,
+              "ServerStatusDelta": status_delta(before, after) if after else None}
+    return build(upstream_cfg, res, cfg["hinterval"], extras)
+
+
+def teardown(setup, kw: dict, no_drop: bool) -> None:
+    """Drop what this run created (unless no_drop); when the set-up connection is unusable (a
+    Ctrl-C cut a reply), once more on a fresh connection. A failure is reported, not raised: the
+    exit status stays the run's."""
+    from .runner import connect
+    from .schema import Setup
+    state = setup.state
+    if not (state.created_db or state.created_t1):
+        return
+    try:
+        setup.teardown(state, no_drop)
+        return
+    except Exception:               # noqa: BLE001 - retried below
+        pass
+    try:
+        fresh = connect(kw)
+        try:
+            Setup(fresh, setup.db).teardown(state, no_drop)
+        finally:
+            fresh.close()
+    except Exception as e:          # noqa: BLE001 - report, keep the exit status
+        err(f"teardown failed: {e}")
+
+
+def only_print(a, plan: Plan, create: list[str] | None) -> int:
+    """Show the set-up, every agent's statements and the teardown on stderr; touch no database."""
+    from .gen import Generator
+    from .runner import Coordinator
+    from .schema import quote_ident
+    w = sys.stderr.write
+    db = quote_ident(plan.dbname)
+    if a.engine:
+        w(f"SET default_storage_engine = {a.engine};\n")
+    if a.drop_db:
+        w(f"DROP DATABASE IF EXISTS {db};\n")
+    w(f"CREATE DATABASE IF NOT EXISTS {db};\nUSE {db};\n")
+    if plan.queries is not None and create is not None:
+        for stmt in create:
+            w(stmt + ";\n")
+    else:
+        w(plan.spec.create_table() + ";\n")
+        g = Generator(plan.spec, "write", [])
+        rows = a.auto_generate_sql_write_number * a.nagents
+        for _ in range(rows):
+            w(g.insert() + ";\n")
+        if plan.spec.guid_primary:
+            plan.ids = [f"<uuid-{i}>" for i in range(1, rows + 1)]
+        else:
+            plan.ids = [str(i) for i in range(1, rows + 1)]
+    Coordinator(plan, 1).run()
+    if not a.no_drop:
+        w(f"DROP DATABASE {db};\n")
+    sys.stderr.flush()
+    return EXIT_OK
