@@ -304,20 +304,17 @@ def test_corrupt_state_is_an_error_not_silence(tmp_path, wd, capsysbinary):
                                       (["--max-read-size", "lots"], "invalid size"),
                                       (["--count-mode", "hourly"], "invalid choice")])
 def test_usage_errors(tmp_path, wd, capsysbinary, args, msg):
-    with pytest.raises(SystemExit) as e:
-        main(["--logfile", str(tmp_path / "a"), "--key-prefix", "x", *args])
-    assert e.value.code == 3          # flag errors: Nagios UNKNOWN, as the 2026 upstream
+    # flag errors: Nagios UNKNOWN, as the 2026 upstream; returned by main() (parsed in the runner)
+    assert main(["--logfile", str(tmp_path / "a"), "--key-prefix", "x", *args]) == 3
     err = capsysbinary.readouterr().err.decode()
-    assert f"{PROG}: " in err and msg in err
+    assert f"{PROG}: error: " in err and msg in err
 
 
 def test_unknown_option_and_missing_required_are_flag_errors(capsysbinary):
     # the 2026 upstream: flag errors exit 3 (Nagios UNKNOWN)
     for argv in (["--key-prefix", "x", "--logfile", "a", "--nope"], ["--key-prefix", "x"]):
-        with pytest.raises(SystemExit) as e:
-            main(argv)
-        assert e.value.code == 3
-        assert capsysbinary.readouterr().err.decode().splitlines()[-1].startswith(f"{PROG}: ")
+        assert main(argv) == 3
+        assert capsysbinary.readouterr().err.decode().splitlines()[-1].startswith(f"{PROG}: error: ")
 
 
 def test_go_style_single_dash_flags(tmp_path, wd, capsysbinary):
@@ -509,7 +506,8 @@ def test_latency_buckets_and_routes(tmp_path, wd, capsysbinary, monkeypatch):
 EXE = str(pathlib.Path(sys.executable).parent / PROG)
 
 
-def test_sigterm_while_waiting_for_the_lock_exits_130_and_moves_nothing(tmp_path, wd):
+def test_sigterm_while_waiting_for_the_lock_exits_143_and_moves_nothing(tmp_path, wd):
+    # 143 since the suite's entry template (SIGTERM is no longer reported as SIGINT's 130)
     import fcntl
     import signal
     import subprocess
@@ -539,7 +537,7 @@ def test_sigterm_while_waiting_for_the_lock_exits_130_and_moves_nothing(tmp_path
         assert p.poll() is None                 # waiting, not reading
         p.send_signal(signal.SIGTERM)
         out, err = p.communicate(timeout=30)
-    assert p.returncode == 130 and out == b"" and b"Traceback" not in err
+    assert p.returncode == 143 and out == b"" and b"Traceback" not in err
     assert state.read_bytes() == before
     r = subprocess.run(cmd, env=env, capture_output=True)   # the line is still there to count
     assert b"axslog.access_total_l.count\t1.000000" in r.stdout
@@ -559,6 +557,22 @@ def test_closed_stdout_exits_141_quietly_and_keeps_the_position(tmp_path, wd):
     assert not list(wd.glob("*.json"))         # nothing was delivered: nothing is marked read
     r = subprocess.run(cmd, env=env, capture_output=True)
     assert b"axslog.latency_p.average\t1.000000" in r.stdout
+
+
+def test_full_disk_is_one_line_exit_2_and_keeps_the_position(tmp_path, wd):
+    # before mackerel-plugin-helper: a traceback (OSError from the final flush), exit 1
+    import subprocess
+    log = tmp_path / "a.log"
+    log.write_bytes(ltsv({"status": 200, "ptime": 1}))
+    env = {**os.environ, "MACKEREL_PLUGIN_WORKDIR": str(wd)}
+    cmd = [EXE, "--logfile", str(log), "--key-prefix", "f"]
+    for extra in ([], ["--check"]):
+        with open("/dev/full", "wb") as full:
+            p = subprocess.run(cmd + extra, env=env, stdout=full, stderr=subprocess.PIPE)
+        assert p.returncode == 2 and p.stderr == f"{PROG}: write error: No space left on device\n".encode()
+        assert not list(wd.glob("*.json"))      # nothing was delivered: nothing is marked read
+    r = subprocess.run(cmd, env=env, capture_output=True)
+    assert b"axslog.latency_f.average\t1.000000" in r.stdout
 
 
 def test_same_log_twice_is_read_once(tmp_path, wd, capsysbinary, monkeypatch):

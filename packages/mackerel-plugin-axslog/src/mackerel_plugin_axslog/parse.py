@@ -21,7 +21,7 @@ import collections
 import math
 import re
 
-from mackerel_logfollow.stats import Sample
+from mackerel_plugin_helper.stats import Sample
 
 BUCKETS = ("1xx", "2xx", "3xx", "4xx", "499", "5xx")
 _ABSENT = (b"", b"-", "", "-", None)
@@ -404,7 +404,8 @@ class Tally:
         self.routes: collections.Counter = collections.Counter()     # route -> lines
         self.route_latency: dict[str, Sample] = {}
 
-    def _err(self, kind: str, n: int, example: str) -> None:
+    def error(self, kind: str, n: int, example: str) -> None:
+        """Count n lines skipped for `kind`; the first example of each kind is kept."""
         self.errors[kind] += n
         self.first_error.setdefault(kind, example)
 
@@ -416,11 +417,11 @@ class Tally:
                     raw_status = v
                     break
             if raw_status is None:
-                self._err("no status", n, "")
+                self.error("no status", n, "")
                 continue
             st = to_status(raw_status, upstream)
             if st is None:
-                self._err("bad status", n, repr(raw_status))
+                self.error("bad status", n, repr(raw_status))
                 continue
             self.total += n
             route = None
@@ -437,7 +438,7 @@ class Tally:
                 continue
             p = to_ptime(raw_p, upstream)
             if p is None or math.isnan(p) or math.isinf(p):
-                self._err("bad ptime", n, repr(raw_p))
+                self.error("bad ptime", n, repr(raw_p))
                 continue
             self.latency.add(p, n)
             if route is not None:

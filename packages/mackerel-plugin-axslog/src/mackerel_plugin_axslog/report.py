@@ -3,8 +3,9 @@ from __future__ import annotations
 
 import sys
 
-from mackerel_logfollow.output import Metrics
-from mackerel_logfollow.stats import Sample, percentile_name
+from mackerel_plugin_helper.metrics import Metrics
+from mackerel_plugin_helper.stats import Sample, percentile_name
+
 from mackerel_plugin_axslog.parse import BUCKETS
 
 
@@ -103,12 +104,10 @@ def _routes(m, results, timed, prefix, method, count_mode, top) -> None:
         m.add(f"axslog.route_p99_{prefix}.{r}", lat[r].percentiles([99.0], method)[0])
 
 
-def diagnostics(prog: str, typed: str, fol, t, quiet: bool) -> None:
-    """One stderr summary per file and run: skipped lines by reason with the first example."""
+def diagnostics(prog: str, typed: str, fol, t) -> None:
+    """One stderr summary per file and run: skipped lines by reason with the first example
+    (the follower's events are printed by the driver)."""
     err = sys.stderr
-    if not quiet:
-        for ev in fol.stats.events:
-            print(f"{prog}: {typed}: {ev}", file=err)
     if t.errors:
         parts = ", ".join(f"{k}: {n}" for k, n in sorted(t.errors.items()))
         first = next(iter(t.first_error.items()))
