@@ -275,9 +275,9 @@ def test_graph_definition_under_mackerel_agent_plugin_meta():
     ["--host", "a.b", "--host", "a_b", "--key-prefix", "x"],
     ["--host", "127.0.0.1", "--host", "::1", "--key-prefix", "p", "--key-prefix", "p"],
 ])
-def test_usage_errors_exit_2(args):
+def test_usage_errors_exit_3(args):
     r = run(*args)
-    assert r.returncode == 2, r
+    assert r.returncode == 3, r     # the mackerel plugins' policy: usage is Nagios UNKNOWN (was 2)
     assert r.stderr.decode().splitlines()[-1].startswith(f"{PROG}: ")
     assert r.stdout == b""
 
@@ -298,6 +298,14 @@ def test_an_unexpected_error_in_a_host_thread_is_exit_1_not_silence(monkeypatch,
     assert out == b""
     assert b"Traceback" not in err
     assert b"127.0.0.1: " in err and b"timestamp out of range" in err
+
+
+def test_full_disk_is_one_line_and_exit_2():
+    # before mackerel-plugin-helper: a traceback, exit 1 (the graph definition needs no network)
+    with open("/dev/full", "wb") as full:
+        r = subprocess.run([exe(), "--host", "h", "--key-prefix", "p"], stdout=full,
+                           stderr=subprocess.PIPE, env={**os.environ, "MACKEREL_AGENT_PLUGIN_META": "1"})
+    assert r.returncode == 2 and r.stderr == f"{PROG}: write error: No space left on device\n".encode()
 
 
 def test_version_flags():
