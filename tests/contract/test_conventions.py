@@ -30,7 +30,7 @@ README_SECTIONS = ["NAME", "SYNOPSIS", "INSTALL", "DESCRIPTION", "OPTIONS", "EXI
                    "ENVIRONMENT", "EXAMPLES", "COMPATIBILITY", "PERFORMANCE", "SEE ALSO"]
 LIBRARY_README_SECTIONS = ["NAME", "SYNOPSIS", "INSTALL", "DESCRIPTION", "SEE ALSO"]
 # the exit-code policy a script declares (`policy = "mackerel"`): its usage-error code
-USAGE_EXIT = {"suite": 2, "mackerel": 3}
+USAGE_EXIT = {"suite": 2, "mackerel": 3, "grep": 2}   # grep: myps (every error 2, 1 = none)
 
 
 def _packages():

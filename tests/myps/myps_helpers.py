@@ -6,7 +6,6 @@ import threading
 import time
 
 import pymysql
-
 from myps.cli import main
 
 

@@ -6,7 +6,6 @@ import time
 import uuid
 
 import pytest
-
 from myps_helpers import Session, run_myps
 
 

@@ -3,14 +3,15 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
 import time
 
 import pymysql
 import pytest
-
 from myps_helpers import run_myps, wait_visible
+
 
 def lines(out: bytes) -> list[dict]:
     res = []
@@ -163,10 +164,12 @@ def test_dry_run_kills_nothing(mariadb, sessions, conn_args, tag):
 
 def test_thread_gone_before_the_kill_is_gone_not_killed(mariadb, sessions, conn_args, tag):
     # upstream printed KILLED for a thread that had already ended (error 1094 swallowed)
-    from myps.cli import Out, Runner, build_parser
+    import io
+
+    from myps.app import Out, Runner
+    from myps.cli import build_parser
     from myps.match import Criteria
     from myps.session import Session
-    import io
     s = sessions()
     a = build_parser().parse_intermixed_args(["kill", "-u", "%"])
     p = mariadb.params
@@ -320,6 +323,9 @@ def test_colour_always_and_never(mariadb, sessions, conn_args, tag):
     assert out.startswith(b"\x1b[32mID\x1b[0m:\x1b[35m")
     rc, out, _ = run_myps(["grep", *conn_args, "--color=never", f"%{tag}%"])
     assert b"\x1b" not in out
+    # upstream's Go spelling of the alias: was read as `-c olour` (no match, exit 1)
+    rc, out, _ = run_myps(["grep", *conn_args, "-colour", "always", f"%{tag}%"])
+    assert rc == 0 and out.startswith(b"\x1b[32mID\x1b[0m:\x1b[35m")
 
 
 def test_subprocess_exit_codes_and_closed_pipe(mariadb, sessions, conn_args, tag):
@@ -399,6 +405,7 @@ def test_watch_mode_leaves_no_idle_session_between_rounds(mariadb, conn_args):
 
 def test_no_idle_myps_session_while_the_prompt_waits(mariadb, sessions, conn_args, tag):
     import io
+
     from myps.cli import main
     s = sessions().run_bg(f"SELECT SLEEP(30) /* {tag} */")
     wait_visible(mariadb, f"%{tag}%")
@@ -416,3 +423,22 @@ def test_no_idle_myps_session_while_the_prompt_waits(mariadb, sessions, conn_arg
     assert seen["sleep"] == set()
     assert rc == 0 and f"KILLED:{s.id}\t".encode() in out.getvalue()
     s.wait()
+
+
+@pytest.mark.parametrize("sig,code", [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
+def test_signal_in_watch_mode_keeps_what_was_printed(mariadb, sessions, conn_args, tag, sig, code):
+    # SIGTERM exits 143 since the suite's entry template (it was 130, like SIGINT)
+    sessions().run_bg(f"SELECT SLEEP(60) /* {tag} */")
+    wait_visible(mariadb, f"%{tag}%")
+    p = subprocess.Popen([sys.executable, "-c", "from myps.cli import main; main()", "grep", *conn_args,
+                          "--interval", "0.3", f"%{tag}%"], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        first = p.stdout.readline()             # the first round was printed and flushed
+        p.send_signal(sig)
+        rest, err = p.communicate(timeout=30)
+    finally:
+        if p.poll() is None:
+            p.kill()
+    assert p.returncode == code, err
+    assert first.startswith(b"ID:") and b"TIMESTAMP:" in first and err == b""
+    assert all(x.startswith(b"ID:") for x in rest.splitlines())
