@@ -8,7 +8,6 @@ import shutil
 import sys
 
 import pytest
-
 from lltsv import cli
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
@@ -23,7 +22,7 @@ class Result:
 
 
 def run_main(args, input: bytes = b"", env=None, tty=False) -> Result:
-    """main(args) with bytes stdin/stdout; usage errors (SystemExit) become rc."""
+    """main(args) in-process with binary stdin/stdout/stderr; -> rc, stdout bytes, stderr text."""
     stdin = io.BytesIO(input)
 
     class Out(io.BytesIO):
@@ -31,21 +30,20 @@ def run_main(args, input: bytes = b"", env=None, tty=False) -> Result:
             return tty
 
     stdout = Out()
-    err = io.StringIO()
+    err = io.BytesIO()
     old_env = dict(os.environ)
     old_stderr = sys.stderr
     if env:
         os.environ.update(env)
-    sys.stderr = err
+    sys.stderr = io.TextIOWrapper(err, write_through=True)   # argparse's usage errors
     try:
         rc = cli.main(list(args), stdin=stdin, stdout=stdout, stderr=err)
-    except SystemExit as e:
-        rc = e.code
     finally:
+        sys.stderr.detach()
         sys.stderr = old_stderr
         os.environ.clear()
         os.environ.update(old_env)
-    return Result(rc, stdout.getvalue(), err.getvalue())
+    return Result(rc, stdout.getvalue(), err.getvalue().decode("utf-8", "surrogateescape"))
 
 
 @pytest.fixture

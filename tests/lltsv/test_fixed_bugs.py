@@ -42,14 +42,14 @@ def test_invalid_filter_is_a_usage_error(lltsv, expr):
     r = lltsv(["-f", expr], SAMPLE)
     assert r.rc == 2, r
     assert r.out == b""
-    assert "lltsv: invalid filter" in r.err
+    assert "lltsv: error: invalid filter" in r.err
     assert "Traceback" not in r.err
 
 
 @pytest.mark.parametrize("expr", ["x", "x = a > 1", "x = (a", "x = foo(a)", "= a + 1", "x = a +"])
 def test_invalid_expression_is_a_usage_error(lltsv, expr):
     r = lltsv(["-e", expr], b"a:1\n")
-    assert r.rc == 2 and r.out == b"" and "lltsv: invalid expression" in r.err, r
+    assert r.rc == 2 and r.out == b"" and "lltsv: error: invalid expression" in r.err, r
 
 
 def test_division_by_zero_gives_empty_value_and_one_warning(lltsv):
@@ -75,7 +75,7 @@ def test_regex_python_would_read_differently_is_a_usage_error(lltsv, expr, capfd
     # only emits a FutureWarning (it leaked to stderr, and the filter silently matched otherwise).
     # RE2 reads x{,2} as literal text, Python as x{0,2}: silently different matches.
     r = lltsv(["-f", expr], SAMPLE)
-    assert r.rc == 2 and r.out == b"" and "lltsv: invalid filter" in r.err
+    assert r.rc == 2 and r.out == b"" and "lltsv: error: invalid filter" in r.err
     assert "FutureWarning" not in r.err + capfd.readouterr().err
 
 

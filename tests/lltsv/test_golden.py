@@ -132,6 +132,12 @@ def test_go_style_spellings(lltsv):
 
 def test_a_key_value_may_start_with_a_dash(lltsv):
     assert lltsv(["-k", "-x"], b"-x:1\n").out == b"-x:1\n"
+    # in every spelling Go accepts, and the value's own dashes are never renamed
+    for args in (["--k", "-x"], ["-key", "-x"], ["--key", "-x"], ["--k=-x"]):
+        assert lltsv(args, b"-x:1\n").out == b"-x:1\n", args
+    assert lltsv(["-k", "--K"], b"--K:1\n").out == b"--K:1\n"
+    # after --, everything is a file name
+    assert lltsv(["-k", "a", "--", "--K"]).err == "lltsv: --K: No such file or directory\n"
 
 
 def test_crlf(lltsv):

@@ -130,7 +130,7 @@ def test_missing_file_among_existing_ones(ours_bin, tmp_path, run_cmd):
 def test_usage_error_message(ours_bin, run_cmd):
     r = run_cmd([ours_bin, "-f", "a >"])
     assert r.returncode == 2
-    assert b"lltsv: invalid filter 'a >'" in r.stderr
+    assert b"lltsv: error: invalid filter 'a >'" in r.stderr
     assert r.stdout == b""
 
 

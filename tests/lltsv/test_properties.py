@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import math
 
-from hypothesis import HealthCheck, given, settings, strategies as st
-
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from lltsv import core, filters, gonum
 
 LABELS = [b"a", b"b", b"ab", b"ba", b"time", b"reqtime", b"", b"x-y"]

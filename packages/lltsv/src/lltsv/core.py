@@ -242,7 +242,7 @@ class Engine:
             return None
         names = [k for k in self.needed if cols[k] is not None]
         if names:
-            rows = list(map(dict, map(zip, [names] * n, zip(*[cols[k] for k in names]))))
+            rows = list(map(dict, map(zip, [names] * n, zip(*[cols[k] for k in names], strict=False))))
         else:
             rows = [{} for _ in range(n)]
         for e in self.o.exprs:
@@ -297,7 +297,7 @@ class Engine:
         if len(wanted) == 1:
             cols[wanted[0]] = found
         elif wanted:
-            for label, col in zip(wanted, zip(*found)):
+            for label, col in zip(wanted, zip(*found, strict=False), strict=False):
                 cols[label] = col
         return cols
 
@@ -320,7 +320,7 @@ class Engine:
         if len(present) == 1:
             lines = map(fmt.__mod__, present[0])
         else:
-            lines = map(fmt.__mod__, zip(*present))
+            lines = map(fmt.__mod__, zip(*present, strict=False))
         return b"\n".join(lines) + b"\n"
 
     # -- the per-line path (the reference behaviour) --------------------------------------------

@@ -16,7 +16,6 @@ import re
 
 from . import gonum
 
-
 _OPEN_REPEAT = re.compile(r"(?<!\\)(?:\\\\)*(\{,[0-9]*\})")
 
 

@@ -12,16 +12,12 @@ import os
 import select
 import stat
 
+from . import _entry
+
 CHUNK = 4 << 20
 
 
 class ReadError(Exception):
-    def __init__(self, err: OSError):
-        super().__init__(err.strerror or str(err))
-        self.err = err
-
-
-class WriteError(Exception):
     def __init__(self, err: OSError):
         super().__init__(err.strerror or str(err))
         self.err = err
@@ -94,19 +90,15 @@ def run(engine, f, where: str, out) -> None:
             write(res)
 
     def write(data):
-        # A BufferedWriter given one large buffer may write part of it, hit EPIPE or ENOSPC, and
-        # return the short count without raising: keep writing until all is out, so the error
-        # surfaces (the next write raises) instead of losing the rest silently.
+        # write_all: a short write (the reader left mid-way, a full disk) is retried, so that the
+        # error surfaces instead of losing the rest silently; a failed flush is a write error too
+        _entry.write_all(out, data)
         try:
-            view = memoryview(data)
-            while view:
-                n = out.write(view)
-                view = view[len(view) if n is None else n:]
             out.flush()
         except BrokenPipeError:
             raise
         except OSError as e:
-            raise WriteError(e) from e
+            raise _entry.WriteError(e.strerror or str(e)) from None
 
     for data in _reads(f):
         if carry:
