@@ -120,7 +120,7 @@ def test_pid_of_a_process_that_exited(workdir):
     r = run(workdir, "--pid", p.pid, "--key-prefix", "gone")
     if r.returncode == 0:
         pytest.skip("the PID was reused already")
-    assert r.returncode == 1
+    assert r.returncode == 2   # runtime failure: CRITICAL in the mackerel policy (was 1)
     assert r.stdout == b""
     assert f"cannot read process {p.pid}".encode() in r.stderr
     assert b"Traceback" not in r.stderr
@@ -133,11 +133,11 @@ def test_pidfile(sleeper, workdir, tmp_path):
     assert r.returncode == 0, r.stderr
     assert parse(r.stdout)["process-status.fds_pf.max"] == "1000"
     r = run(workdir, "--pidfile", tmp_path / "missing.pid", "--key-prefix", "pf")
-    assert r.returncode == 1
+    assert r.returncode == 2   # runtime failure: CRITICAL in the mackerel policy (was 1)
     assert f"{PROG}: {tmp_path / 'missing.pid'}: No such file or directory".encode() in r.stderr
     pf.write_text("garbage\n")
     r = run(workdir, "--pidfile", pf, "--key-prefix", "pf")
-    assert r.returncode == 1 and b"no process id" in r.stderr
+    assert r.returncode == 2 and b"no process id" in r.stderr
 
 
 def test_match_group_excludes_the_plugin_itself(workdir):
@@ -248,9 +248,9 @@ def _as_nobody(sleeper, work):
     ["--match", "(", "--key-prefix", "x"],
     ["--pidfile", "", "--key-prefix", "x"],  # used to read as no --pidfile: "process None"
 ])
-def test_usage_errors_exit_2(args, workdir):
+def test_usage_errors_exit_3(args, workdir):
     r = run(workdir, *args)
-    assert r.returncode == 2, r
+    assert r.returncode == 3, r     # the mackerel plugins' policy: usage is Nagios UNKNOWN (was 2)
     assert r.stderr.decode().splitlines()[-1].startswith(f"{PROG}: ")
     assert r.stdout == b""
 
@@ -263,6 +263,22 @@ def test_go_style_single_dash_flags_and_version(workdir):
         r = run(workdir, flag)
         assert r.returncode == 0 and re.fullmatch(rb"mackerel-plugin-linux-process-status \S+\n",
                                                   r.stdout)
+
+
+def test_full_disk_is_one_line_exit_2_and_the_state_stays(workdir):
+    # before mackerel-plugin-helper: the state was saved first, then a traceback (exit 1)
+    r = run(workdir, "--pid", os.getpid(), "--key-prefix", "full")
+    assert r.returncode == 0, r.stderr
+    (st,) = workdir.iterdir()
+    before = st.read_bytes()
+    time.sleep(0.05)
+    env = dict(os.environ, MACKEREL_PLUGIN_WORKDIR=str(workdir))
+    env.pop("MACKEREL_AGENT_PLUGIN_META", None)
+    with open("/dev/full", "wb") as full:
+        r = subprocess.run([exe(), "--pid", str(os.getpid()), "--key-prefix", "full"], stdout=full,
+                           stderr=subprocess.PIPE, env=env)
+    assert r.returncode == 2 and r.stderr == f"{PROG}: write error: No space left on device\n".encode()
+    assert st.read_bytes() == before and list(workdir.iterdir()) == [st]
 
 
 def test_pipe_closed_early_exits_quietly(workdir):
