@@ -228,3 +228,11 @@ def recv_all(s: socket.socket) -> bytes:
         if not b:
             return bytes(buf)
         buf += b
+
+
+def read_until_closed(s: socket.socket) -> bytes:
+    """What arrives before the peer closes; a reset (closed with our bytes unread) counts as closed."""
+    try:
+        return recv_all(s)
+    except ConnectionResetError:
+        return b""
