@@ -11,8 +11,8 @@ from hypothesis import strategies as st
 
 from binrpt import gtid as G
 from binrpt import values
-from binrpt.applier import sql_mode_names
 from binrpt.config import check_start_position
+from binrpt.ddl import sql_mode_names
 
 U1 = "4fe30e49-e624-11f1-ac85-02fc00000001"
 U2 = "5fe30e49-e624-11f1-ac85-02fc00000002"

@@ -94,6 +94,24 @@ def test_sigterm_exits_promptly_while_the_target_is_blocked(rig):
     rig.assert_same()
 
 
+def test_rows_after_a_flush_inside_one_rows_event_are_applied(rig):
+    """Pending SQL is sent to the target once it passes 2 MB, which happens when a new multi-row INSERT
+    or DELETE ... IN starts, often in the middle of a rows event: the rest of that event's rows were
+    appended to the statement already sent (lost, or a row_not_found stop)."""
+    db = rig.db
+    rig.src.q(f"CREATE TABLE `{db}`.w (id INT PRIMARY KEY, s VARCHAR(2000))")
+    stmts = ["BEGIN"]
+    for lo in range(0, 5000, 100):
+        stmts.append(f"INSERT INTO `{db}`.w VALUES " +
+                     ",".join(f"({i},REPEAT('{chr(97 + i % 26)}',1500))" for i in range(lo, lo + 100)))
+    stmts += ["COMMIT", f"DELETE FROM `{db}`.w WHERE id % 3 = 0"]
+    rig.src.run_many(stmts, per_packet=10)
+    r = rig.run(rig.config(), "--stop-at-end")
+    assert r.returncode == 0, _stderr(r)[-2000:]
+    rig.assert_same()
+    assert rig.dst.q(f"SELECT COUNT(*) FROM `{db}`.w")[0][0] == 5000 - 1667
+
+
 # -- 4. schema changes while rows flow -------------------------------------------------------
 def test_alter_table_while_rows_flow(rig):
     db = rig.db

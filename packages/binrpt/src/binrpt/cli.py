@@ -1,21 +1,17 @@
-"""binrpt command line: `binrpt [run] -config FILE`, `binrpt status -config FILE`, `binrpt verify -config FILE`."""
+"""binrpt command line: `binrpt [run] -config FILE`, `binrpt status -config FILE`, `binrpt verify -config FILE`.
+
+Parses (Go-style single-dash flags as upstream: `-config`, `-dryrun`, derived by the entry template),
+validates, loads the configuration and calls app.run_command() under the suite's entry template.
+"""
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 
-from . import __version__
+from . import __version__, _entry
 
 PROG = "binrpt"
 COMMANDS = ("run", "status", "verify")
-
-
-class _Parser(argparse.ArgumentParser):
-    def error(self, message):
-        self.print_usage(sys.stderr)
-        sys.stderr.write(f"{PROG}: {message}\n")
-        sys.exit(2)
 
 
 def _positive_int(text: str) -> int:
@@ -43,43 +39,38 @@ def _start_position(text: str) -> str:
         raise argparse.ArgumentTypeError(str(e)) from None
 
 
-def _common(p: argparse.ArgumentParser) -> None:
-    p.add_argument("-config", "--config", metavar="FILE", help="TOML configuration file (required)")
-    p.add_argument("-debug", "--debug", action="store_true", help="log every statement (debug level)")
-    p.add_argument("-version", "--version", action="version", version=f"{PROG} {__version__}",
-                   help="print the version and exit")
+def _parser(prog: str, description: str, epilog: str | None = None) -> _entry.ArgumentParser:
+    p = _entry.ArgumentParser(prog=prog, go_flags=True, allow_abbrev=False, description=description, epilog=epilog)
+    p.add_argument("--config", metavar="FILE", help="TOML configuration file (required)")
+    p.add_argument("--debug", action="store_true", help="log every statement (debug level)")
+    p.add_argument("--version", action="version", version=f"{PROG} {__version__}", help="print the version and exit")
+    return p
 
 
-def build_parser(cmd: str) -> argparse.ArgumentParser:
+def build_parser(cmd: str) -> _entry.ArgumentParser:
     if cmd == "run":
-        p = _Parser(prog=PROG, allow_abbrev=False,
-                    description="Replicate row changes from a MariaDB source into a target database, exactly once: "
-                                "each source transaction is applied in one target transaction together with the "
-                                "checkpoint row. Subcommands: `status` (checkpoint, source position, lag), "
-                                "`verify` (chunked checksums of source vs target).",
-                    epilog="Commands: binrpt [run] -config FILE | binrpt status -config FILE | "
-                           "binrpt verify -config FILE. Exit: 0 ok, 1 failure, 2 usage, 130/143 interrupted.")
-        _common(p)
-        p.add_argument("-dryrun", "--dryrun", "--dry-run", action="store_true",
+        p = _parser(PROG, "Replicate row changes from a MariaDB source into a target database, exactly once: "
+                          "each source transaction is applied in one target transaction together with the "
+                          "checkpoint row. Subcommands: `status` (checkpoint, source position, lag), "
+                          "`verify` (chunked checksums of source vs target).",
+                    "Commands: binrpt [run] -config FILE | binrpt status -config FILE | "
+                    "binrpt verify -config FILE. Exit: 0 ok, 1 failure, 2 usage, 130/143 interrupted.")
+        p.add_argument("--dryrun", "--dry-run", action="store_true",
                        help="execute nothing on the target (checkpoint included); log each statement")
-        p.add_argument("-stop-at-end", "--stop-at-end", action="store_true",
+        p.add_argument("--stop-at-end", action="store_true",
                        help="exit 0 once the source's current binlog end is applied (catch-up runs, tests)")
-        p.add_argument("-start-position", "--start-position", metavar="POS", type=_start_position,
+        p.add_argument("--start-position", metavar="POS", type=_start_position,
                        help='where a first start (no checkpoint yet) begins: "now", "beginning", a GTID '
                             'position "0-1-42,1-5-9" or "FILE:POS" (overrides the config)')
         p.add_argument("--log-format", choices=("ltsv", "json"), help="log line format on stderr (default ltsv)")
     elif cmd == "status":
-        p = _Parser(prog=f"{PROG} status", allow_abbrev=False,
-                    description="Print the checkpoint, the source position and the lag as one LTSV (or JSON) "
-                                "record on stdout. Exit 1 when there is no checkpoint.")
-        _common(p)
+        p = _parser(f"{PROG} status", "Print the checkpoint, the source position and the lag as one LTSV (or JSON) "
+                                      "record on stdout. Exit 1 when there is no checkpoint.")
         p.add_argument("--json", action="store_true", help="print JSON instead of LTSV")
     else:
-        p = _Parser(prog=f"{PROG} verify", allow_abbrev=False,
-                    description="Compare source and target table by table, in primary-key chunks (row count "
-                                "and a checksum of the rows); print the differing chunks as LTSV. Exit 0 when "
-                                "equal, 1 when a difference was found or on failure.")
-        _common(p)
+        p = _parser(f"{PROG} verify", "Compare source and target table by table, in primary-key chunks (row count "
+                                      "and a checksum of the rows); print the differing chunks as LTSV. Exit 0 "
+                                      "when equal, 1 when a difference was found or on failure.")
         p.add_argument("--chunk-size", type=_positive_int, default=1000, help="rows per chunk (default 1000)")
         p.add_argument("--table", action="append", type=_db_table, default=[], metavar="DB.TABLE",
                        help="only this table (repeatable); default: every replicated table")
@@ -87,72 +78,28 @@ def build_parser(cmd: str) -> argparse.ArgumentParser:
     return p
 
 
-def _load(args):
+def _config(parser: argparse.ArgumentParser, args):
+    """The loaded configuration; a missing -config or a bad file exits 1 (as upstream), not 2."""
     from .config import ConfigError, load
     if not args.config:
-        sys.stderr.write("'-config' is required\n")
-        sys.exit(1)
+        parser.exit(1, "'-config' is required\n")
     try:
-        cfg = load(args.config)
+        return load(args.config)
     except ConfigError as e:
-        sys.stderr.write(f"{PROG}: {args.config}: {e}\n")
-        sys.exit(1)
-    return cfg
+        parser.exit(1, f"{PROG}: {args.config}: {e}\n")
 
 
-def _reopen_closed_std() -> None:
-    """Started with stdout or stderr closed (`>&-`), Python has None there: point them at /dev/null so
-    that output and logging do not crash the run."""
-    for name in ("stdout", "stderr"):
-        if getattr(sys, name) is None:
-            setattr(sys, name, open(os.devnull, "w"))
+def _main(argv: list[str]) -> int:
+    cmd = "run"
+    if argv and argv[0] in COMMANDS:
+        cmd, argv = argv[0], argv[1:]
+    parser = build_parser(cmd)
+    args = parser.parse_args(argv)
+    cfg = _config(parser, args)
+    from .app import run_command
+    return run_command(cmd, args, cfg)
 
 
 def main(argv: list[str] | None = None) -> int:
-    _reopen_closed_std()
     argv = list(sys.argv[1:] if argv is None else argv)
-    cmd = "run"
-    if argv and argv[0] in COMMANDS:
-        cmd = argv.pop(0)
-    parser = build_parser(cmd)
-    try:
-        args = parser.parse_args(argv)
-        rc = _dispatch(cmd, args)
-        sys.stdout.flush()
-    except BrokenPipeError:
-        try:
-            devnull = os.open(os.devnull, os.O_WRONLY)
-            os.dup2(devnull, sys.stdout.fileno())
-        except OSError:
-            pass
-        rc = 141
-    except KeyboardInterrupt:
-        rc = 130
-    return rc
-
-
-def _dispatch(cmd: str, args) -> int:
-    cfg = _load(args)
-    from .logs import Logger
-    if cmd == "run":
-        if args.log_format:
-            cfg.log_format = args.log_format
-        if args.start_position:
-            cfg.start_position = args.start_position
-        log = Logger(cfg.log_format, "debug" if args.debug else "info")
-        from .applier import Applier
-        return Applier(cfg, log, dryrun=args.dryrun, debug=args.debug, stop_at_end=args.stop_at_end).run()
-    log = Logger(cfg.log_format, "debug" if args.debug else "info")
-    if cmd == "status":
-        from .status import status
-        return status(cfg, log, as_json=args.json, out=sys.stdout.buffer)
-    from .verify import verify
-    return verify(cfg, log, chunk_size=args.chunk_size, tables=args.table, show_all=args.all, out=sys.stdout.buffer)
-
-
-def entry() -> None:
-    sys.exit(main())
-
-
-if __name__ == "__main__":
-    entry()
+    return _entry.run(PROG, lambda: _main(argv))

@@ -145,15 +145,16 @@ def _endpoint(sec: dict, name: str, required: tuple[str, ...]) -> Endpoint:
 
 
 def load(path: str) -> Config:
+    """The configuration in the TOML file `path`; ConfigError (without the path) when it is unusable."""
     try:
         with open(path, "rb") as f:
             raw = tomllib.load(f)
     except OSError as e:
-        raise ConfigError(f"{path}: {e.strerror}") from None
+        raise ConfigError(e.strerror or str(e)) from None
     except tomllib.TOMLDecodeError as e:
-        raise ConfigError(f"{path}: {e}") from None
+        raise ConfigError(str(e)) from None
     except UnicodeDecodeError as e:
-        raise ConfigError(f"{path}: not UTF-8 text: {e}") from None
+        raise ConfigError(f"not UTF-8 text: {e}") from None
     return from_dict(raw)
 
 

@@ -287,6 +287,11 @@ def is_trigger_statement(text: str) -> bool:
     return _TRIGGER.match(blank_leading_comments(text)) is not None
 
 
+def is_create_table(text: str) -> bool:
+    """CREATE [OR REPLACE] [TEMPORARY] TABLE, leading comments looked through."""
+    return _CREATE_TABLE.match(blank_leading_comments(text)) is not None
+
+
 def is_skipped_statement(text: str) -> bool:
     head = " ".join(blank_leading_comments(text).split()[:3]).upper()
     return any(head.startswith(p) for p in SKIP_PREFIXES)

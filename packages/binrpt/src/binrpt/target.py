@@ -10,11 +10,12 @@ from __future__ import annotations
 
 import datetime
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import pymysql
 from pymysql.constants import CLIENT
 
+from .statements import Stmt
 from .values import jsonable, literal, quote_name, set_json_target
 
 CONN_ERRORS = frozenset({2002, 2003, 2006, 2013, 2055, 1053, 1927, 4031, 1040, 1205, 1213})
@@ -61,18 +62,6 @@ def classify(e: BaseException) -> str:
     if code == 1054:
         return "missing_column"
     return "other"
-
-
-@dataclass
-class Stmt:
-    """One statement to run; `rows` are (gtid, image) pairs for errors and dead letters."""
-    sql: str
-    expected: int | None
-    kind: str                 # insert | update | delete | dead_letter
-    db: str
-    table: str
-    rows: list = field(default_factory=list)
-    singles: object = None    # callable -> list[Stmt] (one per row), for a multi-row statement
 
 
 @dataclass
@@ -277,6 +266,10 @@ class Target:
         out = {r[0]: bool(int(r[1])) for r in rows} if rows else None
         self._columns[key] = out
         return out
+
+    def columns_cached(self, db: str, table: str) -> bool:
+        """Whether columns(db, table) is answered without a query (a worker may own the connection)."""
+        return (db, table) in self._columns
 
     def forget_columns(self) -> None:
         self._columns.clear()
