@@ -209,7 +209,7 @@ class Server:
                     self.up.failed(ip)
                     self.log.warn("Failed to connect backend", **{"conn-id": cid},
                                   upstream=format_addr((ip, cfg.upstream_port)),
-                                  error=(getattr(e, "strerror", None) or str(e) or "timeout"))
+                                  error=_why(e))
                     continue
                 usock, addr = s, ip
                 break
@@ -308,6 +308,13 @@ class Server:
         finally:
             for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
                 loop.remove_signal_handler(sig)
+
+
+def _why(e: BaseException) -> str:
+    errno_ = getattr(e, "errno", None)
+    if errno_:
+        return os.strerror(errno_)
+    return "timeout" if isinstance(e, (TimeoutError, asyncio.TimeoutError)) else (str(e) or type(e).__name__)
 
 
 def _src_tuple(addr):
