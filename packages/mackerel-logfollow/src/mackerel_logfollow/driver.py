@@ -38,6 +38,28 @@ class Options:
     rotated_glob: str | None = None
 
 
+def add_options(ap, *, max_read_size: str = "1GB", max_read_help: str | None = None) -> None:
+    """The follower's flags, the same in the three log plugins."""
+    ap.add_argument("--first-run", choices=["all", "skip"], default="all",
+                    help="without a position file: read the whole file (all, default) or start at its end")
+    ap.add_argument("--max-read-size", default=max_read_size, metavar="SIZE",
+                    help=max_read_help or f"skip ahead when more than SIZE is unread (default {max_read_size})")
+    ap.add_argument("--max-line", default="1MiB", metavar="SIZE",
+                    help="lines longer than SIZE are skipped and counted (default 1MiB)")
+    ap.add_argument("--rotated-glob", metavar="GLOB",
+                    help="where rotated files go if not next to the log (e.g. /var/log/old/access.log.*)")
+
+
+def options(ap, args) -> Options:
+    """The follower's flags as Options; an unusable size is a usage error (ap.error)."""
+    from .sizes import parse_size
+    try:
+        return Options(args.first_run, parse_size(args.max_read_size), parse_size(args.max_line),
+                       args.rotated_glob)
+    except ValueError as e:
+        ap.error(str(e))
+
+
 def drive(prog: str, out, logs: list[Log], read, report, options: Options, *,
           events: bool = True, partial: bool = False) -> int:
     """Follow every log from its position file and publish the report; return the exit code.

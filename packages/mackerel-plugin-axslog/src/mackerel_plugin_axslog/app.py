@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import os
 
-from mackerel_logfollow.driver import Log, Options, drive
+from mackerel_logfollow.driver import Log, drive
 from mackerel_plugin_helper.graphs import graph
 from mackerel_plugin_helper.runner import say
 from mackerel_plugin_helper.state import state_key
@@ -94,8 +94,7 @@ def collect(args, out) -> int:
             rc = 2
         return payload, rc
 
-    return drive(PROG, out, logs(args), lambda i, fol: tally(args, flt, fol), publish,
-                 Options(args.first_run, args.max_read_size, args.max_line, args.rotated_glob),
+    return drive(PROG, out, logs(args), lambda i, fol: tally(args, flt, fol), publish, args.follow,
                  events=not args.quiet, partial=True)
 
 

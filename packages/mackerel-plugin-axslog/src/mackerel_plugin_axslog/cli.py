@@ -3,6 +3,8 @@ from __future__ import annotations
 
 import sys
 
+from mackerel_logfollow.driver import add_options, options
+
 from mackerel_plugin_axslog import __version__, _entry
 
 PROG = "mackerel-plugin-axslog"
@@ -24,8 +26,8 @@ def build_parser() -> _entry.ArgumentParser:
     ap.add_argument("--filter", metavar="TEXT", help="only lines containing TEXT")
     ap.add_argument("--invert-filter", action="store_true", help="only lines NOT containing the --filter TEXT")
     ap.add_argument("--skip-until-json", action="store_true", help="cut each line before its first '{'")
-    ap.add_argument("--max-read-size", default="0", metavar="SIZE",
-                    help="skip ahead when more than SIZE is unread (0: 1GB for ltsv, 500MB for json)")
+    add_options(ap, max_read_size="0",
+                max_read_help="skip ahead when more than SIZE is unread (0: 1GB for ltsv, 500MB for json)")
     ap.add_argument("-q", "--quiet", action="store_true", help="no notes on stderr (rotation etc.)")
     ap.add_argument("--percentiles", default="99,95,90", metavar="LIST",
                     help="percentiles to print (default 99,95,90)")
@@ -37,12 +39,6 @@ def build_parser() -> _entry.ArgumentParser:
     ap.add_argument("--upstream-value", choices=["first", "last", "sum"], default="last",
                     help="multi-valued nginx upstream fields ('0.1, 0.2', '502 : 200'): which value "
                          "(sum: latencies added; statuses take the last) (default last)")
-    ap.add_argument("--first-run", choices=["all", "skip"], default="all",
-                    help="without a position file: read the whole file (all, default) or start at its end")
-    ap.add_argument("--max-line", default="1MiB", metavar="SIZE",
-                    help="lines longer than SIZE are skipped and counted (default 1MiB)")
-    ap.add_argument("--rotated-glob", metavar="GLOB",
-                    help="where rotated files go if not next to the log (e.g. /var/log/old/access.log.*)")
     ap.add_argument("--latency-buckets", metavar="LIST",
                     help="also count latencies <= each bound (e.g. 0.1,0.5,1) as latency_bucket_<P>.le_<bound>_count")
     ap.add_argument("--route-key", metavar="KEY",
@@ -64,7 +60,6 @@ def build_parser() -> _entry.ArgumentParser:
 
 def parse(argv):
     """Parse and validate; sizes, percentiles, buckets and routes come back parsed."""
-    from mackerel_logfollow.sizes import parse_size
     from mackerel_plugin_helper.stats import parse_percentiles
 
     ap = build_parser()
@@ -96,12 +91,9 @@ def parse(argv):
         args.pcts = parse_percentiles(args.percentiles)
     except ValueError as e:
         ap.error(f"--percentiles: {e}")
-    try:
-        args.max_read_size, args.max_line = parse_size(args.max_read_size), parse_size(args.max_line)
-    except ValueError as e:
-        ap.error(str(e))
-    if args.max_read_size == 0:
-        args.max_read_size = 500_000_000 if args.format == "json" else 1_000_000_000
+    args.follow = options(ap, args)
+    if args.follow.max_read_size == 0:
+        args.follow.max_read_size = 500_000_000 if args.format == "json" else 1_000_000_000
     args.status_key = args.status_key or ["status"]
     return args
 

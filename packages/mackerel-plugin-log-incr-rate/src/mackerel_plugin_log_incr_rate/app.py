@@ -4,7 +4,7 @@ from __future__ import annotations
 import os
 import tempfile
 
-from mackerel_logfollow.driver import Log, Options, drive
+from mackerel_logfollow.driver import Log, drive
 from mackerel_plugin_helper.graphs import graph
 from mackerel_plugin_helper.metrics import Metrics
 from mackerel_plugin_helper.runner import say
@@ -57,6 +57,4 @@ def collect(args, out) -> int:
             m.add(f"log-incr-rate.{P}_rate.log", (ln / lf.duration) / (bn / bf.duration))
         return m, 0
 
-    return drive(PROG, out, logs, read, report,
-                 Options(args.first_run, args.max_read_size, args.max_line, args.rotated_glob),
-                 events=args.verbose)
+    return drive(PROG, out, logs, read, report, args.follow, events=args.verbose)

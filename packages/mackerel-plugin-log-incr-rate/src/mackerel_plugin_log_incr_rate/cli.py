@@ -3,6 +3,8 @@ from __future__ import annotations
 
 import sys
 
+from mackerel_logfollow.driver import add_options, options
+
 from mackerel_plugin_log_incr_rate import __version__, _entry
 
 PROG = "mackerel-plugin-log-incr-rate"
@@ -17,13 +19,7 @@ def build_parser() -> _entry.ArgumentParser:
     ap.add_argument("--key-prefix", required=True, metavar="STR", help="metric key prefix")
     ap.add_argument("--pattern", metavar="REGEX", help="count only lines of --log-file matching REGEX")
     ap.add_argument("--base-pattern", metavar="REGEX", help="count only lines of --base-log-file matching REGEX")
-    ap.add_argument("--first-run", choices=["all", "skip"], default="all",
-                    help="without a position file: read the whole file (all, default) or start at its end")
-    ap.add_argument("--max-read-size", default="500MB", metavar="SIZE",
-                    help="skip ahead when more than SIZE is unread (default 500MB)")
-    ap.add_argument("--max-line", default="1MiB", metavar="SIZE",
-                    help="lines longer than SIZE are counted as skipped, not as lines (default 1MiB)")
-    ap.add_argument("--rotated-glob", metavar="GLOB", help="where rotated files go if not next to the logs")
+    add_options(ap, max_read_size="500MB")
     ap.add_argument("--verbose", action="store_true", help="notes on stderr (rotation, counts)")
     ap.add_argument("-v", "--version", action="version", version=f"{PROG} {__version__}")
     return ap
@@ -32,14 +28,10 @@ def build_parser() -> _entry.ArgumentParser:
 def parse(argv):
     import re
 
-    from mackerel_logfollow.sizes import parse_size
 
     ap = build_parser()
     args = ap.parse_args(argv)
-    try:
-        args.max_read_size, args.max_line = parse_size(args.max_read_size), parse_size(args.max_line)
-    except ValueError as e:
-        ap.error(str(e))
+    args.follow = options(ap, args)
     args.patterns = []
     for opt, p in (("--pattern", args.pattern), ("--base-pattern", args.base_pattern)):
         try:
@@ -52,6 +44,7 @@ def parse(argv):
 
 def main(argv=None) -> int:
     from mackerel_plugin_helper import runner
+
     from mackerel_plugin_log_incr_rate import app
 
     return runner.run(_entry, PROG, lambda: parse(argv), app.collect, app.graphs)

@@ -4,7 +4,7 @@ from __future__ import annotations
 import os
 import tempfile
 
-from mackerel_logfollow.driver import Log, Options, drive
+from mackerel_logfollow.driver import Log, drive
 from mackerel_plugin_helper.graphs import graph
 from mackerel_plugin_helper.metrics import Metrics
 from mackerel_plugin_helper.runner import say
@@ -76,6 +76,4 @@ def collect(args, out) -> int:
                 f"(connection errors and the like), {fol.stats.lines_overlong} over-long lines skipped")
         return metrics(r, fol.duration, args), 0
 
-    return drive(PROG, out, [log], read, report,
-                 Options(args.first_run, args.max_read_size, args.max_line, args.rotated_glob),
-                 events=args.verbose)
+    return drive(PROG, out, [log], read, report, args.follow, events=args.verbose)

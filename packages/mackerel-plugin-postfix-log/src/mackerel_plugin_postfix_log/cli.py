@@ -3,6 +3,8 @@ from __future__ import annotations
 
 import sys
 
+from mackerel_logfollow.driver import add_options, options
+
 from mackerel_plugin_postfix_log import __version__, _entry
 
 PROG = "mackerel-plugin-postfix-log"
@@ -23,28 +25,19 @@ def build_parser() -> _entry.ArgumentParser:
                     help="also print counts by status= (sent, deferred, bounced, expired)")
     ap.add_argument("--percentile-method", choices=["rank", "linear"], default="rank",
                     help="rank: nearest rank (default, as upstream up to 2025); linear: interpolation")
-    ap.add_argument("--first-run", choices=["all", "skip"], default="all",
-                    help="without a position file: read the whole file (all, default) or start at its end")
-    ap.add_argument("--max-read-size", default="1GB", metavar="SIZE",
-                    help="skip ahead when more than SIZE is unread (default 1GB)")
-    ap.add_argument("--max-line", default="1MiB", metavar="SIZE",
-                    help="lines longer than SIZE are skipped and counted (default 1MiB)")
-    ap.add_argument("--rotated-glob", metavar="GLOB", help="where rotated files go if not next to the log")
+    add_options(ap, max_read_size="1GB")
     ap.add_argument("-V", "--verbose", action="store_true", help="notes on stderr (rotation, counts)")
     ap.add_argument("-v", "--version", action="version", version=f"{PROG} {__version__}")
     return ap
 
 
 def parse(argv):
-    from mackerel_logfollow.sizes import parse_size
+
     from mackerel_plugin_postfix_log.parse import AGENTS
 
     ap = build_parser()
     args = ap.parse_args(argv)
-    try:
-        args.max_read_size, args.max_line = parse_size(args.max_read_size), parse_size(args.max_line)
-    except ValueError as e:
-        ap.error(str(e))
+    args.follow = options(ap, args)
     args.agents = [a.strip() for a in args.agents.split(",") if a.strip()]
     bad = [a for a in args.agents if a not in AGENTS]
     if bad or not args.agents:
@@ -54,6 +47,7 @@ def parse(argv):
 
 def main(argv=None) -> int:
     from mackerel_plugin_helper import runner
+
     from mackerel_plugin_postfix_log import app
 
     return runner.run(_entry, PROG, lambda: parse(argv), app.collect, app.graphs)
