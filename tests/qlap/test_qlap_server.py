@@ -38,6 +38,26 @@ def qlap(*args, env=None, timeout=120):
     return subprocess.run([*QLAP, *map(str, args)], capture_output=True, env=e, timeout=timeout)
 
 
+def signal_when(args, ready, sig, settle: float = 0.0):
+    """Start qlap with args, send sig once ready() holds (and `settle` seconds more); its
+    (returncode, stdout, stderr)."""
+    e = dict(os.environ)
+    e.pop("MYSQL_PWD", None)
+    p = subprocess.Popen([*QLAP, *map(str, args)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=e)
+    try:
+        deadline = time.monotonic() + 60
+        while not ready():
+            assert time.monotonic() < deadline and p.poll() is None, p.stderr.read() if p.poll() is not None else ""
+            time.sleep(0.05)
+        time.sleep(settle)
+        p.send_signal(sig)
+        out, err = p.communicate(timeout=60)
+    finally:
+        if p.poll() is None:
+            p.kill()
+    return p.returncode, out, err
+
+
 def schemas(mariadb) -> set[str]:
     return set(mariadb.sql("SELECT SCHEMA_NAME FROM information_schema.SCHEMATA").split())
 
@@ -151,22 +171,10 @@ def test_rate_is_never_exceeded(mariadb, dsn, dbname):
 def test_ctrl_c_still_prints_the_report(mariadb, dsn, dbname, tmp_path, sig, code):
     # SIGTERM: the same partial report and clean-up, exit 143 (the suite's policy; 130 before)
     series = tmp_path / "series.jsonl"
-    e = dict(os.environ)
-    e.pop("MYSQL_PWD", None)
-    p = subprocess.Popen([*QLAP, "-d", dsn(dbname), "-a", "-l", "key", "-n", "2", "-t", "0", "--series", series,
-                          "--auto-generate-sql-write-number", "10"], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                         env=e)
-    try:
-        deadline = time.monotonic() + 60
-        while not (series.exists() and series.read_text().count("\n") >= 2):
-            assert time.monotonic() < deadline and p.poll() is None, p.stderr.read() if p.poll() is not None else ""
-            time.sleep(0.1)
-        p.send_signal(sig)
-        out, err = p.communicate(timeout=60)
-    finally:
-        if p.poll() is None:
-            p.kill()
-    assert p.returncode == code, err
+    rc, out, err = signal_when(["-d", dsn(dbname), "-a", "-l", "key", "-n", "2", "-t", "0", "--series", series,
+                                "--auto-generate-sql-write-number", "10"],
+                               lambda: series.exists() and series.read_text().count("\n") >= 2, sig)
+    assert rc == code, err
     rep = json.loads(out)
     assert rep["Interrupted"] is True and rep["QueryCount"] > 0
     assert rep["QueryCount"] == rep["Response"]["Count"]
@@ -302,22 +310,9 @@ def test_fast_path_reads_every_reply_shape(mariadb):
 
 @pytest.mark.parametrize("sig,code", [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
 def test_ctrl_c_during_set_up_removes_the_database(mariadb, dsn, dbname, sig, code):
-    e = dict(os.environ)
-    e.pop("MYSQL_PWD", None)
-    p = subprocess.Popen([*QLAP, "-d", dsn(dbname), "-a", "-l", "write", "--auto-generate-sql-write-number",
-                          "1000000", "-t", "1"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=e)
-    try:
-        deadline = time.monotonic() + 60
-        while dbname not in schemas(mariadb):
-            assert time.monotonic() < deadline and p.poll() is None
-            time.sleep(0.05)
-        time.sleep(0.3)
-        p.send_signal(sig)
-        out, err = p.communicate(timeout=60)
-    finally:
-        if p.poll() is None:
-            p.kill()
-    assert p.returncode == code, err
+    rc, out, err = signal_when(["-d", dsn(dbname), "-a", "-l", "write", "--auto-generate-sql-write-number",
+                                "1000000", "-t", "1"], lambda: dbname in schemas(mariadb), sig, settle=0.3)
+    assert rc == code, err
     assert out == b"" and b"Traceback" not in err
     assert dbname not in schemas(mariadb)
 

@@ -25,14 +25,14 @@ def interrupted_status(signum: int) -> int:
     return EXIT_TERMINATED if signum == signal.SIGTERM else EXIT_INTERRUPTED
 
 
-def make_plan(a, cfg: dict, kw: dict, token: str) -> Plan:
+def make_plan(a, cfg: dict, kw: dict) -> Plan:
     spec = TableSpec(a.number_int_cols, a.number_char_cols, a.int_cols_index, a.char_cols_index,
                      a.auto_generate_sql_guid_primary, a.auto_generate_sql_secondary_indexes)
     agent_rate = float(a.rate) if a.rate else (a.total_rate / a.nagents if a.total_rate else 0.0)
     return Plan(connect=kw, dbname=cfg["dsn"].dbname or "qlap", spec=spec,
                 load_type=a.auto_generate_sql_load_type, auto=a.auto_generate_sql, queries=cfg["queries"],
                 pre_queries=cfg["pre"], commit_rate=a.commit_rate, sel_ratio=cfg["sel"], ins_ratio=cfg["ins"],
-                ids=[], token=token, nagents=a.nagents, time_ns=cfg["time_ns"],
+                ids=[], token=str(uuid.uuid4()), nagents=a.nagents, time_ns=cfg["time_ns"],
                 number_queries=a.number_queries, agent_rate=agent_rate, force=a.force or a.max_errors > 0,
                 only_print=a.only_print)
 
@@ -40,9 +40,8 @@ def make_plan(a, cfg: dict, kw: dict, token: str) -> Plan:
 def run(a, cfg: dict) -> int:
     """a: the parsed arguments; cfg: what cli.validate() derived from them (dsn, time_ns, sel, ins,
     hinterval, queries, pre, create)."""
-    token = str(uuid.uuid4())
     kw = cfg["dsn"].connect_kwargs(os.environ)
-    plan = make_plan(a, cfg, kw, token)
+    plan = make_plan(a, cfg, kw)
     if a.only_print:
         return only_print(a, plan, cfg["create"])
     import pymysql
@@ -56,7 +55,7 @@ def run(a, cfg: dict) -> int:
         return EXIT_FAILURE
     setup = Setup(conn, plan.dbname)
     try:
-        return _set_up_and_load(a, cfg, plan, setup, token)
+        return _set_up_and_load(a, cfg, plan, setup)
     finally:
         teardown(setup, kw, a.no_drop)
         try:
@@ -65,7 +64,7 @@ def run(a, cfg: dict) -> int:
             pass
 
 
-def _set_up_and_load(a, cfg: dict, plan: Plan, setup, token: str) -> int:
+def _set_up_and_load(a, cfg: dict, plan: Plan, setup) -> int:
     import pymysql
 
     from .report import server_status
@@ -82,10 +81,10 @@ def _set_up_and_load(a, cfg: dict, plan: Plan, setup, token: str) -> int:
     except (pymysql.MySQLError, SetupError) as e:
         err(f"set-up failed: {err_text(e) if isinstance(e, pymysql.MySQLError) else e}")
         return EXIT_FAILURE
-    return load_and_report(a, cfg, plan, setup, token, before)
+    return load_and_report(a, cfg, plan, setup, before)
 
 
-def load_and_report(a, cfg: dict, plan: Plan, setup, token: str, before: dict) -> int:
+def load_and_report(a, cfg: dict, plan: Plan, setup, before: dict) -> int:
     import pymysql
 
     from .progress import Progress, process_cpu
@@ -119,7 +118,7 @@ def load_and_report(a, cfg: dict, plan: Plan, setup, token: str, before: dict) -
     if res.fatal and not plan.force:
         err(f"Failed to run Task: {first}")
         return EXIT_FAILURE
-    rep = report(a, cfg, res, token, setup.state.use_existing, procs, cpu, before, after)
+    rep = report(a, cfg, res, plan.token, setup.state.use_existing, procs, cpu, before, after)
     from .gofmt import encode
     sys.stdout.write(encode(rep) + "\n")
     sys.stdout.flush()
