@@ -1,10 +1,11 @@
-"""ecs-exec-pf command line: parse, preflight, then hand over to session.Runner."""
+"""ecs-exec-pf command line: parse and validate (Go-style single-dash spellings such as -cluster
+and -local-port derived by the entry template), then app.run under the entry template."""
 from __future__ import annotations
 
 import argparse
 import sys
 
-from . import __version__
+from . import __version__, _entry
 from .forwards import Forward, SpecError, parse_L
 
 PROG = "ecs-exec-pf"
@@ -33,23 +34,17 @@ def _seconds(v: str) -> float:
     return x
 
 
-class Parser(argparse.ArgumentParser):
-    def error(self, message):  # usage errors: "ecs-exec-pf: ..." on stderr, exit 2
-        self.print_usage(sys.stderr)
-        self.exit(2, f"{PROG}: {message}\n")
-
-
 def build_parser() -> argparse.ArgumentParser:
-    ap = Parser(prog=PROG, description="Forward local ports into an ECS task (or through it to a remote "
-                "host) with SSM Session Manager port forwarding.")
-    ap.add_argument("-c", "--cluster", "-cluster", required=True, help="ECS cluster name or ARN")
+    ap = _entry.ArgumentParser(prog=PROG, go_flags=True, description="Forward local ports into an ECS task "
+                               "(or through it to a remote host) with SSM Session Manager port forwarding.")
+    ap.add_argument("-c", "--cluster", required=True, help="ECS cluster name or ARN")
     who = ap.add_mutually_exclusive_group(required=True)
-    who.add_argument("-t", "--task", "-task", help="task id or ARN")
+    who.add_argument("-t", "--task", help="task id or ARN")
     who.add_argument("--service", help="pick the oldest RUNNING task of this service")
-    ap.add_argument("-n", "--container", "-container", help="container name (default: the first container)")
-    ap.add_argument("-p", "--port", "-port", type=_int, metavar="REMOTE_PORT", help="port to reach in the task "
+    ap.add_argument("-n", "--container", help="container name (default: the first container)")
+    ap.add_argument("-p", "--port", type=_int, metavar="REMOTE_PORT", help="port to reach in the task "
                     "(or on --remote-host)")
-    ap.add_argument("-l", "--local-port", "-local-port", type=_int, metavar="LOCAL_PORT",
+    ap.add_argument("-l", "--local-port", type=_int, metavar="LOCAL_PORT",
                     help="local port for -p (default: the same as REMOTE_PORT; 0 = any free port)")
     ap.add_argument("--remote-host", help="forward -p to this host through the task "
                     "(AWS-StartPortForwardingSessionToRemoteHost)")
@@ -92,107 +87,25 @@ def forwards_from_args(args) -> list[Forward]:
     return out
 
 
-def make_clients(args):
-    import os
-
-    import boto3  # heavy: only once we know we need AWS
-
-    # AWS_REGION as the AWS CLI v2 and the other SDKs read it (boto3 itself only reads
-    # AWS_DEFAULT_REGION and the profile): --region, then AWS_REGION, then boto3's own lookup
-    session = boto3.Session(profile_name=args.profile,
-                            region_name=args.region or os.environ.get("AWS_REGION") or None)
-    region = session.region_name
-    if not region:
-        raise ValueError("no AWS region: use --region, AWS_REGION or a profile with a region")
-    ecs = session.client("ecs", endpoint_url=args.endpoint_url)
-    ssm = session.client("ssm", endpoint_url=args.endpoint_url)
-    return ecs, ssm, region
-
-
-def run(args, clients=None, log=None) -> int:
-    from .log import Log
-    from .preflight import (
-        EXIT_AWS,
-        EXIT_NOT_FOUND,
-        PreflightError,
-        find_plugin,
-        pick_service_task,
-        resolve_target,
-    )
-
-    log = log or Log(args.log_format, debug=args.debug)
+def parse(argv: list[str] | None = None):
+    """-> (args, forwards); a usage error exits 2 (SystemExit, as argparse does)."""
+    ap = build_parser()
+    args = ap.parse_args(argv)
     try:
         forwards = [] if args.print_target else forwards_from_args(args)
     except SpecError as e:
-        print(f"{PROG}: {e}", file=sys.stderr)
-        return 2
-    try:
-        plugin = plugin_version = None
-        if not args.print_target:
-            plugin, plugin_version = find_plugin()
-            log.debug("plugin", f"session-manager-plugin {plugin_version} at {plugin}")
-        try:
-            ecs, ssm, region = clients or make_clients(args)
-        except ValueError as e:
-            raise PreflightError(str(e), 2) from None
-        task = args.task
-        if args.service:
-            arns = ecs.list_tasks(cluster=args.cluster, serviceName=args.service,
-                                  desiredStatus="RUNNING").get("taskArns", [])
-            if not arns:
-                raise PreflightError(f"no RUNNING task found for service {args.service}", 4)
-            described = ecs.describe_tasks(cluster=args.cluster, tasks=arns[:100])
-            task = pick_service_task(described.get("tasks") or [], args.service)
-        from .preflight import last_segment
-        task = last_segment(task)
-        target = resolve_target(ecs.describe_tasks(cluster=args.cluster, tasks=[task]), args.cluster, task,
-                                args.container)
-        if args.print_target:
-            sys.stdout.write(target.ssm_target + "\n")
-            sys.stdout.flush()
-            return 0
-        log.event("target", f"target {target.ssm_target} (container {target.container})",
-                  target=target.ssm_target, container=target.container)
-        from .session import Runner
-
-        runner = Runner(ecs=ecs, ssm=ssm, region=region, profile=args.profile, target=target,
-                        forwards=forwards, plugin=plugin, plugin_version=plugin_version, log=log,
-                        reconnect=args.reconnect, public=args.public, watch_interval=args.watch_interval)
-        return runner.run()
-    except PreflightError as e:
-        log.event("preflight_failed", str(e), status=e.status)
-        return e.status
-    except Exception as e:  # botocore errors: credentials, access denied, endpoint unreachable
-        mod = type(e).__module__ or ""
-        code = (getattr(e, "response", None) or {}).get("Error", {}).get("Code")
-        if code == "ClusterNotFoundException":
-            log.event("preflight_failed", f"cluster {args.cluster} not found", status=EXIT_NOT_FOUND)
-            return EXIT_NOT_FOUND
-        if mod.startswith(("botocore", "boto3")):
-            log.event("aws_error", f"AWS API error: {e}")
-            return EXIT_AWS
-        raise
+        ap.error(str(e))
+    return args, forwards
 
 
 def main(argv: list[str] | None = None) -> int:
-    try:
-        return _main(argv)
-    except KeyboardInterrupt:  # Ctrl-C while the arguments are parsed, before _main's own handler
-        return 130
+    return _entry.run(PROG, lambda: _main(argv))
 
 
-def _main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
-    try:
-        return run(args)
-    except KeyboardInterrupt:
-        return 130
-    except BrokenPipeError:
-        import os
-
-        devnull = os.open(os.devnull, os.O_WRONLY)
-        os.dup2(devnull, sys.stdout.fileno())
-        return 141
+def _main(argv) -> int:
+    args, forwards = parse(argv)
+    from . import app
+    return app.run(args, forwards)
 
 
 if __name__ == "__main__":
