@@ -209,3 +209,13 @@ def test_no_tls_over_a_socket_or_to_loopback():
     assert options.tls_kwargs({"unix_socket": "/s"}) == {"ssl_disabled": True}
     assert options.tls_kwargs({"host": "127.0.0.1", "port": 3306}) == {"ssl_disabled": True}
     assert options.tls_kwargs({"host": "db1.example", "port": 3306}) == {}
+
+
+def test_full_disk_is_a_write_error_exit_2():
+    # was "myps: OSError: [Errno 28] ...": the entry template's message, with myps's error code
+    import subprocess
+    import sys
+    with open("/dev/full", "wb") as full:
+        r = subprocess.run([sys.executable, "-c", "from myps.cli import main; main()", "--help"], stdout=full,
+                           stderr=subprocess.PIPE, timeout=60)
+    assert (r.returncode, r.stderr) == (2, b"myps: write error: No space left on device\n")
