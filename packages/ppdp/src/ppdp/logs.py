@@ -24,7 +24,7 @@ class Logger:
         rec = {"level": level, "ts": round(time.time(), 6), "msg": msg}
         rec.update((k, v) for k, v in fields.items() if v is not None)
         if self.fmt == "ltsv":
-            text = "\t".join(f"{k}:{_ltsv_value(v)}" for k, v in rec.items())
+            text = "\t".join(f"{_ltsv_value(k)}:{_ltsv_value(v)}" for k, v in rec.items())
         else:
             text = json.dumps(rec, separators=(",", ":"), ensure_ascii=False)
         return text.encode("utf-8", "backslashreplace") + b"\n"
