@@ -73,24 +73,21 @@ def sort_parser() -> argparse.ArgumentParser:
 def main(argv=None) -> int:
     if argv is not None:
         return _entry.run("jlsort", lambda: _sort(argv))
-    # a console-script run: no cyclic GC (nothing we build has cycles) and no freeing of the
-    # big lists at exit; everything promised is flushed (by run()) before os._exit
-    import gc
-
-    from . import sort
-    gc.disable()
-    sort.KEEPALIVE = []
-    rc = _entry.run("jlsort", lambda: _sort(sys.argv[1:]))
-    try:
-        sys.stderr.flush()
-    finally:
-        os._exit(rc)
+    fast = []
+    rc = _entry.run("jlsort", lambda: _sort(sys.argv[1:], fast))
+    if fast:   # everything promised is flushed (by run()); nothing is left to free
+        try:
+            sys.stderr.flush()
+        finally:
+            os._exit(rc)
+    return rc
 
 
 CHECK_SPELLINGS = {"--check=diagnose-first": "--check", "--check=quiet": "-C", "--check=silent": "-C"}
 
 
-def _sort(argv) -> int:
+def _sort(argv, fast=None) -> int:
+    """fast: a list, for a console-script run that may end with os._exit (see below)."""
     ap = sort_parser()
     if not argv:
         ap.print_help(sys.stdout)
@@ -108,6 +105,15 @@ def _sort(argv) -> int:
     if args.check and (args.merge or args.output):
         ap.error("--check cannot be combined with --merge or --output")
     from . import app
+    if fast is not None:
+        # a sort in a process of its own: no cyclic GC (nothing we build has cycles) and no
+        # freeing of the big lists at exit (os._exit in main)
+        import gc
+
+        from . import sort
+        gc.disable()
+        sort.KEEPALIVE = []
+        fast.append(True)
     return app.run_sort(args, specs)
 
 

@@ -89,11 +89,11 @@ def main(argv=None, stdin=None, stdout=None, stderr=None) -> int:
 
 
 def _main(argv, stdin, stdout, stderr) -> int:
+    ap = build_parser()
+    a = ap.parse_args(argv)
     stdin = stdin if stdin is not None else sys.stdin.buffer
     stdout = stdout if stdout is not None else sys.stdout.buffer
     stderr = stderr if stderr is not None else sys.stderr.buffer
-    ap = build_parser()
-    a = ap.parse_args(argv)
     pcts, bad_item = parse_pset(a.pset)
     if pcts is None:
         ap.error(f"invalid percentile {bad_item!r} in --percentile-set {a.pset!r}: "
