@@ -210,7 +210,7 @@ def test_run_usage_error(tmp_path):
 
 # -- the policy, for every console script ----------------------------------------------------
 POLICY = {"suite": entry.SUITE, "mackerel": entry.MACKEREL,
-          "grep": entry.Policy(usage=2, failure=2)}    # myps: 0 listed, 1 none, every error 2
+          "grep": entry.GREP}    # myps: 0 listed, 1 none, every error 2
 
 
 @pytest.mark.parametrize("script", SCRIPTS, ids=[s[0] for s in SCRIPTS])

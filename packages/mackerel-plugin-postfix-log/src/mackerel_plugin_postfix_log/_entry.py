@@ -7,11 +7,11 @@ scripts/templates/_entry.py; edit the template and run scripts/sync-entry, never
 
 Exit-code policy (CONVENTIONS.md, "Exit status"):
 
-    code  SUITE (every tool)                 MACKEREL (the mackerel plugins, Nagios codes)
-    0     success                            OK
-    1     runtime failure, write error       -
-    2     usage error                        runtime failure, write error (CRITICAL)
-    3     -                                  usage error (UNKNOWN), as the 2026 upstream plugins
+    code  SUITE (every tool)            MACKEREL (mackerel plugins, Nagios)   GREP (myps grep)
+    0     success                       OK                                    a match
+    1     runtime failure, write error  -                                     no match
+    2     usage error                   runtime failure, write error          any error
+    3     -                             usage error (UNKNOWN, as upstream)    -
     130   interrupted (SIGINT), after the tool's own clean-up (finally blocks ran)
     141   the reader closed stdout: no message, no traceback
     143   terminated (SIGTERM), after the same clean-up as for SIGINT
@@ -46,6 +46,7 @@ class Policy:
 
 SUITE = Policy(usage=2, failure=1)
 MACKEREL = Policy(usage=3, failure=2)
+GREP = Policy(usage=2, failure=2)
 
 # errors of a write to stdout (or another output) that are reported as "write error"
 WRITE_ERRNOS = frozenset({errno.ENOSPC, errno.EIO, errno.EBADF, errno.EDQUOT, errno.EFBIG,

@@ -12,7 +12,7 @@ from .match import Criteria, CriteriaError, compile_regexes, parse_go_duration, 
 PROG = "myps"
 EXIT_OK, EXIT_ERROR = 0, 2
 # grep-like: 0 listed, 1 none; every error (usage, connection, write) is 2
-POLICY = _entry.Policy(usage=EXIT_ERROR, failure=EXIT_ERROR)
+POLICY = _entry.GREP
 ACTIONS = ("grep", "kill", "blockers")
 
 
