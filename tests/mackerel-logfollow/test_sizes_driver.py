@@ -24,16 +24,6 @@ def test_bad_sizes(bad):
 
 
 
-class _Out(io.BytesIO):
-    def __init__(self, err=None):
-        super().__init__()
-        self.err = err
-
-    def flush(self):
-        if self.err is not None:
-            raise self.err
-
-
 def _count(i, fol):
     return sum(c.count(b"\n") for c in fol.chunks())
 
@@ -53,12 +43,12 @@ def test_driver_reads_reports_and_commits(tmp_path, monkeypatch, capsys):
     def read(i, fol):
         seen.append(i)
         return _count(i, fol)
-    out = _Out()
+    out = io.BytesIO()
     assert drive("p", out, logs, read, _report, Options()) == 0
     assert seen == [1, 0]                                   # state-path order: one lock order
     assert out.getvalue() == f"{a} 2\n{b} 1\n".encode()
     a.write_bytes(b"1\n2\n3\n")
-    out = _Out()
+    out = io.BytesIO()
     assert drive("p", out, logs, _count, _report, Options()) == 0
     assert out.getvalue() == f"{a} 1\n{b} 0\n".encode()       # the positions had moved
 
@@ -68,10 +58,11 @@ def test_driver_leaves_positions_when_the_output_fails(tmp_path, monkeypatch):
     a = tmp_path / "a.log"
     a.write_bytes(b"1\n2\n")
     logs = [Log(str(a), "a.json")]
-    with pytest.raises(OSError):
-        drive("p", _Out(OSError(errno.ENOSPC, "full")), logs, _count, _report, Options())
+    with open("/dev/full", "wb", buffering=0) as full, pytest.raises(OSError) as e:
+        drive("p", full, logs, _count, _report, Options())
+    assert e.value.errno == errno.ENOSPC
     assert not os.path.exists(tmp_path / "wd" / "a.json")
-    out = _Out()
+    out = io.BytesIO()
     assert drive("p", out, logs, _count, _report, Options()) == 0
     assert out.getvalue() == f"{a} 2\n".encode()
 
@@ -81,7 +72,7 @@ def test_driver_maps_follow_errors_and_partial_runs(tmp_path, monkeypatch, capsy
     a, gone = tmp_path / "a.log", tmp_path / "gone.log"
     a.write_bytes(b"1\n")
     logs = [Log(str(a), "a.json"), Log(str(gone), "g.json")]
-    out = _Out()
+    out = io.BytesIO()
     assert drive("p", out, logs, _count, _report, Options()) == 2 and out.getvalue() == b""
     assert f"p: {gone}: No such file or directory" in capsys.readouterr().err
     assert drive("p", out, logs, _count, _report, Options(), partial=True) == 0
@@ -94,12 +85,12 @@ def test_driver_prints_events_only_when_asked(tmp_path, monkeypatch, capsys):
     a = tmp_path / "a.log"
     a.write_bytes(b"1\n")
     logs = [Log(str(a), "a.json")]
-    drive("p", _Out(), logs, _count, _report, Options())
+    drive("p", io.BytesIO(), logs, _count, _report, Options())
     os.rename(a, tmp_path / "a.log.1")
     a.write_bytes(b"2\n")
-    drive("p", _Out(), logs, _count, _report, Options(), events=False)
+    drive("p", io.BytesIO(), logs, _count, _report, Options(), events=False)
     assert capsys.readouterr().err == ""
     os.rename(a, tmp_path / "a.log.2")
     a.write_bytes(b"3\n")
-    drive("p", _Out(), logs, _count, _report, Options())
+    drive("p", io.BytesIO(), logs, _count, _report, Options())
     assert capsys.readouterr().err.startswith(f"p: {a}: rotated")
