@@ -2,8 +2,8 @@
 
 pump() copies one direction until EOF and then shuts the other side down for writing (half-close),
 so `relay()` ends when both directions have ended, or at the first error. On Linux, without a dump,
-bytes go socket -> pipe -> socket with os.splice (no copy into Python, no Python loop per read);
-otherwise through recv/send. Either way at most one pipe or one buffer per direction is in flight:
+a direction that has carried more than SPLICE_AFTER bytes goes on socket -> pipe -> socket with
+os.splice (no copy into Python, one pipe of up to 1 MiB per chunk); otherwise through recv/send. Either way at most one pipe or one buffer per direction is in flight:
 a peer that does not read stops the reading from the other (back-pressure), and the counts are the
 bytes actually written to the destination.
 """
@@ -21,6 +21,7 @@ PIPE_SIZE = 1 << 20
 _F_SETPIPE_SZ = getattr(fcntl, "F_SETPIPE_SZ", 1031)
 _SPLICE_FLAGS = getattr(os, "SPLICE_F_MOVE", 1) | getattr(os, "SPLICE_F_NONBLOCK", 2)
 RECV_SIZE = 256 * 1024
+SPLICE_AFTER = 256 * 1024
 
 
 class Stats:
@@ -86,23 +87,31 @@ async def _pump_splice(loop, src: socket.socket, dst: socket.socket, direction: 
         os.close(w)
 
 
-async def _pump_copy(loop, src: socket.socket, dst: socket.socket, direction: int, st: Stats, tap=None) -> None:
-    while True:
-        data = await loop.sock_recv(src, RECV_SIZE)
+async def _pump_copy(loop, src: socket.socket, dst: socket.socket, direction: int, st: Stats, tap=None,
+                     limit: float = float("inf")) -> bool:
+    """Copy until EOF (returns False) or until `limit` bytes have gone (returns True)."""
+    moved = 0
+    while moved < limit:
+        data = await loop.sock_recv(src, RECV_SIZE if limit == float("inf") else 65536)
         if not data:
-            return
+            return False
+        moved += len(data)
         st.last = time.monotonic()
         if tap is not None:
             tap(direction, data)
         await loop.sock_sendall(dst, data)
         st.sent[direction] += len(data)
         st.last = time.monotonic()
+    return True
 
 
 async def pump(loop, src, dst, direction: int, st: Stats, tap=None, use_splice: bool = SPLICE) -> None:
     """Copy src to dst until EOF, then shut dst down for writing."""
     if use_splice and tap is None:
-        await _pump_splice(loop, src, dst, direction, st)
+        # short exchanges (most connections) are cheaper through recv/send than through a pipe;
+        # a direction that carries more than SPLICE_AFTER bytes continues with splice
+        if await _pump_copy(loop, src, dst, direction, st, None, SPLICE_AFTER):
+            await _pump_splice(loop, src, dst, direction, st)
     else:
         await _pump_copy(loop, src, dst, direction, st, tap)
     if st.closed_by is None:
@@ -114,23 +123,29 @@ async def pump(loop, src, dst, direction: int, st: Stats, tap=None, use_splice: 
 
 
 async def relay(loop, client, upstream, st: Stats, tap=None, use_splice: bool = SPLICE) -> None:
-    """Both directions until both ended (half-close kept) or one failed (both stop)."""
-    tasks = [asyncio.ensure_future(pump(loop, client, upstream, 1, st, tap, use_splice)),
-             asyncio.ensure_future(pump(loop, upstream, client, 2, st, tap, use_splice))]
+    """Both directions until both ended (half-close kept) or one failed (both stop). The
+    upstream -> client direction runs in the caller's task, the other in one more task."""
+    other = loop.create_task(pump(loop, client, upstream, 1, st, tap, use_splice))
     try:
-        pending = set(tasks)
-        while pending:
-            done, pending = await asyncio.wait(pending, return_when=asyncio.FIRST_COMPLETED)
-            for t in done:
-                exc = t.exception()
-                if exc is not None:
-                    if st.closed_by is None:
-                        st.closed_by = "client" if t is tasks[0] else "upstream"
-                    st.reason = f"error: {getattr(exc, 'strerror', None) or exc}"
-                    return
+        try:
+            await pump(loop, upstream, client, 2, st, tap, use_splice)
+        except OSError as e:
+            if st.closed_by is None:
+                st.closed_by = "upstream"
+            st.reason = f"error: {e.strerror or e}"
+            return
+        try:
+            await other
+        except OSError as e:
+            if st.closed_by is None:
+                st.closed_by = "client"
+            st.reason = f"error: {e.strerror or e}"
+            return
         st.reason = st.reason or "eof"
     finally:
-        for t in tasks:
-            if not t.done():
-                t.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
+        if not other.done():
+            other.cancel()
+            try:
+                await other
+            except (asyncio.CancelledError, OSError):
+                pass

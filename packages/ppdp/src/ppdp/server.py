@@ -65,7 +65,8 @@ async def _readable(loop, sock, timeout: float) -> None:
     fut = loop.create_future()
     loop.add_reader(sock.fileno(), lambda: fut.done() or fut.set_result(None))
     try:
-        await asyncio.wait_for(fut, timeout)
+        async with asyncio.timeout(timeout):
+            await fut
     finally:
         loop.remove_reader(sock.fileno())
 
@@ -203,7 +204,8 @@ class Server:
                 s = socket.socket(socket.AF_INET6 if ":" in ip else socket.AF_INET, socket.SOCK_STREAM)
                 s.setblocking(False)
                 try:
-                    await asyncio.wait_for(loop.sock_connect(s, (ip, cfg.upstream_port)), cfg.connect_timeout)
+                    async with asyncio.timeout(cfg.connect_timeout):
+                        await loop.sock_connect(s, (ip, cfg.upstream_port))
                 except (OSError, asyncio.TimeoutError) as e:
                     s.close()
                     self.up.failed(ip)
