@@ -107,9 +107,9 @@ def _lock(logdir: str) -> int | None:
 
 
 def _keep_heap() -> None:
-    """With stamps, each 256 KiB read becomes a fresh ~330 KB buffer; glibc gives the top of the
+    """With stamps, each read becomes a fresh buffer a third larger; glibc gives the top of the
     heap back after each one and faults it in again (45 000 page faults, a third of the CPU for
-    2 M lines). Keep 4 MiB of slack at the top (M_TOP_PAD), and buffers of a few MiB on the
+    2 M lines, with 256 KiB reads). Keep 4 MiB of slack at the top (M_TOP_PAD), and buffers of a few MiB on the
     heap (M_MMAP_THRESHOLD: setting one option turns glibc's adaptive threshold off)."""
     try:
         import ctypes

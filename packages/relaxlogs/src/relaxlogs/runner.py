@@ -18,9 +18,10 @@ import time
 from .lines import Splitter
 from .rotator import Rotator, WriteFailed
 
-# 256 KiB reads: the buffer, the CR scan over it and the copy to the file stay in the CPU cache
-# (1 MiB reads cost about 10 % more CPU for the same bytes); the pipe keeps 1 MiB (_grow_pipe).
-READ_SIZE = 1 << 18
+# 1 MiB reads (the pipe holds 1 MiB, see _grow_pipe): one read empties a full pipe, so a
+# gigabyte is about 1 000 turns of the loop; against 256 KiB reads this took 10-17 % less CPU on
+# 1 GB (scripts/bench/NOTES.md, relaxlogs), the buffer still fitting the 1 MiB L2 for the CR scan.
+READ_SIZE = 1 << 20
 FLUSH_BYTES = 64 * 1024
 FLUSH_DELAY = 0.1
 
