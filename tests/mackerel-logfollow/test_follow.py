@@ -15,7 +15,6 @@ import textwrap
 import time
 
 import pytest
-
 from mackerel_logfollow.follow import Follower, FollowError, State, load_state, save_state
 
 
@@ -300,7 +299,7 @@ def test_sigkill_during_state_writes_leaves_old_or_new(tmp_path):
     st = tmp_path / "state"
     save_state(str(st), State(pos=0))
     rnd = random.Random(3)
-    for k in range(15):
+    for _k in range(15):
         p = subprocess.Popen([sys.executable, "-c", SAVER, str(st)], stdout=subprocess.PIPE)
         p.stdout.readline()
         time.sleep(rnd.uniform(0.0, 0.05))
@@ -330,7 +329,7 @@ def test_concurrent_runs_never_count_a_range_twice(tmp_path):
     log, st = tmp_path / "a.log", tmp_path / "state"
     lg = Log(log)
     total = 0
-    for rnd in range(5):
+    for _rnd in range(5):
         lg.write(2000)
         procs = [subprocess.Popen([sys.executable, "-c", READER, str(log), str(st)], stdout=subprocess.PIPE)
                  for _ in range(4)]

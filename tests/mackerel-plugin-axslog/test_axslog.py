@@ -3,18 +3,16 @@ v0.4.10 (spec sections 1-3), the upstream bugs fixed, state handling, exit codes
 from __future__ import annotations
 
 import collections
-import gzip
 import json
 import os
 import pathlib
 import re
-import shutil
 import sys
 import time
 
 import pytest
-from hypothesis import given, settings, strategies as st
-
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from mackerel_plugin_axslog.cli import main
 from mackerel_plugin_axslog.parse import LtsvParser
 

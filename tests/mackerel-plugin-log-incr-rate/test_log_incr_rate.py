@@ -12,7 +12,6 @@ import sys
 import time
 
 import pytest
-
 from mackerel_plugin_log_incr_rate.cli import main
 
 PROG = "mackerel-plugin-log-incr-rate"

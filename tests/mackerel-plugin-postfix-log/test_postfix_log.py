@@ -12,7 +12,6 @@ import sys
 import time
 
 import pytest
-
 from mackerel_plugin_postfix_log.cli import main
 
 PROG = "mackerel-plugin-postfix-log"
@@ -165,7 +164,7 @@ def test_torture_every_delivery_counted_once(tmp_path):
             counted += m.get("postfixlog.transfer_total.count", 0.0) * (after[name]["time"] - before[name]["time"])
 
     run_once(False)
-    for i in range(18):
+    for _i in range(18):
         k = rnd.randint(0, 200)
         with open(log, "ab") as f:
             f.write(b"".join(delivery(pid=written + j) for j in range(k)) + NOISE)

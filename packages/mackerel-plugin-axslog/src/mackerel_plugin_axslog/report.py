@@ -33,7 +33,7 @@ def metrics(results, prefix: str, pcts, method: str, count_mode: str, epoch=None
         lat.merge(t.latency)
     if lat.n:
         m.add(f"axslog.latency_{prefix}.average", lat.average())
-        for p, v in zip(pcts, lat.percentiles(pcts, method)):
+        for p, v in zip(pcts, lat.percentiles(pcts, method), strict=True):
             m.add(f"axslog.latency_{prefix}.{percentile_name(p)}", v)
     timed = [(f, t) for _, f, t in results if f.duration > 0]
     if timed:

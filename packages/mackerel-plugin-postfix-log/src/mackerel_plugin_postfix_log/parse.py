@@ -50,7 +50,7 @@ class Result:
         self.statuses = dict.fromkeys(STATUSES, 0)
         self.total = 0
         for tup, n in p.tuples.items():
-            for g, v in zip(GROUPS, tup[:5]):
+            for g, v in zip(GROUPS, tup[:5], strict=False):
                 self.delays[g].add(_num(v), n)
             self.total += n
             cls = f"{tup[5].decode()}xx"
