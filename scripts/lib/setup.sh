@@ -30,7 +30,7 @@ ensure_python_venv() {
         "$VENV/bin/python" -m pip install -q --disable-pip-version-check --upgrade pip
     elif ! "$VENV/bin/python" -c 'import pip' >/dev/null 2>&1; then
         # a .venv made by `uv sync` (the uv workspace) has no pip: give it one
-        "$VENV/bin/python" -m ensurepip -q >/dev/null
+        "$VENV/bin/python" -m ensurepip >/dev/null
     fi
 }
 
