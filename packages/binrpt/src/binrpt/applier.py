@@ -23,6 +23,7 @@ from . import gtid as G
 from . import statements as S
 from ._entry import EXIT_INTERRUPTED, EXIT_TERMINATED, Terminated
 from .ddl import decide, session_settings
+from .errors import ErrorPolicy
 from .filters import is_create_table, is_skipped_statement, is_trigger_statement, rewrite_text
 from .preflight import Source, initial_state, preflight
 from .reader import COMPRESSED_EVENTS, HEARTBEAT_V2, MYSQL_UNDECODABLE, make_reader, source_conn
@@ -73,7 +74,7 @@ class Applier:
         self.stream_connects = 0
         self.reader = None
         self.counts = {"events": 0, "rows": 0, "txns": 0, "skipped_dup_gtids": 0, "commits": 0}
-        self.error_counts: dict = {}
+        self.errors = ErrorPolicy(cfg.errors, self.target, log, debug)
         self.last_event_ts = None
         self.last_gtid = ""
         self._tables: dict = {}
@@ -418,7 +419,7 @@ class Applier:
     def summary(self) -> None:
         lag = round(time.time() - self.last_event_ts, 1) if self.last_event_ts else 0
         self.log.info("summary", lag_s=lag, last_gtid=self.last_gtid, committed=G.format(self.committed),
-                      **self.counts, **{f"errors_{k}": v for k, v in self.error_counts.items()})
+                      **self.counts, **{f"errors_{k}": v for k, v in self.errors.counts.items()})
 
     def _show_progress(self) -> None:
         lag = int(time.time() - self.last_event_ts) if self.last_event_ts else 0
@@ -467,7 +468,7 @@ class Applier:
             return
         failures = self.target.run(stmts)
         if failures:
-            self.handle_failures(failures)
+            self.errors.handle(failures)
 
     # Pipelining: with every error policy at `stop`, the statements of a group (and its commit with
     # the checkpoint) run on the target in a worker thread while the next events are decoded. One
@@ -494,7 +495,7 @@ class Applier:
         self._inflight = None
         failures = fut.result()
         if failures:
-            self.handle_failures(failures)  # stop policies: raises
+            self.errors.handle(failures)  # stop policies: raises
         if state_after is not None:
             self._committed_to(state_after)
 
@@ -521,47 +522,6 @@ class Applier:
                 self.target.commit_with_checkpoint(cp)
             self._committed_to(dict(self.state))
         self._reset_group()
-
-    # -- errors --------------------------------------------------------------------------------
-    def handle_failures(self, failures: list[Failure]) -> None:
-        extra: list[Stmt] = []
-        for f in failures:
-            if f.stmt.kind == "dead_letter":
-                raise Fatal(f"cannot write the dead-letter row: {f.message}")
-            if f.cls != "row_not_found" and self.cfg.errors[f.cls] != "stop":
-                singles = S.split_rows(f.stmt)
-                if singles is not None:
-                    # a multi-row statement failed as a whole (and was rolled back): retry row by row
-                    sub = self.target.run(singles)
-                    if sub:
-                        extra.extend(self._policy(s) for s in sub)
-                    continue
-            extra.append(self._policy(f))
-        extra = [s for s in extra if s is not None]
-        if extra:
-            more = self.target.run(extra)
-            if more:
-                raise Fatal(f"cannot write the dead-letter rows: {more[0].message}")
-
-    def _policy(self, f: Failure) -> Stmt | None:
-        cls = f.cls if f.cls in self.cfg.errors else "other"
-        policy = self.cfg.errors[cls]
-        n = self.error_counts.get(cls, 0) + 1
-        self.error_counts[cls] = n
-        gtids = sorted({g for g, _ in f.stmt.rows}) or ["?"]
-        where = f"{f.stmt.db}.{f.stmt.table}" if f.stmt.table else (f.stmt.db or "(no default database)")
-        if policy == "stop":
-            raise Fatal(f"{cls} ({f.code}) in {where} at GTID {','.join(gtids)}: {f.message}: {f.stmt.sql[:2000]}")
-        if policy == "skip" or policy == "ignore":
-            if n == 1 or self.debug:
-                self.log.warn(f"{cls}: skipped (policy {policy})", table=where, gtid=",".join(gtids), code=f.code,
-                              error=f.message, sql=f.stmt.sql[:2000], count=n)
-            return None
-        # dead_letter
-        if n == 1 or self.debug:
-            self.log.warn(f"{cls}: written to the dead-letter table", table=where, gtid=",".join(gtids),
-                          code=f.code, error=f.message, count=n)
-        return self.target.dead_letter_stmt(",".join(gtids)[:64], f, [im for _, im in f.stmt.rows])
 
     # -- rows ----------------------------------------------------------------------------------
     def table_ok(self, db: str, table: str) -> bool:
@@ -637,7 +597,7 @@ class Applier:
         except _Unmappable as u:
             raw = [(cur.gtid, r.get("values") or {"before": r.get("before_values"), "after": r.get("after_values")})
                    for r in ev.rows]
-            st = self._policy(Failure(Stmt(f"-- {len(raw)} rows for {u.tdb}.{u.table}", 0, "rows", u.tdb, u.table,
+            st = self.errors.policy(Failure(Stmt(f"-- {len(raw)} rows for {u.tdb}.{u.table}", 0, "rows", u.tdb, u.table,
                                            raw), u.cls, u.code, u.message))
             if st is not None:
                 self._add(st)
@@ -676,7 +636,7 @@ class Applier:
 
     def _mixed(self, text: str, tdb: str, cur: Txn) -> Stmt | None:
         """A statement naming replicated and filtered-out tables: an error of class ddl."""
-        return self._policy(Failure(Stmt(text, 0, "ddl", tdb, "", [(cur.gtid, {})]), "ddl", 0,
+        return self.errors.policy(Failure(Stmt(text, 0, "ddl", tdb, "", [(cur.gtid, {})]), "ddl", 0,
                                     "statement touches both replicated and filtered-out tables"))
 
     def _rewritten(self, db: str, q: str, refs: list) -> tuple[str, str]:
@@ -776,7 +736,7 @@ class Applier:
                     # the server refused the DDL: it did not take effect. Clear the pending marker, or the
                     # next start would take this error for a crash in flight and tolerate it (a silent skip)
                     self._commit_checkpoint()
-                st = self._policy(Failure(Stmt(text, 0, "ddl", tdb, "", [(cur.gtid, {})]), "ddl", code,
+                st = self.errors.policy(Failure(Stmt(text, 0, "ddl", tdb, "", [(cur.gtid, {})]), "ddl", code,
                                           str(e.args[-1])))
                 if st is not None:
                     self.target.run([st])
