@@ -1,0 +1,173 @@
+"""Helpers of the motarei tests: the fake Docker engine on a unix socket, tagged loopback backends
+standing for the containers' published ports, and motarei started as a process, stopped by pid."""
+from __future__ import annotations
+
+import json
+import os
+import pathlib
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+
+import pytest
+from fake_docker import FakeDocker
+
+
+def motarei_bin() -> str:
+    p = pathlib.Path(sys.executable).parent / "motarei"
+    return str(p) if p.exists() else "motarei"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_for(pred, timeout: float = 10.0, step: float = 0.02):
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        v = pred()
+        if v:
+            return v
+        time.sleep(step)
+    return pred()
+
+
+class Backend:
+    """A container's published port: answers each connection with `NAME\\n`, then echoes."""
+
+    def __init__(self, name: str):
+        self.name = name
+        self.sock = socket.socket()
+        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(64)
+        self.port = self.sock.getsockname()[1]
+        self.conns = 0
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self):
+        while True:
+            try:
+                c, _ = self.sock.accept()
+            except OSError:
+                return
+            self.conns += 1
+            threading.Thread(target=self._serve, args=(c,), daemon=True).start()
+
+    def _serve(self, c):
+        try:
+            c.sendall(self.name.encode() + b"\n")
+            while True:
+                b = c.recv(65536)
+                if not b:
+                    break
+                c.sendall(b)
+            c.shutdown(socket.SHUT_WR)
+        except OSError:
+            pass
+        finally:
+            c.close()
+
+    def close(self):
+        self.sock.close()
+
+
+class Proc:
+    def __init__(self, argv, env=None):
+        full = dict(os.environ)
+        full.update(env or {})
+        self.p = subprocess.Popen([str(a) for a in argv], stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                                  stderr=subprocess.PIPE, env=full)
+        self.lines: list = []
+        self.raw: list[bytes] = []
+        threading.Thread(target=self._read, args=(self.p.stderr,), daemon=True).start()
+        threading.Thread(target=self._read, args=(self.p.stdout,), daemon=True).start()
+
+    def _read(self, f):
+        for line in f:
+            self.raw.append(line)
+            try:
+                self.lines.append(json.loads(line))
+            except ValueError:
+                self.lines.append(line.decode(errors="replace"))
+
+    def text(self) -> str:
+        return b"".join(self.raw).decode(errors="replace")
+
+    def logs(self, **match) -> list[dict]:
+        return [x for x in list(self.lines) if isinstance(x, dict) and all(x.get(k) == v for k, v in match.items())]
+
+    def wait_log(self, timeout=10.0, **match) -> dict:
+        got = wait_for(lambda: self.logs(**match), timeout)
+        assert got, f"no log line with {match}:\n{self.text()}"
+        return got[-1]
+
+    def stop(self, sig=signal.SIGTERM, timeout=15.0) -> int:
+        if self.p.poll() is None:
+            os.kill(self.p.pid, sig)
+            try:
+                self.p.wait(timeout)
+            except subprocess.TimeoutExpired:
+                os.kill(self.p.pid, signal.SIGKILL)
+                self.p.wait()
+        return self.p.returncode
+
+
+@pytest.fixture
+def docker(tmp_path):
+    sock = str(tmp_path / "docker.sock")
+    d = FakeDocker(sock)
+    yield d
+    d.close()
+
+
+@pytest.fixture
+def backend():
+    made = []
+
+    def make(name):
+        b = Backend(name)
+        made.append(b)
+        return b
+
+    yield make
+    for b in made:
+        b.close()
+
+
+@pytest.fixture
+def motarei(docker):
+    procs = []
+
+    def start(*args, env=None):
+        p = Proc([motarei_bin(), "--bind", "127.0.0.1", *args], env={"DOCKER_HOST": docker.url, **(env or {})})
+        procs.append(p)
+        return p
+
+    yield start
+    for p in procs:
+        p.stop(signal.SIGKILL)
+
+
+def ask(port: int, data: bytes = b"hi", timeout: float = 5.0) -> tuple[str, bytes]:
+    """Connect, send data, half-close, read everything: (backend name, echoed bytes)."""
+    s = socket.create_connection(("127.0.0.1", port), timeout=timeout)
+    s.sendall(data)
+    s.shutdown(socket.SHUT_WR)
+    buf = bytearray()
+    while True:
+        try:
+            b = s.recv(65536)
+        except ConnectionResetError:          # closed with our bytes unread: the end as well
+            break
+        if not b:
+            break
+        buf += b
+    s.close()
+    name, _, rest = bytes(buf).partition(b"\n")
+    return name.decode(), rest
