@@ -38,12 +38,15 @@ def qlap(*args, env=None, timeout=120):
     return subprocess.run([*QLAP, *map(str, args)], capture_output=True, env=e, timeout=timeout)
 
 
-def signal_when(args, ready, sig, settle: float = 0.0):
+def signal_when(args, ready, sig, settle: float = 0.0, sigint_ignored: bool = False):
     """Start qlap with args, send sig once ready() holds (and `settle` seconds more); its
-    (returncode, stdout, stderr)."""
+    (returncode, stdout, stderr). sigint_ignored: start it as `qlap ... &` in a script does, with
+    SIGINT ignored."""
     e = dict(os.environ)
     e.pop("MYSQL_PWD", None)
-    p = subprocess.Popen([*QLAP, *map(str, args)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=e)
+    pre = (lambda: signal.signal(signal.SIGINT, signal.SIG_IGN)) if sigint_ignored else None
+    p = subprocess.Popen([*QLAP, *map(str, args)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=e,
+                         preexec_fn=pre)
     try:
         deadline = time.monotonic() + 60
         while not ready():
@@ -94,16 +97,21 @@ def test_mixed_load_statement_types_and_server_deltas(mariadb, dsn, dbname):
 def test_existing_t1_is_refused_without_force(mariadb, dsn, dbname):
     mariadb.sql(f"CREATE DATABASE {dbname}; CREATE TABLE {dbname}.t1 (keep INT); INSERT INTO {dbname}.t1 VALUES (42)")
     try:
-        r = qlap("-d", dsn(dbname), "-a", "--number-queries", "5", "-t", "0")
+        mariadb.sql(f"CREATE DATABASE IF NOT EXISTS qlap_{dbname}")  # taken: the hint names a free one
+        r = qlap("-d", dsn(dbname) + "?timeout=5s", "-a", "--number-queries", "5", "-t", "0")
         assert r.returncode == 1
         assert b"t1 already exists" in r.stderr and r.stdout == b""
+        # the hint is a safe one: a database of its own, never --drop-db on the user's database
+        assert b"--drop-db" not in r.stderr and b"--force" not in r.stderr
+        assert f"/qlap_{dbname}_2?timeout=5s'".encode() in r.stderr
+        assert f"qlap_{dbname}_2" not in schemas(mariadb)
         assert mariadb.sql(f"SELECT keep FROM {dbname}.t1").strip() == "42"
         r = qlap("-d", dsn(dbname), "-a", "--number-queries", "5", "-t", "0", "--force")
         assert r.returncode == 0, r.stderr
         assert json.loads(r.stdout)["UseExistingDatabase"] is True
         assert dbname in schemas(mariadb)              # an existing database is never dropped
     finally:
-        mariadb.sql(f"DROP DATABASE IF EXISTS {dbname}")
+        mariadb.sql(f"DROP DATABASE IF EXISTS {dbname}; DROP DATABASE IF EXISTS qlap_{dbname}")
 
 
 def test_existing_database_keeps_its_tables(mariadb, dsn, dbname):
@@ -148,10 +156,19 @@ def test_force_counts_errors_per_code(mariadb, dsn, dbname):
     rep = json.loads(r.stdout)
     assert rep["QueryCount"] == 6 and rep["ErrorQueryCount"] == 3 and rep["Errors"] == {"1054": 3}
     assert b"3 queries failed; first: Error 1054" in r.stderr
-    r = qlap("-d", dsn(dbname), "-q", "SELECT no_such_column", "-t", "0", "--max-errors", "4")
+
+
+def test_max_errors_stops_after_n_errors(mariadb, dsn, dbname):
+    # the coordinator checked the count every 50 ms: --max-errors 1 stopped after hundreds
+    for n in (1, 4):
+        r = qlap("-d", dsn(dbname), "-q", "SELECT no_such_column", "-t", "0", "--max-errors", n)
+        assert r.returncode == 1, r.stderr
+        rep = json.loads(r.stdout)
+        assert rep["ErrorQueryCount"] == n and f"stopped after {n} errors (--max-errors {n})".encode() in r.stderr
+    # with several agents, at most one more error per other agent (its statement was in flight)
+    r = qlap("-d", dsn(dbname), "-q", "SELECT 1; SELECT no_such_column", "-n", "2", "-t", "0", "--max-errors", "10")
     assert r.returncode == 1
-    rep = json.loads(r.stdout)
-    assert rep["ErrorQueryCount"] > 4 and b"--max-errors 4" in r.stderr
+    assert 10 <= json.loads(r.stdout)["ErrorQueryCount"] <= 11
 
 
 def test_rate_is_never_exceeded(mariadb, dsn, dbname):
@@ -313,8 +330,58 @@ def test_ctrl_c_during_set_up_removes_the_database(mariadb, dsn, dbname, sig, co
     rc, out, err = signal_when(["-d", dsn(dbname), "-a", "-l", "write", "--auto-generate-sql-write-number",
                                 "1000000", "-t", "1"], lambda: dbname in schemas(mariadb), sig, settle=0.3)
     assert rc == code, err
-    assert out == b"" and b"Traceback" not in err
+    assert b"Traceback" not in err
+    rep = json.loads(out)                           # the (empty) partial report
+    assert rep["Interrupted"] is True and rep["QueryCount"] == 0 and rep["Response"]["Histogram"] is None
     assert dbname not in schemas(mariadb)
+
+
+@pytest.mark.parametrize("sig,code", [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
+def test_signal_during_the_pre_fill_of_an_existing_database(mariadb, dsn, dbname, sig, code):
+    # started as `qlap ... &` in a script does (SIGINT ignored): Ctrl-C / kill -INT was lost during
+    # the pre-fill (the whole load ran, exit 0); both signals now stop it, drop the half-filled t1
+    # (the next run would refuse it), print the partial report and exit 130 / 143
+    mariadb.sql(f"CREATE DATABASE {dbname}")
+
+    def filling() -> bool:
+        try:
+            return int(mariadb.sql(f"SELECT COUNT(*) FROM {dbname}.t1").strip() or 0) > 0
+        except RuntimeError:
+            return False
+    try:
+        rc, out, err = signal_when(["-d", dsn(dbname), "-a", "-l", "key", "-n", "4", "-t", "1",
+                                    "--auto-generate-sql-write-number", "250000"], filling, sig,
+                                   sigint_ignored=True)
+        assert rc == code, err
+        rep = json.loads(out)
+        assert rep["Interrupted"] is True and rep["QueryCount"] == 0 and rep["UseExistingDatabase"] is True
+        assert mariadb.sql(f"SHOW TABLES FROM {dbname}").split() == []      # t1 dropped
+        assert dbname in schemas(mariadb)                                    # their database kept
+    finally:
+        mariadb.sql(f"DROP DATABASE IF EXISTS {dbname}")
+
+
+def test_dsn_timeouts_bound_a_server_that_never_answers(mariadb, dsn, dbname):
+    # a loopback listener that accepts and never writes: PyMySQL's connect_timeout covered only the
+    # TCP connect, so `timeout=1s` waited for ever for the greeting
+    import socket
+    lsn = socket.socket()
+    lsn.bind(("127.0.0.1", 0))
+    lsn.listen(8)
+    try:
+        port = lsn.getsockname()[1]
+        t0 = time.monotonic()
+        r = qlap("-d", f"u:pw@tcp(127.0.0.1:{port})/?timeout=1s", "-q", "SELECT 1", "-t", "1", timeout=30)
+        assert r.returncode == 1 and b"within the connect timeout (1s)" in r.stderr, r.stderr
+        assert time.monotonic() - t0 < 15
+    finally:
+        lsn.close()
+    # readTimeout bounds a statement; timeout alone does not (a 1.5 s statement with timeout=1s)
+    r = qlap("-d", dsn(dbname) + "?readTimeout=1s", "-q", "SELECT SLEEP(2)", "--number-queries", "1", "-t", "0",
+             "--force")
+    assert r.returncode == 0 and json.loads(r.stdout)["Errors"] == {"2013": 1}, r.stderr
+    r = qlap("-d", dsn(dbname) + "?timeout=1s", "-q", "SELECT SLEEP(1.5)", "--number-queries", "1", "-t", "0")
+    assert r.returncode == 0 and json.loads(r.stdout)["QueryCount"] == 1, r.stderr
 
 
 def _stderr_on_a_terminal(args):

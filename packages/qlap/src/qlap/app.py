@@ -34,7 +34,7 @@ def make_plan(a, cfg: dict, kw: dict) -> Plan:
                 pre_queries=cfg["pre"], commit_rate=a.commit_rate, sel_ratio=cfg["sel"], ins_ratio=cfg["ins"],
                 ids=[], token=str(uuid.uuid4()), nagents=a.nagents, time_ns=cfg["time_ns"],
                 number_queries=a.number_queries, agent_rate=agent_rate, force=a.force or a.max_errors > 0,
-                only_print=a.only_print)
+                only_print=a.only_print, max_errors=a.max_errors)
 
 
 def run(a, cfg: dict) -> int:
@@ -54,9 +54,13 @@ def run(a, cfg: dict) -> int:
         err(f"cannot connect to {cfg['dsn'].masked()}: {err_text(e)}")
         return EXIT_FAILURE
     setup = Setup(conn, plan.dbname)
+    # Ctrl-C stops the run in every phase, the set-up included, even when qlap was started with
+    # SIGINT ignored (`qlap ... &` in a script): the load phase always handled it
+    old_int = signal.signal(signal.SIGINT, signal.default_int_handler)
     try:
         return _set_up_and_load(a, cfg, plan, setup)
     finally:
+        signal.signal(signal.SIGINT, old_int)
         teardown(setup, kw, a.no_drop)
         try:
             conn.close()
@@ -67,9 +71,10 @@ def run(a, cfg: dict) -> int:
 def _set_up_and_load(a, cfg: dict, plan: Plan, setup) -> int:
     import pymysql
 
+    from ._entry import Terminated
     from .report import server_status
     from .runner import err_text
-    from .schema import SetupError
+    from .schema import SetupError, TableExists
     try:
         setup.prepare(engine=a.engine, drop_db=a.drop_db, create=cfg["create"],
                       spec=plan.spec if cfg["create"] is None else None, force=a.force)
@@ -78,10 +83,42 @@ def _set_up_and_load(a, cfg: dict, plan: Plan, setup) -> int:
                 setup.populate(plan.spec, a.auto_generate_sql_write_number * a.nagents)
             plan.ids = setup.ids()
         before = server_status(setup.conn)
+    except TableExists as e:
+        # the safe way out is a database of its own (created and dropped by qlap), never
+        # --drop-db on the user's database nor --force on the user's table
+        try:
+            hint = (f"; run it on a database that does not exist yet, which qlap creates and drops "
+                    f"at the end: -d '{cfg['dsn'].masked_with_db(setup.free_db_name(e.db))}'")
+        except pymysql.MySQLError:
+            hint = "; run it on a database that does not exist yet (qlap creates and drops it)"
+        err(f"set-up failed: {e}{hint}")
+        return EXIT_FAILURE
     except (pymysql.MySQLError, SetupError) as e:
         err(f"set-up failed: {err_text(e) if isinstance(e, pymysql.MySQLError) else e}")
         return EXIT_FAILURE
+    except (KeyboardInterrupt, Terminated) as e:
+        # stopped during the set-up (a long pre-fill): the statement in flight was cut mid-reply,
+        # so the teardown kills that session and drops what was created from a fresh connection
+        setup.broken = True
+        signum = signal.SIGTERM if isinstance(e, Terminated) else signal.SIGINT
+        return empty_report(a, cfg, plan, setup, signum)
     return load_and_report(a, cfg, plan, setup, before)
+
+
+def empty_report(a, cfg: dict, plan: Plan, setup, signum: int) -> int:
+    """The report of a run stopped before its load started: no query, `Interrupted` true; the
+    exit status of the signal."""
+    import time
+
+    from .gofmt import encode
+    from .runner import RunResult, default_processes
+    now = time.monotonic_ns()
+    res = RunResult([], time.time_ns(), now, now, True, "")
+    rep = report(a, cfg, res, plan.token, setup.state.use_existing, a.processes or default_processes(a.nagents),
+                 0.0, {}, {})
+    sys.stdout.write(encode(rep) + "\n")
+    sys.stdout.flush()
+    return interrupted_status(signum)
 
 
 def load_and_report(a, cfg: dict, plan: Plan, setup, before: dict) -> int:
@@ -103,8 +140,8 @@ def load_and_report(a, cfg: dict, plan: Plan, setup, before: dict) -> int:
     try:
         res = coord.run()
     except RunError as e:
-        if coord.interrupted:
-            return interrupted_status(coord.signum)
+        if coord.interrupted:       # before the start (the agents were connecting)
+            return empty_report(a, cfg, plan, setup, coord.signum)
         err(f"Failed to run Task: {e}")
         return EXIT_FAILURE
     finally:
@@ -125,7 +162,7 @@ def load_and_report(a, cfg: dict, plan: Plan, setup, before: dict) -> int:
     if res.fatal:
         err(f"stopped: {first}")
         return EXIT_FAILURE
-    if a.max_errors and rep["ErrorQueryCount"] > a.max_errors:
+    if a.max_errors and rep["ErrorQueryCount"] >= a.max_errors:
         err(f"stopped after {rep['ErrorQueryCount']} errors (--max-errors {a.max_errors})")
         return EXIT_FAILURE
     if rep["ErrorQueryCount"]:
@@ -168,19 +205,35 @@ def teardown(setup, kw: dict, no_drop: bool) -> None:
     state = setup.state
     if not (state.created_db or state.created_t1):
         return
-    try:
-        setup.teardown(state, no_drop)
-        return
-    except Exception:               # noqa: BLE001 - retried below
-        pass
+    if not setup.broken:
+        try:
+            setup.teardown(state, no_drop)
+            return
+        except Exception:           # noqa: BLE001 - retried below
+            pass
     try:
         fresh = connect(kw)
         try:
+            if setup.broken:
+                _kill_session(fresh, setup.conn)
             Setup(fresh, setup.db).teardown(state, no_drop)
         finally:
             fresh.close()
     except Exception as e:          # noqa: BLE001 - report, keep the exit status
         err(f"teardown failed: {e}")
+
+
+def _kill_session(fresh, conn) -> None:
+    """KILL the set-up session whose statement was interrupted: its INSERT stops and rolls back
+    now instead of holding the table until it ends (the DROP would wait for it)."""
+    try:
+        tid = conn.thread_id()
+    except Exception:               # noqa: BLE001 - no session to kill
+        return
+    try:
+        fresh.query(f"KILL {int(tid)}")
+    except Exception:               # noqa: BLE001 - already gone
+        pass
 
 
 def only_print(a, plan: Plan, create: list[str] | None) -> int:

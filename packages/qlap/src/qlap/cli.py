@@ -91,6 +91,7 @@ def validate(a) -> dict:
         raise UsageError("--dsn is required")
     try:
         d = parse(a.dsn)
+        d.connect_kwargs()          # ports and durations are checked here, not at connect time
     except DSNError as e:
         raise UsageError(str(e)) from None
     for name, v, lo in (("nagents", a.nagents, 1), ("number-queries", a.number_queries, 0), ("rate", a.rate, 0),

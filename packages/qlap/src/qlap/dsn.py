@@ -58,8 +58,21 @@ class DSN:
         for p in ("readTimeout", "writeTimeout"):
             if self.params.get(p):
                 from .gofmt import parse_duration
-                kw["read_timeout" if p == "readTimeout" else "write_timeout"] = parse_duration(self.params[p]) / 1e9
+                try:
+                    v = parse_duration(self.params[p]) / 1e9
+                except ValueError:
+                    raise DSNError(f"invalid DSN: bad {p} {self.params[p]!r}") from None
+                if v > 0:
+                    kw["read_timeout" if p == "readTimeout" else "write_timeout"] = v
         return kw
+
+    def masked_with_db(self, dbname: str) -> str:
+        """The masked DSN with another database name (parameters kept)."""
+        m = self.masked()
+        i = m.rfind("/")
+        rest = m[i + 1:]
+        q = rest.find("?")
+        return m[:i + 1] + dbname + (rest[q:] if q >= 0 else "")
 
     def masked(self) -> str:
         """The DSN as given, with the password replaced by ****."""

@@ -140,4 +140,5 @@ class Plan:
     agent_rate: float            # queries/s of one agent; 0 = unthrottled
     force: bool
     only_print: bool = False
+    max_errors: int = 0          # stop every agent once this many errors were counted; 0 = no limit
     extra: dict = field(default_factory=dict)

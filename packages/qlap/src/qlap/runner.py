@@ -41,14 +41,31 @@ def err_text(e) -> str:
 
 # -- connections -----------------------------------------------------------------------------------
 def connect(kw: dict, dbname: str | None = None):
+    """A PyMySQL connection. The connect timeout (DSN `timeout`) bounds the whole handshake, not
+    only the TCP connect as in PyMySQL: a server that accepts and never answers fails after it.
+    Afterwards reads and writes wait `readTimeout` / `writeTimeout` (DSN), or for ever."""
     import pymysql
     args = dict(kw, database=dbname or None, charset="utf8mb4", autocommit=True, program_name="qlap",
                 client_flag=pymysql.constants.CLIENT.MULTI_STATEMENTS)
+    rt, wt, ct = kw.get("read_timeout"), kw.get("write_timeout"), kw.get("connect_timeout")
+    if ct:
+        args["read_timeout"] = min(rt, ct) if rt else ct
+        args["write_timeout"] = min(wt, ct) if wt else ct
     try:
-        return pymysql.connect(**args)
-    except TypeError:               # an older PyMySQL without ssl_disabled
-        args.pop("ssl_disabled", None)
-        return pymysql.connect(**args)
+        try:
+            conn = pymysql.connect(**args)
+        except TypeError:           # an older PyMySQL without ssl_disabled
+            args.pop("ssl_disabled", None)
+            conn = pymysql.connect(**args)
+    except pymysql.err.OperationalError as e:
+        if ct and "timed out" in str(e):
+            raise pymysql.err.OperationalError(2013, f"no answer from the server within the connect timeout "
+                                                     f"({ct:g}s)") from None
+        raise
+    if ct:
+        conn._read_timeout, conn._write_timeout = rt, wt
+        conn._sock.settimeout(rt)   # PyMySQL sets it before each read; the fast path reads directly
+    return conn
 
 
 def kill_queries(kw: dict, thread_ids) -> None:
@@ -161,6 +178,7 @@ class Agent:
         n = 0
         nerr = 0
         force = plan.force
+        max_errors = plan.max_errors
         while True:
             if sh.stop.value:
                 break
@@ -197,6 +215,8 @@ class Agent:
                         break                              # cancelled at the end: not an error
                 nerr += 1
                 errs[i] = nerr
+                if max_errors and sum(errs) >= max_errors:
+                    sh.stop.value = 1                      # the budget is spent: every agent stops
                 key = str(code) if code else e.__class__.__name__
                 res.errors[key] = res.errors.get(key, 0) + 1
                 if not res.first_error:
@@ -205,6 +225,8 @@ class Agent:
                     res.fatal = err_text(e)
                     sh.fatal.value = 1
                     sh.stop.value = 1
+                    break
+                if sh.stop.value:
                     break
                 if code in CONN_LOST_CODES or code == 0:
                     conn = self._reconnect()
@@ -414,10 +436,12 @@ class Coordinator:
             if self.interrupted:
                 shared.stop.value = 1
             errors = sum(shared.errors)
-            if self.max_errors and errors > self.max_errors:
+            spent = bool(self.max_errors and errors >= self.max_errors)
+            if spent:
                 shared.stop.value = 1
-            # queries still running after the deadline or a stop request are cancelled, once
-            late = (deadline and now > deadline + 1_000_000_000) or (shared.stop.value and self.interrupted)
+            # queries still running after the deadline, a stop request or the last allowed error
+            # are cancelled, once
+            late = (deadline and now > deadline + 1_000_000_000) or (shared.stop.value and (self.interrupted or spent))
             if late and not cancelled and self.killer:
                 cancelled = True
                 shared.stop.value = 1

@@ -11,6 +11,15 @@ class SetupError(Exception):
     pass
 
 
+class TableExists(SetupError):
+    """t1 is there and is not ours: the run refuses to touch it."""
+
+    def __init__(self, db: str):
+        super().__init__(f"table t1 already exists in database {db!r} and was not created by qlap: "
+                         "refusing to touch it")
+        self.db = db
+
+
 def quote_ident(name: str) -> str:
     return "`" + name.replace("`", "``") + "`"
 
@@ -30,6 +39,7 @@ class Setup:
         self.db = dbname
         self.log = log or (lambda sql: None)
         self.state = DBState()      # updated as objects are created: teardown works after Ctrl-C too
+        self.broken = False         # a statement was cut mid-reply (Ctrl-C): the connection is out of step
 
     def q(self, sql: str):
         self.log(sql)
@@ -62,13 +72,20 @@ class Setup:
                                      "WHERE TABLE_SCHEMA = %s AND TABLE_NAME = 't1'", (self.db,))[0][0]
         if exists:
             if not force:
-                raise SetupError(
-                    f"table t1 already exists in database {self.db!r}: refusing to drop it "
-                    "(use another database in the DSN, --drop-db, or --force to replace it)")
+                raise TableExists(self.db)
             self.q("DROP TABLE IF EXISTS t1")
         self.q(spec.create_table())
         st.created_t1 = True
         return st
+
+    def free_db_name(self, base: str) -> str:
+        """A database name that does not exist yet, derived from `base` (qlap_<base>, then _2 ...)."""
+        for i in range(1, 100):
+            name = f"qlap_{base}"[:60] + (f"_{i}" if i > 1 else "")
+            if not self.conn_exec_args("SELECT COUNT(1) FROM information_schema.SCHEMATA WHERE SCHEMA_NAME = %s",
+                                       (name,))[0][0]:
+                return name
+        return f"qlap_{base}"[:50] + "_" + str(id(self) % 100000)
 
     def conn_exec_args(self, sql: str, args):
         self.log(sql.replace("%s", repr(args[0])) if args else sql)
