@@ -19,6 +19,12 @@ from hypothesis import strategies as st
 from test_properties import SPECS, argv_of, records, reference, to_lines
 
 
+def _default_sigint():
+    """preexec_fn: SIGINT at its default in the child (a test run from a background job of a
+    shell without job control inherits SIG_IGN, which Python keeps: no KeyboardInterrupt)."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 @pytest.fixture
 def pids(monkeypatch):
     """The pids of the workers jlsort.parallel forks (the list fills as it forks)."""
@@ -232,7 +238,8 @@ def test_parallel_external_output_matches_one_process(script, mid_input, tmp_pat
 
 def _start(script, mid_input, tdir, out):
     p = subprocess.Popen([script("jlsort"), "-k", "k", "-c", "128k", "--parallel", "3", "-T", tdir,
-                          "-o", out, mid_input], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+                          "-o", out, mid_input], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                         preexec_fn=_default_sigint)
     workers = []
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline and p.poll() is None:

@@ -11,6 +11,12 @@ import time
 import pytest
 
 
+def _default_sigint():
+    """preexec_fn: SIGINT at its default in the child (a test run from a background job of a
+    shell without job control inherits SIG_IGN, which Python keeps: no KeyboardInterrupt)."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 @pytest.fixture(scope="module")
 def big_input(tmp_path_factory):
     """About 30 MB of NDJSON: enough for a sort with a small buffer to take a few seconds."""
@@ -47,7 +53,7 @@ def test_signal_in_the_middle_of_an_external_sort_leaves_no_temp_file(script, bi
     out = tmp_path / "out" / "sorted.ndjson"
     out.parent.mkdir()
     p = subprocess.Popen([script("jlsort"), "-k", "k", "-c", "256k", "-T", tdir, "-o", out, big_input],
-                         stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, preexec_fn=_default_sigint)
     seen = []
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline and len(seen) < 3 and p.poll() is None:

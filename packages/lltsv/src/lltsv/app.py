@@ -33,9 +33,9 @@ def run(engine, files, stdin, stdout, stderr, header: bytes | None = None) -> in
             except reader.ReadError as e:
                 say(stderr, f"{name}: {e}")
                 rc = 1
+            except BrokenPipeError:
+                raise
             except OSError as e:   # open() failed (write errors come as _entry.WriteError)
-                if isinstance(e, BrokenPipeError):
-                    raise
                 say(stderr, f"{name}: {e.strerror or e}")
                 rc = 1
         stdout.flush()

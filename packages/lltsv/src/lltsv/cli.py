@@ -32,7 +32,7 @@ examples:
   lltsv -k uri,reqtime,apptime,wait_ms -e 'wait_ms = (reqtime - apptime) * 1000' access.log
 
 exit status: 0 ok, 1 unreadable input / --strict failure / write error, 2 usage error,
-130 interrupted, 141 the reader closed the pipe.
+130 interrupted, 141 the reader closed the pipe, 143 terminated (SIGTERM).
 """
 
 
