@@ -264,6 +264,18 @@ def test_sigint_closes_what_is_left_at_the_shutdown_timeout(ppdp, echo):
     assert p.wait_log(msg="log", status="Suceeded")["close-reason"] == "shutdown timeout"
 
 
+def test_sighup_re_resolves_and_keeps_serving(ppdp, echo):
+    up = echo()
+    p, port = ppdp(f"localhost:{up.port}", "--refresh-interval", "1h")
+    os.kill(p.pid, signal.SIGHUP)              # the default action would end the process
+    time.sleep(0.3)
+    assert p.p.poll() is None
+    s = connect(port)
+    s.sendall(b"h")
+    s.shutdown(socket.SHUT_WR)
+    assert recv_all(s) == b"h"
+
+
 def test_kill_9_leaves_no_orphan_and_frees_the_clients(ppdp, echo):
     up = echo()
     p, port = ppdp(up.addr)
