@@ -87,7 +87,8 @@ CHECK_SPELLINGS = {"--check=diagnose-first": "--check", "--check=quiet": "-C", "
 
 
 def _sort(argv, fast=None) -> int:
-    """fast: a list, for a console-script run that may end with os._exit (see below)."""
+    """fast: a list, given by a console-script run; appended to when the run may end with
+    os._exit (in main)."""
     ap = sort_parser()
     if not argv:
         ap.print_help(sys.stdout)
