@@ -96,6 +96,8 @@ def _parser():
     (["-key", "-foo"], {"key": "-foo"}),          # Go: the next argument is the value
     (["-k", "-foo"], {"key": "-foo"}),
     (["-k=a"], {"key": "a"}),
+    (["--k", "-x"], {"key": "-x"}),                # Go: one or two dashes alike
+    (["--K"], {"no_key": True}),
     (["-no-key", "f"], {"no_key": True, "files": ["f"]}),
     (["-verbose=false"], {"verbose": False}),
     (["-verbose=true"], {"verbose": True}),

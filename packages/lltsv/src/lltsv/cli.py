@@ -67,21 +67,6 @@ def _split_keys(s: str) -> list[bytes]:
     return [os.fsencode(k) for k in s.split(",")]
 
 
-def go_spellings(ap: argparse.ArgumentParser, argv: list[str]) -> list[str]:
-    """Go's flag package takes one or two dashes alike: besides `-key` for `--key` (the template's
-    go_argv), `--k` means `-k` and `--K` means `-K`. Values are attached first (go_argv), so only
-    option tokens are renamed; nothing after `--` is touched."""
-    argv = _entry.go_argv(ap, list(argv))
-    short = {s for act in ap._actions for s in act.option_strings if len(s) == 2}
-    out = []
-    for i, a in enumerate(argv):
-        if a == "--":
-            return out + argv[i:]
-        name, eq, value = a.partition("=")
-        out.append(a[1:] if len(name) == 3 and name[:2] == "--" and name[1:] in short else a)
-    return out
-
-
 def main(argv: list[str] | None = None, stdin=None, stdout=None, stderr=None) -> int:
     """The console script (no arguments), or an in-process run on binary streams (tests)."""
     return _entry.run(PROG, lambda: _main(sys.argv[1:] if argv is None else argv, stdin, stdout, stderr),
@@ -90,7 +75,7 @@ def main(argv: list[str] | None = None, stdin=None, stdout=None, stderr=None) ->
 
 def _main(argv, stdin, stdout, stderr) -> int:
     ap = build_parser()
-    norm = go_spellings(ap, argv)
+    norm = _entry.go_argv(ap, list(argv))
     rest: list[str] = []
     if "--" in norm:   # parse_intermixed_args mishandles "--": take the file names after it here
         i = norm.index("--")

@@ -78,7 +78,8 @@ def _on_sigterm(signum, frame):
 def go_argv(parser: argparse.ArgumentParser, argv: list[str]) -> list[str]:
     """Go's flag syntax -> argparse, derived from the parser's own options (never a hand-kept list):
 
-    - `-name` and `-name=value` mean `--name` when the parser has `--name` (and no `-name`);
+    - `-name` and `-name=value` mean `--name` when the parser has `--name` (and no `-name`), and
+      `--k` means `-k` when the parser has the short `-k` (and no `--k`): one or two dashes alike;
     - an option that takes a value always takes the next argument, even one starting with `-`
       (`-k -foo`), as Go does;
     - a boolean flag accepts Go's `-flag=true|false|1|0|t|f` (false: the flag is not set);
@@ -97,7 +98,14 @@ def go_argv(parser: argparse.ArgumentParser, argv: list[str]) -> list[str]:
             out.append(a)
             continue
         name, eq, value = a.partition("=")
-        opt = name if name in opts else ("-" + name if a[1] != "-" and "-" + name in opts else None)
+        if name in opts:
+            opt = name
+        elif a[1] != "-" and "-" + name in opts:          # -key -> --key
+            opt = "-" + name
+        elif len(name) == 3 and name[1:] in opts:         # --k -> -k (Go takes one or two dashes)
+            opt = name[1:]
+        else:
+            opt = None
         if opt is None:
             out.append(a)
             continue
@@ -155,17 +163,44 @@ class ArgumentParser(argparse.ArgumentParser):
 
 
 # -- output ----------------------------------------------------------------------------------
+def _wait_writable(out) -> None:
+    import select
+    select.select([], [out], [])
+
+
 def write_all(out, data, where: str | None = None) -> None:
     """Write all of data to a binary stream. A short write (the reader left mid-way) is retried
-    so that a closed pipe surfaces as BrokenPipeError; any other failure is a WriteError."""
+    so that a closed pipe surfaces as BrokenPipeError; a descriptor inherited with O_NONBLOCK is
+    waited for when it would block; any other failure is a WriteError."""
     mv = memoryview(data)
     try:
         while mv:
-            n = out.write(mv)
-            if not n:
+            try:
+                n = out.write(mv)
+            except BlockingIOError as e:
+                n = e.characters_written
+                _wait_writable(out)
+            if n is None:
+                _wait_writable(out)
+            elif n == 0:
                 out.flush()
-                n = 0
-            mv = mv[n:]
+            mv = mv[n or 0:]
+    except BrokenPipeError:
+        raise
+    except OSError as e:
+        raise WriteError(e.strerror or str(e), where) from None
+
+
+def flush(out, where: str | None = None) -> None:
+    """out.flush() that waits when a non-blocking descriptor would block; a failure other than a
+    closed pipe is a WriteError."""
+    try:
+        while True:
+            try:
+                out.flush()
+                return
+            except BlockingIOError:
+                _wait_writable(out)
     except BrokenPipeError:
         raise
     except OSError as e:
@@ -221,6 +256,9 @@ def _say(stderr, text: str) -> None:
         if stderr is None:
             sys.stderr.write(text)
             sys.stderr.flush()
+        elif isinstance(stderr, io.TextIOBase):
+            stderr.write(text)
+            stderr.flush()
         else:
             stderr.write(text.encode("utf-8", "surrogateescape"))
             stderr.flush()
@@ -252,9 +290,9 @@ def run(prog: str, body, *, policy: Policy = SUITE, stdout=None, stderr=None) ->
                 rc = body()
             except SystemExit as e:      # argparse: --help, --version, usage errors
                 rc = e.code if isinstance(e.code, int) else (0 if e.code is None else policy.usage)
-            sys.stdout.flush()           # the text layer (argparse writes there) and its buffer
+            flush(sys.stdout)            # the text layer (argparse writes there) and its buffer
             if not own:
-                stdout.flush()
+                flush(stdout)
             return rc
         except OSError as e:
             if e.errno == errno.EPIPE:
