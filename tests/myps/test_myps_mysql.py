@@ -111,3 +111,13 @@ def test_grep_on_mysql_with_performance_schema_off(mysql_factory, tmp_path, tag)
         s.wait()
     finally:
         s.close()
+
+
+def test_a_myps_comment_hides_nothing_on_mysql(mysql, my_sessions, my_args, tag):
+    # performance_schema.processlist path: our own session is excluded by its id, not by the comment
+    s = my_sessions().run_bg(f"/* myps */ SELECT SLEEP(30), '{tag}'")
+    _wait_visible(mysql, f"%{tag}%")
+    rc, out, err = run_myps(["kill", *my_args, "-y", f"%{tag}%"])
+    assert rc == 0 and out.startswith(f"KILLED:{s.id}\t".encode()), err
+    rc, out, _ = run_myps(["grep", *my_args, f"%{tag}-self%"])
+    assert (rc, out) == (1, b"")

@@ -229,13 +229,69 @@ def test_system_threads_are_not_listed(mariadb, conn_args):
         mariadb.sql("SET GLOBAL event_scheduler = OFF")
 
 
-def test_other_myps_sessions_are_skipped(mariadb, sessions, conn_args, tag):
+def test_a_myps_comment_hides_nothing_and_only_our_own_session_is_skipped(mariadb, sessions, conn_args, tag):
+    # any client could start its statement with /* myps */ and so hide it from grep and kill
     s = sessions().run_bg(f"/* myps */ SELECT SLEEP(30), '{tag}'")
     wait_visible(mariadb, f"%{tag}%")
     rc, out, _ = run_myps(["grep", *conn_args, f"%{tag}%"])
-    assert rc == 1
-    rc, out, _ = run_myps(["grep", *conn_args, "--include-system", f"%{tag}%"])
-    assert rc == 0 and lines(out)[0]["ID"] == str(s.id)
+    assert rc == 0 and [r["ID"] for r in lines(out)] == [str(s.id)]
+    rc, out, err = run_myps(["kill", *conn_args, "-y", f"%{tag}%"])
+    assert rc == 0 and out.startswith(f"KILLED:{s.id}\t".encode()), err
+    s.wait()
+    assert s.error is not None
+    # our own session (whose statement holds the pattern) is known by its connection id
+    rc, out, _ = run_myps(["grep", *conn_args, f"%{tag}-self%"])
+    assert (rc, out) == (1, b"")
+
+
+def test_refused_kill_of_a_live_system_thread_is_failed_not_gone(mariadb, conn_args):
+    # MariaDB answers 1094 "Unknown thread id" for event_scheduler, which is still there: that is a
+    # refusal (FAILED, exit 3), not a thread that ended (GONE)
+    mariadb.sql("SET GLOBAL event_scheduler = ON")
+    try:
+        deadline = time.monotonic() + 10
+        while "event_scheduler" not in mariadb.sql("SELECT USER FROM information_schema.PROCESSLIST"):
+            assert time.monotonic() < deadline
+            time.sleep(0.1)
+        for extra in ([], ["--kill-query"]):
+            rc, out, err = run_myps(["kill", *conn_args, "-y", "--include-system", "-u", "event_scheduler", *extra])
+            assert rc == 3, (out, err)
+            code = b"1957" if extra else b"1094"      # KILL QUERY ID 0: "Unknown query id"
+            assert out.startswith(b"FAILED:") and b"\tERROR:Error " + code in out and b"refuses to kill it" in out
+        assert "event_scheduler" in mariadb.sql("SELECT USER FROM information_schema.PROCESSLIST")
+    finally:
+        mariadb.sql("SET GLOBAL event_scheduler = OFF")
+
+
+def test_mysql_timeout_bounds_a_server_that_never_answers():
+    # a loopback listener that accepts and never writes: --mysql-timeout was the TCP connect only
+    # (PyMySQL's connect_timeout), so myps waited for the greeting for ever
+    import socket
+    lsn = socket.socket()
+    lsn.bind(("127.0.0.1", 0))
+    lsn.listen(8)
+    exe = [sys.executable, "-c", "from myps.cli import main; main()"]
+    try:
+        t0 = time.monotonic()
+        r = subprocess.run([*exe, "grep", "--no-defaults", "--mysql-host", "127.0.0.1", "--mysql-port",
+                            str(lsn.getsockname()[1]), "--mysql-user", "u", "--mysql-timeout", "1s", "-u", "x"],
+                           capture_output=True, timeout=30)
+        assert r.returncode == 2 and r.stderr.startswith(b"myps: cannot connect to ") and b"timed out" in r.stderr
+        assert r.stderr.count(b"\n") == 1 and time.monotonic() - t0 < 15
+    finally:
+        lsn.close()
+
+
+def test_ask_password_without_a_terminal_is_one_clear_message():
+    # no controlling terminal (a new session) and stdin not a terminal: getpass warned and fell back
+    # to stdin, then `myps: EOFError:`
+    exe = [sys.executable, "-c", "from myps.cli import main; main()"]
+    r = subprocess.run([*exe, "grep", "--no-defaults", "--mysql-host", "127.0.0.1", "--mysql-port", "1",
+                        "--ask-password", "-u", "x"], stdin=subprocess.DEVNULL, capture_output=True, timeout=30,
+                       start_new_session=True)
+    assert r.returncode == 2 and r.stdout == b""
+    assert r.stderr == (b"myps: --ask-password needs a terminal to read the password from, and there is none: "
+                        b"give the password in an option file ([client] password=...) or in MYSQL_PWD\n")
 
 
 def test_trx_time_finds_idle_transactions(mariadb, sessions, conn_args, tag):

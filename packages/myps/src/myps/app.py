@@ -21,7 +21,7 @@ class Job:
     action: str                     # grep, kill or blockers
     crit: Criteria
     regexes: dict
-    timeout: float                  # connect timeout, seconds
+    timeout: float                  # connect, handshake, read and write timeout, seconds
     interval: float | None          # watch mode
     run_time: float | None
 
@@ -78,8 +78,7 @@ def _run(a, job: Job, stdin, out: Out) -> int:
            "socket": a.mysql_socket}
     try:
         if a.ask_password:
-            import getpass
-            cli["password"] = getpass.getpass("Enter password: ")
+            cli["password"] = ask_password()
         params = options.resolve(cli, a.defaults_file, a.defaults_extra_file, a.no_defaults)
         kw = options.connect_kwargs(params, job.timeout)
     except options.OptionFileError as e:
@@ -105,6 +104,26 @@ def _run(a, job: Job, stdin, out: Out) -> int:
     finally:
         if sess is not None:
             sess.close()
+
+
+def ask_password() -> str:
+    """The password typed on the controlling terminal. Without one (cron, a pipeline under
+    setsid, a container without a tty), an OptionFileError saying what to do instead, rather
+    than getpass's fallback to stdin (a warning, then EOFError)."""
+    import getpass
+
+    from .options import OptionFileError
+    try:
+        fd = os.open("/dev/tty", os.O_RDWR | os.O_NOCTTY)
+    except OSError:
+        raise OptionFileError("--ask-password needs a terminal to read the password from, and there is none: "
+                              "give the password in an option file ([client] password=...) or in MYSQL_PWD"
+                              ) from None
+    os.close(fd)
+    try:
+        return getpass.getpass("Enter password: ")
+    except EOFError:
+        raise OptionFileError("--ask-password: no password entered (end of input)") from None
 
 
 class Runner:
@@ -180,13 +199,19 @@ class Runner:
             try:
                 self.sess.kill(row, self.a.kill_query)
             except DBError as e:
-                if e.code in (ER_NO_SUCH_THREAD, ER_NO_SUCH_QUERY):
+                # "unknown thread" is also what a server says for a thread it will not kill
+                # (event_scheduler, other system threads): GONE only when it really is gone
+                if e.code in (ER_NO_SUCH_THREAD, ER_NO_SUCH_QUERY) and not self.sess.alive(
+                        row, same_query=e.code == ER_NO_SUCH_QUERY):
                     self.out.write(self.line("GONE", row, extra + [("REASON", str(e).encode())]))
                     continue
                 if e.code is None or e.code >= 2000:     # client side: the connection is gone
                     raise
                 self.failed += 1
-                self.out.write(self.line("FAILED", row, extra + [("ERROR", str(e).encode())]))
+                why = str(e)
+                if e.code in (ER_NO_SUCH_THREAD, ER_NO_SUCH_QUERY):
+                    why += " (the thread is still there: the server refuses to kill it)"
+                self.out.write(self.line("FAILED", row, extra + [("ERROR", why.encode())]))
                 continue
             self.kills += 1
             self.out.write(self.line("KILLED", row, extra))

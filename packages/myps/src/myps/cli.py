@@ -33,7 +33,8 @@ def build_parser() -> _entry.ArgumentParser:
                         "argv is visible to every user)")
     g.add_argument("--ask-password", action="store_true", help="prompt for the password on the terminal")
     g.add_argument("--mysql-socket", metavar="PATH", help="unix socket")
-    g.add_argument("--mysql-timeout", metavar="DUR", default="30s", help="connect timeout (default 30s)")
+    g.add_argument("--mysql-timeout", metavar="DUR", default="30s",
+                   help="connect, handshake, read and write timeout (default 30s)")
     g.add_argument("--defaults-file", metavar="FILE", help="read only this option file")
     g.add_argument("--defaults-extra-file", metavar="FILE", help="option file read after the usual ones")
     g.add_argument("--no-defaults", action="store_true", help="read no option file")
@@ -54,7 +55,7 @@ def build_parser() -> _entry.ArgumentParser:
     f.add_argument("--regex", action="store_true",
                    help="-u -d -c -s -i --host are Python regular expressions (searched, case-sensitive)")
     f.add_argument("--include-system", action="store_true",
-                   help="also list system/replication threads, event_scheduler and other myps sessions")
+                   help="also list system/replication threads and event_scheduler")
     k = p.add_argument_group("kill")
     k.add_argument("-y", "--yes", action="store_true", help="do not ask for confirmation")
     k.add_argument("--dry-run", action="store_true", help="list what would be killed, kill nothing")

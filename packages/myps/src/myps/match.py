@@ -5,7 +5,9 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
-MARK = "/* myps */"      # every statement myps sends starts with this, so other myps runs skip it
+# every statement myps sends starts with this, for general/slow-log correlation only: it is no way
+# to recognise a myps session (any client can copy it); our own session is excluded by its id
+MARK = "/* myps */"
 
 SYSTEM_USERS = {"system user", "event_scheduler", "system_user"}
 SYSTEM_COMMANDS = {"daemon", "binlog dump", "binlog dump gtid", "slave_io", "slave_sql", "slave_worker",
@@ -121,14 +123,11 @@ def regex_match(row: dict, regexes: dict) -> bool:
 
 def is_system(row: dict) -> bool:
     """Threads never listed without --include-system: server/replication threads, the event
-    scheduler, binlog dump threads, and the statements of other myps runs."""
+    scheduler, binlog dump threads. Never decided by the statement's text (a comment any client
+    can write)."""
     user = row["USER"].decode("utf-8", "replace").lower()
     cmd = row["COMMAND"].decode("utf-8", "replace").lower()
-    if user in SYSTEM_USERS or cmd in SYSTEM_COMMANDS:
-        return True
-    if row["INFO"].startswith(MARK.encode()):
-        return True
-    return False
+    return user in SYSTEM_USERS or cmd in SYSTEM_COMMANDS
 
 
 def choose_victims(rows: list[dict], policy: str) -> list[dict]:

@@ -116,8 +116,11 @@ def _login_name() -> str:
 
 def connect_kwargs(params: dict, timeout: float) -> dict:
     """PyMySQL keyword arguments: the socket when one is known, else TCP (localhost:3306)."""
+    t = max(timeout, 0.001)
+    # PyMySQL's connect_timeout covers only the TCP connect: the read and write timeouts bound the
+    # handshake and every statement too, so a server that accepts and never answers fails after it
     kw = {"user": params.get("user", ""), "password": params.get("password", "") or "",
-          "connect_timeout": max(timeout, 0.001)}
+          "connect_timeout": t, "read_timeout": t, "write_timeout": t}
     if params.get("socket"):
         kw["unix_socket"] = params["socket"]
     else:

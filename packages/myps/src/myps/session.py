@@ -126,6 +126,16 @@ class Session:
         rows = self._rows(self.execute(self._select() + "".join(f" AND {x}" for x in conds), args))
         return rows[0] if rows else None
 
+    def alive(self, row: dict, same_query: bool = False) -> bool:
+        """Whether thread row["ID"] still exists (with same_query: still busy with row's QUERY_ID;
+        a sleeping session has no statement left to kill)."""
+        sql = self._select() + " AND ID = %s"
+        args = [row["ID"]]
+        if same_query and self.has_query_id and row.get("QUERY_ID") is not None:
+            sql += " AND QUERY_ID = %s AND IFNULL(COMMAND,'') != 'Sleep'"
+            args.append(row["QUERY_ID"])
+        return bool(self.execute(sql, args))
+
     # -- killing -------------------------------------------------------------------------------
     def kill(self, row: dict, query_only: bool) -> None:
         if query_only and self.has_query_id and row.get("QUERY_ID") is not None:
