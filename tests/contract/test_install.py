@@ -36,7 +36,7 @@ _spec.loader.exec_module(pkgs)
 
 META = {n: tomllib.loads((d / "pyproject.toml").read_text()) for n, d in pkgs.PKGS.items()}
 NAMES = list(pkgs.PKGS)
-WORKERS = 3
+WORKERS = 4   # mostly waiting on the index and on subprocesses
 
 
 def install_blocks(readme: str) -> list[str] | None:
@@ -125,12 +125,47 @@ def try_install(name: str, base: pathlib.Path) -> dict:
     return res
 
 
+def suite_dists(dists: dict) -> dict:
+    """{package directory name: direct_url.json text or None} of the suite's installed packages."""
+    ours = {pkgs.norm(n): n for n in NAMES}
+    return {ours[pkgs.norm(d)]: url for d, url in dists.items() if pkgs.norm(d) in ours}
+
+
+def not_from_here(got: dict) -> dict:
+    """The suite packages that were not installed from their directory here (an index, a wheel)."""
+    bad = {}
+    for n, url in got.items():
+        src = json.loads(url).get("url", "") if url else ""
+        if not src.startswith("file://") or \
+                pathlib.Path(src[len("file://"):]).resolve() != pkgs.PKGS[n].resolve():
+            bad[n] = f"installed from {src or 'an index'}, not from ./packages/{n}"
+    return bad
+
+
 @pytest.fixture(scope="module")
-def installs(tmp_path_factory):
+def pool():
+    with ThreadPoolExecutor(WORKERS) as p:
+        yield p
+
+
+def build_dist(out: pathlib.Path, *names: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, str(ROOT / "scripts" / "build-dist"), "--out", str(out),
+                           "--python", sys.executable, *names],
+                          capture_output=True, text=True, timeout=900)
+
+
+@pytest.fixture(scope="module")
+def dist_job(pool, tmp_path_factory):
+    """scripts/build-dist of two tools, started at once: it runs beside the installs."""
+    out = tmp_path_factory.mktemp("dist")
+    return out, pool.submit(build_dist, out, "lltsv", "mackerel-plugin-axslog")
+
+
+@pytest.fixture(scope="module")
+def installs(pool, dist_job, tmp_path_factory):
     base = tmp_path_factory.mktemp("install")
-    with ThreadPoolExecutor(WORKERS) as pool:
-        futures = {n: pool.submit(try_install, n, base) for n in NAMES}
-        return {n: f.result() for n, f in futures.items()}
+    futures = {n: pool.submit(try_install, n, base) for n in NAMES}
+    return {n: f.result() for n, f in futures.items()}
 
 
 # -- the README's INSTALL section --------------------------------------------------------------
@@ -169,15 +204,10 @@ def test_install_block_works_in_an_empty_venv(name, installs):
         if not what.startswith("import "):
             assert text.startswith(f"{what} "), text
     # exactly this package and its siblings, each from its directory here
-    ours = {pkgs.norm(n): n for n in NAMES}
-    got = {ours[pkgs.norm(d)]: url for d, url in res["dists"].items() if pkgs.norm(d) in ours}
+    got = suite_dists(res["dists"])
     assert sorted(got) == sorted([name, *runtime_siblings(name)]), \
         f"{name}: the INSTALL block installs {sorted(got)}"
-    for n, url in got.items():
-        assert url, f"{n} came from an index, not from ./packages/{n}"
-        src = json.loads(url)["url"]
-        assert src.startswith("file://") and \
-            pathlib.Path(src[len("file://"):]).resolve() == pkgs.PKGS[n].resolve(), (n, src)
+    assert not not_from_here(got), f"{name}: {not_from_here(got)}"
 
 
 def test_sibling_check_sees_a_missing_sibling():
@@ -199,11 +229,9 @@ def test_uv_lock_is_current(require_tool):
 
 # -- scripts/build-dist ----------------------------------------------------------------------
 @pytest.fixture(scope="module")
-def dist(tmp_path_factory):
-    out = tmp_path_factory.mktemp("dist")
-    r = subprocess.run([sys.executable, str(ROOT / "scripts" / "build-dist"), "--out", str(out),
-                        "--python", sys.executable, "lltsv", "mackerel-plugin-axslog"],
-                       capture_output=True, text=True, timeout=900)
+def dist(dist_job):
+    out, job = dist_job
+    r = job.result()
     assert r.returncode == 0, r.stdout + r.stderr
     return out
 
@@ -264,8 +292,27 @@ def test_wheelhouse_installs_offline(dist, tmp_path):
     assert r.returncode == 0, r.stderr
 
 
+def test_a_package_from_an_index_is_seen(dist, tmp_path):
+    # the check can fail: packages installed by name from a package index (here the wheelhouse,
+    # offline, standing in for one) are reported, each of them
+    lib = next((n for n in runtime_siblings("mackerel-plugin-axslog") if runtime_siblings(n)),
+               "mackerel-logfollow")
+    venv = tmp_path / "v"
+    new_venv(venv)
+    env = {k: v for k, v in venv_env(venv).items() if not k.startswith("PIP_")}
+    env["PIP_CONFIG_FILE"] = os.devnull
+    r = subprocess.run([str(venv / "bin" / "python"), "-m", "pip", "install", "-q", "--no-index",
+                        "--find-links", str(dist / "wheels"), lib],
+                       env=env, capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr
+    r = subprocess.run([str(venv / "bin" / "python"), "-c", INSPECT], env=env, capture_output=True,
+                       text=True, timeout=60, cwd=tmp_path)
+    got = suite_dists(json.loads(r.stdout))
+    assert sorted(got) == sorted([lib, *runtime_siblings(lib)])
+    assert sorted(not_from_here(got)) == sorted(got)
+
+
 def test_build_dist_refuses_an_unknown_package(tmp_path):
-    r = subprocess.run([sys.executable, str(ROOT / "scripts" / "build-dist"), "--out", str(tmp_path),
-                        "no-such-tool"], capture_output=True, text=True, timeout=60)
+    r = build_dist(tmp_path, "no-such-tool")
     assert r.returncode == 2 and "no-such-tool" in r.stderr
     assert not any(tmp_path.iterdir())
