@@ -221,6 +221,22 @@ def test_sibling_check_sees_a_missing_sibling():
 
 
 # -- uv ----------------------------------------------------------------------------------------
+def direct_siblings(name: str) -> list[str]:
+    by_norm = {pkgs.norm(n): n for n in NAMES}
+    deps = [by_norm.get(pkgs.norm(re.match(r"\s*([A-Za-z0-9_.-]+)", r).group(1)))
+            for r in META[name]["project"].get("dependencies", [])]
+    return [d for d in deps if d and d != name]
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_siblings_are_workspace_sources(name):
+    sources = META[name].get("tool", {}).get("uv", {}).get("sources", {})
+    sources = {pkgs.norm(k): v for k, v in sources.items()}
+    missing = [d for d in direct_siblings(name) if sources.get(pkgs.norm(d)) != {"workspace": True}]
+    assert not missing, (f"packages/{name}/pyproject.toml: add under [tool.uv.sources] "
+                         + ", ".join(f"{d} = {{ workspace = true }}" for d in missing))
+
+
 def test_uv_lock_is_current(require_tool):
     uv = require_tool("uv")
     r = subprocess.run([uv, "lock", "--check"], cwd=ROOT, capture_output=True, text=True, timeout=300)
