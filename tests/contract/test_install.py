@@ -39,12 +39,18 @@ NAMES = list(pkgs.PKGS)
 WORKERS = 4   # mostly waiting on the index and on subprocesses
 
 
-def install_blocks(readme: str) -> list[str] | None:
-    """The fenced sh blocks of the README's INSTALL section (None: no such section)."""
+def install_fences(readme: str) -> list[tuple[str, str]] | None:
+    """(language, text) of each fenced block of the README's INSTALL section (None: no section)."""
     m = re.search(r"^##\s+INSTALL\s*$(.*?)(?=^##\s|\Z)", readme, re.M | re.S)
     if not m:
         return None
-    return re.findall(r"^```sh[ \t]*\n(.*?)^```[ \t]*$", m.group(1), re.M | re.S)
+    return re.findall(r"^```(\S*)[ \t]*\n(.*?)^```[ \t]*$", m.group(1), re.M | re.S)
+
+
+def install_blocks(readme: str) -> list[str] | None:
+    """The fenced sh blocks of the README's INSTALL section (None: no such section)."""
+    fences = install_fences(readme)
+    return None if fences is None else [text for lang, text in fences if lang == "sh"]
 
 
 def module_of(name: str) -> str:
@@ -171,9 +177,10 @@ def installs(pool, dist_job, tmp_path_factory):
 # -- the README's INSTALL section --------------------------------------------------------------
 @pytest.mark.parametrize("name", NAMES)
 def test_readme_has_one_install_block(name):
-    blocks = install_blocks((pkgs.PKGS[name] / "README.md").read_text())
-    assert blocks is not None, f"packages/{name}/README.md has no ## INSTALL section"
-    assert len(blocks) == 1, f"the INSTALL section of {name} holds {len(blocks)} ```sh blocks, not one"
+    fences = install_fences((pkgs.PKGS[name] / "README.md").read_text())
+    assert fences is not None, f"packages/{name}/README.md has no ## INSTALL section"
+    assert [lang for lang, _ in fences] == ["sh"], \
+        f"the INSTALL section of {name} holds {[lang or 'plain' for lang, _ in fences]}, not one ```sh block"
 
 
 def not_named(name: str, block: str) -> list[str]:
