@@ -150,6 +150,10 @@ PROG = textwrap.dedent("""
                 time.sleep(30)
             finally:
                 print("cleaned", file=sys.stderr, flush=True)
+        if mode == "heldfd":
+            f = open(sys.argv[0], "rb")
+            print(f.fileno(), e.CLOSED_STD_FDS, file=sys.stderr)
+            return 0
         if mode == "missing":
             open("/nonexistent/file")
         if mode == "usage":
@@ -187,6 +191,14 @@ def test_run_closed_stdout_is_ebadf(tmp_path):
     r = subprocess.run(_prog(tmp_path) + ["big"], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
                        pass_fds=(), preexec_fn=lambda: os.close(1))
     assert (r.returncode, r.stderr) == (1, b"p: write error: Bad file descriptor\n")
+
+
+def test_run_holds_a_closed_descriptor(tmp_path):
+    # a file opened later never takes the number of a closed stdout (log lines into a lock file)
+    r = subprocess.run(_prog(tmp_path) + ["heldfd"], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                       preexec_fn=lambda: os.close(1))
+    fd, closed = r.stderr.decode().split(" ", 1)
+    assert r.returncode == 0 and int(fd) > 2 and closed.strip() == "(1,)", r.stderr
 
 
 @pytest.mark.parametrize("sig,code", [(signal.SIGINT, 130), (signal.SIGTERM, 143)])

@@ -240,15 +240,40 @@ class _ClosedFd(io.RawIOBase):
         raise OSError(errno.EBADF, os.strerror(errno.EBADF))
 
 
-def reopen_closed_std() -> None:
-    """A closed fd 0/1/2 leaves sys.stdin/stdout/stderr None: replace them with streams that
-    fail with EBADF (stdin, stdout) or discard (stderr: nowhere to report anything)."""
+CLOSED_STD_FDS: tuple[int, ...] = ()    # the standard descriptors found closed at start-up
+
+
+def reopen_closed_std() -> tuple[int, ...]:
+    """A closed fd 0/1/2 (`prog <&-`, `prog >&-`): hold its number on the null device opened the
+    wrong way round (fd 0 write-only, fd 1 and 2 read-only), so that no file opened later takes
+    it (log lines into a lock file) and a read or write through it still fails with EBADF; and
+    replace the None that Python leaves in sys.stdin/stdout/stderr by streams that fail with
+    EBADF (stdin, stdout) or discard (stderr: nowhere to report anything). Returns, and keeps in
+    CLOSED_STD_FDS, the descriptors that were closed."""
+    global CLOSED_STD_FDS
+    closed = []
+    for fd in (0, 1, 2):
+        try:
+            os.fstat(fd)
+        except OSError:
+            closed.append(fd)
+    for fd in closed:
+        try:
+            got = os.open(os.devnull, os.O_WRONLY if fd == 0 else os.O_RDONLY)
+        except OSError:
+            break
+        if got != fd:
+            os.dup2(got, fd)
+            os.close(got)
+    if closed:
+        CLOSED_STD_FDS = tuple(closed)
     if sys.stdin is None:
         sys.stdin = io.TextIOWrapper(io.BufferedReader(_ClosedFd()))
     if sys.stdout is None:
         sys.stdout = io.TextIOWrapper(io.BufferedWriter(_ClosedFd()))
     if sys.stderr is None:
         sys.stderr = io.TextIOWrapper(io.BufferedWriter(open(os.devnull, "wb", buffering=0)))
+    return CLOSED_STD_FDS
 
 
 def _say(stderr, text: str) -> None:
@@ -288,6 +313,8 @@ def run(prog: str, body, *, policy: Policy = SUITE, stdout=None, stderr=None) ->
         try:
             try:
                 rc = body()
+                if rc == EXIT_PIPE and own:    # the body met a closed pipe and said so
+                    stdout_to_devnull()
             except SystemExit as e:      # argparse: --help, --version, usage errors
                 rc = e.code if isinstance(e.code, int) else (0 if e.code is None else policy.usage)
             flush(sys.stdout)            # the text layer (argparse writes there) and its buffer

@@ -28,7 +28,7 @@ def main(args, zone) -> int:
         _say("RELAXLOGS_CLOCK_OFFSET: not a number of seconds")
         return _entry.SUITE.usage
     to_stdout = args.log_dir in ("", "stdout")
-    closed = hold_closed_std_fds()
+    closed = _entry.CLOSED_STD_FDS   # held on the null device by the entry template
     if 0 in closed or (1 in closed and to_stdout):
         _say(f"{'standard input' if 0 in closed else 'standard output'}: Bad file descriptor")
         return _entry.SUITE.failure
@@ -68,8 +68,6 @@ def main(args, zone) -> int:
         os.close(wfd)
         if lockfd is not None:
             os.close(lockfd)
-    if rc == _entry.EXIT_PIPE:
-        _entry.stdout_to_devnull()
     return rc
 
 
@@ -118,26 +116,3 @@ def _keep_heap() -> None:
         libc.mallopt(-2, 4 << 20)      # M_TOP_PAD
     except (OSError, AttributeError, ImportError):
         pass
-
-
-def hold_closed_std_fds() -> list[int]:
-    """The standard descriptors that are closed (`<&-`, `>&-`), each now held open on the null
-    device, so that no file opened later takes its number: log lines must never go to a lock
-    file, nor a post-rotate hook's output into a log. (The entry template replaces the closed
-    Python streams, not the descriptor numbers.) open() returns the lowest free number, which,
-    filled in ascending order, is each closed one in turn."""
-    closed = []
-    for fd in (0, 1, 2):
-        try:
-            os.fstat(fd)
-        except OSError:
-            closed.append(fd)
-    for fd in closed:
-        try:
-            got = os.open(os.devnull, os.O_RDWR)
-        except OSError:
-            break
-        if got != fd:       # taken meanwhile (another thread): nothing more to do safely
-            os.close(got)
-            break
-    return closed

@@ -21,7 +21,7 @@ def main(args) -> int:
     from .limiter import Limiter
 
     for fd, name in ((0, "standard input"), (1, "standard output")):
-        if _closed(fd):
+        if fd in _entry.CLOSED_STD_FDS:   # held on the null device by the entry template
             _say(f"{name}: Bad file descriptor")
             return _entry.SUITE.failure
 
@@ -68,22 +68,8 @@ def main(args) -> int:
         signal.set_wakeup_fd(old_wakeup)
         os.close(rfd)
         os.close(wfd)
-    if rc == _entry.EXIT_PIPE:
-        _entry.stdout_to_devnull()
     return rc
 
 
 def _say(text: str) -> None:
     sys.stderr.write(f"sabo: {text}\n")
-
-
-def _closed(fd: int) -> bool:
-    """A standard descriptor closed by the caller (`<&-`, `>&-`). sabo then stops before it
-    opens anything (the wakeup pipe, a lock file), which would take the number. A closed
-    stderr needs nothing: sabo writes its messages through sys.stderr (the entry template's
-    stand-in) and runs no other program."""
-    try:
-        os.fstat(fd)
-    except OSError:
-        return True
-    return False
