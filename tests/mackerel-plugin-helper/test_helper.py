@@ -220,3 +220,31 @@ def test_write_error_is_one_line_and_exit_2_in_a_real_process(tmp_path):
                            stderr=subprocess.PIPE)
     assert r.returncode == 2 and r.stderr == b"p: write error: No space left on device\n"
     assert not mark.exists()
+
+
+# -- issue 14: one key-prefix rule and --dry-run for the five plugins ---------------------------------
+def test_key_prefix_rule_and_dry_run_flag():
+    ap = _entry.ArgumentParser(prog="p", policy=_entry.MACKEREL, go_flags=True)
+    ap.add_argument("--key-prefix", type=metrics.key_prefix)
+    runner.add_dry_run(ap)
+    a = ap.parse_args(["--key-prefix", "web-1.eu_west", "-no-state"])
+    assert (a.key_prefix, a.dry_run) == ("web-1.eu_west", True)
+    with pytest.raises(SystemExit) as e:
+        ap.parse_args(["--key-prefix", "a b/c"])
+    assert e.value.code == 3
+
+
+@pytest.mark.parametrize("dry", [False, True])
+def test_dry_run_publishes_and_never_commits(dry):
+    import argparse
+    committed = []
+
+    def collect(args, out):
+        assert runner.dry_run() is dry
+        runner.publish("p", out, b"m\t1\t0\n", lambda: committed.append(1))
+        return 0
+    out = io.BytesIO()
+    rc = runner.run(_entry, "p", lambda: argparse.Namespace(dry_run=dry), collect,
+                    stdout=out, stderr=io.StringIO())
+    assert rc == 0 and out.getvalue() == b"m\t1\t0\n"
+    assert committed == ([] if dry else [1]) and runner.dry_run() is False

@@ -252,21 +252,23 @@ def test_extended_counters_are_rates(env, capsysbinary):
 def test_state_file_name_content_and_corruption(env, capsysbinary):
     fp, tmp = env
     fp.process(PID, utime=1, start=5)
-    run(capsysbinary, fp.root, "--pid", str(PID), "--key-prefix", "a/b")
+    # a prefix outside the metric-name characters is a usage error (issue 14.11; was quoted)
+    assert run(capsysbinary, fp.root, "--pid", str(PID), "--key-prefix", "a/b")[0] == 3
+    run(capsysbinary, fp.root, "--pid", str(PID), "--key-prefix", "a.b-c")
     work = tmp / "work"
     files = os.listdir(work)
-    assert files == [f"{os.getuid()}-process-status-v3-a%2Fb-{PID}"]
+    assert files == [f"{os.getuid()}-process-status-v3-a.b-c-{PID}"]
     data = json.loads((work / files[0]).read_text())
     assert data["procs"][str(PID)]["start"] == 5
     # a torn or foreign state file is a first run, never a crash
     (work / files[0]).write_text('{"now": 1, "syscpu": ')
-    rc, out, err = run(capsysbinary, fp.root, "--pid", str(PID), "--key-prefix", "a/b")
+    rc, out, err = run(capsysbinary, fp.root, "--pid", str(PID), "--key-prefix", "a.b-c")
     assert rc == 0 and "first time" in err
     # an old temporary file left by a kill -9 is removed by the next run
     stale = work / (files[0] + ".tmpXYZ")
     stale.write_text("{}")
     os.utime(stale, (1, 1))
-    run(capsysbinary, fp.root, "--pid", str(PID), "--key-prefix", "a/b")
+    run(capsysbinary, fp.root, "--pid", str(PID), "--key-prefix", "a.b-c")
     assert sorted(os.listdir(work)) == [files[0]]
 
 

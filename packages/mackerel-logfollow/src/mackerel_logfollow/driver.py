@@ -12,7 +12,7 @@ import os
 import time
 from dataclasses import dataclass, field
 
-from mackerel_plugin_helper.runner import publish, say
+from mackerel_plugin_helper.runner import dry_run, publish, say
 from mackerel_plugin_helper.state import workdir
 
 from .follow import Follower, FollowError
@@ -74,12 +74,15 @@ def drive(prog: str, out, logs: list[Log], read, report, options: Options, *,
       output is written and flushed first, then every position is saved, with SIGINT/SIGTERM
       held meanwhile (mackerel_plugin_helper.runner.publish): a full disk or a closed stdout
       leaves every position unmoved.
+    - --dry-run (mackerel_plugin_helper.runner.add_dry_run): the followers are read-only (no
+      work dir, lock, temp or state file created or removed) and nothing is committed.
     """
     wd = workdir()
     fols = [Follower(log.path, os.path.join(wd, log.state_name), first_run=options.first_run,
                      max_read_size=options.max_read_size, max_line=options.max_line,
                      rotated_glob=options.rotated_glob,
-                     legacy_state_paths=[os.path.join(wd, p) for p in log.legacy])
+                     legacy_state_paths=[os.path.join(wd, p) for p in log.legacy],
+                     readonly=dry_run())
             for log in logs]
     results: list = [None] * len(logs)
     failed = 0

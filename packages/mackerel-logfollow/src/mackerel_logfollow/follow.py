@@ -153,7 +153,7 @@ class Follower:
     def __init__(self, log_path: str, state_path: str, *, first_run: str = "all",
                  max_read_size: int = 0, max_line: int = 1 << 20, rotated_glob: str | None = None,
                  lock_timeout: float = 60.0, read_size: int = READ_SIZE,
-                 legacy_state_paths: list[str] | None = None):
+                 legacy_state_paths: list[str] | None = None, readonly: bool = False):
         self.log_path = log_path
         self.state_path = state_path
         self.first_run = first_run
@@ -163,6 +163,7 @@ class Follower:
         self.lock_timeout = lock_timeout
         self.read_size = read_size
         self.legacy_state_paths = legacy_state_paths or []
+        self.readonly = readonly    # --dry-run: nothing is created, removed or saved
         self.stats = ReadStats()
         self.state: State | None = None
         self.now = 0.0
@@ -181,15 +182,23 @@ class Follower:
 
     def open(self) -> None:
         d = os.path.dirname(os.path.abspath(self.state_path))
-        try:
-            os.makedirs(d, exist_ok=True)
-            self._lock_fd = os.open(self.state_path + ".lock", os.O_RDWR | os.O_CREAT, 0o644)
-        except OSError as e:
-            raise FollowError(f"{self.state_path}.lock: {e.strerror}") from None
-        deadline = time.monotonic() + self.lock_timeout
-        while True:
+        if self.readonly:
+            # --dry-run: no work dir, lock file or temp file is created or removed; an existing
+            # lock is shared (a real run in progress is waited for, its state then read)
             try:
-                fcntl.flock(self._lock_fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                self._lock_fd = os.open(self.state_path + ".lock", os.O_RDONLY)
+            except OSError:
+                self._lock_fd = None
+        else:
+            try:
+                os.makedirs(d, exist_ok=True)
+                self._lock_fd = os.open(self.state_path + ".lock", os.O_RDWR | os.O_CREAT, 0o644)
+            except OSError as e:
+                raise FollowError(f"{self.state_path}.lock: {e.strerror}") from None
+        deadline = time.monotonic() + self.lock_timeout
+        while self._lock_fd is not None:
+            try:
+                fcntl.flock(self._lock_fd, (fcntl.LOCK_SH if self.readonly else fcntl.LOCK_EX) | fcntl.LOCK_NB)
                 break
             except OSError as e:
                 if e.errno not in (errno.EAGAIN, errno.EACCES):
@@ -199,7 +208,8 @@ class Follower:
                     raise FollowError(f"{self.state_path}: locked by another run for "
                                       f"{self.lock_timeout:g} s") from None
                 time.sleep(0.05)
-        clean_stale_temps(self.state_path, older_than=0)   # we hold the lock
+        if not self.readonly:
+            clean_stale_temps(self.state_path, older_than=0)   # we hold the lock
         try:
             self.state = load_state(self.state_path)
         except FollowError:
@@ -517,8 +527,9 @@ class Follower:
             yield complete[seg:] if seg else complete
 
     def commit(self) -> None:
-        """Save the new position (atomic). Call after the results were written out."""
-        if self._new is None:
+        """Save the new position (atomic). Call after the results were written out. A readonly
+        follower (--dry-run) saves nothing."""
+        if self._new is None or self.readonly:
             return
         try:
             save_state(self.state_path, self._new)

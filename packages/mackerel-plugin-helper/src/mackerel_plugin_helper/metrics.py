@@ -8,11 +8,26 @@ are never printed. What is left out is listed in `dropped` / `invalid` and said 
 """
 from __future__ import annotations
 
+import argparse
 import math
 import re
 import time
 
 NAME_RE = re.compile(r"[-a-zA-Z0-9_.]+")
+PART_RE = re.compile(r"[-a-zA-Z0-9_.]*")
+
+
+def key_prefix(text: str) -> str:
+    """The argparse type of every plugin's --key-prefix: the one rule of the five plugins. A
+    prefix goes into metric names, so it may hold only the characters of a metric name
+    (letters, digits, `-`, `_`, `.`); anything else (`a b/c`) is a usage error (exit 3), never a
+    metric set that mackerel-agent would drop or a name silently rewritten."""
+    if not PART_RE.fullmatch(text):
+        bad = "".join(sorted({c for c in text if not PART_RE.fullmatch(c)}))
+        raise argparse.ArgumentTypeError(
+            f"{text!r} cannot be part of a metric name (characters {bad!r}; allowed: "
+            f"letters, digits, '-', '_', '.')")
+    return text
 
 
 class Metrics:

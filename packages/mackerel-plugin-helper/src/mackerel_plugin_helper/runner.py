@@ -22,6 +22,22 @@ import sys
 from .graphs import meta_requested, render_graphdef
 from .metrics import Metrics
 
+_dry_run = False        # set by run() from args.dry_run (add_dry_run): publish() commits nothing
+
+
+def add_dry_run(ap) -> None:
+    """--dry-run (alias --no-state) of every plugin: print the metrics of a normal run, save
+    nothing (the log position, the counters and the work dir stay as they are), to try a
+    configuration beside mackerel-agent."""
+    ap.add_argument("--dry-run", "--no-state", dest="dry_run", action="store_true",
+                    help="print the metrics but save no state: the position (or the counters) "
+                         "stays where it is and nothing is written in the work dir")
+
+
+def dry_run() -> bool:
+    """True inside a run() whose arguments asked for --dry-run / --no-state."""
+    return _dry_run
+
 
 class deferred_signals:
     """Hold SIGINT/SIGTERM while the results are written and the state saved: that unit of
@@ -51,7 +67,7 @@ def say(text: str) -> None:
 def publish(prog: str, out, payload, commit=None) -> None:
     """Write payload (Metrics or bytes) to the binary stream out and flush it; then, only when
     that succeeded, call commit() (save the state). A write error or a closed pipe propagates
-    (the runner reports it) and commit() is never called."""
+    (the runner reports it) and commit() is never called; nor is it with --dry-run."""
     if isinstance(payload, Metrics):
         note = payload.note(prog)
         if note:
@@ -61,7 +77,7 @@ def publish(prog: str, out, payload, commit=None) -> None:
         if payload:
             out.write(payload)
         out.flush()
-        if commit is not None:
+        if commit is not None and not _dry_run:
             commit()
 
 
@@ -74,9 +90,13 @@ def run(entry, prog: str, parse, collect, graphs=None, *, stdout=None, stderr=No
     output and returns the exit code (out: the binary stdout); graphs(args) gives the graph
     definitions (a dict, or None when the plugin prints none in this mode), printed instead of
     collect() when MACKEREL_AGENT_PLUGIN_META is set. Parsing runs inside, so that Ctrl-C at
-    any moment is 130 without a traceback."""
+    any moment is 130 without a traceback. When args.dry_run is true (add_dry_run), publish()
+    never calls commit() and dry_run() tells the plugin not to write anything else."""
     def body() -> int:
+        global _dry_run
+        _dry_run = False
         args = parse()
+        _dry_run = bool(getattr(args, "dry_run", False))
         out = stdout if stdout is not None else sys.stdout.buffer
         if graphs is not None and meta_requested():
             g = graphs(args)
@@ -85,4 +105,8 @@ def run(entry, prog: str, parse, collect, graphs=None, *, stdout=None, stderr=No
                 return 0
         return collect(args, out)
 
-    return entry.run(prog, body, policy=entry.MACKEREL, stdout=stdout, stderr=stderr)
+    global _dry_run
+    try:
+        return entry.run(prog, body, policy=entry.MACKEREL, stdout=stdout, stderr=stderr)
+    finally:
+        _dry_run = False

@@ -205,13 +205,13 @@ def collect(args, out) -> int:
     if args.match is not None:
         m.add(f"process-status.processes_{args.key_prefix}.count", len(samples), integer=True)
 
-    saved = []
+    failed = []
 
     def commit() -> None:          # after the metrics were delivered: the counters move now
-        try:
+        try:                       # (never called with --dry-run: the state stays as it is)
             state.save(path, snap.to_state())
-            saved.append(path)
         except OSError as e:
             _err(f"cannot write state {path}: {e.strerror}")
+            failed.append(path)
     publish(PROG, out, m, commit)
-    return 0 if saved else FAILURE
+    return FAILURE if failed else 0

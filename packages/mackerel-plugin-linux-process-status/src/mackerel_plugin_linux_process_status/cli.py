@@ -6,6 +6,9 @@ import argparse
 import re
 import sys
 
+from mackerel_plugin_helper.metrics import key_prefix
+from mackerel_plugin_helper.runner import add_dry_run
+
 from . import __version__, _entry
 
 PROG = "mackerel-plugin-linux-process-status"
@@ -48,7 +51,7 @@ def build_parser() -> _entry.ArgumentParser:
     target.add_argument("--match", type=_regex, metavar="REGEX",
                         help="every process whose command line matches REGEX (re.search), "
                              "this plugin and its parents excepted; summed unless --per-process")
-    ap.add_argument("--key-prefix", required=True, metavar="KEY",
+    ap.add_argument("--key-prefix", required=True, type=key_prefix, metavar="KEY",
                     help="inserted into the metric names")
     ap.add_argument("--per-process", action="store_true",
                     help="with --match: one metric set per process, keyed KEY_<pid>")
@@ -56,6 +59,7 @@ def build_parser() -> _entry.ArgumentParser:
                     help="CPU as a share of one core (100 %% = one core busy) instead of all CPUs")
     ap.add_argument("--extended", action="store_true",
                     help="also print threads, context switches/s and read/write bytes/s")
+    add_dry_run(ap)
     ap.add_argument("--proc-root", default="/proc", metavar="DIR",
                     help="where procfs is mounted (default /proc)")
     ap.add_argument("--cgroup-root", default="/sys/fs/cgroup", metavar="DIR",

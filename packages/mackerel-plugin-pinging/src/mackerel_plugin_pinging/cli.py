@@ -5,6 +5,9 @@ import argparse
 import re
 import sys
 
+from mackerel_plugin_helper.metrics import key_prefix
+from mackerel_plugin_helper.runner import add_dry_run
+
 from . import __version__, _entry
 
 PROG = "mackerel-plugin-pinging"
@@ -72,7 +75,7 @@ def build_parser() -> _entry.ArgumentParser:
                "130 interrupted, 143 terminated.")
     ap.add_argument("--host", action="append", required=True, metavar="HOST",
                     help="name or address to ping; repeat for several hosts, pinged concurrently")
-    ap.add_argument("--key-prefix", action="append", required=True, metavar="PREFIX",
+    ap.add_argument("--key-prefix", action="append", required=True, type=key_prefix, metavar="PREFIX",
                     help="inserted into the metric names; one per --host, or one for all "
                          "(then _<host> is appended for each)")
     ap.add_argument("--count", type=_count, default=10, help="counted pings (default 10)")
@@ -96,6 +99,7 @@ def build_parser() -> _entry.ArgumentParser:
     ap.add_argument("--no-preflight", dest="preflight", action="store_false",
                     help="skip the uncounted warm-up ping")
     ap.add_argument("--verbose", action="store_true", help="log every ping on stderr")
+    add_dry_run(ap)   # accepted as by every plugin; pinging keeps no state
     ap.add_argument("-v", "--version", action="version", version=f"{PROG} {__version__}")
     return ap
 

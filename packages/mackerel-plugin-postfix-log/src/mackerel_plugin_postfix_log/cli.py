@@ -4,6 +4,7 @@ from __future__ import annotations
 import sys
 
 from mackerel_logfollow.driver import add_options, options
+from mackerel_plugin_helper.runner import add_dry_run
 
 from mackerel_plugin_postfix_log import __version__, _entry
 
@@ -26,6 +27,7 @@ def build_parser() -> _entry.ArgumentParser:
     ap.add_argument("--percentile-method", choices=["rank", "linear"], default="rank",
                     help="rank: nearest rank (default, as upstream up to 2025); linear: interpolation")
     add_options(ap, max_read_size="1GB")
+    add_dry_run(ap)
     ap.add_argument("-V", "--verbose", action="store_true", help="notes on stderr (rotation, counts)")
     ap.add_argument("-v", "--version", action="version", version=f"{PROG} {__version__}")
     return ap
