@@ -70,7 +70,8 @@ def tally(args, flt, fol) -> Tally:
     t.finish(n_status, args.upstream_value, args.router)
     if getattr(parser, "bad", 0):
         t.error("invalid JSON", parser.bad, parser.first_bad)
-    if fol.stats.lines_overlong:
+    if fol.stats.lines_overlong:     # never seen by the parser: in the line count too
+        t.lines += fol.stats.lines_overlong
         t.error("over-long", fol.stats.lines_overlong, fol.stats.first_overlong)
     return t
 

@@ -4,6 +4,8 @@ from __future__ import annotations
 import sys
 
 from mackerel_logfollow.driver import add_options, options
+from mackerel_plugin_helper.metrics import key_prefix
+from mackerel_plugin_helper.runner import add_dry_run
 
 from mackerel_plugin_axslog import __version__, _entry
 
@@ -19,7 +21,8 @@ def build_parser() -> _entry.ArgumentParser:
     ap.add_argument("--format", default="ltsv", metavar="ltsv|json|combined",
                     help="log format (default ltsv); combined: Apache/nginx combined lines, the "
                          "response time (if any) in the field after the user agent")
-    ap.add_argument("--key-prefix", required=True, metavar="STR", help="metric key prefix")
+    ap.add_argument("--key-prefix", required=True, type=key_prefix, metavar="STR",
+                    help="metric key prefix (letters, digits, -, _, .)")
     ap.add_argument("--ptime-key", default="ptime", metavar="KEY", help="key of the response time (default ptime)")
     ap.add_argument("--status-key", action="append", metavar="KEY",
                     help="key of the status (repeatable; the first listed key present wins; default status)")
@@ -28,6 +31,7 @@ def build_parser() -> _entry.ArgumentParser:
     ap.add_argument("--skip-until-json", action="store_true", help="cut each line before its first '{'")
     add_options(ap, max_read_size="0",
                 max_read_help="skip ahead when more than SIZE is unread (0: 1GB for ltsv, 500MB for json)")
+    add_dry_run(ap)
     ap.add_argument("-q", "--quiet", action="store_true", help="no notes on stderr (rotation etc.)")
     ap.add_argument("--percentiles", default="99,95,90", metavar="LIST",
                     help="percentiles to print (default 99,95,90)")

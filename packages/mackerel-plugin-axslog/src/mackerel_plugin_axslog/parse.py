@@ -10,7 +10,11 @@ Work is done per chunk (megabytes of complete lines), never per line in Python:
   thousand: statuses x latencies printed with 3 decimals).
 - JSON: the chunk's lines become one JSON array decoded by msgspec into frozen (hashable) structs
   holding only the wanted keys, counted by Counter; a chunk with a bad line is decoded line by
-  line and the bad lines are counted.
+  line and the bad lines are counted. A status field is typed `int | str | None`, so that two
+  values equal in Python but not in the log (200 and 200.0, 1 and true) never share a Counter
+  key: a line whose value does not fit its type is decoded alone, leniently, and its values are
+  kept in a form that cannot be equal to a well-typed one (`_canon`). Every line is judged on
+  its own bytes.
 
 `Tally.finish()` turns the distinct tuples into status buckets, a weighted latency sample and
 error counts.
@@ -174,16 +178,27 @@ class JsonParser:
                 names.append(k.split(".", 1)[0])
         self.names = names
         self.dotted = any("." in k for k in self.keys)
-        typ = object if self.dotted else (int | float | str | None)
-        fields = [(f"f{i}", typ, None) for i in range(len(names))]
+        # a status is an integer or a string (quoted numbers are accepted): a float or a boolean
+        # there fails validation, and that line alone is decoded leniently (_loose)
+        statuses = set(status_keys)
+
+        def typ(n):
+            if self.dotted:
+                return object
+            return (int | str | None) if n in statuses else (int | float | str | None)
+        fields = [(f"f{i}", typ(n), None) for i, n in enumerate(names)]
         rename = {f"f{i}": n for i, n in enumerate(names)}
         # gc=False: a million records per run are never tracked by the cycle collector (they
         # hold only scalars, or decoded JSON that cannot point back at them)
         self.Rec = msgspec.defstruct("Rec", fields, rename=rename, frozen=True, gc=False)
         self.array = msgspec.json.Decoder(list[self.Rec])
         self.one = msgspec.json.Decoder(self.Rec)
+        loose = [(f"f{i}", object, None) for i in range(len(names))]
+        self.LooseRec = msgspec.defstruct("LooseRec", loose, rename=rename, gc=False)
+        self.loose_one = msgspec.json.Decoder(self.LooseRec)
         self.idx = [names.index(k) for k in self.keys]
         self.raw: collections.Counter = collections.Counter()
+        self.loose: collections.Counter = collections.Counter()   # canonical value tuples
         self.bad = 0
         self.first_bad = ""
 
@@ -194,6 +209,11 @@ class JsonParser:
         for rec, n in self.raw.items():
             into[get(rec)] += n
         self.raw.clear()
+        into.update(self.loose)
+        self.loose.clear()
+
+    def _canon_tuple(self, rec) -> tuple:
+        return tuple(_canon(self._value(rec, k, self.names.index(k))) for k in self.keys)
 
     def _value(self, rec, key: str, i: int):
         v = getattr(rec, f"f{i}")
@@ -216,10 +236,11 @@ class JsonParser:
 
         The lines are decoded as one JSON array ("[" + lines joined by "," + "]", so that a
         line that is not exactly one JSON value breaks the array). On a syntax error msgspec
-        names the byte: the lines before the line holding that byte are decoded apart (line
-        by line if they too fail: the error may be reported after the bad line), then that
-        line alone, and decoding goes on after it in windows of about 8 KiB (a failed attempt
-        is decoded again, so it must be short when errors are frequent)."""
+        names the byte (a value of the wrong type: the array index): the lines before the line
+        holding that byte are decoded apart (line by line if they too fail: the error may be
+        reported after the bad line), then that line alone, and decoding goes on after it in
+        windows of about 8 KiB (a failed attempt is decoded again, so it must be short when
+        errors are frequent)."""
         msgspec = self.msgspec
         # "[" + the lines joined by ",": window [pos, end) of the chunk is buf[pos:end + 1]
         # once buf[pos] is "[" and buf[end] is "]" (set in place and put back: no copy)
@@ -235,6 +256,7 @@ class JsonParser:
             end = n if pos + win >= n else (chunk.find(b"\n", pos + win - 1) + 1 or n)
             buf[pos] = 91       # [
             buf[end] = 93       # ]
+            off = None          # an offset inside the line to take alone
             try:
                 got = self.array.decode(mv[pos:end + 1])
                 if got:             # else one blank line alone: "[]"
@@ -242,18 +264,26 @@ class JsonParser:
                     lines += len(got)
                     pos = end
                     continue
-                m = None
-            except msgspec.ValidationError:
-                m = None
+            except msgspec.ValidationError as e:
+                # a value of the wrong type in element N: that line is decoded alone (leniently)
+                m = _INDEX_RE.search(str(e))
+                if m is not None:
+                    off = pos
+                    for _ in range(int(m.group(1))):
+                        off = chunk.find(b"\n", off, end) + 1
+                        if not off:
+                            off = None
+                            break
             except msgspec.DecodeError as e:
                 m = _BYTE_RE.search(str(e))
+                if m is not None:
+                    off = min(end - 1, max(pos, pos + int(m.group(1)) - 1))   # "[" is not in the chunk
             finally:
                 buf[end] = 44   # ,
-            if m is None:
+            if off is None:
                 lines += self._slow(chunk[pos:end], out)
                 pos = end
                 continue
-            off = min(end - 1, max(pos, pos + int(m.group(1)) - 1))     # "[" is not in the chunk
             ls = max(pos, chunk.rfind(b"\n", pos, off) + 1)
             le = chunk.find(b"\n", off) + 1
             if ls > pos:
@@ -295,6 +325,14 @@ class JsonParser:
             for ln in block:
                 try:
                     recs.append(self.one.decode(ln))
+                except msgspec.ValidationError as e:
+                    # valid JSON, a value of another type (200.0, true, an object): kept apart
+                    try:
+                        self.loose[self._canon_tuple(self.loose_one.decode(ln))] += 1
+                    except msgspec.DecodeError:     # not an object at all
+                        self.bad += 1
+                        if not self.first_bad:
+                            self.first_bad = f"invalid JSON ({e}): {ln[:200]!r}"
                 except msgspec.DecodeError as e:
                     self.bad += 1
                     if not self.first_bad:
@@ -308,13 +346,31 @@ class JsonParser:
         if not self.dotted:
             self.raw.update(recs)       # counted in C across chunks; split in drain()
         else:
-            keys = list(enumerate(self.keys))
             for rec in recs:
-                into[tuple(self._value(rec, k, self.names.index(k)) for _, k in keys)] += 1
+                into[self._canon_tuple(rec)] += 1
         return nl
 
 
 _BYTE_RE = re.compile(r"\(byte ([0-9]+)\)")
+_INDEX_RE = re.compile(r"at `\$\[([0-9]+)\]")
+
+
+def _canon(v):
+    """A decoded JSON value as a Counter key that is equal only to values of the same JSON
+    text class: a float status never shares a key with an int (200.0 != 200 here), nor a boolean
+    with 1/0. Integers, strings and None stay as they are (as the typed decoder gives them);
+    floats and booleans become their JSON text as bytes (parsed like an LTSV value later: b"200.0"
+    is not a status, b"0.25" is a latency, b"true" neither); objects and arrays are never a
+    value."""
+    if v is None or isinstance(v, str):
+        return v
+    if isinstance(v, bool):
+        return b"true" if v else b"false"
+    if isinstance(v, int):
+        return v
+    if isinstance(v, float):
+        return repr(v).encode()
+    return "\x00bad"
 _INT_RE = re.compile(r"[+-]?[0-9]+")
 _FLOAT_RE = re.compile(r"[+-]?(?:(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?|inf|infinity|nan)", re.I)
 
@@ -404,10 +460,25 @@ class Tally:
         self.routes: collections.Counter = collections.Counter()     # route -> lines
         self.route_latency: dict[str, Sample] = {}
 
+    # reasons of a line counted for the status metrics but without a latency (not skipped)
+    NOT_SKIPPED = frozenset({"bad ptime"})
+
     def error(self, kind: str, n: int, example: str) -> None:
-        """Count n lines skipped for `kind`; the first example of each kind is kept."""
+        """Count n bad lines for `kind` (a reason to skip the line, or "bad ptime": counted for
+        its status, without a latency); the first example of each kind is kept."""
         self.errors[kind] += n
         self.first_error.setdefault(kind, example)
+
+    @property
+    def skipped(self) -> int:
+        """Lines in no metric at all (no status, bad status, invalid JSON, over-long): the
+        parse_error metric."""
+        return sum(n for k, n in self.errors.items() if k not in self.NOT_SKIPPED)
+
+    @property
+    def without_latency(self) -> int:
+        """Lines counted for their status whose latency could not be used (NaN, Inf, garbage)."""
+        return sum(n for k, n in self.errors.items() if k in self.NOT_SKIPPED)
 
     def finish(self, n_status: int, upstream: str, router=None) -> None:
         for tup, n in self.tuples.items():

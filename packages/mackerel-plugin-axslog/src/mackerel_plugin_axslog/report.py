@@ -65,9 +65,9 @@ def metrics(results, prefix: str, pcts, method: str, count_mode: str, epoch=None
               sum(_per(t.latency.n, f.duration, count_mode) for f, t in timed))
     if top:
         _routes(m, results, timed, prefix, method, count_mode, top)
-    errors = sum(sum(t.errors.values()) for _, _, t in results)
-    if errors:
-        m.add(f"axslog.parse_error_{prefix}.count", errors)
+    skipped = sum(t.skipped for _, _, t in results)      # lines in no other metric
+    if skipped:
+        m.add(f"axslog.parse_error_{prefix}.count", skipped)
     return m
 
 
@@ -107,13 +107,21 @@ def _routes(m, results, timed, prefix, method, count_mode, top) -> None:
 def diagnostics(prog: str, typed: str, fol, t) -> None:
     """One stderr summary per file and run: skipped lines by reason with the first example
     (the follower's events are printed by the driver)."""
-    err = sys.stderr
-    if t.errors:
-        parts = ", ".join(f"{k}: {n}" for k, n in sorted(t.errors.items()))
-        first = next(iter(t.first_error.items()))
-        ex = f"; first {first[0]}" + (f": {first[1]}" if first[1] else "")
-        print(f"{prog}: {typed}: {sum(t.errors.values())} of {t.lines} lines skipped or without "
-              f"latency ({parts}){ex}", file=err)
+    if not t.errors:
+        return
+
+    def reasons(skipped: bool) -> str:
+        return ", ".join(f"{k}: {n}" for k, n in sorted(t.errors.items())
+                         if (k not in t.NOT_SKIPPED) == skipped)
+    parts = []
+    if t.skipped:
+        parts.append(f"{t.skipped} of {t.lines} lines skipped ({reasons(True)})")
+    if t.without_latency:
+        parts.append(f"{t.without_latency} of {t.lines} lines counted without a latency "
+                     f"({reasons(False)})")
+    first = next(iter(t.first_error.items()))
+    ex = f"; first {first[0]}" + (f": {first[1]}" if first[1] else "")
+    print(f"{prog}: {typed}: {'; '.join(parts)}{ex}", file=sys.stderr)
 
 
 def check(results, pcts, args) -> tuple[str, int]:
