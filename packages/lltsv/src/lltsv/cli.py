@@ -7,6 +7,7 @@ import os
 import sys
 
 from lltsv import __version__, _entry
+from lltsv.show import show
 
 PROG = "lltsv"
 
@@ -49,7 +50,11 @@ def build_parser() -> argparse.ArgumentParser:
                     help="print only records that satisfy this condition (repeatable: AND)")
     ap.add_argument("-e", "--expr", action="append", default=[], metavar="'NAME = EXPR'",
                     help="set NAME to the value of EXPR (repeatable, evaluated in order)")
+    ap.add_argument("--expr-keys", action="store_true",
+                    help="also print the keys set by -e: after the -k keys, or after the line's keys")
     ap.add_argument("--json", action="store_true", help="print NDJSON records instead of LTSV")
+    ap.add_argument("--json-numbers", action="store_true",
+                    help="--json with values that are JSON numbers as numbers (as typed), not strings")
     ap.add_argument("--header", action="store_true", help="with -K and -k: print the key names first")
     ap.add_argument("--color", "--colour", choices=["auto", "always", "never"], default="auto",
                     help="colour labels and values (auto: when stdout is a terminal and NO_COLOR is unset)")
@@ -94,15 +99,19 @@ def _main(argv, stdin, stdout, stderr) -> int:
         try:
             flist.append(filters.Filter(os.fsencode(s)))
         except filters.FilterError as e:
-            ap.error(f"invalid filter {s!r}: {e}")
+            ap.error(f"invalid filter {show(s)}: {e}")
     elist = []
     for s in args.expr:
         try:
             elist.append(expr.Expression(s))
         except expr.ExprError as e:
-            ap.error(f"invalid expression {s!r}: {e}")
+            ap.error(f"invalid expression {show(s)}: {e}")
     if args.header and not (args.no_key and keys):
         ap.error("--header needs -K and -k")
+    if args.json_numbers:
+        args.json = True
+    if args.expr_keys and not elist:
+        ap.error("--expr-keys needs -e")
     if args.json and args.no_key:
         ap.error("--json and -K exclude each other")
     if args.color == "always":
@@ -112,7 +121,8 @@ def _main(argv, stdin, stdout, stderr) -> int:
     else:
         color = not os.environ.get("NO_COLOR") and _isatty(stdout)
     opts = core.Options(keys=keys, no_key=args.no_key, ignore=_split_keys(args.ignore_key),
-                        filters=flist, exprs=elist, json=args.json, color=color, strict=args.strict)
+                        filters=flist, exprs=elist, json=args.json, color=color, strict=args.strict,
+                        json_numbers=args.json_numbers, expr_keys=args.expr_keys)
     header = b"\t".join(keys) + b"\n" if args.header else None
     return app.run(core.Engine(opts), args.files, stdin, stdout, stderr, header)
 

@@ -24,10 +24,15 @@ import re
 from itertools import compress
 
 from .expr import DivisionByZero, NoValue
+from .show import show
 
 GREEN = b"\x1b[0;32m"
 MAGENTA = b"\x1b[0;35m"
 RESET = b"\x1b[0m"
+
+# a value written as a JSON number by --json-numbers (as typed: 1.50 stays 1.50)
+_JSON_NUMBER = re.compile(rb"-?(?:0|[1-9][0-9]*)(?:\.[0-9]+)?(?:[eE][+-]?[0-9]+)?")
+_INF = float("inf")
 
 _V = b"[^\t]*"        # a value inside a line (a stray LF is caught by the line count)
 _VLAST = b"[^\t\n]*"  # the last value of a line
@@ -43,8 +48,14 @@ class StrictError(Exception):
 
 class Options:
     def __init__(self, keys=None, no_key=False, ignore=(), filters=(), exprs=(), json=False,
-                 color=False, strict=False):
+                 color=False, strict=False, json_numbers=False, expr_keys=False):
         self.keys = list(keys) if keys else None
+        # --expr-keys: the names set by -e are printed too, after the -k keys (or the line's keys)
+        self.expr_names = [n for n in dict.fromkeys(e.name for e in exprs)] if expr_keys else []
+        if self.keys and self.expr_names:
+            self.keys += [n for n in self.expr_names if n not in self.keys]
+            self.expr_names = []
+        self.json_numbers = json_numbers
         self.no_key = no_key
         self.ignore = set(ignore) if not self.keys else set()
         self.filters = list(filters)
@@ -127,9 +138,11 @@ class Engine:
             self.needed = tuple(dict.fromkeys(f.key for f in o.filters))
 
     # -- problems -------------------------------------------------------------------------------
-    def _problem(self, kind, message):
+    def _problem(self, kind, message, reason=""):
+        """Count a bad record (kind: what and which filter/expression; message: FILE:LINE: the
+        record's text). --strict: the first one is an error naming the reason as well."""
         if self.o.strict:
-            raise StrictError(message)
+            raise StrictError(f"{message.partition(': ')[0]}: {reason}" if reason else message)
         p = self.problems.get(kind)
         if p is None:
             self.problems[kind] = [1, message]
@@ -341,7 +354,7 @@ class Engine:
 
     def _slow_lines(self, lines, where, line0, out, fmt):
         o = self.o
-        keys, ignore, filters, exprs = o.keys, o.ignore, o.filters, o.exprs
+        keys, ignore, filters, exprs, expr_names = o.keys, o.ignore, o.filters, o.exprs, o.expr_names
         strict = o.strict
         for idx, line in enumerate(lines):
             labels = []
@@ -354,7 +367,7 @@ class Engine:
                         d[k] = v
                     elif col and strict:
                         raise StrictError(f"{where}:{line0 + idx + 1}: not LTSV (a field without ':'): "
-                                          f"{_show(col)}")
+                                          f"{show(col, 80)}")
             for e in exprs:
                 try:
                     d[e.name] = e.evaluate(d)
@@ -362,31 +375,52 @@ class Engine:
                     pass
                 except DivisionByZero:
                     d[e.name] = b""
-                    self._problem(("divzero", e.source), f"{where}:{line0 + idx + 1}")
+                    self._problem(("divzero", e.source), f"{where}:{line0 + idx + 1}",
+                                  f"division by zero in -e {show(e.source)}")
             ok = True
             for f in filters:
                 r = f.test(d.get(f.key))
                 if not r:
                     if r is None:
                         v = d.get(f.key)
-                        self._problem(("filter", str(f)),
-                                      f"{where}:{line0 + idx + 1}: " +
-                                      ("missing key " + _show(f.key) if v is None
-                                       else _show(f.key + b":" + v)))
+                        what = ("missing key " + show(f.key) if v is None
+                                else show(f.key + b":" + v, 80))
+                        self._problem(("filter", str(f)), f"{where}:{line0 + idx + 1}: {what}",
+                                      f"numeric filter {show(f.source)}: " +
+                                      (f"key {show(f.key)} is missing" if v is None
+                                       else f"{show(v, 80)} is not a number"))
                     ok = False
                     break
             if not ok:
                 continue
             if keys is not None:
                 out.append(fmt(keys, d))
-            elif ignore:
-                out.append(fmt([k for k in labels if k not in ignore], d))
             else:
+                if expr_names:
+                    labels = labels + [k for k in expr_names if k not in labels]
+                if ignore:
+                    labels = [k for k in labels if k not in ignore]
                 out.append(fmt(labels, d))
 
     def _formatter(self):
         o = self.o
-        if o.json:
+        if o.json and o.json_numbers:
+            dumps = json.dumps
+
+            def fmt(labels, d):
+                obj = {}
+                for k in labels:
+                    v = d.get(k)
+                    if v is None:
+                        js = "null"
+                    elif _JSON_NUMBER.fullmatch(v) and abs(float(v)) != _INF:
+                        js = v.decode("ascii")
+                    else:
+                        js = dumps(v.decode("utf-8", "replace"), ensure_ascii=False)
+                    obj[k.decode("utf-8", "replace")] = js
+                return ("{" + ",".join([dumps(k, ensure_ascii=False) + ":" + v for k, v in obj.items()])
+                        + "}").encode("utf-8")
+        elif o.json:
             def fmt(labels, d):
                 obj = {}
                 for k in labels:
@@ -404,8 +438,3 @@ class Engine:
             def fmt(labels, d):
                 return b"\t".join([k + b":" + d.get(k, b"") for k in labels])
         return fmt
-
-
-def _show(b: bytes, limit: int = 80) -> str:
-    s = b.decode("utf-8", "backslashreplace")
-    return repr(s if len(s) <= limit else s[:limit] + "...")

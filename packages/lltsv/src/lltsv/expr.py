@@ -21,6 +21,7 @@ import re
 from decimal import Decimal
 
 from . import gonum
+from .show import show
 
 
 class ExprError(ValueError):
@@ -159,7 +160,7 @@ class _Parser:
         while pos < len(text):
             m = _TOKEN.match(text, pos)
             if not m:
-                raise ExprError(f"unexpected character {text[pos]!r}")
+                raise ExprError(f"unexpected character {show(text[pos])}")
             pos = m.end()
             if m.lastgroup != "ws":
                 self.toks.append((m.lastgroup, m.group()))
@@ -178,7 +179,7 @@ class _Parser:
         node = self.additive()
         kind, text = self.peek()
         if kind != "end":
-            raise ExprError(f"unexpected {text!r}" + (" (comparisons are for -f, not -e)"
+            raise ExprError(f"unexpected {show(text)}" + (" (comparisons are for -f, not -e)"
                                                       if text in ("==", "!=", "<", ">", "<=", ">=") else ""))
         return node
 
@@ -235,7 +236,7 @@ class _Parser:
             if self.take() != ("op", ")"):
                 raise ExprError("missing )")
             return node
-        raise ExprError("unexpected end of expression" if kind == "end" else f"unexpected {text!r}")
+        raise ExprError("unexpected end of expression" if kind == "end" else f"unexpected {show(text)}")
 
     def call(self, name):
         if name not in _FUNCS:

@@ -15,6 +15,7 @@ import operator
 import re
 
 from . import gonum
+from .show import show
 
 _OPEN_REPEAT = re.compile(r"(?<!\\)(?:\\\\)*(\{,[0-9]*\})")
 
@@ -99,14 +100,14 @@ class Filter:
         self.key, op, self.rhs = parts
         self.op = op.decode("utf-8", "surrogateescape")
         if self.op not in OPERATORS:
-            raise FilterError(f"unknown operator {self.op!r} (known: {' '.join(OPERATORS)})"
+            raise FilterError(f"unknown operator {show(self.op)} (known: {' '.join(OPERATORS)})"
                               + (" (two spaces in a row?)" if not self.op else ""))
         self.numeric = self.op in NUMERIC
         self.rhs_num = gonum.parse(self.rhs)
         self.vectorizable = True
         if self.numeric:
             if self.rhs_num is None:
-                raise FilterError(f"{self.rhs.decode('utf-8', 'replace')!r} is not a number")
+                raise FilterError(f"{show(self.rhs)} is not a number")
             self._cmp = NUMERIC[self.op]
         elif self.op in ("==*", "!=*"):
             self._rhs_lower = _lower(self.rhs)
@@ -117,7 +118,7 @@ class Filter:
 
             m = _OPEN_REPEAT.search(pattern)
             if m:   # Python reads x{,N} as x{0,N}; RE2 (upstream) as the literal text
-                raise FilterError(f"bad regular expression {pattern!r}: {m.group(1)!r} is a repeat "
+                raise FilterError(f"bad regular expression {show(pattern)}: {show(m.group(1))} is a repeat "
                                   "in Python but literal text in RE2 (upstream): write {0,N} for "
                                   "the repeat or escape the brace")
 
@@ -129,13 +130,13 @@ class Filter:
                     warnings.simplefilter("error", FutureWarning)
                     self._rx = re.compile(compiled, flags)
             except re.error as e:
-                raise FilterError(f"bad regular expression {pattern!r}: {e}") from e
+                raise FilterError(f"bad regular expression {show(pattern)}: {e}") from e
             except FutureWarning as e:
-                raise FilterError(f"bad regular expression {pattern!r}: {e} (POSIX classes such "
+                raise FilterError(f"bad regular expression {show(pattern)}: {e} (POSIX classes such "
                                   "as [[:alpha:]] are RE2 syntax: write [a-zA-Z] or \\w)") from e
 
     def __str__(self):
-        return self.source.decode("utf-8", "replace")
+        return self.source.decode("utf-8", "backslashreplace")
 
     def test(self, value: bytes | None) -> bool | None:
         """True/False, or None when a numeric operator meets a value that is not a number."""
