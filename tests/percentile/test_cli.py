@@ -228,9 +228,9 @@ def test_json_group_value_that_is_not_utf8_stays_valid_json(pct):
     # the raw bytes used to be copied into the JSON text, which no JSON parser accepts
     r = pct(["-k", "v", "-g", "g", "-p", "50", "--json"], b"g:\xff\xfe\tv:1\ng:ok\tv:2\n")
     recs = [json.loads(line.decode("utf-8")) for line in r.stdout.splitlines()]
-    assert sorted(x["g"] for x in recs) == ["ok", "\ufffd\ufffd"]
+    assert sorted(x["group"] for x in recs) == ["ok", "\ufffd\ufffd"]
     r = pct(["-k", "v", "-g", "g", "-p", "50", "--ltsv"], b"g:\xff\xfe\tv:1\n")
-    assert r.stdout.startswith(b"g:\xff\xfe\t")   # LTSV is bytes: passed through as is
+    assert r.stdout.startswith(b"group:\xff\xfe\t")   # LTSV is bytes: passed through as is
 
 
 def test_scale(pct):
@@ -283,20 +283,20 @@ def test_key_equals_lltsv_pipeline(pct, require_tool, tmp_path):
 
 def test_group_by(pct):
     r = pct(["-k", "reqtime", "-g", "status", "--ltsv", "-percentile-set", "50"], LOG)
-    assert r.stdout == (b"status:200\tcount:4\tmax:0.5000\tavg:0.2750\tmin:0.1000\t50pt:0.2000\n"
-                        b"status:500\tcount:1\tmax:1.5000\tavg:1.5000\tmin:1.5000\t50pt:1.5000\n")
+    assert r.stdout == (b"group:200\tcount:4\tmax:0.5000\tavg:0.2750\tmin:0.1000\t50pt:0.2000\n"
+                        b"group:500\tcount:1\tmax:1.5000\tavg:1.5000\tmin:1.5000\t50pt:1.5000\n")
     r = pct(["-k", "reqtime", "-g", "status", "--top", "1", "--json", "-percentile-set", "50"], LOG)
-    assert [json.loads(x)["status"] for x in r.stdout.splitlines()] == ["200"]
+    assert [json.loads(x)["group"] for x in r.stdout.splitlines()] == ["200"]
     r = pct(["-k", "reqtime", "-g", "status", "-percentile-set", "50"], LOG)
-    assert r.stdout == lines("status: 200", "count: 4", "max: 0.5000", "avg: 0.2750", "min: 0.1000",
-                             "50pt: 0.2000", "", "status: 500", "count: 1", "max: 1.5000", "avg: 1.5000",
+    assert r.stdout == lines("group: 200", "count: 4", "max: 0.5000", "avg: 0.2750", "min: 0.1000",
+                             "50pt: 0.2000", "", "group: 500", "count: 1", "max: 1.5000", "avg: 1.5000",
                              "min: 1.5000", "50pt: 1.5000")
 
 
 def test_group_order_is_count_then_value(pct):
     data = b"".join(b"g:%s\tv:1\n" % g for g in [b"b", b"a", b"c", b"c", b"b"])
     r = pct(["-k", "v", "-g", "g", "--ltsv", "-p", "50"], data)
-    assert [x.split(b"\t")[0] for x in r.stdout.splitlines()] == [b"g:b", b"g:c", b"g:a"]
+    assert [x.split(b"\t")[0] for x in r.stdout.splitlines()] == [b"group:b", b"group:c", b"group:a"]
 
 
 # -- processes: pipes, signals, terminals ----------------------------------------------------------
@@ -438,9 +438,9 @@ def test_group_by_matches_a_per_group_reference(rows):
          stdout=out, stderr=io.BytesIO())
     got = [json.loads(x) for x in out.getvalue().splitlines()]
     want_order = sorted(groups, key=lambda k: (-len(groups[k]), k))
-    assert [r["g"] for r in got] == want_order
+    assert [r["group"] for r in got] == want_order
     for r in got:
-        xs = sorted(groups[r["g"]])
+        xs = sorted(groups[r["group"]])
         n = len(xs)
         assert r["count"] == n and r["min"] == xs[0] and r["max"] == xs[-1] and r["100pt"] == xs[-1]
         k = int(n * 0.5 + 0.5)

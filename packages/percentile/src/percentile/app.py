@@ -19,7 +19,8 @@ def run(a, pcts, extra, stdin, stdout, stderr) -> int:
     files = a.files or ["-"]
     col = Collector(strict=a.strict,
                     key=os.fsencode(a.key) if a.key is not None else None,
-                    group=os.fsencode(a.group) if a.group is not None else None)
+                    group=os.fsencode(a.group) if a.group is not None else None,
+                    fmt=a.input_format)
     rc = 0
     for name in files:
         shown = "<stdin>" if name == "-" else name
@@ -69,7 +70,7 @@ def run(a, pcts, extra, stdin, stdout, stderr) -> int:
         g.vals = None
         if s is None:
             continue
-        label = (a.group, os.fsdecode(gv)) if a.group is not None else None
+        label = ("group", os.fsdecode(gv)) if a.group is not None else None
         if label and a.fmt is None and parts:
             parts.append("\n")
         parts.append(render(s, label))
@@ -82,12 +83,13 @@ def run(a, pcts, extra, stdin, stdout, stderr) -> int:
 
 
 def _quote(raw: bytes) -> str:
-    import json
-
+    """A rejected line as typed, in double quotes: bytes that are not UTF-8 and control characters
+    as \\xNN, nothing else escaped (json.dumps showed a typed \\x as \\\\x)."""
     s = raw.decode("utf-8", "backslashreplace")
     if len(s) > 200:
         s = s[:200] + "..."
-    return json.dumps(s, ensure_ascii=False)
+    s = "".join(f"\\x{ord(ch):02x}" if ord(ch) < 0x20 or ord(ch) == 0x7F else ch for ch in s)
+    return f'"{s}"'
 
 
 def _summary(col, key, stderr) -> None:

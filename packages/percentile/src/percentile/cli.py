@@ -3,6 +3,7 @@ template: -percentile-set, -version, -help), validation and wiring; the run is a
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 
 from percentile import __version__, _entry
@@ -42,9 +43,15 @@ def build_parser() -> argparse.ArgumentParser:
                     default="rank", metavar="METHOD",
                     help="rank (default), nearest, linear, lower, higher or midpoint: see below")
     ap.add_argument("-k", "--key", metavar="KEY",
-                    help="read LTSV and take the numbers from label KEY ('-', empty or absent: skipped)")
+                    help="read LTSV or NDJSON records and take the numbers from KEY ('-', empty, null "
+                         "or absent: skipped)")
     ap.add_argument("-g", "--group-by", dest="group", metavar="KEY",
-                    help="with -k: one result per value of LTSV label KEY, by count descending")
+                    help="with -k: one result per value of KEY, by count descending; the value is "
+                         "printed as 'group'")
+    ap.add_argument("--input-format", dest="input_format", choices=("auto", "ltsv", "json"),
+                    default="auto", metavar="FMT",
+                    help="with -k: auto (default: a line starting with '{' is NDJSON, others LTSV), "
+                         "ltsv or json; in JSON a dotted KEY is a path (upstream.time)")
     ap.add_argument("--top", type=int, metavar="N", help="with -g: only the N largest groups")
     ap.add_argument("--stats", metavar="LIST", default="",
                     help="extra statistics after min: sum, stddev, var, median (comma-separated)")
@@ -88,25 +95,56 @@ def main(argv=None, stdin=None, stdout=None, stderr=None) -> int:
                       stdout=stdout, stderr=stderr)
 
 
+def show(text: str) -> str:
+    """The user's text as typed, in quotes: no repr() doubling backslashes; bytes that are not
+    UTF-8 (and control characters) as \\xNN."""
+    s = os.fsencode(text).decode("utf-8", "backslashreplace")
+    s = "".join(f"\\x{ord(ch):02x}" if ord(ch) < 0x20 or ord(ch) == 0x7F else ch for ch in s)
+    return f"'{s}'"
+
+
+def _unknown_options(ap, argv) -> None:
+    """argparse reads `-perc=50` as `-p` with the value `erc=50` (a short option with its value
+    attached); Go has no short options and says "flag provided but not defined: -perc". A
+    single-dash word that is no option of ours but starts with a short option taking a value is
+    an unknown option when the attached value cannot be one (it holds '=', or -p is followed by a
+    letter); `-p50` and `-kreqtime` still work."""
+    opts = ap._option_string_actions
+    for tok in _entry.go_argv(ap, list(argv)):
+        if tok == "--":
+            return
+        if len(tok) <= 2 or tok[0] != "-" or tok[1] == "-" or tok.split("=", 1)[0] in opts:
+            continue
+        action = opts.get(tok[:2])
+        if action is None or action.nargs == 0:
+            continue
+        rest = tok[2:]
+        if "=" in rest or (tok[:2] == "-p" and rest[:1].isalpha()):
+            ap.error(f"unknown option {show(tok.split('=', 1)[0])} (in {show(tok)})")
+
+
 def _main(argv, stdin, stdout, stderr) -> int:
     ap = build_parser()
+    _unknown_options(ap, argv)
     a = ap.parse_args(argv)
     stdin = stdin if stdin is not None else sys.stdin.buffer
     stdout = stdout if stdout is not None else sys.stdout.buffer
     stderr = stderr if stderr is not None else sys.stderr.buffer
     pcts, bad_item = parse_pset(a.pset)
     if pcts is None:
-        ap.error(f"invalid percentile {bad_item!r} in --percentile-set {a.pset!r}: "
+        ap.error(f"invalid percentile {show(bad_item)} in --percentile-set {show(a.pset)}: "
                  "each must be a number in (0, 100]")
     extra = tuple(s for s in a.stats.split(",") if s) if a.stats else ()
     from .stats import EXTRA_STATS
 
     for s in extra:
         if s not in EXTRA_STATS:
-            ap.error(f"unknown statistic {s!r} in --stats (known: {', '.join(EXTRA_STATS)})")
+            ap.error(f"unknown statistic {show(s)} in --stats (known: {', '.join(EXTRA_STATS)})")
+    bad_chars = "\t\n\r" if a.input_format == "json" else ":\t\n\r"
     for opt, val in (("-k", a.key), ("-g", a.group)):
-        if val is not None and (val == "" or any(c in val for c in ":\t\n\r")):
-            ap.error(f"{opt}: {val!r} is not an LTSV label")
+        if val is not None and (val == "" or any(c in val for c in bad_chars)):
+            ap.error(f"{opt}: {show(val)} is not an LTSV label" +
+                     (" (a JSON key with ':' needs --input-format json)" if ":" in val else ""))
     if a.group is not None and a.key is None:
         ap.error("-g needs -k (the label holding the numbers)")
     if a.top is not None:

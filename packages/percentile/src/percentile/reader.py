@@ -79,6 +79,8 @@ class Collector:
     first_bad: tuple | None = None    # (name, line number, text, reason)
     missing: int = 0
     records: int = 0
+    fmt: str = "auto"                 # -k input: "auto" (per line), "ltsv", "json"
+    _json: object = None              # jsonkeys.Extractor, made on the first JSON line
 
     # -- numbers, one per line --------------------------------------------------------------
     def feed_numbers(self, name: str, f: BinaryIO) -> None:
@@ -93,8 +95,33 @@ class Collector:
             g.vals.fromlist(vals)
         self.records += base
 
-    # -- LTSV ---------------------------------------------------------------------------------
+    # -- records: LTSV or NDJSON ---------------------------------------------------------------
     def feed_ltsv(self, name: str, f: BinaryIO) -> None:
+        """-k (and -g): LTSV lines, NDJSON lines (a line starting with '{'), or both, as `fmt`
+        says: "auto" (per line), "ltsv" or "json"."""
+        base = 0
+        fmt = self.fmt
+        for blk in blocks(f):
+            lines = blk.split(b"\n")
+            vs: list = []          # the values (bytes) of this block
+            where: list = []       # their line indexes
+            gvs: list = []         # their group values
+            if fmt == "ltsv" or (fmt == "auto" and not blk.startswith(b"{") and b"\n{" not in blk):
+                self._ltsv_lines(lines, range(len(lines)), vs, where, gvs)
+            elif fmt == "json" or all(line[:1] == b"{" for line in lines):
+                self._json_lines(name, base, lines, range(len(lines)), vs, where, gvs)
+            else:
+                for i, line in enumerate(lines):
+                    if line[:1] == b"{":
+                        self._json_lines(name, base, lines, (i,), vs, where, gvs)
+                    else:
+                        self._ltsv_lines(lines, (i,), vs, where, gvs)
+            if vs:
+                self._values(name, base, vs, where, gvs)
+            base += len(lines)
+        self.records += base
+
+    def _ltsv_lines(self, lines, idxs, vs, where, gvs) -> None:
         key = self.key
         tk = b"\t" + key + b":"
         sk = key + b":"
@@ -103,73 +130,102 @@ class Collector:
         if gk is not None:
             tg = b"\t" + gk + b":"
             sg = gk + b":"
-        base = 0
-        for blk in blocks(f):
-            lines = blk.split(b"\n")
-            vs: list = []          # the values (bytes) of this block
-            where: list = []       # their line indexes
-            gvs: list = []         # their group values
-            for i, line in enumerate(lines):
-                j = line.rfind(tk)
+        for i in idxs:
+            line = lines[i]
+            j = line.rfind(tk)
+            if j >= 0:
+                j += skl + 1
+            elif line.startswith(sk):
+                j = skl
+            else:
+                self.missing += 1
+                continue
+            e = line.find(b"\t", j)
+            v = line[j:] if e < 0 else line[j:e]
+            if v == b"-" or v == b"":
+                self.missing += 1
+                continue
+            vs.append(v)
+            where.append(i)
+            if gk is not None:
+                j = line.rfind(tg)
                 if j >= 0:
-                    j += skl + 1
-                elif line.startswith(sk):
-                    j = skl
+                    j += len(tg)
+                elif line.startswith(sg):
+                    j = len(sg)
                 else:
-                    self.missing += 1
+                    gvs.append(b"")
                     continue
                 e = line.find(b"\t", j)
-                v = line[j:] if e < 0 else line[j:e]
-                if v == b"-" or v == b"":
+                gvs.append(line[j:] if e < 0 else line[j:e])
+
+    def _json_lines(self, name, base, lines, idxs, vs, where, gvs) -> None:
+        from . import jsonkeys
+
+        if self._json is None:
+            self._json = jsonkeys.Extractor(self.key, self.group)
+        ex = self._json
+        if len(idxs) > 1:
+            recs = ex.decode_block(lines)
+        else:
+            recs = None
+        for n, i in enumerate(idxs):
+            if recs is not None:
+                got = ex.extract(recs[n])
+            else:
+                got = ex.extract_line(lines[i])
+            if got is None:
+                if not lines[i].strip():
                     self.missing += 1
-                    continue
-                vs.append(v)
-                where.append(i)
-                if gk is not None:
-                    j = line.rfind(tg)
-                    if j >= 0:
-                        j += len(tg)
-                    elif line.startswith(sg):
-                        j = len(sg)
-                    else:
-                        gvs.append(b"")
-                        continue
-                    e = line.find(b"\t", j)
-                    gvs.append(line[j:] if e < 0 else line[j:e])
-            if vs:
-                bad: list = []
-
-                def on_bad(i, raw, why, b=base, w=where, bad=bad):
-                    bad.append(i)
-                    self._bad(name, b + w[i], raw, why)
-
-                vals: list = []
-                numparse.parse_block(b"\n".join(vs), vals, on_bad)
-                if gk is None:
-                    g = self.groups.get(b"")
-                    if g is None:
-                        g = self.groups[b""] = Group()
-                    g.total = naive_sum(vals, g.total)
-                    g.vals.fromlist(vals)
                 else:
-                    if bad:
-                        drop = set(bad)
-                        gvs = [gv for i, gv in enumerate(gvs) if i not in drop]
-                    per_group: dict = {}
-                    for gv, x in zip(gvs, vals, strict=True):
-                        lst = per_group.get(gv)
-                        if lst is None:
-                            per_group[gv] = [x]
-                        else:
-                            lst.append(x)
-                    for gv, lst in per_group.items():
-                        g = self.groups.get(gv)
-                        if g is None:
-                            g = self.groups[gv] = Group()
-                        g.total = naive_sum(lst, g.total)
-                        g.vals.fromlist(lst)
-            base += len(lines)
-        self.records += base
+                    self._bad(name, base + i, lines[i], "not a JSON object")
+                continue
+            v, gv = got
+            if v is None:
+                self.missing += 1
+                continue
+            if b"\n" in v:      # a JSON string may hold a newline: no number anyway
+                self._bad(name, base + i, v, "invalid syntax")
+                continue
+            vs.append(v)
+            where.append(i)
+            if self.group is not None:
+                gvs.append(gv)
+
+    def _values(self, name, base, vs, where, gvs) -> None:
+        """Parse the values of a block's records (bulk) and add them to their groups."""
+        gk = self.group
+        bad: list = []
+
+        def on_bad(i, raw, why, b=base, w=where, bad=bad):
+            bad.append(i)
+            self._bad(name, b + w[i], raw, why)
+
+        vals: list = []
+        numparse.parse_block(b"\n".join(vs), vals, on_bad)
+        if gk is None:
+            g = self.groups.get(b"")
+            if g is None:
+                g = self.groups[b""] = Group()
+            g.total = naive_sum(vals, g.total)
+            g.vals.fromlist(vals)
+            return
+        if bad:
+            drop = set(bad)
+            gvs = [gv for i, gv in enumerate(gvs) if i not in drop]
+        per_group: dict = {}
+        for gv, x in zip(gvs, vals, strict=True):
+            lst = per_group.get(gv)
+            if lst is None:
+                per_group[gv] = [x]
+            else:
+                lst.append(x)
+        for gv, lst in per_group.items():
+            g = self.groups.get(gv)
+            if g is None:
+                g = self.groups[gv] = Group()
+            g.total = naive_sum(lst, g.total)
+            g.vals.fromlist(lst)
 
     def _bad(self, name: str, index: int, raw: bytes, why: str) -> None:
         self.bad += 1
