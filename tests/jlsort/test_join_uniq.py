@@ -176,18 +176,19 @@ def test_uniq_value_serialisation(jluniq):
                        b"[123456789012345678901234567890,1]"]
 
 
-def test_uniq_typed_equality(jluniq):
+def test_uniq_equality_is_jlsorts(jluniq):
+    # issue 13: jlsort's notion of equal keys (1 == 1.0; upstream and jluniq before: typed)
     data = nd({"k": 1}, {"k": 1.0}, {"k": 1}, {"k": "1"}, {"k": True})
     r = jluniq("-k", "k", "-c", stdin=data)
-    assert r.lines == [b"[1,1]", b"[1.0,1]", b"[1,1]", b'["1",1]', b"[true,1]"]
-    r = jluniq("-k", "k", "-c", "-n", stdin=data)
     assert r.lines == [b"[1,3]", b'["1",1]', b"[true,1]"]
+    r = jluniq("-k", "k", "-c", "-n", stdin=data)  # -n: numeric strings too, as jlsort -n
+    assert r.lines == [b"[1,4]", b"[true,1]"]
 
 
 def test_uniq_key_flags_set_the_equality(jluniq):
     # `-k k:n` is the per-key spelling of -n (as in jlsort); the flag was parsed and then ignored
     data = nd({"k": 1}, {"k": 1.0}, {"k": 1}, {"k": "1"}, {"k": True})
-    assert jluniq("-k", "k:n", "-c", stdin=data).lines == [b"[1,3]", b'["1",1]', b"[true,1]"]
+    assert jluniq("-k", "k:n", "-c", stdin=data).lines == [b"[1,4]", b"[true,1]"]
     assert jluniq("-k", "k:N", "-c", stdin=data).lines == [b"[1,4]", b"[true,1]"]
 
 
@@ -205,6 +206,7 @@ def test_uniq_missing_key_and_invalid(jluniq):
     assert r.rc == 0 and r.lines == [b"[1,2]"]
     assert "-:3: invalid JSON" in r.err and "without key 'k'" in r.err
     r = jluniq("-k", "k", "-c", "--allow-no-key", stdin=data)
-    assert r.lines == [b"[1,1]", b"[null,1]", b"[1,1]"]
+    assert r.lines == [b"[1,1]", b"[null,2]", b"[1,1]"]  # the line that is not JSON has no key
+    assert "counted as null" in r.err and "sorted as missing" not in r.err
     r = jluniq("-k", "k", "--strict", stdin=data)
     assert r.rc == 1 and "-:2: no key 'k'" in r.err

@@ -41,13 +41,13 @@ def test_keyspec_flags():
     s = parse_keyspec("x:num:desc")
     assert (s.mode, s.desc) == ("num", True)
     s = parse_keyspec("x:N")
-    assert s.mode == "numstr"
+    assert s.mode == "num"  # N: the same as n (numeric strings are numbers in both)
     # global -n -r are the defaults of every key, flags override them
     s = parse_keyspec("x:s:a", numeric=True, reverse=True)
     assert (s.mode, s.desc) == ("auto", False)
-    # an unknown suffix belongs to the name
-    s = parse_keyspec("a:b")
-    assert s.path == ("a:b",)
+    # an unknown flag is an error (it was taken as part of the name); a name holding ':' is quoted
+    with pytest.raises(KeySpecError, match="unknown flag 'b'"):
+        parse_keyspec("a:b")
     s = parse_keyspec('"t:n"')
     assert s.path == ("t:n",) and s.mode == "auto"
 
@@ -63,5 +63,5 @@ def test_norm_order_of_types():
 
 
 def test_norm_num_numbers_first():
-    vals = [None, "1", True, 5, Decimal("-1e5"), [1]]
-    assert sorted(vals, key=norm_num) == [Decimal("-1e5"), 5, None, True, "1", [1]]
+    vals = [None, "1", True, 5, Decimal("-1e5"), [1], "x"]
+    assert sorted(vals, key=norm_num) == [Decimal("-1e5"), "1", 5, None, True, "x", [1]]

@@ -39,6 +39,12 @@ def ref_key(v):
 def ref_key_num(v):
     if isinstance(v, (int, Decimal)) and not isinstance(v, bool):
         return (0, v)
+    if isinstance(v, str):  # -n reads numeric strings as numbers (as sort -n)
+        try:
+            if v.strip() and v.strip().lstrip("+-")[:1] in "0123456789." and "_" not in v:
+                return (0, Decimal(v.strip()))
+        except ArithmeticError:
+            pass
     return (1, ref_key(v))
 
 

@@ -1,7 +1,9 @@
 """jlsort: reading the inputs, sorting / merging / checking, writing the output."""
 from __future__ import annotations
 
+import errno
 import os
+import stat
 import sys
 import tempfile
 
@@ -84,7 +86,9 @@ def run_sort(args, specs) -> int:
 
 def _sort(args, specs) -> int:
     stats = Stats(PROG)
-    on_invalid = "error" if args.strict or args.invalid == "error" else "skip"
+    on_invalid = ("error" if args.strict or args.invalid == "error" else
+                  "skip" if args.invalid == "skip" else "keep")
+    stats.invalid_words = "kept, sorted as lines without the key"
     ex = Extractor(specs, stats, on_invalid)
     progress = Progress()
     rc = [0]
@@ -96,12 +100,13 @@ def _sort(args, specs) -> int:
             for line in stats.summary(keys_text):
                 print(line, file=sys.stderr)
             return rc[0] or (0 if ok else 1)
-        out, finish, abort = _output(args.output)
+        out, finish, abort = _output(args.output, args.files)
         try:
             if args.merge:
-                _merge_files(args, specs, ex, progress, rc, out)
+                _merge_files(args, specs, ex, progress, rc, out,
+                             on_invalid == "error" or ex.error_missing)
             else:
-                sorter = Sorter(specs, args.capacity, args.temporary_directory)
+                sorter = Sorter(specs, args.capacity, temp_dir(args.temporary_directory))
                 try:
                     bb = min(1 << 22, max(1 << 16, args.capacity // 16))
                     sources = _sources(args.files, rc)
@@ -110,7 +115,11 @@ def _sort(args, specs) -> int:
                     # (in memory, workers would add the writing and merging of their runs)
                     auto = args.parallel is None
                     npar = parallel.default_workers() if auto else args.parallel
-                    if npar > 1 and parallel.eligible(args.files):
+                    # the ranges need every file open at once: only for a few files (decided
+                    # from stat, before any file is opened)
+                    if (npar > 1 and parallel.eligible(args.files)
+                            and len(args.files) <= sorter.fan() // 2
+                            and not (auto and parallel.total_size(args.files) <= args.capacity)):
                         sources = opened = list(sources)
                         workers = parallel.plan(opened, npar,
                                                 min_total=args.capacity if auto else 0)
@@ -145,12 +154,77 @@ def _sort(args, specs) -> int:
     return rc[0]
 
 
-def _output(path):
-    """-> (stream, finish, abort). -o FILE: an anonymous file (O_TMPFILE) beside FILE, given a
-    name and renamed over FILE only at the end, so FILE can also be an input and nothing is left
-    behind if we are killed."""
+def temp_dir(option):
+    """-T DIR, else $TMPDIR (when set and not empty), else /tmp: never another directory behind
+    the user's back (a bad one is an error once a temporary file is needed, as in GNU sort)."""
+    return option or os.environ.get("TMPDIR") or "/tmp"
+
+
+def _same_file_as_an_input(st, files) -> bool:
+    for name in files or ["-"]:
+        try:
+            other = os.fstat(0) if name == "-" else os.stat(name)
+        except (OSError, ValueError):
+            continue
+        if (other.st_dev, other.st_ino) == (st.st_dev, st.st_ino):
+            return True
+    return False
+
+
+class _InPlace:
+    """-o FILE written in place, as sort -o: opened (created, truncated) at the first write or at
+    the end, so the input has been read; a device, a FIFO, /dev/stdout, /dev/fd/N receive the
+    output and are never replaced."""
+
+    def __init__(self, name):
+        self.name = name
+        self.f = None
+
+    def _open(self):
+        if self.f is None:
+            try:
+                fd = os.open(self.name, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o666)
+            except OSError as e:
+                raise OSError(e.errno, e.strerror, self.name) from None
+            self.f = os.fdopen(fd, "wb", buffering=1 << 20)
+        return self.f
+
+    def write(self, data):
+        return self._open().write(data)
+
+    def fileno(self):
+        return self._open().fileno()
+
+    def finish(self):
+        f = self._open()
+        full_flush(f)
+        self.f = None
+        f.close()
+
+    def abort(self):
+        if self.f is not None:
+            try:
+                self.f.close()
+            except OSError:
+                pass
+
+
+def _output(path, files):
+    """-> (stream, finish, abort). -o FILE that is a regular file and one of the inputs: an
+    anonymous file (O_TMPFILE) beside FILE, given a name and renamed over FILE only at the end
+    (nothing is left behind if we are killed; on error FILE is untouched). Any other FILE is
+    written in place once the input is read (sort -o)."""
     if not path or path == "-":
         return sys.stdout.buffer, (lambda: full_flush(sys.stdout.buffer)), (lambda: None)
+    try:
+        st = os.stat(path)
+    except OSError:
+        st = None
+    if st is not None and stat.S_ISDIR(st.st_mode):
+        raise OSError(errno.EISDIR, os.strerror(errno.EISDIR), path)
+    if st is None or not stat.S_ISREG(st.st_mode) or not _same_file_as_an_input(st, files):
+        out = _InPlace(path)
+        return out, out.finish, out.abort
     name = path
     path = os.path.realpath(path)  # -o through a symlink writes its target, as sort -o does
     d = os.path.dirname(path)
@@ -222,10 +296,30 @@ def _file_blocks(name, f, ex, specs, progress, rc, strict):
         yield keys, kept
 
 
-def _merge_files(args, specs, ex, progress, rc, out):
-    sources = [_file_blocks(n, f, ex, specs, progress, rc, False) for n, f in _sources(args.files, rc)]
+def _merge_files(args, specs, ex, progress, rc, out, strict):
+    """-m: a k-way merge of the sorted FILEs. At most a fan-in of files is open at once: more
+    files are merged in groups into temporary runs first (as sort --batch-size). Under --strict
+    the merge goes through runs too, so that a bad line fails before anything is written."""
     rev = all(s.desc for s in specs)
-    write_batches(out, merge_blocks(sources, rev), args.unique)
+    names = args.files or ["-"]
+    sorter = Sorter(specs, args.capacity, temp_dir(args.temporary_directory))
+    try:
+        fan = sorter.fan()
+        if len(names) <= fan and not strict:
+            sources = [_file_blocks(n, f, ex, specs, progress, rc, False)
+                       for n, f in _sources(names, rc)]
+            write_batches(out, merge_blocks(sources, rev), args.unique)
+            return
+        kinds = ("norm",) * len(specs)
+        for i in range(0, len(names), fan):
+            sources = [_file_blocks(n, f, ex, specs, progress, rc, False)
+                       for n, f in _sources(names[i:i + fan], rc)]
+            sorter.runs.append(sorter._write_run(merge_blocks(sources, rev), 0, kinds))
+            sorter._cascade()
+        progress.done()
+        write_batches(out, sorter.batches(True), args.unique)
+    finally:
+        sorter.close()
 
 
 def _check(args, specs, ex, progress, rc) -> bool:

@@ -33,15 +33,19 @@ def sort_parser() -> argparse.ArgumentParser:
         "Sort NDJSON lines by the values of one or more keys. Stable; external (bounded memory) "
         "when the input exceeds the capacity; output lines are the input bytes unchanged."),
         epilog=("KEY is PATH[:FLAG...]: PATH is a member name (to_date), a path (a.b, a[0].c, "
-                "\"a.b\".c) or a JSON Pointer (/a/b); FLAGs: n numeric, N numeric incl. numeric "
-                "strings, s general order, r descending, a ascending. Order: missing < null < "
-                "false < true < numbers < strings < arrays < objects. SIZE: N[kKmMgGtT], 1024-based."),
+                "\"a.b\".c, \"a:b\") or a JSON Pointer (/a/b); FLAGs: n numeric (numbers and "
+                "numeric strings first, by value), s general order, r descending, a ascending, "
+                "f ignore case. Order: missing (and lines that are not JSON) < null < false < "
+                "true < numbers < strings < arrays < objects. SIZE: N[kKmMgGtT], 1024-based."),
         add_help=False)
     ap.add_argument("-k", "--key", action="append", metavar="KEY", help="sort key (repeatable)")
     ap.add_argument("-c", "--capacity", "-S", "--buffer-size", dest="capacity", type=parse_size,
                     default=parse_size("10M"), metavar="SIZE",
                     help="memory for one in-memory chunk (default 10M)")
-    ap.add_argument("-n", "--numeric-sort", action="store_true", help="numeric keys (default flag of every key)")
+    ap.add_argument("-n", "--numeric-sort", action="store_true",
+                    help="numeric keys, numeric strings included (default flag of every key)")
+    ap.add_argument("-f", "--ignore-case", action="store_true",
+                    help="compare strings case-insensitively (default flag of every key)")
     ap.add_argument("-r", "--reverse", action="store_true", help="descending (default flag of every key)")
     ap.add_argument("-s", "--stable", action="store_true", help="accepted: the sort is always stable")
     ap.add_argument("-u", "--unique", action="store_true", help="only the first line of equal keys")
@@ -61,8 +65,10 @@ def sort_parser() -> argparse.ArgumentParser:
     ap.add_argument("--missing", choices=["first", "last", "error", "skip"], default="natural",
                     help="lines without a key: sorted first/last, an error, or skipped "
                          "(default: the lowest value; after numbers in numeric mode)")
-    ap.add_argument("--invalid", choices=["error", "skip", "warn"], default="warn",
-                    help="lines that are not JSON: error (exit 1) or skip with a warning (default)")
+    ap.add_argument("--invalid", choices=["keep", "warn", "error", "skip"], default="keep",
+                    help="lines that are not JSON: kept and sorted as lines without the key, with "
+                         "a warning (keep, warn: the default), an error before anything is "
+                         "written (exit 1), or dropped with a warning (skip)")
     ap.add_argument("--strict", action="store_true", help="same as --invalid error")
     ap.add_argument("-v", "--version", action="version", version=_version("jlsort"))
     ap.add_argument("-h", "--help", action="help", help="show this help and exit")
@@ -98,7 +104,8 @@ def _sort(argv, fast=None) -> int:
         ap.error("the following arguments are required: -k/--key")
     from .keys import KeySpecError, parse_keyspec
     try:
-        specs = [parse_keyspec(k, args.numeric_sort, args.reverse, args.missing) for k in args.key]
+        specs = [parse_keyspec(k, args.numeric_sort, args.reverse, args.missing, args.ignore_case)
+                 for k in args.key]
     except KeySpecError as e:
         ap.error(str(e))
     if args.parallel is not None and args.parallel < 1:
@@ -127,13 +134,20 @@ def join_parser() -> argparse.ArgumentParser:
     ap.add_argument("-k", "--key", metavar="KEY", help="join key of both inputs")
     ap.add_argument("-1", dest="key1", metavar="KEY", help="join key of FILE1")
     ap.add_argument("-2", dest="key2", metavar="KEY", help="join key of FILE2")
+    ap.add_argument("-n", "--numeric-sort", action="store_true",
+                    help="numeric keys, as jlsort -n (default flag of both keys)")
+    ap.add_argument("-r", "--reverse", action="store_true",
+                    help="inputs sorted descending, as by jlsort -r (default flag of both keys)")
+    ap.add_argument("-f", "-i", "--ignore-case", action="store_true",
+                    help="compare strings case-insensitively, as jlsort -f")
     ap.add_argument("-m", "--merge", choices=["1", "2"], help="print one object, deep-merged; "
                     "this side wins conflicts")
     ap.add_argument("-a", dest="unpaired", action="append", choices=["1", "2"], default=[],
                     help="also print unpaired lines of FILE1 or FILE2 (with null as the other side)")
     ap.add_argument("--full", action="store_true", help="full outer join (-a 1 -a 2)")
-    ap.add_argument("-v", dest="only", choices=["1", "2"],
-                    help="print only the unpaired lines of FILE1 or FILE2, unchanged")
+    ap.add_argument("-v", dest="only", action="append", choices=["1", "2"], default=[],
+                    help="print only the unpaired lines of FILE1 or FILE2, unchanged (repeatable; "
+                         "-a N then adds those of N, as GNU join)")
     ap.add_argument("--hash", action="store_true", help="hash join: inputs need not be sorted; "
                     "FILE2 is held in memory")
     ap.add_argument("--allow-no-key", action="store_true", help="a missing key counts as null")
@@ -164,9 +178,12 @@ def _join(argv) -> int:
         ap.error("only one input can be standard input")
     from .keys import KeySpecError, parse_keyspec
     try:
-        s1, s2 = parse_keyspec(k1), parse_keyspec(k2)
+        s1, s2 = (parse_keyspec(k, args.numeric_sort, args.reverse, fold=args.ignore_case)
+                  for k in (k1, k2))
     except KeySpecError as e:
         ap.error(str(e))
+    if s1.desc != s2.desc:
+        ap.error("both keys must have the same direction (r on both or on neither)")
     from . import join
     return join.run_join(args, s1, s2)
 
@@ -179,8 +196,11 @@ def uniq_parser() -> argparse.ArgumentParser:
     ap.add_argument("-k", "--key", required=True, metavar="KEY", help="key (path) to compare")
     ap.add_argument("-c", "--count", action="store_true", help="print [value,count]")
     ap.add_argument("-g", "--group", action="store_true", help="print [value,line,line...]")
-    ap.add_argument("-n", "--numeric", action="store_true",
-                    help="compare numbers by value (1 and 1.0 equal); default: by type and text")
+    ap.add_argument("-n", "--numeric", "--numeric-sort", action="store_true",
+                    help="numeric keys as jlsort -n: numeric strings equal their number "
+                         "(\"1\" == 1); numbers are always compared by value (1 == 1.0)")
+    ap.add_argument("-f", "-i", "--ignore-case", action="store_true",
+                    help="compare strings case-insensitively, as jlsort -f")
     ap.add_argument("--allow-no-key", action="store_true", help="a missing key counts as null")
     ap.add_argument("--invalid", choices=["error", "skip", "warn"], default="warn")
     ap.add_argument("--strict", action="store_true", help="bad lines (invalid, no key) fail: exit 1")
@@ -199,7 +219,7 @@ def _uniq(argv) -> int:
     args = ap.parse_args(argv)
     from .keys import KeySpecError, parse_keyspec
     try:
-        spec = parse_keyspec(args.key)
+        spec = parse_keyspec(args.key, args.numeric, fold=args.ignore_case)
     except KeySpecError as e:
         ap.error(str(e))
     from . import uniq

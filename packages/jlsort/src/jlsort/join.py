@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import sys
 
-from .keys import NORMALIZERS
+from .keys import Desc, KeySpec, key_function
 from .outio import full_flush, full_writer
 from .records import DataError
 from .stream import encode, make_extractor, open_or_report, records
@@ -28,13 +28,20 @@ def deep_merge(a, b):
 
 
 class Output:
+    """What is printed: pairs (unless -v), and the unpaired lines asked for. As GNU join, `-v N`
+    is `-a N` without the pairs, so with any -v the unpaired lines of every side named by -v or
+    -a are printed, unchanged; without -v, `-a N` prints them as `[line,null]` / `[null,line]`
+    (or, with -m, the object alone)."""
+
     def __init__(self, args):
         self.buf = []
         self.write = full_writer(sys.stdout.buffer)
         self.merge = args.merge
-        self.only = args.only
-        self.a1 = "1" in args.unpaired or args.full
-        self.a2 = "2" in args.unpaired or args.full
+        only = set(args.only or ())
+        unpaired = set(args.unpaired) | ({"1", "2"} if args.full else set())
+        self.only = bool(only)
+        self.a1 = "1" in only or "1" in unpaired
+        self.a2 = "2" in only or "2" in unpaired
         if args.merge:
             from decimal import Decimal
 
@@ -63,16 +70,31 @@ class Output:
             self._put(b"[" + l1.strip() + b"," + l2.strip() + b"]")
 
     def left(self, l1: bytes):
-        if self.only == "1":
+        if not self.a1:
+            return
+        if self.only:
             self._put(l1)
-        elif self.a1 and not self.only:
+        else:
             self._put(encode(self.dec(l1)) if self.merge else b"[" + l1.strip() + b",null]")
 
     def right(self, l2: bytes):
-        if self.only == "2":
+        if not self.a2:
+            return
+        if self.only:
             self._put(l2)
-        elif self.a2 and not self.only:
+        else:
             self._put(encode(self.dec(l2)) if self.merge else b"[null," + l2.strip() + b"]")
+
+
+def join_key(s1: KeySpec, s2: KeySpec):
+    """One order and equality for both sides, from the key flags (`-k id:n`, `-k id:f`, `-k
+    id:r`): the order the inputs were sorted in by jlsort with the same KEY (keys.key_function,
+    as jlsort and jluniq). The directions of both keys are the same (checked by the caller)."""
+    f = key_function(KeySpec(text="", path=(), mode="num" if "num" in (s1.mode, s2.mode) else "auto",
+                             fold=s1.fold or s2.fold))
+    if s1.desc:
+        return lambda v: Desc(f(v))
+    return f
 
 
 def _checked(recs, name, keytext):
@@ -111,8 +133,8 @@ def run_join(args, s1, s2) -> int:
 
 def _join(args, s1, s2) -> int:
     rc = [0]
-    ex1, st1 = make_extractor(s1, PROG, args.strict, args.invalid, args.allow_no_key)
-    ex2, st2 = make_extractor(s2, PROG, args.strict, args.invalid, args.allow_no_key)
+    ex1, st1 = make_extractor(s1, PROG, args.strict, args.invalid, args.allow_no_key, "joined as null")
+    ex2, st2 = make_extractor(s2, PROG, args.strict, args.invalid, args.allow_no_key, "joined as null")
     f1 = open_or_report(args.file1, PROG, rc)
     f2 = open_or_report(args.file2, PROG, rc)
     if f1 is None or f2 is None:
@@ -122,10 +144,7 @@ def _join(args, s1, s2) -> int:
         return 1
     out = Output(args)
     try:
-        # one order for both sides, from the key flags (`-k id:n`, `-k id:N`): the order the
-        # inputs were sorted in by jlsort with the same KEY
-        modes = {s1.mode, s2.mode}
-        keyfn = NORMALIZERS["numstr" if "numstr" in modes else "num" if "num" in modes else "auto"]
+        keyfn = join_key(s1, s2)
         r1 = records(args.file1, f1, ex1, keyfn, args.allow_no_key, PROG, rc)
         r2 = records(args.file2, f2, ex2, keyfn, args.allow_no_key, PROG, rc)
         if args.hash:

@@ -5,10 +5,11 @@ A key spec is `PATH[:FLAG...]`:
 - PATH is a top-level member name (`to_date`), a dotted path with indexes (`a.b`, `a[0].c`,
   `a.0`), a path with quoted segments for names holding dots, brackets or colons (`"a.b".c`,
   `a["x.y"]`), or a JSON Pointer (`/a/b`, `/a~1b`).
-- FLAGs: `n`/`num`/`numeric` (numbers first, compared by value; everything else after them),
-  `N`/`numstr` (the same, and strings that hold a number count as that number),
-  `s`/`str`/`string`/`auto` (the general order, the default), `r`/`rev`/`reverse`/`desc`
-  (descending), `a`/`asc` (ascending).
+- FLAGs: `n`/`num`/`numeric` (`N`/`numstr` the same): numbers and strings that hold a number
+  first, compared by value; everything else after them; `s`/`str`/`string`/`auto` (the general
+  order, the default), `r`/`rev`/`reverse`/`desc` (descending), `a`/`asc` (ascending),
+  `f`/`fold`/`ignore-case` (strings compared case-insensitively). Every part after the first
+  `:` outside quotes must be a flag (an unknown one is a usage error).
 
 The general order of values: missing < null < false < true < numbers < strings < arrays <
 objects. Numbers compare by exact value (ints of any size, decimals as `Decimal`, so `1 == 1.0`);
@@ -23,12 +24,14 @@ import re
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 
-NUM_FLAGS = {"n", "num", "numeric"}
-NUMSTR_FLAGS = {"N", "numstr", "numeric-string"}
+NUM_FLAGS = {"n", "num", "numeric", "N", "numstr", "numeric-string"}
 STR_FLAGS = {"s", "str", "string", "auto"}
 DESC_FLAGS = {"r", "rev", "reverse", "desc"}
 ASC_FLAGS = {"a", "asc"}
-ALL_FLAGS = NUM_FLAGS | NUMSTR_FLAGS | STR_FLAGS | DESC_FLAGS | ASC_FLAGS
+FOLD_FLAGS = {"f", "fold", "ignore-case"}
+ALL_FLAGS = NUM_FLAGS | STR_FLAGS | DESC_FLAGS | ASC_FLAGS | FOLD_FLAGS
+VALID_FLAGS_TEXT = ("n (num, numeric; N, numstr: the same), s (str, string, auto), r (rev, reverse, "
+                    "desc), a (asc), f (fold, ignore-case)")
 
 
 class KeySpecError(ValueError):
@@ -39,9 +42,10 @@ class KeySpecError(ValueError):
 class KeySpec:
     text: str                 # as given on the command line
     path: tuple               # (str | int, ...): member names and array indexes
-    mode: str = "auto"        # auto | num | numstr
+    mode: str = "auto"        # auto | num (numbers, numeric strings included, first)
     desc: bool = False
     missing: str = "natural"  # natural | first | last | error | skip
+    fold: bool = False        # strings compared case-insensitively (upper-cased)
 
     @property
     def name(self) -> str:
@@ -109,27 +113,51 @@ def parse_path(text: str) -> tuple:
     return tuple(out)
 
 
+def _split_flags(text: str):
+    """-> (path text, [flags]): the flags start at the first `:` outside quotes and brackets."""
+    i, n, quote, depth = 0, len(text), False, 0
+    while i < n:
+        c = text[i]
+        if quote:
+            if c == "\\":
+                i += 1
+            elif c == '"':
+                quote = False
+        elif c == '"':
+            quote = True
+        elif c == "[":
+            depth += 1
+        elif c == "]":
+            depth = max(0, depth - 1)
+        elif c == ":" and depth == 0:
+            return text[:i], text[i + 1:].split(":")
+        i += 1
+    return text, []
+
+
 def parse_keyspec(text: str, numeric: bool = False, reverse: bool = False,
-                  missing: str = "natural") -> KeySpec:
+                  missing: str = "natural", fold: bool = False) -> KeySpec:
+    """`PATH[:FLAG...]`; every part after the first `:` (outside quotes) must be a flag: a
+    member name holding `:` is quoted (`"a:b"`)."""
     mode = "num" if numeric else "auto"
     desc = reverse
-    parts = text.split(":")
-    flags = []
-    while len(parts) > 1 and parts[-1] in ALL_FLAGS:
-        flags.insert(0, parts.pop())
-    path_text = ":".join(parts)
+    path_text, flags = _split_flags(text)
     for f in flags:
+        if f not in ALL_FLAGS:
+            raise KeySpecError(f"unknown flag '{f}' in key '{text}' (valid flags: "
+                               f"{VALID_FLAGS_TEXT}; a name holding ':' is quoted: '\"a:b\"')")
         if f in NUM_FLAGS:
             mode = "num"
-        elif f in NUMSTR_FLAGS:
-            mode = "numstr"
         elif f in STR_FLAGS:
             mode = "auto"
         elif f in DESC_FLAGS:
             desc = True
         elif f in ASC_FLAGS:
             desc = False
-    return KeySpec(text=path_text, path=parse_path(path_text), mode=mode, desc=desc, missing=missing)
+        elif f in FOLD_FLAGS:
+            fold = True
+    return KeySpec(text=path_text, path=parse_path(path_text), mode=mode, desc=desc,
+                   missing=missing, fold=fold)
 
 
 # -- the order ---------------------------------------------------------------------------------
@@ -166,15 +194,27 @@ def norm(v):
 _NUMSTR = re.compile(r"\s*[-+]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][-+]?[0-9]+)?\s*")
 
 
-def norm_num(v):
-    """Numeric mode: numbers first by value, then every other value in the general order."""
+def fold(s: str) -> str:
+    """Case folding of -f / KEY:f (as sort -f: lower case to upper case)."""
+    return s.upper()
+
+
+def norm_fold(v):
+    """norm() with strings (in arrays and object values too) compared case-insensitively."""
     t = type(v)
-    if t is int or t is Decimal:
-        return (0, v)
-    return (1, norm(v))
+    if t is str:
+        return (R_STR, v.upper())
+    if t is list:
+        return (R_ARR, tuple(map(norm_fold, v)))
+    if t is dict:
+        names = sorted(v)
+        return (R_OBJ, tuple(names), tuple(norm_fold(v[k]) for k in names))
+    return norm(v)
 
 
-def norm_numstr(v):
+def _num(v, base):
+    """Numeric mode: numbers, and strings holding a number (`"12"`, `" 2.5 "`, `"1e3"`, as
+    sort -n reads text), first by value; every other value after them in the general order."""
     t = type(v)
     if t is int or t is Decimal:
         return (0, v)
@@ -183,10 +223,26 @@ def norm_numstr(v):
             return (0, Decimal(v.strip()))
         except InvalidOperation:
             pass
-    return (1, norm(v))
+    return (1, base(v))
 
 
-NORMALIZERS = {"auto": norm, "num": norm_num, "numstr": norm_numstr}
+def norm_num(v):
+    return _num(v, norm)
+
+
+def norm_num_fold(v):
+    return _num(v, norm_fold)
+
+
+norm_numstr = norm_num  # the old name of KEY:N, now the same as KEY:n
+
+
+def key_function(spec: KeySpec):
+    """The one notion of key order and equality of jlsort, jljoin and jluniq: a function from
+    a decoded value to a comparable, hashable key (200 == 200.0; numeric mode; -f)."""
+    if spec.mode == "num":
+        return norm_num_fold if spec.fold else norm_num
+    return norm_fold if spec.fold else norm
 
 
 class Desc:

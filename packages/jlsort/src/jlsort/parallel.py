@@ -51,6 +51,17 @@ def eligible(files) -> bool:
     return True
 
 
+def total_size(files) -> int:
+    """The bytes of the FILEs, from stat (no file is opened)."""
+    n = 0
+    for name in files:
+        try:
+            n += os.stat(name).st_size
+        except OSError:
+            pass
+    return n
+
+
 def default_workers() -> int:
     """The CPUs this process may run on, at most 8 (as GNU sort)."""
     try:
@@ -207,6 +218,8 @@ def generate(workers, sorter, ex, stats, rc, progress, block_bytes, blocks_fn):
     parent = os.getpid()
     prctl = _prctl()
     procs = []   # (pid, parent socket)
+    # each process leaves at most its share of the fan-in: the parent merges them all at once
+    sorter.final_limit = max(1, sorter.fan() // n)
     try:
         for k in range(1, n):
             a, b = socket.socketpair()
@@ -271,6 +284,7 @@ def generate(workers, sorter, ex, stats, rc, progress, block_bytes, blocks_fn):
                 r.close()
             raise error
         sorter.runs = runs
+        sorter.final_limit = None
     finally:
         for _, s in procs:
             try:
@@ -316,6 +330,7 @@ def _merge_stats(stats, w, warning):
     stats.first_invalid = stats.first_invalid or w["first_invalid"]
     stats.missing += w["missing"]
     stats.missing_skipped += w["missing_skipped"]
+    stats.invalid_skipped += w["invalid_skipped"]
     stats.first_missing = stats.first_missing or w["first_missing"]
 
 
@@ -410,7 +425,8 @@ def _worker(sock, parent, prctl, segs, sorter, capacity, ex, stats, progress, bl
     result["stderr"] = err_capture.getvalue()
     result["warning"] = stats.first_warning
     result["stats"] = {k: getattr(stats, k) for k in
-                       ("invalid", "first_invalid", "missing", "missing_skipped", "first_missing")}
+                       ("invalid", "first_invalid", "missing", "missing_skipped", "invalid_skipped",
+                        "first_missing")}
     import socket
     payload = pickle.dumps(result, 5)
     fds = [r.f.fileno() for r in runs]

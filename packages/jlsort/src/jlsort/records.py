@@ -1,9 +1,11 @@
 """Reading NDJSON lines in blocks and extracting their keys (msgspec), with the bad-record rules.
 
-Lines are kept as the exact input bytes without the final `\\n` (a `\\r` before it stays). Blank
-lines are skipped. A line that is not JSON is bad: counted, the first one reported with its line
-number, skipped (or fatal with `on_invalid="error"`). A line that is JSON but not an object has
-no key: it is treated like a line without the key.
+Lines are kept as the exact input bytes without the final `\\n` (a `\\r` before it stays). What
+is valid is jq's notion: a leading BOM is ignored, invalid UTF-8 and lone surrogate escapes
+(`"\\ud800"`) decode as U+FFFD. A blank line, and a line that is JSON but not an object, have no
+key: they are treated like a line without the key. A line that is not JSON is bad: counted, the
+first one reported with its line number, and kept as a line without the key
+(`on_invalid="keep"`), dropped (`"skip"`) or fatal (`"error"`).
 """
 from __future__ import annotations
 
@@ -16,7 +18,7 @@ from typing import Any
 
 import msgspec
 
-from .keys import NORMALIZERS, R_HIGH, R_LOW, Desc, KeySpec
+from .keys import R_HIGH, R_LOW, Desc, KeySpec, fold, key_function
 
 MISSING = msgspec.UNSET
 UnsetType = type(MISSING)
@@ -46,8 +48,13 @@ class Stats:
         self.first_invalid = None
         self.missing = 0
         self.missing_skipped = 0
+        self.invalid_skipped = 0
         self.first_missing = None
         self.lines = 0
+        # what happened to them, in the words of the tool
+        self.invalid_words = "skipped"
+        self.missing_words = "sorted as missing"
+        self.skipped_words = "skipped"
         self.defer = False        # a worker process: keep the first warning for the parent
         self.first_warning = None
 
@@ -60,10 +67,11 @@ class Stats:
     def summary(self, keys_text: str) -> list[str]:
         out = []
         if self.invalid:
-            out.append(f"{self.prog}: warning: {self.invalid} invalid line(s) skipped "
+            what = self.skipped_words if self.invalid_skipped else self.invalid_words
+            out.append(f"{self.prog}: warning: {self.invalid} invalid line(s) {what} "
                        f"(first: {self.first_invalid})")
         if self.missing:
-            what = "skipped" if self.missing_skipped else "sorted as missing"
+            what = self.skipped_words if self.missing_skipped else self.missing_words
             out.append(f"{self.prog}: warning: {self.missing} line(s) without key {keys_text} {what} "
                        f"(first: {self.first_missing})")
         return out
@@ -130,7 +138,7 @@ def _walk(v, rest):
 class Extractor:
     """Decode lines into the values of the key paths (MISSING where a path has no value)."""
 
-    def __init__(self, specs: list[KeySpec], stats: Stats, on_invalid: str = "skip",
+    def __init__(self, specs: list[KeySpec], stats: Stats, on_invalid: str = "keep",
                  allow_missing: bool = True):
         self.specs = specs
         self.stats = stats
@@ -149,6 +157,7 @@ class Extractor:
             g = attrgetter(f"f{tops.index(str(s.path[0]))}")
             self.getters.append((g, s.path[1:]))
         self.pending = None
+        self.invalid_idx: set = set()
         self.shared: dict = {}
         self.last_str: tuple = ()
         self.need_missing_check = any(s.missing in ("error", "skip") for s in specs)
@@ -167,10 +176,11 @@ class Extractor:
     def block(self, lines: list[bytes], src: str, lineno0: int, raw=None):
         """-> (kept_lines, comps, linenos or None). lineno0 = number of lines before the block;
         raw = (data, end) with data[:end] == b"\\n".join(lines), for the one-call decode."""
+        self.invalid_idx = bad = set()
         try:
             structs = (raw and self._bulk(lines, *raw)) or list(map(self.dec.decode, lines))
             linenos = None
-        except (msgspec.DecodeError, UnicodeDecodeError):
+        except (msgspec.DecodeError, UnicodeDecodeError, msgspec.ValidationError):
             structs, lines, linenos = self._slow(lines, src, lineno0)
         pending, self.pending = self.pending, None
         comps = self._vals(structs)
@@ -194,14 +204,18 @@ class Extractor:
             st = self.stats
             first = min(miss_pos)
             ln = linenos[first] if linenos else lineno0 + first + 1
-            if st.first_missing is None:
-                st.first_missing = f"{src}:{ln}"
             if self.error_missing:
                 raise DataError(f"{src}:{ln}: no key {self._keys_text()}: "
                                 f"{show(lines[first])}")
-            st.missing += len(miss_pos)
+            # lines that are not JSON are counted as such, not again as lines without the key
+            real = miss_pos - bad if bad else miss_pos
+            if real and st.first_missing is None:
+                f = min(real)
+                st.first_missing = f"{src}:{linenos[f] if linenos else lineno0 + f + 1}"
+            st.missing += len(real)
             if self.skip_missing:
-                st.missing_skipped += len(miss_pos)
+                st.missing_skipped += len(real)
+                st.invalid_skipped += len(miss_pos) - len(real)
                 keep = [i for i in range(len(lines)) if i not in miss_pos]
                 lines = [lines[i] for i in keep]
                 comps = [[vals[i] for i in keep] for vals in comps]
@@ -239,6 +253,7 @@ class Extractor:
         dec = self.dec
         structs, kept, linenos = [], [], []
         empty = self.struct()
+        bad = self.invalid_idx
         for i, line in enumerate(lines):
             try:
                 s = dec.decode(line)
@@ -246,22 +261,51 @@ class Extractor:
                 s = empty  # JSON, but not an object: no key
                 try:
                     self.any_dec.decode(line)
-                except BAD_JSON as e:
-                    if self._invalid(line, src, lineno0 + i + 1, e):
-                        break
-                    continue
-            except BAD_JSON as e:
+                except BAD_JSON:
+                    s = self._lenient(line, empty)
+            except BAD_JSON:
+                s = self._lenient(line, empty)
+            if s is None:
                 if not line.strip():
-                    continue  # blank line
-                if self._invalid(line, src, lineno0 + i + 1, e):
-                    break
-                continue
+                    s = empty  # a blank line: kept, without the key
+                else:
+                    err = _why(dec, line)
+                    if self._invalid(line, src, lineno0 + i + 1, err):
+                        break
+                    if self.on_invalid == "skip":
+                        self.stats.invalid_skipped += 1
+                        continue
+                    bad.add(len(kept))
+                    s = empty
             structs.append(s)
             kept.append(line)
             linenos.append(lineno0 + i + 1)
         return structs, kept, linenos
 
+    def _lenient(self, line, empty):
+        """jq's notion of valid JSON, for a line msgspec refused: a leading BOM ignored, invalid
+        UTF-8 and lone surrogate escapes decoded as U+FFFD. -> a struct (empty when the value is
+        not an object), or None when the line is not JSON."""
+        global _json_mod, _reencode
+        if _json_mod is None:
+            import json
+            _json_mod = json
+            _reencode = msgspec.json.Encoder(decimal_format="number").encode
+        data = line[3:] if line.startswith(b"\xef\xbb\xbf") else line
+        try:
+            v = _json_mod.loads(data.decode("utf-8", "replace"), parse_float=Decimal,
+                                parse_constant=_no_constant)
+        except (ValueError, RecursionError):
+            return None
+        if type(v) is not dict:
+            return empty
+        try:
+            return self.dec.decode(_reencode(_clean(v)))
+        except (msgspec.DecodeError, msgspec.EncodeError, UnicodeError, RecursionError):
+            return None
+
     def _invalid(self, line, src, lineno, err):
+        """Count and report a line that is not JSON; True when it stops the run (error)."""
         st = self.stats
         msg = f"{src}:{lineno}: invalid JSON ({err}): {show(line)}"
         if self.on_invalid == "error":
@@ -271,6 +315,42 @@ class Extractor:
         if st.first_invalid is None:
             st.first_invalid = f"{src}:{lineno}"
             st.warn_first(f"{st.prog}: warning: {msg}")
+        return False
+
+
+_json_mod = None
+_reencode = None
+_SURROGATES = None
+
+
+def _no_constant(name):
+    raise ValueError(f"{name} is not JSON")
+
+
+def _clean(v):
+    """Lone surrogates (from \\udXXX escapes) replaced by U+FFFD, in strings and member names."""
+    global _SURROGATES
+    t = type(v)
+    if t is str:
+        if _SURROGATES is None:
+            import re
+            _SURROGATES = re.compile("[\ud800-\udfff]")
+        return _SURROGATES.sub("\ufffd", v)
+    if t is list:
+        return [_clean(x) for x in v]
+    if t is dict:
+        return {_clean(k): _clean(x) for k, x in v.items()}
+    return v
+
+
+def _why(dec, line) -> str:
+    try:
+        dec.decode(line)
+    except (msgspec.DecodeError, UnicodeDecodeError) as e:
+        return str(e)
+    except msgspec.ValidationError:
+        pass
+    return "not JSON"
 
 
 # -- keys ----------------------------------------------------------------------------------------
@@ -278,14 +358,14 @@ def comp_keys(vals: list, spec: KeySpec, force_norm: bool = False, all_str: bool
     """-> (kind, component list). kind 'str'/'num' = raw values (homogeneous), else 'norm'.
     all_str: the caller knows that every value is a string (no pass over them)."""
     if all_str and vals and not force_norm and spec.mode == "auto":
-        return "str", vals
+        return "str", (list(map(fold, vals)) if spec.fold else vals)
     types = set(map(type, vals))
     if not force_norm:
         if types == {str} and spec.mode == "auto":
-            return "str", vals
+            return "str", (list(map(fold, vals)) if spec.fold else vals)
         if types and types <= NUMTYPES:
             return "num", vals
-    f = NORMALIZERS[spec.mode]
+    f = key_function(spec)
     if UnsetType in types and spec.missing in ("first", "last"):
         first = spec.missing == "first"
         repl = (R_HIGH,) if first == spec.desc else (R_LOW,)
@@ -323,7 +403,7 @@ def converter(specs: list[KeySpec], have: tuple, want: tuple):
         if h == w:
             fs.append(None)
             continue
-        f = NORMALIZERS[spec.mode]
+        f = key_function(spec)
         if mix and spec.desc:
             fs.append(lambda d, f=f: Desc(f(d.v)))
         else:

@@ -28,7 +28,21 @@ from .records import converter, make_keys
 
 KEEPALIVE = None      # a list when the process will end with os._exit: big lists are not freed
 LINE_OVERHEAD = 112   # estimated memory per line beside its bytes: objects, list slots, key
-FANIN = 64
+FANIN = 64           # runs merged at once, at most (fewer under a small descriptor limit)
+RESERVED_FDS = 24    # descriptors kept for the standard streams, the input, the output ...
+
+
+def fanin() -> int:
+    """Runs merged at once: FANIN, or fewer when the descriptor limit (ulimit -n) is small, so
+    that any number of inputs and runs works under it (as sort --batch-size)."""
+    try:
+        import resource
+        soft = resource.getrlimit(resource.RLIMIT_NOFILE)[0]
+    except (ImportError, OSError, ValueError):
+        soft = -1
+    if soft < 0:
+        return FANIN
+    return max(2, min(FANIN, (soft - RESERVED_FDS) // 4))
 _HEAD = struct.Struct("<BQQ")   # block: keys encoding (0 pickle, 1 JSON list of str), sizes
 _json = None
 
@@ -217,6 +231,8 @@ class Sorter:
         self.runs: list[Run] = []
         self.block_records = 0
         self.progress = progress
+        self.fanin = fanin()
+        self.final_limit = None   # runs left by finish_runs (a --parallel worker: fewer)
 
     # -- input ------------------------------------------------------------------------------
     def add(self, lines, comps, nbytes=None, strs=()):
@@ -243,7 +259,7 @@ class Sorter:
         try:
             return tempfile.TemporaryFile(dir=d, prefix="jlsort.", buffering=1 << 16)
         except OSError as e:
-            raise TempError(f"cannot create a temporary file in {d}: {e.strerror}") from None
+            raise TempError(f"cannot create a temporary file in '{d}': {e.strerror}") from None
 
     def _write_run(self, batches, count, kinds, level=0) -> Run:
         f = self._tempfile()
@@ -303,14 +319,20 @@ class Sorter:
             self.spill()
         self._cascade(final=True)
 
+    def fan(self) -> int:
+        """Runs (or -m inputs) merged at once."""
+        return min(self.fanin, FANIN)
+
     def _cascade(self, final=False):
         # merge the trailing group of runs of one level when it reaches FANIN runs
+        fan = self.fan()
         while True:
             runs = self.runs
             if final:
-                if len(runs) <= FANIN:
+                limit = min(fan, self.final_limit or fan)
+                if len(runs) <= limit:
                     return
-                group = runs[-FANIN:] if len(runs) - FANIN >= 1 else runs
+                group = runs[-fan:] if len(runs) - fan >= 1 else runs
                 level = max(r.level for r in group) + 1
             else:
                 lvl = runs[-1].level
@@ -319,7 +341,7 @@ class Sorter:
                     if r.level != lvl:
                         break
                     n += 1
-                if n < FANIN:
+                if n < fan:
                     return
                 group = runs[-n:]
                 level = lvl + 1

@@ -2,15 +2,20 @@
 from __future__ import annotations
 
 import sys
-from decimal import Decimal
 
 from .records import MISSING, DataError, Extractor, Stats, iter_blocks, open_input
 
 
-def make_extractor(spec, prog, strict, invalid, allow_no_key):
+def make_extractor(spec, prog, strict, invalid, allow_no_key, null_words):
+    """Lines without the key, and lines that are not JSON (which have no key either), are
+    skipped, or taken as null with --allow-no-key; --strict makes them fatal. null_words: what
+    the tool does with a null key ("counted as null"), for the summary on stderr."""
     stats = Stats(prog)
-    on_invalid = "error" if strict or invalid == "error" else "skip"
-    if not allow_no_key:
+    on_invalid = ("error" if strict or invalid == "error" else
+                  "skip" if invalid == "skip" else "keep")
+    if allow_no_key:
+        stats.invalid_words = stats.missing_words = null_words
+    else:
         spec.missing = "error" if strict else "skip"
     return Extractor([spec], stats, on_invalid), stats
 
@@ -37,23 +42,6 @@ def records(name, f, ex, keyfn, allow_no_key, prog, rc):
             f.close()
 
 
-def strict_norm(v):
-    """Equality by JSON type and value as upstream (1 and 1.0 differ); hashable."""
-    t = type(v)
-    if t is int:
-        return (4, v, 1)
-    if t is Decimal:
-        return (4, v, 0)
-    if t is str:
-        return (5, v)
-    if t is list:
-        return (6, tuple(map(strict_norm, v)))
-    if t is dict:
-        names = sorted(v)
-        return (7, tuple(names), tuple(strict_norm(v[k]) for k in names))
-    return (1, v)  # null, false, true
-
-
 _enc = None
 
 
@@ -75,4 +63,4 @@ def open_or_report(name, prog, rc):
         return None
 
 
-__all__ = ["DataError", "make_extractor", "records", "strict_norm", "encode", "open_or_report"]
+__all__ = ["DataError", "make_extractor", "records", "encode", "open_or_report"]

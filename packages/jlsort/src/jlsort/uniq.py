@@ -1,17 +1,17 @@
 """jluniq: collapse runs of adjacent lines whose key values are equal.
 
-State: the current run (its key, first value, count, and its lines with -g). Equality is by JSON
-type and value (1 and 1.0 differ, as upstream) or, with -n or KEY:n, by numeric value
-(KEY:N: numeric strings too).
+State: the current run (its key, first value, count, and its lines with -g). Equality is jlsort's
+(keys.key_function: the one notion of equal keys of the three tools): numbers by value (200 ==
+200.0), with -n or KEY:n numeric strings too, with -f or KEY:f strings case-insensitively.
 """
 from __future__ import annotations
 
 import sys
 
-from .keys import norm, norm_numstr
+from .keys import key_function
 from .outio import full_flush, full_writer
 from .records import DataError
-from .stream import encode, make_extractor, open_or_report, records, strict_norm
+from .stream import encode, make_extractor, open_or_report, records
 
 PROG = "jluniq"
 
@@ -26,10 +26,9 @@ def run_uniq(args, spec) -> int:
 
 def _uniq(args, spec) -> int:
     rc = [0]
-    ex, stats = make_extractor(spec, PROG, args.strict, args.invalid, args.allow_no_key)
-    # -n, or a key flag (`-k id:n`, `-k id:N`), makes equality numeric (1 == 1.0)
-    keyfn = (norm_numstr if spec.mode == "numstr" else
-             norm if args.numeric or spec.mode == "num" else strict_norm)
+    ex, stats = make_extractor(spec, PROG, args.strict, args.invalid, args.allow_no_key,
+                               "counted as null")
+    keyfn = key_function(spec)
     write = full_writer(sys.stdout.buffer)
     buf: list[bytes] = []
     cur = None  # [key, value, count, lines]
