@@ -151,7 +151,9 @@ def test_timer_rotation_without_input(tmp_path, rl_bin):
 def test_term_drains_the_pipe_and_finishes_the_line(tmp_path, rl_bin):
     d = tmp_path / "logs"
     r, w = os.pipe()
-    p = subprocess.Popen([rl_bin, "--log-dir", str(d)], stdin=r, stderr=subprocess.PIPE)
+    # the writer never closes the pipe: the 0.5 s grace ends, what the pipe holds then is read
+    p = subprocess.Popen([rl_bin, "--log-dir", str(d), "--shutdown-timeout", "0.5"], stdin=r,
+                         stderr=subprocess.PIPE)
     os.close(r)
     try:
         os.write(w, b"one\n")
@@ -173,7 +175,8 @@ def test_term_drains_the_pipe_and_finishes_the_line(tmp_path, rl_bin):
 def test_int_and_quit_also_exit_0(tmp_path, rl_bin, sig):
     d = tmp_path / "logs"
     r, w = os.pipe()
-    p = subprocess.Popen([rl_bin, "--log-dir", str(d)], stdin=r, stderr=subprocess.PIPE)
+    p = subprocess.Popen([rl_bin, "--log-dir", str(d), "--shutdown-timeout", "0.5"], stdin=r,
+                         stderr=subprocess.PIPE)
     os.close(r)
     try:
         os.write(w, b"x\n")

@@ -60,3 +60,26 @@ def test_huge_line_no_limit():
     line = b"x" * (10 * 1024 * 1024)
     chunks = [line[i:i + 65536] for i in range(0, len(line), 65536)] + [b"\nend\n"]
     assert run(chunks) == line + b"\nend\n"
+
+
+def count_run(chunks, n):
+    s = Splitter(n)
+    for c in chunks:
+        s.feed(c)
+    s.finish()
+    return s.split_lines
+
+
+@given(st.lists(alphabet, max_size=80).map(b"".join), st.lists(st.integers(0, 1000), max_size=8),
+       st.integers(1, 7))
+def test_split_count_does_not_depend_on_read_boundaries(data, cuts, n):
+    # issue 14 item 7: a line cut while still unfinished was counted again at each read
+    want = sum(1 for x in reference(data).split(b"\n")[:-1] if len(x) > n)
+    assert count_run(chunked(data, cuts), n) == want
+
+
+def test_one_long_line_in_many_reads_is_one_split_line():
+    line = b"x" * 2_500_000 + b"\n"
+    chunks = [line[i:i + 65536] for i in range(0, len(line), 65536)]
+    assert count_run(chunks, 1000) == 1
+    assert count_run([line], 1000) == 1

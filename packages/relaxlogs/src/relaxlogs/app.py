@@ -1,8 +1,8 @@
 """Set up one relaxlogs run from the parsed options: the clock, the standard descriptors, the
 --lock, the Rotator (or stdout), the stamps, the signal handlers; then the Runner's loop.
 
-Signals: relaxlogs stops gracefully (TERM/INT/QUIT drain the pipe and exit 0, HUP reopens, ALRM
-rotates), so it installs its own handlers for the run; _entry.run() puts back the previous ones.
+Signals: relaxlogs stops gracefully (TERM/INT/QUIT read on to the end of the input, at most
+--shutdown-timeout seconds, and exit 0; HUP reopens, ALRM rotates, USR1 reports), so it installs its own handlers for the run; _entry.run() puts back the previous ones.
 """
 from __future__ import annotations
 
@@ -13,7 +13,8 @@ import time
 
 from . import _entry
 
-HANDLED = (signal.SIGTERM, signal.SIGINT, signal.SIGQUIT, signal.SIGHUP, signal.SIGALRM)
+HANDLED = (signal.SIGTERM, signal.SIGINT, signal.SIGQUIT, signal.SIGHUP, signal.SIGALRM,
+           signal.SIGUSR1)
 
 
 def main(args, zone) -> int:
@@ -50,8 +51,11 @@ def main(args, zone) -> int:
                       max_age=max(0, args.max_age) * 60, keep=args.keep, max_size=args.max_size,
                       link=None if args.no_link else args.link, compress=args.compress,
                       post_rotate=args.post_rotate, fsync=args.fsync, zone=zone, clock=clock)
+        rot.hook_quiet = 2 in closed
+    status = os.path.abspath(args.status_file) if args.status_file else None
     runner = Runner(rot, Splitter(args.max_line), stamper, clock=clock, tee=args.tee,
-                    retry=args.retry, retry_interval=args.retry_interval)
+                    retry=args.retry, retry_interval=args.retry_interval,
+                    shutdown_timeout=args.shutdown_timeout, status_file=status)
 
     signal.signal(signal.SIGXFSZ, signal.SIG_IGN)   # a file size limit is an error, not a kill
     caught = runner.signals

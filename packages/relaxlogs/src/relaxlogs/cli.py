@@ -13,8 +13,8 @@ Read lines on standard input and append them to DIR/log.%Y%m%d%H%M (one file per
 removed after --max-age minutes. Lines are written whole, whatever their length; a CR before the
 newline is removed; a last line without newline gets one.
 
-Signals: TERM/INT/QUIT read what is already in the pipe, write it and exit 0; HUP reopens the
-file; ALRM rotates now. Every long option is also accepted with one dash (-log-dir DIR)."""
+Signals: TERM/INT/QUIT keep reading until the end of the input (at most --shutdown-timeout
+seconds), write it and exit 0; HUP reopens the file; ALRM rotates now; USR1 prints the status. Every long option is also accepted with one dash (-log-dir DIR)."""
 
 
 def _pattern(text: str) -> str:
@@ -102,6 +102,12 @@ def build_parser() -> _entry.ArgumentParser:
     add("--retry-interval", type=_seconds, default=1.0, metavar="SECONDS",
         help="pause between retries (default 1)")
     add("--tee", action="store_true", help="also copy the output to stdout")
+    add("--shutdown-timeout", type=_seconds, default=10.0, metavar="SECONDS",
+        help="after TERM/INT/QUIT, read on until the end of the input for at most SECONDS "
+             "(default 10), then write what was read and exit")
+    add("--status-file", metavar="FILE",
+        help="keep FILE (LTSV, one line) updated every second and at exit: bytes read and "
+             "written, files, retries, lines split, bytes dropped")
     add("--lock", action="store_true", help="refuse to run when another relaxlogs --lock writes to DIR")
     add("-v", "--version", action="version", version=f"{PROG} {__version__}")
     return ap

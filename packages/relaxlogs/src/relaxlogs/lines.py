@@ -14,7 +14,8 @@ class Splitter:
         self.max_line = max_line
         self.partial: list[bytes] = []
         self.partial_len = 0
-        self.split_lines = 0      # lines that were cut at max_line
+        self.split_lines = 0      # lines that were cut at max_line (each counted once)
+        self.cutting = False      # the unfinished line was already cut (and counted)
 
     def feed(self, data: bytes, prefix: bytes = b"") -> list:
         """Complete lines as a list of bytes-like pieces (memoryviews of `data` where no copy is
@@ -29,12 +30,14 @@ class Splitter:
         end = idx + 1
         pieces: list = []
         start = 0
+        counted = False
         if self.partial:
             first = data.find(b"\n")
             self.partial.append(data[: first + 1])
             pieces.append(b"".join(self.partial))
             self.partial, self.partial_len = [], 0
             start = first + 1
+            counted, self.cutting = self.cutting, False
         if start < end:
             pieces.append(data if start == 0 and end == len(data) else memoryview(data)[start:end])
         if end < len(data):
@@ -58,7 +61,7 @@ class Splitter:
             if has_cr:
                 head = head.replace(b"\r\n", b"\n")
             if self.max_line and len(head) > self.max_line + 1:
-                head = self._cut_lines(head)
+                head = self._cut_lines(head, counted)
             if prefix:
                 # "a\nb\n" -> "a\nP b\nP ": write P, then all but the last P (no extra copy)
                 out = head.replace(b"\n", b"\n" + prefix)
@@ -69,17 +72,20 @@ class Splitter:
             pieces.append(self._cut_partial(prefix))
         return pieces
 
-    def _cut_lines(self, head: bytes) -> bytes:
+    def _cut_lines(self, head: bytes, first_counted: bool = False) -> bytes:
+        """Cut the lines of `head` longer than max_line; `first_counted`: the first line was
+        already cut while unfinished (_cut_partial counted it): not counted again."""
         n = self.max_line
         lines = head[:-1].split(b"\n")
         if max(map(len, lines)) <= n:
             return head
         out = []
-        for line in lines:
+        for k, line in enumerate(lines):
             if len(line) <= n:
                 out.append(line)
             else:
-                self.split_lines += 1
+                if k or not first_counted:
+                    self.split_lines += 1
                 out.extend(line[i:i + n] for i in range(0, len(line), n))
         return b"\n".join(out) + b"\n"
 
@@ -91,8 +97,9 @@ class Splitter:
         pieces = [buf[i:i + n] for i in range(0, cut, n)]
         rest = buf[cut:]
         self.partial, self.partial_len = ([rest], len(rest)) if rest else ([], 0)
-        if pieces:
-            self.split_lines += 1
+        if pieces and not self.cutting:
+            self.split_lines += 1       # once per line, however many reads it spans
+            self.cutting = True
         return b"".join(prefix + p + b"\n" for p in pieces)
 
     def finish(self, prefix: bytes = b"") -> bytes:
@@ -101,11 +108,12 @@ class Splitter:
             return b""
         line = b"".join(self.partial)
         self.partial, self.partial_len = [], 0
+        counted, self.cutting = self.cutting, False
         if line.endswith(b"\r"):
             line = line[:-1]
         out = line + b"\n"
         if self.max_line and len(out) > self.max_line + 1:
-            out = self._cut_lines(out)
+            out = self._cut_lines(out, counted)
         if prefix:
             out = prefix + out[:-1].replace(b"\n", b"\n" + prefix) + b"\n"
         return out

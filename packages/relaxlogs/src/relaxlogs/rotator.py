@@ -66,6 +66,9 @@ class Rotator:
         self.last_sync = 0.0
         self.opened_once = False
         self.failures = 0
+        self.hook_quiet = False  # stderr is closed: the hook's output goes to /dev/null
+        self.files = 0           # files opened by this run (status)
+        self.vanished = 0        # times the open file was found gone from its name (status)
         self.busy: set[str] = set()
         self._jobs = None
         self._worker = None
@@ -217,6 +220,7 @@ class Rotator:
         self.fd, self.path, self.base, self.gen = fd, path, base, gen
         self.size = os.fstat(fd).st_size
         self.opened_once = True
+        self.files += 1
         self._update_link()
         if first:
             self._recover()
@@ -268,13 +272,38 @@ class Rotator:
         self._open(self.base, self.gen)
 
     def tick(self) -> None:
-        """Timer: rotate (and clean up) at a period boundary even with no input; interval fsync."""
+        """Timer: rotate (and clean up) at a period boundary even with no input; a file removed
+        from under us is recreated; interval fsync."""
+        self.check_present()
         if self.base is not None:
             base = self.base_name(self.clock())
             if base != self.base:
                 self._rotate(base, self._last_gen(base))
         if self.fsync == "interval" and self.dirty and time.monotonic() - self.last_sync >= 1.0:
             self._sync()
+
+    def check_present(self) -> bool:
+        """The open file must still be at its name: `rm DIR/log.*` (link count 0), `rm -rf DIR`,
+        a move of the file or of DIR (the name is gone or is another file). Otherwise lines would
+        go to a file nobody can see until the next period: say so once for this file and open
+        it again at its name (directories and link recreated). True when it was recreated."""
+        if self.fd is None or self.path is None:
+            return False
+        try:
+            st = os.fstat(self.fd)
+            try:
+                pst = os.stat(self.path)
+            except (FileNotFoundError, NotADirectoryError):
+                pst = None
+        except OSError:
+            return False
+        if st.st_nlink > 0 and pst is not None and (pst.st_dev, pst.st_ino) == (st.st_dev, st.st_ino):
+            return False
+        self.vanished += 1
+        self._msg(f"{self.path}: {'removed' if st.st_nlink == 0 else 'moved or replaced'} while "
+                  "being written (the file or its directory); writing to a new file at its name")
+        self.reopen()
+        return True
 
     def _update_link(self) -> None:
         if not self.link or not self.path:
@@ -352,8 +381,10 @@ class Rotator:
                     final = self._gzip(old)
                 if self.post_rotate and final and hook:
                     import subprocess
+                    # its output goes to our stderr: stdout may carry the data (--tee)
                     r = subprocess.run(["/bin/sh", "-c", self.post_rotate + ' "$@"', "sh", final, new],
-                                       stdin=subprocess.DEVNULL)
+                                       stdin=subprocess.DEVNULL,
+                                       stdout=subprocess.DEVNULL if self.hook_quiet else 2)
                     if r.returncode != 0:
                         self.failures += 1
                         self._msg(f"post-rotate command failed (exit {r.returncode}) for {final}")

@@ -1,11 +1,14 @@
 """The main loop: read stdin, cut lines, buffer, flush to the Rotator (or stdout), on a timer too.
 
 Reading waits in select() on stdin and a self-pipe woken by signals, with a timeout that serves
-the 100 ms flush, the once-a-second rotation/cleanup check and interval fsync. So a quiet input
-still rotates, and signals are handled at once:
-  TERM, INT, QUIT: read what is already in the pipe (until EOF or it is empty), finish the current
-                   line, flush, finish background jobs, exit 0;
-  HUP: reopen the file;  ALRM: rotate now.
+the 100 ms flush, the once-a-second rotation/cleanup/presence check and interval fsync. So a quiet
+input still rotates, and signals are handled at once:
+  TERM, INT, QUIT: keep reading until end of input (the writer, often signalled with us, still
+                   has its shutdown lines to say) for at most --shutdown-timeout seconds; at the
+                   deadline (or at a second such signal) read what is in the pipe then, say how
+                   many bytes were left unread; finish the current line, flush, finish
+                   background jobs, exit 0;
+  HUP: reopen the file;  ALRM: rotate now;  USR1: the status line on stderr (and --status-file).
 A failed write keeps the unwritten bytes and stops reading (the input waits in the pipe), retries
 --retry times every --retry-interval seconds, then reports and exits 1.
 """
@@ -34,7 +37,8 @@ class Stop(Exception):
 class Runner:
     def __init__(self, rotator: Rotator | None, splitter: Splitter, stamper=None, clock=time.time,
                  tee: bool = False, retry: int = 5, retry_interval: float = 1.0,
-                 infd: int = 0, outfd: int = 1, err=None):
+                 infd: int = 0, outfd: int = 1, err=None, shutdown_timeout: float = 10.0,
+                 status_file: str | None = None):
         self.rot = rotator
         self.split = splitter
         self.stamper = stamper
@@ -49,9 +53,20 @@ class Runner:
         self.buflen = 0
         self.flush_at = 0.0
         self.signals: list[int] = []
-        self.draining = False
-        self.drain_left: int | None = None   # bytes that were in the pipe at the signal
+        self.shutdown_timeout = shutdown_timeout
+        self.draining = False                # a stop signal came: reading on to end of input
+        self.drain_deadline = 0.0
+        self.drain_left: int | None = None   # past the deadline: bytes in the pipe at the deadline
+        self.cut = False                     # the deadline came before end of input
         self.wakeup: int | None = None
+        # health (the --status-file and SIGUSR1)
+        self.status_file = status_file
+        self.started = time.time()
+        self.bytes_read = 0
+        self.bytes_written = 0
+        self.retries = 0
+        self.bytes_dropped = 0
+        self.unread: int | None = 0
 
     def _msg(self, text: str) -> None:
         try:
@@ -86,6 +101,7 @@ class Runner:
         if not self.buf:
             return
         pieces = self.buf
+        size = self.buflen
         self.buf, self.buflen = [], 0
         if self.rot is None or self.tee or len(pieces) > 64:
             data = pieces[0] if len(pieces) == 1 else b"".join(pieces)
@@ -93,19 +109,25 @@ class Runner:
             if self.rot is None or self.tee:
                 self._stdout(data)
             if self.rot is None:
+                self.bytes_written += size
                 return
         data = pieces
         attempt = 0
         while True:
             try:
                 self.rot.write(data)
+                self.bytes_written += size
                 return
             except WriteFailed as e:
                 data = e.remaining
                 if self.retry >= 0 and attempt >= self.retry:
+                    self.bytes_written += size - len(data)
+                    self.bytes_dropped += len(data)
                     self._msg(f"{e.path}: {e.err.strerror}; giving up, {len(data)} bytes not written")
                     raise Stop(1) from None
                 attempt += 1
+                self.retries += 1
+                self.write_status("retrying")
                 self._msg(f"{e.path}: {e.err.strerror}; retrying in {self.retry_interval:g}s "
                           f"({attempt}{'' if self.retry < 0 else f'/{self.retry}'})")
                 self._sleep(self.retry_interval)
@@ -138,9 +160,15 @@ class Runner:
         while self.signals:
             sig = self.signals.pop(0)
             if sig in (signal.SIGTERM, signal.SIGINT, signal.SIGQUIT):
+                now = time.monotonic()
                 if not self.draining:
                     self.draining = True
-                    self.drain_left = _available(self.infd)
+                    self.drain_deadline = now + self.shutdown_timeout
+                else:                      # a second stop signal: the deadline is now
+                    self.drain_deadline = min(self.drain_deadline, now)
+            elif sig == signal.SIGUSR1:
+                self._msg(self.status_line("running"))
+                self.write_status("running")
             elif sig == signal.SIGHUP and self.rot is not None:
                 self.flush()
                 self._safely(self.rot.reopen, "reopen")
@@ -160,25 +188,32 @@ class Runner:
         _grow_pipe(self.infd)
         rfds = [self.infd] + ([wakeup] if wakeup is not None else [])
         next_tick = time.monotonic() + 1.0
+        self.write_status("running")
         try:
             while True:
                 self._signals()
                 now = time.monotonic()
+                timeout = next_tick - now
+                if self.buf:
+                    timeout = min(timeout, self.flush_at - now)
                 if self.draining:
-                    timeout = 0.0
-                else:
-                    timeout = next_tick - now
-                    if self.buf:
-                        timeout = min(timeout, self.flush_at - now)
+                    if self.drain_left is None and now >= self.drain_deadline:
+                        # the deadline: read what the pipe holds now, then stop
+                        self.cut = True
+                        self.drain_left = _unread(self.infd, pipe_only=True) or 0
+                    if self.drain_left is not None:
+                        if self.drain_left <= 0:
+                            break
+                        timeout = 0.0
+                    else:
+                        timeout = min(timeout, self.drain_deadline - now)
                 r, _, _ = select.select(rfds, [], [], max(0.0, timeout))
                 if wakeup is not None and wakeup in r:
                     _drain(wakeup)
                     self._signals()
-                if self.infd in r and self.draining and self.drain_left is not None and self.drain_left <= 0:
-                    break
                 if self.infd in r:
                     size = READ_SIZE
-                    if self.draining and self.drain_left is not None:
+                    if self.drain_left is not None:
                         size = min(size, self.drain_left)
                     try:
                         data = os.read(self.infd, size)
@@ -187,25 +222,67 @@ class Runner:
                         self.flush()
                         raise Stop(1) from None
                     if not data:
+                        self.cut = False
                         break
-                    if self.draining and self.drain_left is not None:
+                    self.bytes_read += len(data)
+                    if self.drain_left is not None:
                         self.drain_left -= len(data)
                     prefix = self.stamper.stamp(self.clock()) if self.stamper else b""
                     self._add(self.split.feed(data, prefix))
                     if self.buflen >= FLUSH_BYTES:
                         self.flush()
-                elif self.draining and not (wakeup is not None and wakeup in r):
+                elif self.drain_left is not None and not (wakeup is not None and wakeup in r):
                     break
                 now = time.monotonic()
                 if self.buf and now >= self.flush_at:
                     self.flush()
                 if now >= next_tick:
                     next_tick = now + 1.0
-                    if self.rot is not None and not self.draining:
+                    if self.rot is not None:
+                        # a file found removed: what is buffered goes to the new one
                         self._safely(self.rot.tick, "rotate")
+                    if self.status_file:
+                        self.write_status("stopping" if self.draining else "running")
+            if self.cut:
+                self.unread = _unread(self.infd)
+                left = "an unknown number of" if self.unread is None else str(self.unread)
+                self._msg(f"shutdown timeout ({self.shutdown_timeout:g}s) before the end of the "
+                          f"input: {left} bytes left unread")
             return self.finish(0)
         except Stop as e:
             return self.finish(e.code, failed=True)
+
+    # -- health -----------------------------------------------------------------------------
+    def status_line(self, state: str) -> str:
+        """One LTSV record: the counters an operator wants when stderr goes nowhere."""
+        rot = self.rot
+        fields = [("time", time.strftime("%Y-%m-%dT%H:%M:%S%z", time.localtime())),
+                  ("pid", os.getpid()), ("state", state),
+                  ("uptime", f"{time.time() - self.started:.0f}"),
+                  ("bytes_read", self.bytes_read), ("bytes_written", self.bytes_written),
+                  ("bytes_buffered", self.buflen + self.split.partial_len),
+                  ("files", rot.files if rot else 0),
+                  ("current", (rot.path or "") if rot else "-"),
+                  ("retries", self.retries), ("lines_split", self.split.split_lines),
+                  ("bytes_dropped", self.bytes_dropped),
+                  ("bytes_unread", "?" if self.unread is None else self.unread),
+                  ("recreated", rot.vanished if rot else 0),
+                  ("failures", rot.failures if rot else 0)]
+        return "\t".join(f"{k}:{v}" for k, v in fields)
+
+    def write_status(self, state: str) -> None:
+        """Replace --status-file atomically (a temporary file renamed over it)."""
+        if not self.status_file:
+            return
+        tmp = f"{self.status_file}.tmp"
+        try:
+            with open(tmp, "w") as f:
+                f.write(self.status_line(state) + "\n")
+            os.replace(tmp, self.status_file)
+        except OSError as e:
+            if not getattr(self, "_status_warned", False):
+                self._status_warned = True
+                self._msg(f"{self.status_file}: {e.strerror}")
 
     def finish(self, code: int, failed: bool = False) -> int:
         try:
@@ -221,6 +298,7 @@ class Runner:
                 code = 1
         if self.split.split_lines:
             self._msg(f"{self.split.split_lines} line(s) longer than --max-line were split")
+        self.write_status(f"exited {code}")
         return code
 
 
@@ -242,14 +320,18 @@ def _grow_pipe(fd: int) -> None:
         pass
 
 
-def _available(fd: int) -> int | None:
-    """Bytes waiting in a pipe (FIONREAD); None when unknown (a regular file: read to EOF)."""
+def _unread(fd: int, pipe_only: bool = False) -> int | None:
+    """Bytes not read yet: waiting in a pipe or socket (FIONREAD), or left in a regular file
+    (0 with pipe_only); None when unknown (a terminal, a device)."""
     import fcntl
     import stat
     import struct
     import termios
     try:
-        if not stat.S_ISFIFO(os.fstat(fd).st_mode) and not stat.S_ISSOCK(os.fstat(fd).st_mode):
+        st = os.fstat(fd)
+        if stat.S_ISREG(st.st_mode):
+            return 0 if pipe_only else max(0, st.st_size - os.lseek(fd, 0, os.SEEK_CUR))
+        if not stat.S_ISFIFO(st.st_mode) and not stat.S_ISSOCK(st.st_mode):
             return None
         return struct.unpack("i", fcntl.ioctl(fd, termios.FIONREAD, b"\0\0\0\0"))[0]
     except OSError:
