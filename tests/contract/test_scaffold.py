@@ -1,7 +1,8 @@
 """scripts/new-package: the scaffold of a new package passes the suite's checks as generated.
 
 In a copy of the repository's scripts, tox.ini and contract tests (no package but the new ones),
-new-package makes a tool (Go-style flags, suite policy), a mackerel-policy tool and a library; then
+new-package makes a tool (Go-style flags, suite policy), a mackerel-policy and a grep-policy tool
+and a library; then
 their README INSTALL blocks install them into an empty venv, and test_conventions.py,
 test_entry.py (layout, README sections, filters, exit-code policy, the _entry.py copies) and the
 generated tests all pass there.
@@ -14,6 +15,7 @@ import pathlib
 import shutil
 import subprocess
 import sys
+import tomllib
 
 import pytest
 
@@ -24,7 +26,8 @@ _spec = importlib.util.spec_from_file_location("contract_install", pathlib.Path(
 inst = importlib.util.module_from_spec(_spec)
 _spec.loader.exec_module(inst)
 
-TOOL, PLUGIN, LIB = "demo-tool", "demo-plugin", "demo-lib"
+TOOL, PLUGIN, GREP, LIB = "demo-tool", "demo-plugin", "demo-grep", "demo-lib"
+TOOLS = ((TOOL, "demo_tool"), (PLUGIN, "demo_plugin"), (GREP, "demo_grep"))
 
 
 def make_tree(base: pathlib.Path) -> pathlib.Path:
@@ -49,6 +52,7 @@ def tree(tmp_path_factory):
     tree = make_tree(tmp_path_factory.mktemp("scaffold"))
     for args in ([TOOL, "--upstream", "example/demo-tool", "--go-flags"],
                  [PLUGIN, "--policy", "mackerel", "--description", "demo metrics for mackerel-agent"],
+                 [GREP, "--policy", "grep"],
                  [LIB, "--library", "--description", "shared code of the demo tools"]):
         r = new_package(tree, *args)
         assert r.returncode == 0, r.stdout + r.stderr
@@ -56,7 +60,7 @@ def tree(tmp_path_factory):
 
 
 def test_the_files_of_the_scaffold(tree):
-    for name, mod in ((TOOL, "demo_tool"), (PLUGIN, "demo_plugin")):
+    for name, mod in TOOLS:
         for f in ("pyproject.toml", "README.md", f"src/{mod}/__init__.py", f"src/{mod}/_entry.py",
                   f"src/{mod}/cli.py", f"src/{mod}/core.py"):
             assert (tree / "packages" / name / f).is_file(), f
@@ -75,6 +79,10 @@ def test_the_files_of_the_scaffold(tree):
     cli = (tree / "packages" / TOOL / "src" / "demo_tool" / "cli.py").read_text()
     assert "go_flags=True" in cli and "_entry.run(" in cli
     assert "POLICY = _entry.MACKEREL" in (tree / "packages" / PLUGIN / "src" / "demo_plugin" / "cli.py").read_text()
+    contract = tomllib.loads((tree / "packages" / PLUGIN / "pyproject.toml").read_text())["tool"]["suite"]
+    assert contract["scripts"][PLUGIN] == {"filter": False, "input": "text", "policy": "mackerel"}
+    readme = (tree / "packages" / PLUGIN / "README.md").read_text()
+    assert "| 3 | usage error |" in readme and "| 2 | runtime failure" in readme
 
 
 def test_entry_copies_and_tox_envs(tree):
@@ -84,8 +92,8 @@ def test_entry_copies_and_tox_envs(tree):
     cp = configparser.ConfigParser()
     cp.read(tree / "tox.ini")
     envs = cp["tox"]["env_list"].split()
-    assert envs[-1] == "contract" and {TOOL, PLUGIN, LIB} <= set(envs)
-    assert envs.index(TOOL) < envs.index(PLUGIN) < envs.index(LIB), "appended in order"
+    assert envs[-1] == "contract" and {TOOL, PLUGIN, GREP, LIB} <= set(envs)
+    assert envs.index(TOOL) < envs.index(PLUGIN) < envs.index(GREP) < envs.index(LIB), "in order"
 
 
 def test_refuses_what_exists_and_bad_names(tree):
@@ -105,7 +113,7 @@ def test_generated_packages_pass_the_contract_and_their_own_tests(tree, tmp_path
     venv = tmp_path / "venv"
     inst.new_venv(venv)
     env = inst.venv_env(venv)
-    for name in (TOOL, PLUGIN, LIB):
+    for name in (TOOL, PLUGIN, GREP, LIB):
         blocks = inst.install_blocks((tree / "packages" / name / "README.md").read_text())
         assert blocks and len(blocks) == 1, name
         r = subprocess.run(["bash", "-e", "-c", blocks[0]], cwd=tree, env=env, capture_output=True,
@@ -117,7 +125,7 @@ def test_generated_packages_pass_the_contract_and_their_own_tests(tree, tmp_path
     r = subprocess.run([str(venv / "bin" / "python"), "-m", "pytest", "-p", "no:cacheprovider", "-q",
                         "--import-mode=importlib",   # tests/*/test_cli.py: one basename, many dirs
                         "tests/contract/test_conventions.py", "tests/contract/test_entry.py",
-                        f"tests/{TOOL}", f"tests/{PLUGIN}", f"tests/{LIB}"],
+                        f"tests/{TOOL}", f"tests/{PLUGIN}", f"tests/{GREP}", f"tests/{LIB}"],
                        cwd=tree, env=env, capture_output=True, text=True, timeout=600)
     tail = r.stdout[-6000:] + r.stderr[-2000:]
     assert r.returncode == 0, tail
