@@ -62,6 +62,7 @@ ensure_system_tools() {
     command -v haproxy >/dev/null 2>&1 || [ -x /usr/sbin/haproxy ] || want+=(haproxy)  # ppdp peers, bench
     command -v nginx >/dev/null 2>&1 || [ -x /usr/sbin/nginx ] || want+=(nginx)
     [ -f /usr/lib/nginx/modules/ngx_stream_module.so ] || want+=(libnginx-mod-stream)
+    command -v podman >/dev/null 2>&1 || want+=(podman)  # motarei: the fake Docker API's shapes
     if [ ${#want[@]} -gt 0 ]; then
         # shellcheck disable=SC2207
         want=($(printf '%s\n' "${want[@]}" | sort -u))

@@ -64,7 +64,7 @@ class FakeDocker:
              "Ports": [p for priv, pub in ports for p in (
                  {"IP": "0.0.0.0", "PrivatePort": priv, "PublicPort": pub, "Type": "tcp"},
                  {"IP": "::", "PrivatePort": priv, "PublicPort": pub, "Type": "tcp"})],
-             "HostConfig": {"NetworkMode": "bridge"}, "NetworkSettings": {"Networks": {}}, "Mounts": [],
+             "NetworkSettings": {"Networks": {}}, "Mounts": [],
              "_health": health}
         with self.lock:
             self.containers[cid] = c
@@ -140,7 +140,7 @@ class FakeDocker:
                 return self._json(h, 404, {"message": f"No such container: {m.group(1)}"})
             return self._json(h, 200, self._inspect(c))
         if path == "/events":
-            return self._events(h, filters, query.get("since"))
+            return self._events(h, filters, query.get("since"), query.get("until"))
         return self._json(h, 404, {"message": "page not found"})
 
     def _find(self, ref: str):
@@ -182,7 +182,7 @@ class FakeDocker:
             ports.setdefault(f"{p['PrivatePort']}/tcp", []).append({"HostIp": p["IP"], "HostPort": str(p["PublicPort"])})
         return {"Id": c["Id"], "Created": created, "Path": "/app", "Args": [], "State": state,
                 "Image": c["ImageID"], "Name": c["Names"][0], "RestartCount": 0, "Config": config,
-                "HostConfig": c["HostConfig"], "NetworkSettings": {"Ports": ports, "Networks": {}}, "Mounts": []}
+                "HostConfig": {"NetworkMode": "bridge"}, "NetworkSettings": {"Ports": ports, "Networks": {}}, "Mounts": []}
 
     def wait_subscribed(self, n: int = 1, timeout: float = 10.0) -> bool:
         end = time.monotonic() + timeout
@@ -192,7 +192,7 @@ class FakeDocker:
             time.sleep(0.02)
         return False
 
-    def _events(self, h, filters: dict, since: str | None = None) -> None:
+    def _events(self, h, filters: dict, since: str | None = None, until: str | None = None) -> None:
         q: queue.Queue = queue.Queue()
         with self.lock:
             self.subscribers.append((q, filters))
@@ -209,8 +209,10 @@ class FakeDocker:
         try:
             while not self.closed:
                 try:
-                    ev = q.get(timeout=0.5)
+                    ev = q.get(timeout=0.1 if until else 0.5)
                 except queue.Empty:
+                    if until and time.time() > float(until):
+                        break                           # `until`: the stream ends then
                     continue
                 if ev is None:
                     break
