@@ -17,6 +17,10 @@ SIZE units (case-insensitive, an optional space before the unit, an optional "/s
   bytes, IEC (powers of 1024): 100Ki, 100MiB                 (100Mi = 104,857,600 B/s)
   bits (divided by 8):         800Mbit, 100Mbps, 1Gibit      (800Mbit = 100,000,000 B/s)
 Note "100Mb" means megaBYTES, as in upstream sabo; write "100Mbit" for bits.
+
+Members with different --max-bandwidth in one group share the smallest. To change the rate of a
+running group, write a SIZE to DIR/max-bandwidth (DIR/max-bandwidth.NAME for --group NAME); every
+member reads it within --refresh seconds; remove the file to go back to --max-bandwidth.
 Every long option is also accepted with one dash (-max-bandwidth SIZE)."""
 
 
@@ -29,6 +33,24 @@ def _size(text: str) -> int:
     if v < 1:
         raise argparse.ArgumentTypeError(f"must be at least 1 byte per second: {text!r}")
     return v
+
+
+MIN_BURST = 1024
+
+
+def _burst(text: str) -> int:
+    v = _size(text)
+    if v < MIN_BURST:   # reads are at most half the bucket: 1 byte per read at --burst 1
+        raise argparse.ArgumentTypeError(f"must be at least 1KiB (1024 bytes; reads are at most "
+                                         f"half of it): {text!r}")
+    return v
+
+
+def _group(text: str) -> str:
+    # also the suffix of the group's control file, DIR/max-bandwidth.NAME
+    if not text or "/" in text or "\0" in text or text in (".", ".."):
+        raise argparse.ArgumentTypeError(f"a group name is not empty and has no '/': {text!r}")
+    return text
 
 
 def _positive_float(text: str, limit: float = 1e6) -> float:
@@ -55,12 +77,13 @@ def build_parser() -> _entry.ArgumentParser:
     ap.add_argument("--work-dir", metavar="DIR", required=True,
                     help="directory holding the members' lock files")
     ap.add_argument("--mkdir", action="store_true", help="create --work-dir (and parents) if missing")
-    ap.add_argument("--group", metavar="NAME",
+    ap.add_argument("--group", metavar="NAME", type=_group,
                     help="share with the members of this group (default: everyone in --work-dir)")
     ap.add_argument("--weight", metavar="W", type=_positive_float, default=1.0,
                     help="relative share of this member (default 1)")
-    ap.add_argument("--burst", metavar="SIZE", type=_size,
-                    help="token bucket capacity, also the largest read (default: 100 ms of the share)")
+    ap.add_argument("--burst", metavar="SIZE", type=_burst,
+                    help="token bucket capacity, at least 1KiB; a read is at most half of it "
+                         "(default: 100 ms of the share)")
     ap.add_argument("--refresh", metavar="SECONDS", type=_refresh, default=0.1,
                     help="how often the group is re-read and our rate republished (default 0.1)")
     ap.add_argument("--progress", action="store_true",

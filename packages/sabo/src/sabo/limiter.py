@@ -22,6 +22,7 @@ from .group import Registration, encode_record, fair_shares
 from .units import format_bytes, format_rate
 
 CHUNK = 128 * 1024
+CONTROL_FILE = "max-bandwidth"     # DIR/max-bandwidth (DIR/max-bandwidth.NAME for --group NAME)
 
 
 class _Timeout(Exception):
@@ -71,6 +72,11 @@ class Limiter:
         self.next_refresh = self.start
         self.next_progress = self.start + 1.0
         self.progress_tty = False
+        # the group's cap: the smallest --max-bandwidth among the members, or the control file's
+        self.cap = bw
+        self.control_name = CONTROL_FILE if default_group else f"{CONTROL_FILE}.{group}"
+        self.control_text: str | None = None   # the control file's content last seen
+        self.control_value: int | None = None  # its valid value, in force while the file exists
         # the group budget per 250 ms window (group.Registration.charge): the issue's bound
         self.limit = bw * 0.25 + CHUNK
         self.ledger_warned = False
@@ -113,11 +119,21 @@ class Limiter:
                 elif p.group != self.group:
                     continue
                 peers.append(p)
-                if p.bw != self.bw and p.bw not in self.warned_bw:
+            # one rule for the group's cap, the same in every member: the control file's value
+            # while it exists, else the smallest --max-bandwidth of the live members
+            cap = min([self.bw] + [p.bw for p in peers])
+            control = self._control()
+            for p in peers:
+                if p.bw != self.bw and p.bw not in self.warned_bw and control is None:
                     self.warned_bw.add(p.bw)
                     self._msg(f"warning: a member of group {self.group!r} (pid {p.pid or '?'}) "
-                              f"uses --max-bandwidth {p.bw}, we use {self.bw}")
-            B = float(self.bw)
+                              f"uses --max-bandwidth {p.bw}, we use {self.bw}: the group shares "
+                              f"the smallest, {cap}")
+            if control is not None:
+                cap = control
+            self.cap = cap
+            self.limit = cap * 0.25 + CHUNK
+            B = float(cap)
 
             def demand(used: float, hungry: bool) -> float:
                 return math.inf if hungry else used * 1.5 + B * 0.01
@@ -144,6 +160,39 @@ class Limiter:
             if locked:
                 self.reg.unlock_dir()
 
+    def _control(self) -> int | None:
+        """The group's rate set at run time in the control file of the work dir (a SIZE, as
+        --max-bandwidth); None when there is none. A bad value is reported once and ignored."""
+        try:
+            fd = os.open(self.control_name, os.O_RDONLY | os.O_CLOEXEC | os.O_NONBLOCK,
+                         dir_fd=self.reg.dirfd)
+        except OSError:
+            if self.control_text is not None:
+                self.control_text, self.control_value = None, None
+                self._msg(f"{self.control_name} removed: back to --max-bandwidth")
+            return None
+        try:
+            text = os.read(fd, 256).decode("utf-8", "replace").strip()
+        except OSError:
+            text = ""
+        finally:
+            os.close(fd)
+        if text != self.control_text:
+            self.control_text = text
+            from .units import parse_size
+            try:
+                value = parse_size(text) if text else 0
+            except ValueError as e:
+                value, why = 0, str(e)
+            else:
+                why = "must be at least 1 byte per second"
+            if value >= 1:
+                self.control_value = value
+                self._msg(f"{self.control_name}: group rate {format_rate(value)}")
+            else:
+                self._msg(f"warning: {self.control_name}: {why}: ignored")
+        return self.control_value
+
     # -- output -----------------------------------------------------------------------------
     def _msg(self, text: str) -> None:
         try:
@@ -159,7 +208,7 @@ class Limiter:
         el = max(now - self.start, 1e-9)
         return (f"{format_bytes(self.total)} in {el:.2f}s, avg {format_rate(self.total / el)}, "
                 f"recent {format_rate(self.used)}, share {format_rate(self.alloc)}, "
-                f"{self.members} member(s)")
+                f"{self.members} member(s), cap {format_rate(self.cap)}")
 
     def _progress(self, now: float) -> None:
         try:
@@ -289,7 +338,11 @@ class Limiter:
                     continue
                 self._fill(now)
                 need = len(pending)
-                if self.tokens >= need:
+                # a chunk read before the rate fell (the group's cap was lowered, a member
+                # joined) can be larger than the bucket now: it goes when the bucket is full and
+                # leaves a debt (negative tokens) paid at the new rate, instead of never going
+                ready = min(need, self.burst)
+                if self.tokens >= ready:
                     if self.reg is not None:
                         # the group budget: no 250 ms window above cap/4 + one block, whatever
                         # the buckets hold (a member resumed after a stop spends its savings
@@ -311,7 +364,7 @@ class Limiter:
                     self.win_bytes += need
                     pending = None
                     continue
-                wait = (need - self.tokens) / self.alloc if self.alloc > 0 else math.inf
+                wait = (ready - self.tokens) / self.alloc if self.alloc > 0 else math.inf
                 self._pause(max(0.0, min(wait, deadline - now)), wakeup)
                 self.win_wait += self.clock() - now
             if self.progress:
