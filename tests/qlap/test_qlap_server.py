@@ -446,3 +446,39 @@ def test_fast_path_reads_a_row_split_over_several_packets(mariadb):
         assert c.conn._result.rows == ((40000000,),)
     finally:
         c.close()
+
+
+def test_concurrency_sweep_with_iterations_csv_and_ndjson(mariadb, dsn, dbname, tmp_path):
+    # mysqlslap's -c 1,8,32 -i N: one run per (agents, iteration) on one set-up, one record each
+    args = ["-d", dsn(dbname), "-a", "-l", "key", "-c", "1,2", "-i", "2", "--number-queries", "7", "-t", "0",
+            "--auto-generate-sql-write-number", "5"]
+    r = qlap(*args, "--format", "csv")
+    assert r.returncode == 0, r.stderr
+    rows = [line.split(",") for line in r.stdout.decode().splitlines()]
+    assert rows[0][:4] == ["concurrency", "iteration", "queries", "errors"] and len(rows) == 5
+    assert [(x[0], x[1], x[2], x[3]) for x in rows[1:]] == [("1", "1", "7", "0"), ("1", "2", "7", "0"),
+                                                          ("2", "1", "14", "0"), ("2", "2", "14", "0")]
+    assert all(float(x[5]) > 0 and x[-1] == "false" for x in rows[1:])
+    series = tmp_path / "s.jsonl"
+    r = qlap(*args, "--series", series)              # a sweep's default: NDJSON
+    assert r.returncode == 0, r.stderr
+    reps = [json.loads(line) for line in r.stdout.decode().splitlines()]
+    assert [(x["NAgents"], x["Iteration"], x["QueryCount"]) for x in reps] == [(1, 1, 7), (1, 2, 7), (2, 1, 14),
+                                                                              (2, 2, 14)]
+    assert len({x["Token"] for x in reps}) == 1 and dbname not in schemas(mariadb)
+
+
+def test_query_template_draws_fresh_parameters(mariadb, dsn, dbname):
+    try:
+        r = qlap("-d", dsn(dbname), "--template", "-q",
+                 "INSERT INTO kv (k, n, s) VALUES ({seq:1:1000}, {int:1:3}, {str:8})",
+                 "--create", "CREATE TABLE kv (id SERIAL, k INT, n INT, s VARCHAR(8))", "-n", "2",
+                 "--number-queries", "30", "-t", "0", "--no-drop")
+        assert r.returncode == 0, r.stderr
+        assert json.loads(r.stdout)["QueryCount"] == 60
+        got = mariadb.sql(f"SELECT COUNT(*), COUNT(DISTINCT k), MAX(k), MIN(n), MAX(n), COUNT(DISTINCT s), "
+                          f"MIN(LENGTH(s)) FROM {dbname}.kv").split()
+        # each agent walks its own 1, 2, ... 30; n in 1..3; a fresh string every time
+        assert got == ["60", "30", "30", "1", "3", "60", "8"]
+    finally:
+        mariadb.sql(f"DROP DATABASE IF EXISTS {dbname}")

@@ -276,8 +276,47 @@ def test_every_long_option_has_its_go_spelling():
             if not opt.startswith("--") or action.nargs == 0 and action.dest in ("help", "version"):
                 continue
             go = opt[1:]
-            argv = [go] if action.nargs == 0 else [go, "7"]
-            want = [opt] if action.nargs == 0 else [opt, "7"]
+            val = list(action.choices)[0] if action.choices else "7"
+            argv = [go] if action.nargs == 0 else [go, val]
+            want = [opt] if action.nargs == 0 else [opt, val]
             assert vars(p.parse_args(argv)) == vars(p.parse_args(want)), opt
     a = p.parse_args(["-nagents=3", "-drop-existing-db", "-q", "-x", "-only-print=false"])
     assert (a.nagents, a.drop_db, a.query, a.only_print) == (3, True, "-x", False)
+
+
+# -- query templates (--template) -------------------------------------------------------------------
+def test_template_placeholders():
+    import random
+
+    from qlap.template import TemplateError, compile_template
+    r = compile_template("SELECT * FROM t WHERE id = {int:3:5} AND s = {str:4} AND k = {choice:'a'|'b'} "
+                         "AND n = {seq:1:2} AND u = {uuid} AND j = '{{}}'", random.Random(7))
+    seen = [r() for _ in range(200)]
+    import re
+    pat = re.compile(r"SELECT \* FROM t WHERE id = ([345]) AND s = '([A-Za-z0-9]{4})' AND k = '([ab])' "
+                     r"AND n = ([12]) AND u = '([0-9a-f-]{36})' AND j = '\{\}'")
+    ms = [pat.fullmatch(x) for x in seen]
+    assert all(ms), seen[0]
+    assert {m.group(1) for m in ms} == {"3", "4", "5"} and {m.group(3) for m in ms} == {"a", "b"}
+    assert [m.group(4) for m in ms[:4]] == ["1", "2", "1", "2"]
+    assert len({m.group(2) for m in ms}) > 150 and len({m.group(5) for m in ms}) == 200
+    assert compile_template("SELECT 1")() == "SELECT 1"
+    for bad in ("{int:5:1}", "{int:1}", "{str:x}", "{nope}", "{uuid:1}", "{choice:}"):
+        with pytest.raises(TemplateError):
+            compile_template(f"SELECT {bad}")
+
+
+def test_template_and_sweep_usage_errors():
+    from qlap.cli import UsageError, build_parser, validate
+    for args, msg in ((["-a", "--template"], "--template requires --query"),
+                      (["-q", "SELECT {int:1}", "--template"], "--template:"),
+                      (["-q", "SELECT 1", "-c", "1,x"], "invalid --concurrency"),
+                      (["-q", "SELECT 1", "-c", "2", "-n", "2"], "exclusive"),
+                      (["-q", "SELECT 1", "-c", "0"], ">= 1"),
+                      (["-q", "SELECT 1", "-i", "0"], "--iterations")):
+        with pytest.raises(UsageError, match=msg):
+            validate(build_parser().parse_args(["-d", "root@/", *args]))
+    a = build_parser().parse_args(["-d", "root@/", "-q", "SELECT 1", "-c", "1,8,32", "-i", "2"])
+    validate(a)
+    from qlap.app import steps
+    assert a.nagents == 32 and steps(a) == [(1, 1), (1, 2), (8, 1), (8, 2), (32, 1), (32, 2)]

@@ -34,7 +34,7 @@ def make_plan(a, cfg: dict, kw: dict) -> Plan:
                 pre_queries=cfg["pre"], commit_rate=a.commit_rate, sel_ratio=cfg["sel"], ins_ratio=cfg["ins"],
                 ids=[], token=str(uuid.uuid4()), nagents=a.nagents, time_ns=cfg["time_ns"],
                 number_queries=a.number_queries, agent_rate=agent_rate, force=a.force or a.max_errors > 0,
-                only_print=a.only_print, max_errors=a.max_errors)
+                only_print=a.only_print, max_errors=a.max_errors, template=a.template)
 
 
 def run(a, cfg: dict) -> int:
@@ -80,7 +80,7 @@ def _set_up_and_load(a, cfg: dict, plan: Plan, setup) -> int:
                       spec=plan.spec if cfg["create"] is None else None, force=a.force)
         if cfg["create"] is None:
             if a.auto_generate_sql_write_number:
-                setup.populate(plan.spec, a.auto_generate_sql_write_number * a.nagents)
+                setup.populate(plan.spec, a.auto_generate_sql_write_number * max(a.concurrency or [a.nagents]))
             plan.ids = setup.ids()
         before = server_status(setup.conn)
     except TableExists as e:
@@ -105,35 +105,108 @@ def _set_up_and_load(a, cfg: dict, plan: Plan, setup) -> int:
     return load_and_report(a, cfg, plan, setup, before)
 
 
-def empty_report(a, cfg: dict, plan: Plan, setup, signum: int) -> int:
+def empty_report(a, cfg: dict, plan: Plan, setup, signum: int, out=None, iteration: int = 0) -> int:
     """The report of a run stopped before its load started: no query, `Interrupted` true; the
     exit status of the signal."""
     import time
 
-    from .gofmt import encode
     from .runner import RunResult, default_processes
     now = time.monotonic_ns()
     res = RunResult([], time.time_ns(), now, now, True, "")
-    rep = report(a, cfg, res, plan.token, setup.state.use_existing, a.processes or default_processes(a.nagents),
-                 0.0, {}, {})
-    sys.stdout.write(encode(rep) + "\n")
-    sys.stdout.flush()
+    rep = report(a, cfg, res, plan.token, setup.state.use_existing,
+                 a.processes or default_processes(plan.nagents), 0.0, {}, {}, nagents=plan.nagents,
+                 iteration=iteration)
+    (out or Output(a)).write(rep, res)
     return interrupted_status(signum)
 
 
+def steps(a) -> list[tuple[int, int]]:
+    """(agents, iteration) of every run: one, or the sweep of -c LIST x --iterations."""
+    conc = a.concurrency or [a.nagents]
+    return [(c, i) for c in conc for i in range(1, a.iterations + 1)]
+
+
+def is_sweep(a) -> bool:
+    return bool(a.concurrency) or a.iterations > 1
+
+
 def load_and_report(a, cfg: dict, plan: Plan, setup, before: dict) -> int:
+    """Run the load (every step of a sweep in turn, on the same set-up) and print each report."""
+    import dataclasses
+
+    import pymysql
+
+    from .report import server_status
+    out = Output(a)
+    rc = EXIT_OK
+    for n, (c, it) in enumerate(steps(a)):
+        if n:
+            try:
+                before = server_status(setup.conn)
+            except pymysql.MySQLError:
+                before = {}
+        agent_rate = float(a.rate) if a.rate else (a.total_rate / c if a.total_rate else 0.0)
+        step = dataclasses.replace(plan, nagents=c, agent_rate=agent_rate)
+        rc, stop = run_step(a, cfg, step, setup, before, out, it if is_sweep(a) else 0, first=not n)
+        if stop:
+            break
+    return rc
+
+
+class Output:
+    """The reports on stdout: Go's indented JSON (one run), NDJSON (one line per run: the default
+    of a sweep) or CSV (a header, then one row per run)."""
+
+    CSV = ("concurrency", "iteration", "queries", "errors", "elapsed_s", "avg_qps", "median_qps",
+           "p50_ms", "p95_ms", "p99_ms", "max_ms", "interrupted")
+
+    def __init__(self, a):
+        self.fmt = a.format or ("ndjson" if is_sweep(a) else "json")
+        self.header = False
+
+    def write(self, rep: dict, res) -> None:
+        if self.fmt == "json":
+            from .gofmt import encode
+            line = encode(rep) + "\n"
+        elif self.fmt == "ndjson":
+            import json
+            line = json.dumps(rep, ensure_ascii=False, separators=(",", ":")) + "\n"
+        else:
+            line = "" if self.header else ",".join(self.CSV) + "\n"
+            self.header = True
+            line += ",".join(str(v) for v in self.csv_row(rep, res)) + "\n"
+        sys.stdout.write(line)
+        sys.stdout.flush()
+
+    @staticmethod
+    def csv_row(rep: dict, res) -> list:
+        from .stats import _idx
+        d = sorted(x for ag in res.agents for x in ag.durs)
+        n = len(d)
+
+        def ms(p):
+            return round(d[_idx(n, p)] / 1e6, 3) if n else 0
+        elapsed = max(res.finish_ns - res.start_ns, 0) / 1e9
+        return [rep["NAgents"], rep.get("Iteration", 1), rep["QueryCount"], rep["ErrorQueryCount"],
+                round(elapsed, 3), round(rep["AvgQPS"], 1), round(rep["MedianQPS"], 1), ms(0.5), ms(0.95),
+                ms(0.99), round(d[-1] / 1e6, 3) if n else 0, str(rep["Interrupted"]).lower()]
+
+
+def run_step(a, cfg: dict, plan: Plan, setup, before: dict, out: Output, iteration: int,
+             first: bool = True) -> tuple[int, bool]:
+    """One load run with plan.nagents agents and its report: (exit status, stop the sweep)."""
     import pymysql
 
     from .progress import Progress, process_cpu
     from .report import server_status
     from .runner import Coordinator, RunError, default_processes, kill_queries
-    procs = a.processes or default_processes(a.nagents)
+    procs = a.processes or default_processes(plan.nagents)
     show = not a.no_progress and sys.stderr.isatty()
     try:
-        prog = Progress(a.nagents, show, a.series)
+        prog = Progress(plan.nagents, show, a.series, append=not first)   # a sweep's steps follow each other
     except OSError as e:
         err(f"{a.series}: {e.strerror}")
-        return EXIT_FAILURE
+        return EXIT_FAILURE, True
     coord = Coordinator(plan, procs, tick=prog.tick, killer=functools.partial(kill_queries, plan.connect),
                         max_errors=a.max_errors)
     cpu0 = process_cpu()
@@ -141,9 +214,9 @@ def load_and_report(a, cfg: dict, plan: Plan, setup, before: dict) -> int:
         res = coord.run()
     except RunError as e:
         if coord.interrupted:       # before the start (the agents were connecting)
-            return empty_report(a, cfg, plan, setup, coord.signum)
+            return empty_report(a, cfg, plan, setup, coord.signum, out, iteration), True
         err(f"Failed to run Task: {e}")
-        return EXIT_FAILURE
+        return EXIT_FAILURE, True
     finally:
         prog.close()
     cpu = process_cpu() - cpu0
@@ -154,28 +227,31 @@ def load_and_report(a, cfg: dict, plan: Plan, setup, before: dict) -> int:
     first = next((x.first_error for x in res.agents if x.first_error), res.fatal)
     if res.fatal and not plan.force:
         err(f"Failed to run Task: {first}")
-        return EXIT_FAILURE
-    rep = report(a, cfg, res, plan.token, setup.state.use_existing, procs, cpu, before, after)
-    from .gofmt import encode
-    sys.stdout.write(encode(rep) + "\n")
-    sys.stdout.flush()
+        return EXIT_FAILURE, True
+    rep = report(a, cfg, res, plan.token, setup.state.use_existing, procs, cpu, before, after,
+                 nagents=plan.nagents, iteration=iteration)
+    out.write(rep, res)
     if res.fatal:
         err(f"stopped: {first}")
-        return EXIT_FAILURE
+        return EXIT_FAILURE, True
     if a.max_errors and rep["ErrorQueryCount"] >= a.max_errors:
         err(f"stopped after {rep['ErrorQueryCount']} errors (--max-errors {a.max_errors})")
-        return EXIT_FAILURE
+        return EXIT_FAILURE, True
     if rep["ErrorQueryCount"]:
         err(f"{rep['ErrorQueryCount']} queries failed; first: {first}")
-    return interrupted_status(coord.signum) if res.interrupted else EXIT_OK
+    if res.interrupted:
+        return interrupted_status(coord.signum), True
+    return EXIT_OK, False
 
 
 def report(a, cfg: dict, res, token: str, use_existing: bool, procs: int, cpu: float, before: dict,
-           after: dict) -> dict:
-    """The JSON report: winebarrel/qlap's configuration fields, then the run's figures."""
+           after: dict, nagents: int | None = None, iteration: int = 0) -> dict:
+    """The JSON report: winebarrel/qlap's configuration fields, then the run's figures (and the
+    iteration of a sweep)."""
     from .report import build, status_delta
+    nagents = nagents or a.nagents
     upstream_cfg = {
-        "DSN": cfg["dsn"].masked(), "NAgents": a.nagents, "Rate": a.rate, "AutoGenerateSql": a.auto_generate_sql,
+        "DSN": cfg["dsn"].masked(), "NAgents": nagents, "Rate": a.rate, "AutoGenerateSql": a.auto_generate_sql,
         "NumberPrePopulatedData": a.auto_generate_sql_write_number,
         "NumberQueriesToExecute": a.number_queries, "DropExistingDatabase": a.drop_db,
         "UseExistingDatabase": use_existing, "NoDropDatabase": a.no_drop,
@@ -188,11 +264,13 @@ def report(a, cfg: dict, res, token: str, use_existing: bool, procs: int, cpu: f
         "GOMAXPROCS": os.cpu_count() or 1,
     }
     count = sum(len(x.durs) for x in res.agents)
-    expected = int(a.total_rate) if a.total_rate else a.nagents * a.rate
+    expected = int(a.total_rate) if a.total_rate else nagents * a.rate
     extras = {"ExpectedQPS": expected, "TotalRate": a.total_rate, "Processes": procs,
               "ClientCPUSeconds": round(cpu, 3),
               "ClientCPUPerQueryMicroseconds": round(cpu / count * 1e6, 1) if count else 0,
               "ServerStatusDelta": status_delta(before, after) if after else None}
+    if iteration:
+        extras["Iteration"] = iteration
     return build(upstream_cfg, res, cfg["hinterval"], extras)
 
 

@@ -24,7 +24,12 @@ def build_parser() -> _entry.ArgumentParser:
     a = p.add_argument
     a("-d", "--dsn", help="go-sql-driver DSN: [user[:pass]@][tcp(host:port)|unix(path)]/[db][?timeout=10s] "
                           "(db defaults to qlap; without a password MYSQL_PWD is used)")
-    a("-n", "--nagents", type=int, default=1, help="number of agents, one connection each (default 1)")
+    a("-n", "--nagents", type=int, default=None, help="number of agents, one connection each (default 1)")
+    a("-c", "--concurrency", metavar="LIST",
+      help="sweep: run once per agent count of the comma list (mysqlslap's -c 1,8,32), one report each")
+    a("-i", "--iterations", type=int, default=1, help="runs of each step (mysqlslap's -i; default 1)")
+    a("--format", choices=("json", "ndjson", "csv"),
+      help="report format: json (default for one run), ndjson (one line per run: default of a sweep), csv")
     a("-t", "--time", default="60", help="run time in seconds (or 90s, 5m); 0 = no limit (default 60)")
     a("--number-queries", type=int, default=0, help="queries per agent; 0 = no limit")
     a("-r", "--rate", type=int, default=0, help="queries/s of EACH agent; 0 = unthrottled")
@@ -32,6 +37,8 @@ def build_parser() -> _entry.ArgumentParser:
     a("-a", "--auto-generate-sql", action="store_true", help="generate the table and the statements")
     a("--auto-generate-sql-guid-primary", action="store_true", help="VARCHAR(36) UUID() primary key")
     a("-q", "--query", help="SQL to run (or the path of a file holding it), split on the delimiter")
+    a("--template", action="store_true",
+      help="-q statements are templates: {int:LO:HI} {seq:LO:HI} {str:N} {choice:A|B} {uuid}, fresh each time")
     a("--auto-generate-sql-write-number", type=int, default=100, help="rows pre-populated per agent (100)")
     a("-l", "--auto-generate-sql-load-type", default="mixed", help="mixed, update, write, key or read")
     a("--auto-generate-sql-secondary-indexes", type=int, default=0, help="number of UUID() unique columns")
@@ -94,6 +101,20 @@ def validate(a) -> dict:
         d.connect_kwargs()          # ports and durations are checked here, not at connect time
     except DSNError as e:
         raise UsageError(str(e)) from None
+    if a.concurrency is not None:
+        if a.nagents is not None:
+            raise UsageError("--nagents and --concurrency are exclusive")
+        try:
+            a.concurrency = [int(x) for x in a.concurrency.split(",")]
+        except ValueError:
+            raise UsageError(f"invalid --concurrency {a.concurrency!r}: a comma list like 1,8,32") from None
+        if not a.concurrency or min(a.concurrency) < 1:
+            raise UsageError("--concurrency values must be >= 1")
+        a.nagents = max(a.concurrency)
+    elif a.nagents is None:
+        a.nagents = 1
+    if a.iterations < 1:
+        raise UsageError("--iterations must be >= 1")
     for name, v, lo in (("nagents", a.nagents, 1), ("number-queries", a.number_queries, 0), ("rate", a.rate, 0),
                         ("auto-generate-sql-write-number", a.auto_generate_sql_write_number, 0),
                         ("auto-generate-sql-secondary-indexes", a.auto_generate_sql_secondary_indexes, 0),
@@ -145,6 +166,15 @@ def validate(a) -> dict:
         raise UsageError(f"{e.filename}: {e.strerror}") from None
     except ValueError as e:         # sqltext.NotUTF8
         raise UsageError(str(e)) from None
+    if a.template:
+        if not queries:
+            raise UsageError("--template requires --query")
+        from .template import TemplateError, compile_template
+        try:
+            for q in queries:
+                compile_template(q)
+        except TemplateError as e:
+            raise UsageError(f"--template: {e}") from None
     if a.engine and not all(c.isalnum() or c == "_" for c in a.engine):
         raise UsageError(f"invalid --engine {a.engine!r}")
     return {"dsn": d, "time_ns": time_ns, "sel": sel_r, "ins": ins_r, "hinterval": hint, "queries": queries,

@@ -48,7 +48,8 @@ class Generator:
     """Statements for one agent: `next()` returns (sql, type)."""
 
     def __init__(self, spec: TableSpec, load_type: str, ids: list[str], queries: list[str] | None = None,
-                 commit_rate: int = 0, sel_ratio: int = 1, ins_ratio: int = 1, rng: random.Random | None = None):
+                 commit_rate: int = 0, sel_ratio: int = 1, ins_ratio: int = 1, rng: random.Random | None = None,
+                 template: bool = False):
         self.spec = spec
         self.load_type = load_type
         self.rng = rng or random.Random()
@@ -62,10 +63,14 @@ class Generator:
         self.sel_ratio, self.ins_ratio = sel_ratio, ins_ratio
         self.mixed_pos = 0
         self.cols = spec.select_cols()
+        self.renders = None
         if queries is not None:
             from .sqltext import statement_type
             self.q_types = [TYPE_NAMES.index(t) if t in TYPE_NAMES else T_OTHER
                             for t in map(statement_type, queries)]
+            if template:
+                from .template import compile_template
+                self.renders = [compile_template(q, self.rng) for q in queries]
 
     def next_id(self) -> str:
         if not self.ids:
@@ -102,6 +107,8 @@ class Generator:
         if self.queries is not None:
             i = self.q_pos
             self.q_pos = (i + 1) % len(self.queries)
+            if self.renders is not None:
+                return self.renders[i](), self.q_types[i]
             return self.queries[i], self.q_types[i]
         lt = self.load_type
         if lt == "mixed":
@@ -141,4 +148,5 @@ class Plan:
     force: bool
     only_print: bool = False
     max_errors: int = 0          # stop every agent once this many errors were counted; 0 = no limit
+    template: bool = False       # -q statements are templates with random parameters (template.py)
     extra: dict = field(default_factory=dict)

@@ -22,12 +22,12 @@ class Progress:
     `show`, one JSON line in the series file when one is given. A failed write to the series file
     is a WriteError naming the file."""
 
-    def __init__(self, nagents: int, show: bool, series_path: str | None):
+    def __init__(self, nagents: int, show: bool, series_path: str | None, append: bool = False):
         self.nagents = nagents
         self.show = show
         self.last = 0
         self.last_t = 0.0
-        self.series = open(series_path, "w", encoding="utf-8") if series_path else None
+        self.series = open(series_path, "a" if append else "w", encoding="utf-8") if series_path else None
         self.shown = False
         self.last_cpu: float | None = None
 

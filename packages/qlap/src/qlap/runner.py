@@ -122,7 +122,7 @@ class Agent:
         self.conn = None
         self.res = AgentResult(index)
         self.gen = Generator(plan.spec, plan.load_type, plan.ids, plan.queries, plan.commit_rate,
-                             plan.sel_ratio, plan.ins_ratio, random.Random(os.urandom(16)))
+                             plan.sel_ratio, plan.ins_ratio, random.Random(os.urandom(16)), plan.template)
 
     def prepare(self) -> None:
         """Connect, set autocommit, run the pre-queries (before the clock starts)."""
