@@ -98,12 +98,17 @@ def test_term_to_relaxlogs_alone_reads_on_to_the_end_of_input(tmp_path, rl_bin):
             x.wait()
 
 
+def spawn(rl_bin, *args):
+    """relaxlogs reading a pipe of ours: (process, write end)."""
+    r, w = os.pipe()
+    p = subprocess.Popen([rl_bin, *args], stdin=r, stderr=subprocess.PIPE)
+    os.close(r)
+    return p, w
+
+
 def test_shutdown_timeout_cuts_a_writer_that_never_ends_and_says_so(tmp_path, rl_bin):
     d = tmp_path / "logs"
-    r, wfd = os.pipe()
-    p = subprocess.Popen([rl_bin, "--log-dir", str(d), "--shutdown-timeout", "0.5"], stdin=r,
-                         stderr=subprocess.PIPE)
-    os.close(r)
+    p, wfd = spawn(rl_bin, "--log-dir", str(d), "--shutdown-timeout", "0.5")
     try:
         os.write(wfd, b"one\n")
         assert wait_for(lambda: d.exists() and content(d) == b"one\n")
@@ -125,9 +130,7 @@ def test_shutdown_timeout_cuts_a_writer_that_never_ends_and_says_so(tmp_path, rl
 def test_removed_directory_or_file_is_recreated_within_a_second(tmp_path, rl_bin):
     import shutil
     d = tmp_path / "logs"
-    r, w = os.pipe()
-    p = subprocess.Popen([rl_bin, "--log-dir", str(d)], stdin=r, stderr=subprocess.PIPE)
-    os.close(r)
+    p, w = spawn(rl_bin, "--log-dir", str(d))
     try:
         os.write(w, b"before\n")
         assert wait_for(lambda: d.exists() and content(d) == b"before\n")
