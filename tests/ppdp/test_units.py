@@ -124,3 +124,19 @@ def test_go_style_flags_are_accepted():
                                         "-max-connect-retry=5", "-listen", "[::]:3000"])
     assert (ns.upstream, ns.proxy_protocol, ns.dump_tcp, ns.max_connect_retry, ns.listen) == \
         ("h:1", "required", 2, 5, ["[::]:3000"])
+
+
+def test_in_process_sigterm_is_a_graceful_stop_and_handlers_come_back(capsysbinary):
+    import os
+    import signal
+    import threading
+
+    from conftest import free_port
+    before = signal.getsignal(signal.SIGTERM), signal.getsignal(signal.SIGINT)
+    port = free_port()
+    threading.Timer(1.0, os.kill, (os.getpid(), signal.SIGTERM)).start()
+    rc = cli.main(["--upstream", "127.0.0.1:9", "-l", f"127.0.0.1:{port}", "--shutdown-timeout", "1s"])
+    assert rc == 0
+    assert (signal.getsignal(signal.SIGTERM), signal.getsignal(signal.SIGINT)) == before
+    err = capsysbinary.readouterr().err
+    assert b'"msg":"listening"' in err and b'"msg":"shutting down"' in err

@@ -221,6 +221,8 @@ class Server:
         self.stopping = asyncio.Event()
         self.resync_wanted = asyncio.Event()
         self._resync_lock = asyncio.Lock()
+        # the loop's handlers for the life of the server; the caller's (the entry's) come back after
+        prev = {sig: signal.getsignal(sig) for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)}
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, self.stopping.set)
         loop.add_signal_handler(signal.SIGHUP, self.resync_wanted.set)
@@ -252,8 +254,9 @@ class Server:
             for t in bg + self.accepts:
                 t.cancel()
             await asyncio.gather(*bg, *self.accepts, return_exceptions=True)
-            for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+            for sig, handler in prev.items():
                 loop.remove_signal_handler(sig)
+                signal.signal(sig, handler if handler is not None else signal.SIG_DFL)
 
 
 def serve(cfg: Config, engine, logger: Logger | None = None) -> int:

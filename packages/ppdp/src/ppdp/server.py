@@ -273,6 +273,8 @@ class Server:
     async def run(self) -> int:
         self.loop = loop = asyncio.get_running_loop()
         self.stopping = asyncio.Event()
+        # the loop's handlers for the life of the server; the caller's (the entry's) come back after
+        prev = {sig: signal.getsignal(sig) for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)}
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, self.stopping.set)
         loop.add_signal_handler(signal.SIGHUP, lambda: asyncio.ensure_future(self.resolve()))
@@ -308,8 +310,9 @@ class Server:
             await asyncio.gather(*bg, *accepts, return_exceptions=True)
             return 0
         finally:
-            for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+            for sig, handler in prev.items():
                 loop.remove_signal_handler(sig)
+                signal.signal(sig, handler if handler is not None else signal.SIG_DFL)
 
 
 def _why(e: BaseException) -> str:
