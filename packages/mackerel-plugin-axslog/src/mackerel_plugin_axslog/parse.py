@@ -2,12 +2,14 @@
 
 Work is done per chunk (megabytes of complete lines), never per line in Python:
 
-- LTSV, one status key: one regex pass (`findall`) that pairs the first status and the first
-  ptime after it on each line; when every line matched (matches == newlines) that is the answer.
-  Otherwise (other key order, a missing key, several status keys) a second, general regex with
-  one lookahead per key gives exactly one tuple per line. `collections.Counter` (C) counts the
-  tuples, so what is left for Python is the set of DISTINCT tuples (a few hundred to a few
-  thousand: statuses x latencies printed with 3 decimals).
+- LTSV, one status key: one regex pass (`findall`) that takes the first status of each line
+  with the ptime if right after it; when every item has its ptime, that is the answer.
+  Otherwise (mixed layouts, other key order, a missing key, several status keys, a route key)
+  the general path, itself done in C over the whole chunk: the lines are split once and, per
+  key, `map(regex.search, lines)` finds the first label in every line and takes its value
+  (`_by_find`). `collections.Counter` (C) counts the tuples, so what is left for Python is the
+  set of DISTINCT tuples (a few hundred to a few thousand: statuses x latencies printed with 3
+  decimals).
 - JSON: the chunk's lines become one JSON array decoded by msgspec into frozen (hashable) structs
   holding only the wanted keys, counted by Counter; a chunk with a bad line is decoded line by
   line and the bad lines are counted. A status field is typed `int | str | None`, so that two
@@ -23,6 +25,7 @@ from __future__ import annotations
 
 import collections
 import math
+import operator
 import re
 
 from mackerel_plugin_helper.stats import Sample
@@ -66,33 +69,27 @@ class LineFilter:
 
 
 class LtsvParser:
-    """Counts (status_1..status_k, ptime) raw value tuples of LTSV lines."""
+    """Counts (status_1..status_k, ptime[, route]) raw value tuples of LTSV lines: for each key the
+    value of its first label in the line (b"" when absent), a trailing CR dropped."""
 
     def __init__(self, status_keys: list[str], ptime_key: str, route_key: str | None = None):
         self.status_keys = status_keys
         self.ptime_key = ptime_key
-        v = rb"([^\t\r\n]*+)"
-        looks = b"".join(rb"(?=(?:(?:[^\t\n]*\t)*?" + _esc(k) + b":" + v + rb")?)"
-                         for k in [*status_keys, ptime_key, *([route_key] if route_key else [])])
-        self.general = re.compile(rb"\n" + looks + rb"[^\n]*")
-        self.fast = None
-        self.fast_rev = None
-        if len(status_keys) == 1 and not route_key:
-            # one match per line holding the first key, the second key (if after it) captured
-            s, p = _esc(status_keys[0]), _esc(ptime_key)
-            self.fast = re.compile(rb"[\t\n]" + s + b":" + v + rb"(?:[^\n]*?\t" + p + b":" + v + rb")?[^\n]*+")
-            self.fast_rev = re.compile(rb"[\t\n]" + p + b":" + v + rb"(?:[^\n]*?\t" + s + b":" + v + rb")?[^\n]*+")
-        self.use_fast = self.fast is not None
-        self.misses = 0
+        self.keys = [k.encode() for k in [*status_keys, ptime_key, *([route_key] if route_key else [])]]
+        self.needles = [b"\t" + k + b":" for k in self.keys]
+        # appended to every line by the general path: each key once more with an empty value,
+        # so that find() never fails and an absent key reads as b""
+        self.sentinel = b"".join(self.needles) + b"\t"
+        self.value_rx = [re.compile(re.escape(n) + rb"([^\t]*+)") for n in self.needles]
         self.adj = None
         self.raw: collections.Counter = collections.Counter()
-        if self.fast is not None:
+        if len(status_keys) == 1 and not route_key:
             # the common layout: the latency field right after the status field. One match per
             # line with a status, one group ("200\treqtime:0.030": one bytes object to hash,
             # no tuple). The pattern starts with the literal "status:" so that `re` finds it with
             # its literal-prefix search instead of trying a match at every byte; the lookbehind
             # then keeps only a label (at a line start or after a TAB), and the match takes the
-            # rest of its line, so the first status of a line wins.
+            # rest of its line.
             s, p = _esc(status_keys[0]), _esc(ptime_key)
             self.adj = re.compile(s + b":(?<![^\t\n]" + s + rb":)([^\t\r\n]*+(?:\t" + p +
                                   rb":[^\t\r\n]*+)?)[^\n]*+")
@@ -105,54 +102,35 @@ class LtsvParser:
         number of lines."""
         if not chunk:
             return 0
-        nl = chunk.count(b"\n")
         if self.use_adj:
             # exact when each line with a status has its latency right after it: then every
             # item holds the separator once (checked in C on the joined items); the distinct
             # items are counted in C across chunks and split once, in drain()
             got = self.adj.findall(chunk)
             if b"\x00".join(got).count(self.adj_sep) == len(got):
+                nl = chunk.count(b"\n")
                 self.raw.update(got)
                 if nl > len(got):
                     into[(b"", b"")] += nl - len(got)
                 self.adj_misses = 0
                 return nl
             self.adj_misses += 1
-            if self.adj_misses >= 2:
+            if self.adj_misses >= 2:      # this log does not fit: stop trying
                 self.use_adj = False
-        if self.use_fast:
-            # status first: exact when no line has a status without a latency after it (such a
-            # line may have its latency BEFORE the status); lines without a status do not match.
-            # The first line gets the newline the patterns start with; the others start after
-            # the newline that ends the previous line (no copy of the chunk).
-            e1 = chunk.find(b"\n")
-            first = b"\n" + chunk[:e1]
-            end = len(chunk) - 1
-            got = collections.Counter(self.fast.findall(first))
-            got.update(self.fast.findall(chunk, e1, end))
-            if not any(p == b"" for _, p in got):
-                into.update(got)
-                missing = nl - sum(got.values())
-                if missing:
-                    into[(b"", b"")] += missing
-                self.misses = 0
-                return nl
-            # latency first: exact when every line matched and each had a status after it
-            rev = collections.Counter(self.fast_rev.findall(first))
-            rev.update(self.fast_rev.findall(chunk, e1, end))
-            if sum(rev.values()) == nl and not any(s == b"" for _, s in rev):
-                for (p, s), n in rev.items():
-                    into[(s, p)] += n
-                self.misses = 0
-                return nl
-            self.misses += 1
-            if self.misses >= 2:      # this log does not fit the fast path: stop trying
-                self.use_fast = False
-        # general: one tuple per line (the data without its final newline has nl line starts)
-        e1 = chunk.find(b"\n")
-        into.update(self.general.findall(b"\n" + chunk[:e1]))
-        into.update(self.general.findall(chunk, e1, len(chunk) - 1))
-        return nl
+        return self._by_find(chunk, into)
+
+    def _by_find(self, chunk: bytes, into: collections.Counter) -> int:
+        """Any layout, any label order: the chunk is split into lines once (each given a leading
+        TAB and the sentinel), then for each key, in C over all the lines (map), the first
+        `\tKEY:` is found by a regex with that literal prefix and its value taken up to the next
+        TAB; zip() makes the tuples and Counter counts them, so no Python code runs per line."""
+        if b"\r" in chunk:           # a CR ends a value (CRLF lines, or a CR before a TAB)
+            chunk = chunk.replace(b"\r\n", b"\n").replace(b"\r\t", b"\t")
+        lines = chunk.replace(b"\n", self.sentinel + b"\n\t").split(b"\n")
+        lines.pop()                 # the TAB after the last newline
+        lines[0] = b"\t" + lines[0]
+        into.update(zip(*[map(_GROUP1, map(rx.search, lines)) for rx in self.value_rx], strict=True))
+        return len(lines)
 
     def drain(self, into: collections.Counter) -> None:
         """Move the items held back by count() into `into` as (status, ptime) tuples."""
@@ -351,6 +329,7 @@ class JsonParser:
         return nl
 
 
+_GROUP1 = operator.methodcaller("group", 1)
 _BYTE_RE = re.compile(r"\(byte ([0-9]+)\)")
 _INDEX_RE = re.compile(r"at `\$\[([0-9]+)\]")
 
