@@ -140,3 +140,23 @@ def test_in_process_sigterm_is_a_graceful_stop_and_handlers_come_back(capsysbina
     assert (signal.getsignal(signal.SIGTERM), signal.getsignal(signal.SIGINT)) == before
     err = capsysbinary.readouterr().err
     assert b'"msg":"listening"' in err and b'"msg":"shutting down"' in err
+
+
+def test_inherited_listeners_from_the_environment():
+    import os
+    import socket
+
+    from ppdp import listeners
+    a, b = socket.socket(), socket.socket(socket.AF_INET6)
+    a.bind(("127.0.0.1", 0))
+    b.bind(("::1", 0))
+    env = {"SERVER_STARTER_PORT": f"127.0.0.1:{a.getsockname()[1]}={os.dup(a.fileno())};"
+                                  f"[::1]:{b.getsockname()[1]}={os.dup(b.fileno())}"}
+    got = listeners.inherited(env)
+    assert [s.getsockname()[:2] for s in got] == [a.getsockname(), b.getsockname()[:2]]
+    assert all(not os.get_inheritable(s.fileno()) and not s.getblocking() for s in got)
+    for s in got + [a, b]:
+        s.close()
+    # LISTEN_FDS for another process (a parent that did not clear it) is not ours
+    assert listeners.inherited({"LISTEN_FDS": "1", "LISTEN_PID": "1"}) is None
+    assert listeners.inherited({}) is None
