@@ -12,7 +12,7 @@ import sys
 from .keys import Desc, KeySpec, key_function
 from .outio import full_flush, full_writer
 from .records import DataError
-from .stream import encode, make_extractor, open_or_report, records
+from .stream import bare, encode, make_extractor, open_or_report, records
 
 PROG = "jljoin"
 
@@ -67,7 +67,7 @@ class Output:
             m = deep_merge(o2, o1) if self.merge == "1" else deep_merge(o1, o2)
             self._put(encode(m))
         else:
-            self._put(b"[" + l1.strip() + b"," + l2.strip() + b"]")
+            self._put(b"[" + bare(l1) + b"," + bare(l2) + b"]")
 
     def left(self, l1: bytes):
         if not self.a1:
@@ -75,7 +75,7 @@ class Output:
         if self.only:
             self._put(l1)
         else:
-            self._put(encode(self.dec(l1)) if self.merge else b"[" + l1.strip() + b",null]")
+            self._put(encode(self.dec(l1)) if self.merge else b"[" + bare(l1) + b",null]")
 
     def right(self, l2: bytes):
         if not self.a2:
@@ -83,7 +83,7 @@ class Output:
         if self.only:
             self._put(l2)
         else:
-            self._put(encode(self.dec(l2)) if self.merge else b"[null," + l2.strip() + b"]")
+            self._put(encode(self.dec(l2)) if self.merge else b"[null," + bare(l2) + b"]")
 
 
 def join_key(s1: KeySpec, s2: KeySpec):

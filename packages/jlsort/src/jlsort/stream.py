@@ -42,6 +42,16 @@ def records(name, f, ex, keyfn, allow_no_key, prog, rc):
             f.close()
 
 
+_BOM = b"\xef\xbb\xbf"
+
+
+def bare(line: bytes) -> bytes:
+    """A line as an element of the `[line1,line2]` array: surrounding white space and a leading
+    BOM (which jq, and we, ignore in a line, but which is not JSON inside an array) removed."""
+    line = line.strip()
+    return line[3:].strip() if line.startswith(_BOM) else line
+
+
 _enc = None
 
 
@@ -63,4 +73,4 @@ def open_or_report(name, prog, rc):
         return None
 
 
-__all__ = ["DataError", "make_extractor", "records", "encode", "open_or_report"]
+__all__ = ["DataError", "make_extractor", "records", "encode", "bare", "open_or_report"]

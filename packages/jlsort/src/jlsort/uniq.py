@@ -11,7 +11,7 @@ import sys
 from .keys import key_function
 from .outio import full_flush, full_writer
 from .records import DataError
-from .stream import encode, make_extractor, open_or_report, records
+from .stream import bare, encode, make_extractor, open_or_report, records
 
 PROG = "jluniq"
 
@@ -39,7 +39,7 @@ def _uniq(args, spec) -> int:
             if args.count:
                 parts.append(str(g[2]).encode())
             if args.group:
-                parts.extend(line.strip() for line in g[3])
+                parts.extend(map(bare, g[3]))
             buf.append(b"[" + b",".join(parts) + b"]")
         else:
             buf.append(g[3][0])
