@@ -43,6 +43,7 @@ def _which(name):
 
 # -- the copies ------------------------------------------------------------------------------
 def test_every_package_holds_an_identical_copy():
+    # _entry.py everywhere, and the daemon templates where [tool.suite] templates lists them
     r = subprocess.run([sys.executable, str(ROOT / "scripts" / "sync-entry"), "--check"],
                        capture_output=True, text=True)
     assert r.returncode == 0, f"run scripts/sync-entry:\n{r.stdout}{r.stderr}"
@@ -57,11 +58,14 @@ def test_the_check_sees_a_differing_copy(tmp_path):
         if (d / "pyproject.toml").is_file():
             shutil.copytree(d / "src", pkgs / d.name / "src")
             shutil.copy(d / "pyproject.toml", pkgs / d.name)
-    victim = next(pkgs.glob("*/src/*/_entry.py"))
-    victim.write_bytes(victim.read_bytes() + b"# drift\n")
+    victims = [next(pkgs.glob("*/src/*/_entry.py")), next(pkgs.glob("ppdp/src/ppdp/relay.py"))]
+    for victim in victims:
+        victim.write_bytes(victim.read_bytes() + b"# drift\n")
     r = subprocess.run([sys.executable, str(tmp_path / "scripts" / "sync-entry"), "--check"],
                        capture_output=True, text=True)
-    assert r.returncode == 1 and str(victim.relative_to(tmp_path)) in r.stdout
+    assert r.returncode == 1
+    for victim in victims:
+        assert str(victim.relative_to(tmp_path)) in r.stdout
 
 
 def test_no_package_keeps_its_own_entry_plumbing():

@@ -187,14 +187,3 @@ def test_help_does_not_import_docker():
             "print('docker' in sys.modules, file=sys.stderr)")
     r = subprocess.run([__import__("sys").executable, "-c", code], capture_output=True, timeout=30)
     assert r.stderr.strip().endswith(b"False")
-
-
-def test_daemon_modules_are_the_same_as_ppdps():
-    # relay.py, logs.py and durations.py are copied from ppdp (no shared runtime package); a fix
-    # in one must reach the other until a daemon template holds them
-    import pathlib
-    root = pathlib.Path(__file__).resolve().parents[2]
-    for name in ("relay.py", "logs.py", "durations.py"):
-        a = (root / "packages" / "ppdp" / "src" / "ppdp" / name).read_bytes()
-        b = (root / "packages" / "motarei" / "src" / "motarei" / name).read_bytes()
-        assert a == b, f"packages/motarei/src/motarei/{name} differs from ppdp's copy"

@@ -1,3 +1,6 @@
+# The suite's daemon template logs.py: copied byte for byte from scripts/templates/daemon/logs.py into
+# each server package that lists "daemon/logs" under [tool.suite] templates (scripts/sync-entry).
+# Edit the template and run scripts/sync-entry, never a copy.
 """Structured log lines on stderr: one JSON object (zap's shape: level, ts, msg, fields) or one LTSV
 record per line. A log write that fails (stderr closed, disk full) is dropped, never raised."""
 from __future__ import annotations

@@ -1,3 +1,6 @@
+# The suite's daemon template relay.py: copied byte for byte from scripts/templates/daemon/relay.py into
+# each server package that lists "daemon/relay" under [tool.suite] templates (scripts/sync-entry).
+# Edit the template and run scripts/sync-entry, never a copy.
 """Moving bytes between two connected non-blocking sockets on an asyncio loop.
 
 pump() copies one direction until EOF and then shuts the other side down for writing (half-close),

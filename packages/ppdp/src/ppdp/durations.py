@@ -1,3 +1,6 @@
+# The suite's daemon template durations.py: copied byte for byte from scripts/templates/daemon/durations.py into
+# each server package that lists "daemon/durations" under [tool.suite] templates (scripts/sync-entry).
+# Edit the template and run scripts/sync-entry, never a copy.
 """Go's time.ParseDuration syntax ("300ms", "1h2m3.5s", "-1.5h", "0") -> seconds as a float."""
 from __future__ import annotations
 

@@ -1,3 +1,6 @@
+# The suite's daemon template listeners.py: copied byte for byte from scripts/templates/daemon/listeners.py into
+# each server package that lists "daemon/listeners" under [tool.suite] templates (scripts/sync-entry).
+# Edit the template and run scripts/sync-entry, never a copy.
 """Listening sockets: inherited from systemd socket activation (LISTEN_FDS) or Server::Starter
 (SERVER_STARTER_PORT), else bound from --listen addresses. IPv6 literals in brackets work."""
 from __future__ import annotations
