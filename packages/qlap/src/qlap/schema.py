@@ -59,8 +59,7 @@ class Setup:
         if rows[0][0]:
             st.use_existing = True
         else:
-            self.q(f"CREATE DATABASE {quote_ident(self.db)}")
-            st.created_db = True
+            self._create(f"CREATE DATABASE {quote_ident(self.db)}", "created_db")
         self.q(f"USE {quote_ident(self.db)}")
         if create is not None:
             for stmt in create:
@@ -74,9 +73,19 @@ class Setup:
             if not force:
                 raise TableExists(self.db)
             self.q("DROP TABLE IF EXISTS t1")
-        self.q(spec.create_table())
-        st.created_t1 = True
+        self._create(spec.create_table(), "created_t1")
         return st
+
+    def _create(self, sql: str, flag: str) -> None:
+        """Run a CREATE and note it in the state, noted *before* it is sent: a Ctrl-C that cuts
+        the reply must not leave a database or table behind that the teardown does not know of.
+        A CREATE the server refused clears the note again."""
+        setattr(self.state, flag, True)
+        try:
+            self.q(sql)
+        except Exception:
+            setattr(self.state, flag, False)
+            raise
 
     def free_db_name(self, base: str) -> str:
         """A database name that does not exist yet, derived from `base` (qlap_<base>, then _2 ...)."""
