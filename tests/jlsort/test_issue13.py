@@ -273,3 +273,15 @@ def test_ignore_case_the_same_way_in_all_three(jlsort, jluniq, jljoin, tmp_path)
     b.write_bytes(nd({"s": "A", "t": 1}, {"s": "b", "t": 2}))
     assert len(jljoin("-f", "-k", "s", a, b).lines) == 4
     assert len(jljoin("-i", "-k", "s", a, b).lines) == 4
+
+
+def test_join_output_of_lines_read_as_jq_reads_them(jljoin, tmp_path):
+    # a BOM line and a lone surrogate: -m was a traceback, and [line1,line2] copied the BOM into
+    # the array (not JSON)
+    a, b = tmp_path / "a", tmp_path / "b"
+    a.write_bytes(b'\xef\xbb\xbf{"k":1,"a":"\\ud800"}\n')
+    b.write_bytes(b'{"k":1,"b":2}\n')
+    r = jljoin("-k", "k", "-m", "1", a, b)
+    assert r.rc == 0 and json.loads(r.out) == {"a": "\ufffd", "b": 2, "k": 1}
+    r = jljoin("-k", "k", a, b)
+    assert r.rc == 0 and r.out == b'[{"k":1,"a":"\\ud800"},{"k":1,"b":2}]\n'

@@ -43,10 +43,8 @@ class Output:
         self.a1 = "1" in only or "1" in unpaired
         self.a2 = "2" in only or "2" in unpaired
         if args.merge:
-            from decimal import Decimal
-
-            import msgspec
-            self.dec = msgspec.json.Decoder(float_hook=Decimal).decode
+            from .records import lenient_value
+            self.dec = lenient_value
 
     def _put(self, data: bytes):
         self.buf.append(data)
@@ -64,7 +62,10 @@ class Output:
             return
         if self.merge:
             o1, o2 = self.dec(l1), self.dec(l2)
-            m = deep_merge(o2, o1) if self.merge == "1" else deep_merge(o1, o2)
+            if o1 is None or o2 is None:  # a line that is not JSON (--allow-no-key): the other
+                m = o2 if o1 is None else o1
+            else:
+                m = deep_merge(o2, o1) if self.merge == "1" else deep_merge(o1, o2)
             self._put(encode(m))
         else:
             self._put(b"[" + bare(l1) + b"," + bare(l2) + b"]")

@@ -343,6 +343,30 @@ def _clean(v):
     return v
 
 
+_any_dec = None
+
+
+def lenient_value(line: bytes):
+    """The whole JSON value of a line as jq reads it (see Extractor._lenient), or None when the
+    line is not JSON."""
+    global _any_dec, _json_mod
+    if _any_dec is None:
+        _any_dec = msgspec.json.Decoder(float_hook=Decimal).decode
+    try:
+        return _any_dec(line)
+    except BAD_JSON:
+        pass
+    if _json_mod is None:
+        import json
+        _json_mod = json
+    data = line[3:] if line.startswith(b"\xef\xbb\xbf") else line
+    try:
+        return _clean(_json_mod.loads(data.decode("utf-8", "replace"), parse_float=Decimal,
+                                      parse_constant=_no_constant))
+    except (ValueError, RecursionError):
+        return None
+
+
 def _why(dec, line) -> str:
     try:
         dec.decode(line)
