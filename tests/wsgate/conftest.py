@@ -1,0 +1,305 @@
+"""Helpers of the wsgate tests: keys and tokens made at test time, a loopback echo upstream,
+wsgate-server / wsgate-client / websocat started as real processes in the foreground on free
+loopback ports (stderr lines collected, JSON decoded), stopped by pid."""
+from __future__ import annotations
+
+import json
+import os
+import pathlib
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+
+import jwt
+import pytest
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
+
+BIN = pathlib.Path(sys.executable).parent
+
+
+def exe(name: str) -> str:
+    p = BIN / name
+    return str(p) if p.exists() else (shutil.which(name) or name)
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as s:
+        s.bind((host, 0))
+        return s.getsockname()[1]
+
+
+def wait_for(pred, timeout: float = 10.0, step: float = 0.02):
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        v = pred()
+        if v:
+            return v
+        time.sleep(step)
+    return pred()
+
+
+def wait_port(port: int, host: str = "127.0.0.1") -> None:
+    def up():
+        try:
+            socket.create_connection((host, port), timeout=0.5).close()
+            return True
+        except OSError:
+            return False
+    assert wait_for(up, 10), f"nothing listens on {host}:{port}"
+
+
+def require(name: str) -> str:
+    path = shutil.which(name) or (str(BIN / name) if (BIN / name).exists() else None) \
+        or (f"/usr/sbin/{name}" if os.path.exists(f"/usr/sbin/{name}") else None)
+    if path:
+        return path
+    if os.environ.get("CI"):
+        pytest.fail(f"{name} is not installed (scripts/test should have installed it)")
+    pytest.skip(f"{name} is not installed")
+
+
+# -- keys and tokens ---------------------------------------------------------------------------
+def new_key(kind: str = "rsa"):
+    if kind == "rsa":
+        return rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    if kind == "ec":
+        return ec.generate_private_key(ec.SECP256R1())
+    if kind == "ed":
+        return ed25519.Ed25519PrivateKey.generate()
+    raise ValueError(kind)
+
+
+def pem_public(key) -> bytes:
+    return key.public_key().public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
+
+
+def pem_private(key) -> bytes:
+    return key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                             serialization.NoEncryption())
+
+
+def make_token(key, alg="RS256", sub="alice", now=None, exp_in=60, iat_ago=0, headers=None, **claims):
+    now = time.time() if now is None else now
+    body = {"sub": sub, "iat": int(now - iat_ago), "exp": int(now + exp_in)}
+    body.update(claims)
+    for k in [k for k, v in body.items() if v is None]:
+        del body[k]
+    return jwt.encode(body, key, algorithm=alg, headers=headers)
+
+
+_KEYS: dict = {}
+
+
+@pytest.fixture(scope="session")
+def keys():
+    """One RSA, one EC P-256 and one Ed25519 private key for the session (RSA generation is slow)."""
+    if not _KEYS:
+        for k in ("rsa", "rsa2", "ec", "ed"):
+            _KEYS[k] = new_key(k.rstrip("2"))
+    return _KEYS
+
+
+# -- processes ---------------------------------------------------------------------------------
+class Proc:
+    def __init__(self, argv, env=None, ready=None, timeout=15.0, stdin=subprocess.DEVNULL):
+        full_env = dict(os.environ)
+        full_env.update(env or {})
+        self.argv = [str(a) for a in argv]
+        self.p = subprocess.Popen(self.argv, stdin=stdin, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                  env=full_env)
+        self.lines: list = []
+        self.raw: list[bytes] = []
+        self.out = bytearray()
+        threading.Thread(target=self._read, args=(self.p.stderr,), daemon=True).start()
+        threading.Thread(target=self._out, daemon=True).start()
+        if ready is not None and not wait_for(lambda: ready(self) or self.p.poll() is not None, timeout):
+            self.stop(signal.SIGKILL)
+            raise AssertionError(f"{argv[0]} did not get ready:\n{self.text()}")
+        if ready is not None and self.p.poll() is not None:
+            raise AssertionError(f"{argv[0]} exited {self.p.returncode}:\n{self.text()}")
+
+    def _read(self, f):
+        for line in f:
+            self.raw.append(line)
+            try:
+                self.lines.append(json.loads(line))
+            except ValueError:
+                self.lines.append(line.decode(errors="replace"))
+
+    def _out(self):
+        while True:
+            b = self.p.stdout.read1(65536) if hasattr(self.p.stdout, "read1") else self.p.stdout.read(65536)
+            if not b:
+                return
+            self.out += b
+
+    def text(self) -> str:
+        return b"".join(self.raw).decode(errors="replace")
+
+    def logs(self, **match) -> list[dict]:
+        return [x for x in list(self.lines) if isinstance(x, dict) and all(x.get(k) == v for k, v in match.items())]
+
+    def wait_log(self, timeout=10.0, **match) -> dict:
+        got = wait_for(lambda: self.logs(**match), timeout)
+        assert got, f"no log line with {match}:\n{self.text()}"
+        return got[-1]
+
+    def stop(self, sig=signal.SIGTERM, timeout=15.0) -> int:
+        if self.p.poll() is None:
+            os.kill(self.p.pid, sig)
+            try:
+                self.p.wait(timeout)
+            except subprocess.TimeoutExpired:
+                os.kill(self.p.pid, signal.SIGKILL)
+                self.p.wait()
+        return self.p.returncode
+
+
+@pytest.fixture
+def procs():
+    started: list[Proc] = []
+    yield started
+    for p in started:
+        p.stop(signal.SIGKILL)
+
+
+@pytest.fixture
+def server(procs, tmp_path):
+    """server(map_text, *args, keys=[pem bytes ...]) -> (Proc, port)."""
+    def start(map_text: str, *args, keys=(), ready=True):
+        m = tmp_path / f"server-{len(procs)}.map"
+        m.write_text(map_text)
+        argv = [exe("wsgate-server"), "-map", m]
+        for i, k in enumerate(keys):
+            f = tmp_path / f"pub-{len(procs)}-{i}.pem"
+            f.write_bytes(k)
+            argv += ["-public-key", f]
+        port = free_port()
+        argv += ["-listen", f"127.0.0.1:{port}", *args]
+        p = Proc(argv, ready=(lambda pr: pr.logs(msg="listening")) if ready else None)
+        procs.append(p)
+        p.map_path = m
+        return p, port
+    return start
+
+
+@pytest.fixture
+def client(procs, tmp_path):
+    """client({local_port: url}, *args) -> Proc (listening)."""
+    def start(tunnels: dict, *args):
+        m = tmp_path / f"client-{len(procs)}.map"
+        m.write_text("".join(f"127.0.0.1:{lp},{url}\n" for lp, url in tunnels.items()))
+        p = Proc([exe("wsgate-client"), "--map", m, *args],
+                 ready=lambda pr: len(pr.logs(msg="listening")) == len(tunnels))
+        procs.append(p)
+        return p
+    return start
+
+
+class EchoServer:
+    """A threaded loopback TCP upstream: echoes (or only counts) what it reads; after the peer's
+    EOF it shuts its side down and closes."""
+
+    def __init__(self, sink: bool = False):
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(64)
+        self.port = self.sock.getsockname()[1]
+        self.addr = f"127.0.0.1:{self.port}"
+        self.sink = sink
+        self.received: list[bytearray] = []
+        self.closed = False
+        self.conns = []
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self):
+        while not self.closed:
+            try:
+                c, _ = self.sock.accept()
+            except OSError:
+                return
+            self.conns.append(c)
+            buf = bytearray()
+            self.received.append(buf)
+            threading.Thread(target=self._serve, args=(c, buf), daemon=True).start()
+
+    def _serve(self, c, buf):
+        try:
+            while True:
+                b = c.recv(262144)
+                if not b:
+                    break
+                buf += b
+                if not self.sink:
+                    c.sendall(b)
+            c.shutdown(socket.SHUT_WR)
+        except OSError:
+            pass
+        finally:
+            c.close()
+
+    def close(self):
+        self.closed = True
+        self.sock.close()
+        for c in self.conns:
+            try:
+                c.close()
+            except OSError:
+                pass
+
+
+@pytest.fixture
+def echo():
+    made = []
+
+    def make(**kw):
+        s = EchoServer(**kw)
+        made.append(s)
+        return s
+    yield make
+    for s in made:
+        s.close()
+
+
+def recv_all(s: socket.socket, timeout: float = 10.0) -> bytes:
+    s.settimeout(timeout)
+    buf = bytearray()
+    while True:
+        b = s.recv(65536)
+        if not b:
+            return bytes(buf)
+        buf += b
+
+
+def exchange(port: int, data: bytes) -> bytes:
+    s = socket.create_connection(("127.0.0.1", port), timeout=10)
+    s.sendall(data)
+    s.shutdown(socket.SHUT_WR)
+    got = recv_all(s)
+    s.close()
+    return got
+
+
+def http_get(port: int, path: str, headers: dict | None = None) -> tuple[int, bytes]:
+    """A plain HTTP/1.1 GET (with WebSocket upgrade headers when asked), the status and body."""
+    import http.client
+    c = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+    c.request("GET", path, headers=headers or {})
+    r = c.getresponse()
+    body = r.read()
+    c.close()
+    return r.status, body
+
+
+def ws_headers(token: str | None = None, **extra) -> dict:
+    h = {"Upgrade": "websocket", "Connection": "Upgrade", "Sec-WebSocket-Key": "dGhlIHNhbXBsZSBub25jZQ==",
+         "Sec-WebSocket-Version": "13"}
+    if token is not None:
+        h["Authorization"] = f"Bearer {token}"
+    h.update(extra)
+    return h
