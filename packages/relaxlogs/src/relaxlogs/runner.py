@@ -67,6 +67,7 @@ class Runner:
         self.retries = 0
         self.bytes_dropped = 0
         self.unread: int | None = 0
+        self.status_warned = False
 
     def _msg(self, text: str) -> None:
         try:
@@ -167,8 +168,9 @@ class Runner:
                 else:                      # a second stop signal: the deadline is now
                     self.drain_deadline = min(self.drain_deadline, now)
             elif sig == signal.SIGUSR1:
-                self._msg(self.status_line("running"))
-                self.write_status("running")
+                state = "stopping" if self.draining else "running"
+                self._msg(self.status_line(state))
+                self.write_status(state)
             elif sig == signal.SIGHUP and self.rot is not None:
                 self.flush()
                 self._safely(self.rot.reopen, "reopen")
@@ -280,8 +282,8 @@ class Runner:
                 f.write(self.status_line(state) + "\n")
             os.replace(tmp, self.status_file)
         except OSError as e:
-            if not getattr(self, "_status_warned", False):
-                self._status_warned = True
+            if not self.status_warned:
+                self.status_warned = True
                 self._msg(f"{self.status_file}: {e.strerror}")
 
     def finish(self, code: int, failed: bool = False) -> int:
