@@ -127,6 +127,27 @@ def test_shutdown_timeout_cuts_a_writer_that_never_ends_and_says_so(tmp_path, rl
         p.wait()
 
 
+def test_a_second_stop_signal_ends_the_grace_at_once(tmp_path, rl_bin):
+    d = tmp_path / "logs"
+    p, wfd = spawn(rl_bin, "--log-dir", str(d))          # default grace: 10 s
+    try:
+        os.write(wfd, b"one\n")
+        assert wait_for(lambda: d.exists() and content(d) == b"one\n")
+        p.send_signal(signal.SIGINT)
+        time.sleep(0.3)
+        os.write(wfd, b"two\n")
+        assert wait_for(lambda: content(d) == b"one\ntwo\n")   # still reading
+        t0 = time.monotonic()
+        p.send_signal(signal.SIGINT)                      # Ctrl-C again
+        assert p.wait(timeout=10) == 0
+        assert time.monotonic() - t0 < 5
+        assert b"stopped by a second signal before the end of the input: 0 bytes left unread" in p.stderr.read()
+    finally:
+        os.close(wfd)
+        p.kill()
+        p.wait()
+
+
 def test_removed_directory_or_file_is_recreated_within_a_second(tmp_path, rl_bin):
     import shutil
     d = tmp_path / "logs"

@@ -58,6 +58,7 @@ class Runner:
         self.drain_deadline = 0.0
         self.drain_left: int | None = None   # past the deadline: bytes in the pipe at the deadline
         self.cut = False                     # the deadline came before end of input
+        self.second_signal = False           # ... brought forward by a second stop signal
         self.wakeup: int | None = None
         # health (the --status-file and SIGUSR1)
         self.status_file = status_file
@@ -165,8 +166,9 @@ class Runner:
                 if not self.draining:
                     self.draining = True
                     self.drain_deadline = now + self.shutdown_timeout
-                else:                      # a second stop signal: the deadline is now
-                    self.drain_deadline = min(self.drain_deadline, now)
+                elif now < self.drain_deadline:    # a second stop signal: the deadline is now
+                    self.drain_deadline = now
+                    self.second_signal = True
             elif sig == signal.SIGUSR1:
                 state = "stopping" if self.draining else "running"
                 self._msg(self.status_line(state))
@@ -248,8 +250,9 @@ class Runner:
             if self.cut:
                 self.unread = _unread(self.infd)
                 left = "an unknown number of" if self.unread is None else str(self.unread)
-                self._msg(f"shutdown timeout ({self.shutdown_timeout:g}s) before the end of the "
-                          f"input: {left} bytes left unread")
+                why = ("stopped by a second signal" if self.second_signal
+                       else f"shutdown timeout ({self.shutdown_timeout:g}s)")
+                self._msg(f"{why} before the end of the input: {left} bytes left unread")
             return self.finish(0)
         except Stop as e:
             return self.finish(e.code, failed=True)
