@@ -205,3 +205,95 @@ def test_expression_fast_path_reports_like_the_slow_path():
         slow, e2 = run_engine(data, opts, fast=False)
         assert fast == slow
         assert e1.problems == e2.problems and e1.problems
+
+
+# -- issue 16: the bulk paths on mixed logs (several layouts, per-line label order, odd lines) ----
+MLABELS = [b"time", b"status", b"reqtime", b"uri", b"ua", b"a", b"req"]
+MVALUES = [b"", b"0", b"0.5", b"1", b"2.50", b"-", b"abc", b"/api/x:1", b"GET /api/a:b HTTP/1.1",
+           b"reqtime:9", b" 1", b"1e3", b"0x1p1", b"nan"]
+
+
+@st.composite
+def mixed_log(draw):
+    layouts = draw(st.lists(st.lists(st.sampled_from(MLABELS), min_size=1, max_size=6, unique=True),
+                            min_size=1, max_size=4))
+    lines = []
+    for _ in range(draw(st.integers(0, 60))):
+        kind = draw(st.integers(0, 11))
+        if kind == 0:
+            lines.append(draw(irregular_line()))
+        elif kind == 1:
+            lines.append(draw(st.sampled_from([b"", b"garbage line", b"status200\treqtime:1", b"\t",
+                                               b"a:1\t\tb:2", b"reqtime:1\treqtime:2", b"x:1\t"])))
+        else:
+            labels = list(draw(st.sampled_from(layouts)))
+            if kind == 2:    # per-line shuffled order
+                labels = draw(st.permutations(labels))
+            elif kind == 3 and len(labels) > 1:   # an optional label missing
+                labels.pop(draw(st.integers(0, len(labels) - 1)))
+            elif kind == 4:  # a label twice: the last value wins
+                labels.insert(draw(st.integers(0, len(labels))), draw(st.sampled_from(labels)))
+            lines.append(b"\t".join(lb + b":" + draw(st.sampled_from(MVALUES)) for lb in labels))
+    data = b"\n".join(lines)
+    if lines and draw(st.booleans()):
+        data += b"\n"
+    return data
+
+
+def run_small_chunks(data, opts, fast=True):
+    from lltsv import reader
+    old = reader.CHUNK
+    reader.CHUNK = 97       # many chunks: line numbers and state across chunks
+    try:
+        return run_engine(data, opts, fast=fast)
+    finally:
+        reader.CHUNK = old
+
+
+MSETTINGS = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+mkeys = st.lists(st.sampled_from(MLABELS + [b"nope"]), min_size=1, max_size=4)
+
+
+@MSETTINGS
+@given(mixed_log(), st.one_of(st.just([]), mkeys), st.booleans(), st.booleans())
+def test_bulk_select_on_mixed_logs(data, keys, no_key, small):
+    opts = core.Options(keys=keys, no_key=no_key and bool(keys))
+    run = run_small_chunks if small else run_engine
+    fast, _ = run(data, opts)
+    slow, _ = run(data, opts, fast=False)
+    assert fast == slow == model(data, keys, no_key and bool(keys))
+
+
+@MSETTINGS
+@given(mixed_log(), st.one_of(st.just([]), mkeys),
+       st.lists(st.sampled_from([b"reqtime > 0.5", b"reqtime <= 1", b"status == 0", b"status != -",
+                                 b"uri =~ ^/api/", b"ua !~* x:1", b"a ==* ABC", b"time >= 0"]),
+                min_size=1, max_size=3),
+       st.booleans())
+def test_bulk_filters_on_mixed_logs(data, keys, conds, small):
+    fl = [filters.Filter(c) for c in conds]
+    opts = core.Options(keys=keys, filters=fl)
+    run = run_small_chunks if small else run_engine
+    fast, e1 = run(data, opts)
+    slow, e2 = run(data, opts, fast=False)
+    assert fast == slow
+    assert e1.problems == e2.problems
+    numeric = [(f.key, filters.NUMERIC[f.op], f.rhs_num) for f in fl if f.numeric]
+    if len(numeric) == len(fl):
+        assert fast == model(data, keys, conds=numeric)
+
+
+@MSETTINGS
+@given(mixed_log(), mkeys,
+       st.lists(st.sampled_from(["ms = reqtime * 1000", "x = reqtime / status", "status = status + 1",
+                                 "y = ms - 1", "reqtime = round(reqtime)"]), min_size=1, max_size=3),
+       st.sampled_from([None, b"ms > 100", b"x >= 0", b"status == 1"]), st.booleans())
+def test_bulk_expressions_on_mixed_logs(data, keys, exprs, cond, small):
+    from lltsv.expr import Expression
+    fl = [filters.Filter(cond)] if cond else []
+    opts = core.Options(keys=keys + [b"ms"], exprs=[Expression(e) for e in exprs], filters=fl)
+    run = run_small_chunks if small else run_engine
+    fast, e1 = run(data, opts)
+    slow, e2 = run(data, opts, fast=False)
+    assert fast == slow
+    assert e1.problems == e2.problems

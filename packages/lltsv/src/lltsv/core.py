@@ -33,6 +33,8 @@ RESET = b"\x1b[0m"
 # a value written as a JSON number by --json-numbers (as typed: 1.50 stays 1.50)
 _JSON_NUMBER = re.compile(rb"-?(?:0|[1-9][0-9]*)(?:\.[0-9]+)?(?:[eE][+-]?[0-9]+)?")
 _INF = float("inf")
+_DIVZERO = object()
+_MASK_OPS = ("==*", "!=*", "=~", "!~", "=~*", "!~*")
 
 _V = b"[^\t]*"        # a value inside a line (a stray LF is caught by the line count)
 _VLAST = b"[^\t\n]*"  # the last value of a line
@@ -112,11 +114,16 @@ class Engine:
         self.o = opts
         self.problems: dict = {}   # kind -> [count, first message]
         self._sigs: dict = {}
+        self._key_rx: dict = {}
+        self._fmemo: dict = {}
+        self._ememo: dict = {}
+        self._sig_failing = 0
+        self._expr_names = {e.name for e in opts.exprs}
         o = opts
         plain = not o.exprs and not o.json and not o.color
         vec = all(f.vectorizable for f in o.filters)
         self.fast_all = plain and not o.keys and not o.ignore and not o.filters and not o.no_key
-        self.fast_keys = plain and bool(o.keys) and vec and not o.strict
+        self.fast_keys = (not o.json and not o.color) and bool(o.keys) and vec and not o.strict
         # -e with -k: only the columns that matter, one small dict per record
         self.fast_expr = (bool(o.exprs) and bool(o.keys) and not o.json and not o.color
                           and not o.strict)
@@ -172,7 +179,7 @@ class Engine:
 
     def _process(self, chunk, n, where, line0, out, depth):
         if self.fast_all or self.fast_keys or self.fast_filter_all or self.fast_sig_keys or self.fast_expr:
-            r = self._fast(chunk, n)
+            r = self._fast(chunk, n, where, line0)
             if r is not None:
                 out.append(r)
                 return
@@ -198,14 +205,13 @@ class Engine:
             s = self._sigs[labels] = _Sig(labels)
         return s
 
-    def _fast(self, chunk, n):
-        if self.fast_expr:
-            return self._fast_expr(chunk, n)
+    def _fast(self, chunk, n, where="", line0=0):
+        if self.fast_expr or self.fast_keys:
+            return self._fast_columns(chunk, n, where, line0)
         if self.fast_all:
-            sig = self._sig(chunk)
-            if sig is None or len(sig.regex(()).findall(chunk)) != n:
-                return None
-            return chunk
+            return self._all_fields(chunk, n)
+        if self.fast_filter_all:
+            return self._fast_filter_all(chunk, n, where, line0)
         keys = self.o.keys
         if self.fast_sig_keys:
             sig = self._sig(chunk)
@@ -245,6 +251,228 @@ class Engine:
         if sig is not None and len(sig.regex(()).findall(joined)) == m:
             return joined
         return self._slow(joined, "", 0)   # values already passed: no warnings possible
+
+    # -- bulk columns: any layout, any label order ------------------------------------------
+    def _key_column(self, chunk, key):
+        """The value of `key` on every line of chunk (b"" when missing), from one C-level regex
+        pass: the greedy prefix makes it the *last* column labelled key (last value wins), at line
+        start or after a TAB, so label order, other layouts, odd columns do not matter."""
+        rx = self._key_rx.get(key)
+        if rx is None:
+            rx = self._key_rx[key] = re.compile(
+                b"(?m)^(?:(?:[^\n]*\t)?" + re.escape(key) + b":([^\t\n]*))?[^\n]*\n")
+        return rx.findall(chunk)
+
+    def _bulk_columns(self, chunk, n, needed):
+        """{key: list of n values} for `needed` (b"" = missing or empty: they print alike), or None
+        when a key cannot be searched for (it holds ':', TAB or LF). Tried in turn: the chunk's
+        first-line layout on every line (one regex for all keys); one regex per key, which is
+        right for any line (an alternation of the frequent layouts with the odd lines read one by
+        one was tried: slower than this, see scripts/bench/NOTES.md)."""
+        if not self._sig_failing:
+            cols = self._columns(chunk, n, needed)
+            if cols is not None:
+                return {k: (c if c is not None else [b""] * n) for k, c in cols.items()}
+            self._sig_failing = 8          # skip the single-layout try for the next chunks
+        else:
+            self._sig_failing -= 1
+        cols = {}
+        for k in needed:
+            if b":" in k or b"\t" in k or b"\n" in k:
+                return None
+            if (b"\t" + k + b":") not in chunk and (b"\n" + k + b":") not in chunk \
+                    and not chunk.startswith(k + b":"):
+                cols[k] = [b""] * n     # on no line (a key -e computes, a typo)
+                continue
+            c = self._key_column(chunk, k)
+            if len(c) != n:
+                return None
+            cols[k] = c
+        return cols
+
+    def _nth_line(self, chunk, idx):
+        start = 0
+        for _ in range(idx):
+            start = chunk.index(b"\n", start) + 1
+        return chunk[start:chunk.index(b"\n", start)]
+
+    def _memo_results(self, f, values):
+        """f.test on a column, as True/False/None, memoised per distinct value (log values repeat)."""
+        memo = self._fmemo.get(id(f))
+        if memo is None or len(memo) > 300_000:
+            memo = self._fmemo[id(f)] = {}
+        new = set(values).difference(memo)
+        if new:
+            test = f.test
+            for v in new:
+                memo[v] = test(v)
+        return list(map(memo.__getitem__, values))
+
+    def _commit(self, pending):
+        """Count the problems of a chunk whose bulk output is used (not when it falls back)."""
+        for kind, count, first in pending:
+            p = self.problems.get(kind)
+            if p is None:
+                self.problems[kind] = [count, first]
+            else:
+                p[0] += count
+
+    def _bulk_filters(self, cols, n, chunk, where, line0, computed, pending):
+        """The mask of the records that pass every filter (None: all pass), reporting the values a
+        numeric filter cannot read as the per-record path does (the first failing filter of a
+        record stops it). None, False when the per-record path must decide."""
+        alive = None
+        for f in self.o.filters:
+            col = cols[f.key]
+            if f.op in _MASK_OPS:
+                res = f.mask(col)
+            else:
+                res = self._memo_results(f, col)
+            if None in res:
+                if f.key in computed:
+                    return None, False
+                bad = [i for i, r in enumerate(res) if r is None and (alive is None or alive[i])]
+                if bad:
+                    kind = ("filter", str(f))
+                    first = None
+                    if kind not in self.problems and kind not in [p[0] for p in pending]:
+                        i = bad[0]
+                        line = self._nth_line(chunk, i)
+                        v = col[i]
+                        present = line.startswith(f.key + b":") or (b"\t" + f.key + b":") in line
+                        what = show(f.key + b":" + v, 80) if present else "missing key " + show(f.key)
+                        first = f"{where}:{line0 + i + 1}: {what}"
+                    pending.append((kind, len(bad), first))
+                res = [r is True for r in res]
+            alive = res if alive is None else list(map(bool.__and__, alive, res))
+        return alive, True
+
+    def _bulk_exprs(self, cols, n, where, line0, pending):
+        """Run every -e over the columns, memoised per distinct tuple of inputs. Division by zero
+        stores an empty value and is reported as the per-record path does."""
+        for e in self.o.exprs:
+            memo = self._ememo.get(id(e))
+            if memo is None or len(memo) > 300_000:
+                memo = self._ememo[id(e)] = {}
+            keys = e.keys
+            if keys:
+                ins = list(zip(*[cols[k] for k in keys], strict=True))
+            else:
+                ins = [()] * n
+            new = set(ins).difference(memo)
+            ev = e.evaluate
+            for t in new:
+                try:
+                    memo[t] = ev(dict(zip(keys, t, strict=True)))
+                except NoValue:
+                    memo[t] = None
+                except DivisionByZero:
+                    memo[t] = _DIVZERO
+            res = list(map(memo.__getitem__, ins))
+            old = cols.get(e.name)
+            if _DIVZERO in res:
+                first = res.index(_DIVZERO)
+                pending.append((("divzero", e.source), res.count(_DIVZERO), f"{where}:{line0 + first + 1}"))
+                res = [b"" if r is _DIVZERO else r for r in res]
+            if None in res:
+                if old is None:
+                    old = [b""] * n
+                res = [o if r is None else r for r, o in zip(res, old, strict=True)]
+            cols[e.name] = res
+
+    def _fast_columns(self, chunk, n, where, line0):
+        """-k (with -f, -e): the needed columns of the whole chunk, then the output."""
+        cols = self._bulk_columns(chunk, n, self.needed)
+        if cols is None:
+            return None
+        pending: list = []
+        if self.o.exprs:
+            self._bulk_exprs(cols, n, where, line0, pending)
+        m = n
+        if self.o.filters:
+            mask, ok = self._bulk_filters(cols, n, chunk, where, line0, self._expr_names, pending)
+            if not ok:
+                return None
+            self._commit(pending)
+            pending = []
+            m = mask.count(True)
+            if not m:
+                return b""
+            if m != n:
+                cols = {k: list(compress(c, mask)) for k, c in cols.items()}
+        self._commit(pending)
+        keys = self.o.keys
+        for k in keys:
+            c = cols[k]
+            if c is not None and not any(c):
+                cols[k] = None   # no value on any line: a constant piece
+        return self._format_columns(cols, m, keys)
+
+    def _fast_filter_all(self, chunk, n, where, line0):
+        """-f without -k: the filters on their columns, then every field of the lines kept."""
+        cols = self._bulk_columns(chunk, n, self.needed)
+        if cols is None:
+            return None
+        pending: list = []
+        mask, ok = self._bulk_filters(cols, n, chunk, where, line0, (), pending)
+        if not ok:
+            return None
+        self._commit(pending)
+        m = mask.count(True)
+        if not m:
+            return b""
+        if m == n:
+            return self._all_fields(chunk, n)
+        lines = chunk.split(b"\n")
+        lines.pop()
+        joined = b"\n".join(compress(lines, mask)) + b"\n"
+        return self._all_fields(joined, m)
+
+    def _all_fields(self, chunk, n):
+        """Every field of every line: a line whose columns all have ':' and whose labels are
+        distinct prints as it is. When the chunk's first-line layout fits every line, one regex
+        proves it; else each line is checked (split on TAB, the labels, a set), which is right
+        for any layout and label order. (An alternation regex of the frequent layouts was tried:
+        slower than the per-line check, see scripts/bench/NOTES.md.)"""
+        if not self._sig_failing:
+            sig = self._sig(chunk)
+            if sig is not None and len(sig.regex(()).findall(chunk)) == n:
+                return chunk
+            self._sig_failing = 8
+        else:
+            self._sig_failing -= 1
+        lines = chunk.split(b"\n")
+        lines.pop()
+        out = []
+        append = out.append
+        slow = self._slow_one
+        strict = self.o.strict
+        for line in lines:
+            if not line:
+                append(line)
+                continue
+            cols = line.split(b"\t")
+            try:
+                labels = {c[:c.index(b":")] for c in cols}
+            except ValueError:
+                if strict and any(c and b":" not in c for c in cols):
+                    return None   # --strict: the per-record path reports it
+                append(slow(line))
+                continue
+            append(line if len(labels) == len(cols) else slow(line))
+        out.append(b"")
+        return b"\n".join(out)
+
+    def _slow_one(self, line):
+        """One line through the per-record path (all fields, nothing to report)."""
+        labels = []
+        d = {}
+        for col in line.split(b"\t"):
+            k, sep, v = col.partition(b":")
+            if sep:
+                labels.append(k)
+                d[k] = v
+        return b"\t".join([k + b":" + d[k] for k in labels])
 
     def _fast_expr(self, chunk, n):
         """-e with -k on regular chunks: a dict of the needed keys per record instead of the whole
