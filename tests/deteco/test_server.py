@@ -1,0 +1,176 @@
+"""deteco as a real process: behind a real nginx (auth_request, auth_request_set of X-Deteco-User
+to a real proxy_pass backend) and directly; --dry-run, `deteco token`, SIGHUP, graceful stop."""
+from __future__ import annotations
+
+import http.client
+import signal
+import socket
+import subprocess
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import pytest
+from conftest import Proc, exe, free_port, get, make_token, pem_private, require, wait_port
+
+
+class _Backend(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+
+    def do_GET(self):
+        self.server.seen.append((self.path, self.headers.get("X-Deteco-User")))
+        body = b"backend\n"
+        self.send_response(200)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *a):
+        pass
+
+
+@pytest.fixture
+def backend():
+    hs = ThreadingHTTPServer(("127.0.0.1", 0), _Backend)
+    hs.seen = []
+    threading.Thread(target=hs.serve_forever, daemon=True).start()
+    yield hs
+    hs.shutdown()
+    hs.server_close()
+
+
+def nginx(tmp_path, procs, deteco_port, backend_port) -> int:
+    exe_ = require("nginx")
+    port = free_port()
+    for d in ("logs", "tmp"):
+        (tmp_path / d).mkdir(exist_ok=True)
+    conf = tmp_path / "nginx.conf"
+    conf.write_text(
+        "daemon off;\nmaster_process off;\nworker_processes 1;\n"
+        f"pid {tmp_path}/nginx.pid;\nerror_log stderr warn;\n"
+        "events { worker_connections 256; }\n"
+        "http {\n  access_log off;\n"
+        f"  client_body_temp_path {tmp_path}/tmp; proxy_temp_path {tmp_path}/tmp;\n"
+        f"  fastcgi_temp_path {tmp_path}/tmp; uwsgi_temp_path {tmp_path}/tmp; scgi_temp_path {tmp_path}/tmp;\n"
+        f"  server {{\n    listen 127.0.0.1:{port};\n"
+        "    location / {\n      auth_request /_auth;\n"
+        "      auth_request_set $deteco_user $upstream_http_x_deteco_user;\n"
+        "      proxy_set_header X-Deteco-User $deteco_user;\n"
+        f"      proxy_pass http://127.0.0.1:{backend_port};\n    }}\n"
+        "    location = /_auth {\n      internal;\n"
+        f"      proxy_pass http://127.0.0.1:{deteco_port}/auth;\n"
+        "      proxy_pass_request_body off;\n      proxy_set_header Content-Length \"\";\n"
+        "      proxy_set_header X-Original-URI $request_uri;\n    }\n  }\n}\n")
+    procs.append(Proc([exe_, "-p", tmp_path, "-c", conf, "-e", "stderr"]))
+    wait_port(port)
+    return port
+
+
+def raw_get(port, path, token=None):
+    c = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+    c.putrequest("GET", path, skip_accept_encoding=True)
+    if token:
+        c.putheader("Authorization", f"Bearer {token}")
+    c.endheaders()
+    r = c.getresponse()
+    r.read()
+    c.close()
+    return r.status
+
+
+def test_behind_nginx(deteco, procs, backend, keys, tmp_path):
+    d, dport, _ = deteco("--jwt-freshness", "2s")
+    nport = nginx(tmp_path, procs, dport, backend.server_address[1])
+    tok = make_token(keys["rsa"], exp_in=600)
+    assert raw_get(nport, "/allowed/page?x=1", tok) == 200
+    assert backend.seen[-1] == ("/allowed/page?x=1", "svc-a")          # the user header reached the backend
+    assert raw_get(nport, "/allowed/page") == 401
+    assert raw_get(nport, "/allowed/page", make_token(keys["rsa"], exp_in=-5)) == 401
+    assert raw_get(nport, "/secret/", tok) == 403
+    n = len(backend.seen)
+    # the traversal bypasses of upstream (which answered 200): 403, the backend never asked
+    for bypass in ["/allowed/../secret", "/allowed/%2e%2e/secret", "/allowed/%2E%2E/secret",
+                   "/allowed/..%2fsecret", "//allowed/../secret"]:
+        assert raw_get(nport, bypass, tok) == 403, bypass
+    assert len(backend.seen) == n
+    # a cached token is refused once its iat leaves the freshness window
+    fresh = make_token(keys["rsa"], exp_in=600)
+    assert raw_get(nport, "/also/1", fresh) == 200
+    assert raw_get(nport, "/also/2", fresh) == 200
+    assert d.wait_log(msg="Authorized", path="/also/2/")["cache"] is True
+    time.sleep(2.2)
+    assert raw_get(nport, "/also/3", fresh) == 401
+    assert d.wait_log(msg="Unauthorized", reason="iat too old")
+    assert tok not in d.text() and "Traceback" not in d.text()
+
+
+def test_direct_statuses_and_bad_requests(deteco, keys):
+    d, port, _ = deteco()
+    assert get(port, "/")[:2] == (200, b"OK\n") and get(port, "/live")[:2] == (200, b"OK\n")
+    tok = make_token(keys["rsa"])
+    st, body, h = get(port, "/auth", {"Authorization": f"Bearer {tok}", "X-Original-URI": "/allowed"})
+    assert (st, body, h["x-deteco-user"]) == (200, b"OK\n", "svc-a")
+    assert get(port, "/auth", {"Authorization": "Bearer " + "A" * 10000, "X-Original-URI": "/allowed"})[0] == 401
+    none_tok = "eyJhbGciOiJub25lIn0.eyJzdWIiOiJzdmMtYSIsImV4cCI6OTk5OTk5OTk5OSwiaWF0IjoxfQ."
+    assert get(port, "/auth", {"Authorization": f"Bearer {none_tok}", "X-Original-URI": "/allowed"})[0] == 401
+    assert d.wait_log(msg="Unauthorized", reason="algorithm 'none' not allowed")
+    # a header block over 16 KiB: 431 and one log line, the server goes on
+    s = socket.create_connection(("127.0.0.1", port), timeout=10)
+    s.sendall(b"GET /auth HTTP/1.1\r\nX-Big: " + b"a" * 20000 + b"\r\n\r\n")
+    assert s.recv(100).startswith(b"HTTP/1.1 431")
+    s.close()
+    # keep-alive: two requests on one connection
+    c = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+    for _ in range(2):
+        c.request("GET", "/auth", headers={"Authorization": f"Bearer {tok}", "X-Original-URI": "/nope"})
+        r = c.getresponse()
+        assert r.status == 403 and r.read() == b"Forbidden\n"
+    c.close()
+    assert "Traceback" not in d.text()
+
+
+def test_sighup_reload_and_graceful_stop(deteco, keys):
+    d, port, conf = deteco()
+    tok = make_token(keys["rsa"])
+    h = {"Authorization": f"Bearer {tok}", "X-Original-URI": "/new/x"}
+    assert get(port, "/auth", h)[0] == 403
+    conf.write_text(conf.read_text().replace('"/also/"', '"/new"'))
+    d.p.send_signal(signal.SIGHUP)
+    d.wait_log(msg="reloaded")
+    assert get(port, "/auth", h)[0] == 200
+    conf.write_text("[[services]]\nid = ''\n")
+    d.p.send_signal(signal.SIGHUP)
+    assert "empty id" in d.wait_log(msg="reload failed, keeping the old configuration")["error"]
+    assert get(port, "/auth", h)[0] == 200
+    d.p.send_signal(signal.SIGTERM)
+    assert d.p.wait(10) == 0
+
+
+def test_dry_run_and_load_errors(tmp_path, keys):
+    from conftest import toml_conf
+    c = tmp_path / "c.toml"
+    c.write_text(toml_conf(keys))
+    r = subprocess.run([exe(), "--conf", c, "--dry-run"], capture_output=True, timeout=30)
+    assert r.returncode == 0 and b'"configuration ok"' in r.stderr and b'"services":2' in r.stderr
+    c.write_text(toml_conf(keys).replace('"/allowed"', '"/allowed/../x"'))
+    r = subprocess.run([exe(), "--conf", c, "--dry-run"], capture_output=True, timeout=30)
+    assert r.returncode == 1 and b"dot segment" in r.stderr and b"Traceback" not in r.stderr
+    r = subprocess.run([exe(), "--conf", tmp_path / "missing.toml"], capture_output=True, timeout=30)
+    assert r.returncode == 1 and b"missing.toml" in r.stderr
+    r = subprocess.run([exe()], capture_output=True, timeout=30)
+    assert r.returncode == 2
+
+
+@pytest.mark.parametrize("kind,alg", [("rsa", "RS256"), ("ec", "ES256")])
+def test_token_tool(tmp_path, keys, kind, alg):
+    import jwt
+    k = tmp_path / "k.pem"
+    k.write_bytes(pem_private(keys[kind]))
+    r = subprocess.run([exe(), "token", "--key", k, "--sub", "svc-a", "--ttl", "5m"], capture_output=True, timeout=30)
+    assert r.returncode == 0, r.stderr
+    tok = r.stdout.decode().strip()
+    assert jwt.get_unverified_header(tok)["alg"] == alg
+    c = jwt.decode(tok, keys[kind].public_key(), algorithms=[alg])
+    assert c["sub"] == "svc-a" and c["exp"] - c["iat"] == 300
+    r = subprocess.run([exe(), "token", "--key", tmp_path / "nope.pem", "--sub", "x"], capture_output=True, timeout=30)
+    assert r.returncode == 1 and b"nope.pem" in r.stderr

@@ -1,0 +1,123 @@
+"""The pure parts of deteco: URI normalisation, the configuration loader and linter, the cache
+that never outlives freshness or exp, the decision for one request (with an injected clock)."""
+from __future__ import annotations
+
+import pytest
+from conftest import make_token, pem_public, toml_conf
+from deteco import auth, config
+from deteco.uri import BadURI, normalise
+from hypothesis import given
+from hypothesis import strategies as st
+
+NOW = 1_800_000_000.0
+
+
+@pytest.mark.parametrize("raw,want", [
+    ("/allowed", "/allowed/"), ("/allowed/x?y=1#f", "/allowed/x/"), ("/allowed/../secret", "/secret/"),
+    ("/allowed/%2e%2e/secret", "/secret/"), ("/allowed/%2E%2e/secret", "/secret/"), ("//allowed//x", "/allowed/x/"),
+    ("/a/./b/.", "/a/b/"), ("/", "/"), ("/%41llowed", "/Allowed/"), ("http://h/allowed/x", "/allowed/x/"),
+    ("/allowed/.%2e/x", "/x/"),
+])
+def test_normalise(raw, want):
+    assert normalise(raw) == want
+
+
+@pytest.mark.parametrize("raw", ["/allowed%2fx", "/allowed%2F..%2Fsecret", "/a%5cb", "/a\\b", "/a%00", "/a%zz",
+                                 "/a%2", "/..", "/a/../..", "", "relative"])
+def test_normalise_refuses(raw):
+    with pytest.raises(BadURI):
+        normalise(raw)
+
+
+segs = st.lists(st.sampled_from(["a", "b", ".", "..", "", "%2e", "%2E%2e", "c%20d"]), max_size=8)
+
+
+@given(segs)
+def test_normalised_paths_have_no_dot_or_empty_segments(parts):
+    raw = "/" + "/".join(parts)
+    try:
+        out = normalise(raw)
+    except BadURI:
+        return
+    assert out.startswith("/") and out.endswith("/")
+    inner = out.strip("/").split("/") if out != "/" else []
+    assert all(s not in ("", ".", "..") for s in inner)
+    assert normalise(out) == out                                  # idempotent
+
+
+def test_config_loads_and_normalises_paths(keys):
+    s = config.parse(toml_conf(keys))
+    assert s["svc-a"].paths == ["/allowed/", "/also/"] and s["svc-b"].audience == "deteco-test"
+
+
+@pytest.mark.parametrize("text,words", [
+    ("", "no services"),
+    ('[[services]]\nid = ""\npaths=["/a"]\npublic_keys=[]\n', "empty id"),
+    ('[[services]]\nid = "x"\npaths=[]\npublic_keys=[]\n', "no paths"),
+    ('[[services]]\nid = "x"\npaths=["/a"]\npublic_keys=[]\n', "no keys"),
+    ('[[services]]\nid = "x"\npaths=["/a"]\npublic_keys=["nope"]\n', "unparseable key"),
+    ('[[services]]\nid = "x"\npaths=["/a/../b"]\npublic_keys=["nope"]\n', "dot segment"),
+    ('[[services]]\nid = "x"\npaths=["/a%2fb"]\npublic_keys=["nope"]\n', "percent-encoded"),
+    ('[[services]]\nid = "x"\npaths=["/a//b"]\npublic_keys=["nope"]\n', "empty segment"),
+    ("[[services]\n", "c.toml"),
+])
+def test_config_errors(text, words):
+    with pytest.raises(config.ConfigError, match=words):
+        config.parse(text, "c.toml")
+
+
+def test_config_duplicate_id_and_lint_warnings(keys):
+    one = f'[[services]]\nid = "x"\npaths=["/a", "/a/b", "/"]\npublic_keys=["""{pem_public(keys["rsa"])}"""]\n'
+    s = config.parse(one)
+    assert len(s["x"].warnings) == 4 and "path '/' allows every URI" in s["x"].warnings
+    with pytest.raises(config.ConfigError, match="duplicate id"):
+        config.parse(one + one)
+
+
+def _services(keys):
+    return config.parse(toml_conf(keys))
+
+
+def test_decide(keys):
+    sv, cache = _services(keys), auth.Cache(100, 10)
+    tok = make_token(keys["rsa"], now=NOW)
+    d = auth.decide(f"Bearer {tok}", "/allowed/x", sv, cache, 3600, NOW)
+    assert (d.status, d.service, d.cached) == (200, "svc-a", False)
+    assert auth.decide(f"Bearer {tok}", "/also", sv, cache, 3600, NOW).cached
+    for uri in ["/secret", "/allowed/../secret", "/allowed/%2e%2e/secret", "/allowedx", "/allowed%2fx"]:
+        assert auth.decide(f"Bearer {tok}", uri, sv, cache, 3600, NOW).status == 403, uri
+    assert auth.decide(None, "/allowed", sv, cache, 3600, NOW).status == 401
+    assert auth.decide("Bearer " + make_token(keys["rsa2"], now=NOW), "/allowed", sv, cache, 3600, NOW).status == 401
+    assert auth.decide("Bearer " + make_token(keys["rsa"], sub="nobody", now=NOW), "/allowed", sv, cache, 3600,
+                       NOW).reason == "unknown sub"
+    # svc-b requires aud
+    b = make_token(keys["ec"], "ES256", sub="svc-b", now=NOW)
+    assert auth.decide(b, "/b", sv, cache, 3600, NOW).reason == "wrong aud"
+    b = make_token(keys["ec"], "ES256", sub="svc-b", now=NOW, aud="deteco-test")
+    assert auth.decide(b, "/b/1", sv, cache, 3600, NOW).status == 200
+    # a token of svc-a signed by svc-b's key is not svc-a
+    forged = make_token(keys["ec"], "ES256", sub="svc-a", now=NOW)
+    assert auth.decide(forged, "/allowed", sv, cache, 3600, NOW).status == 401
+
+
+def test_cache_never_outlives_freshness_or_exp(keys):
+    sv, cache = _services(keys), auth.Cache(100, 10)
+    tok = make_token(keys["rsa"], now=NOW, exp_in=100)
+    assert auth.decide(tok, "/allowed", sv, cache, 30, NOW).status == 200
+    assert auth.decide(tok, "/allowed", sv, cache, 30, NOW + 30).cached
+    d = auth.decide(tok, "/allowed", sv, cache, 30, NOW + 31)          # upstream: still 200 from the cache
+    assert (d.status, d.reason) == (401, "iat too old")
+    tok = make_token(keys["rsa"], now=NOW, exp_in=10)
+    assert auth.decide(tok, "/allowed", sv, cache, 3600, NOW).status == 200
+    assert auth.decide(tok, "/allowed", sv, cache, 3600, NOW + 10).status == 401
+
+
+def test_cache_size_and_prune():
+    c = auth.Cache(3, 2)
+    for i in range(3):
+        c.put(f"t{i}", "s", {"exp": NOW + 10, "iat": NOW})
+    c.put("t3", "s", {"exp": NOW + 10, "iat": NOW})
+    assert list(c.d) == ["t2", "t3"]
+    z = auth.Cache(0, 1)
+    z.put("t", "s", {"exp": NOW + 10, "iat": NOW})
+    assert z.get("t", NOW, 60) is None
