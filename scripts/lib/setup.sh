@@ -59,6 +59,7 @@ ensure_system_tools() {
     command -v ip >/dev/null 2>&1 || want+=(iproute2)
     command -v unshare >/dev/null 2>&1 || want+=(util-linux)
     command -v gcc >/dev/null 2>&1 || want+=(gcc)
+    [ -x /usr/sbin/logrotate ] || want+=(logrotate)  # no-excl-open: the create race, for real
     command -v haproxy >/dev/null 2>&1 || [ -x /usr/sbin/haproxy ] || want+=(haproxy)  # ppdp peers, bench
     command -v nginx >/dev/null 2>&1 || [ -x /usr/sbin/nginx ] || want+=(nginx)
     [ -f /usr/lib/nginx/modules/ngx_stream_module.so ] || want+=(libnginx-mod-stream)
