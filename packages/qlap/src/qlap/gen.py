@@ -149,4 +149,8 @@ class Plan:
     only_print: bool = False
     max_errors: int = 0          # stop every agent once this many errors were counted; 0 = no limit
     template: bool = False       # -q statements are templates with random parameters (template.py)
+    source: object = None        # callable(agent index, rng) -> statement source (qrn); None: Generator
+    noop: bool = False           # send nothing (qrn --noop)
+    slow_ns: int = 0             # statements at least this long go to source.slow() (qrn -log)
+    show_errors: str = ""        # with force: print each error and its input line, prefixed by this name
     extra: dict = field(default_factory=dict)

@@ -46,26 +46,37 @@ def build(cfg: dict, run, hinterval_ns: int, extras: dict) -> dict:
     ordered["ExpectedQPS"] = extras.pop("ExpectedQPS")
     ordered["Response"] = response(durs, hinterval_ns)
     # -- additions --------------------------------------------------------------------------------
+    ordered.update(additions(run, hinterval_ns))
+    ordered.update(extras)
+    ordered["Version"] = __version__
+    return ordered
+
+
+def additions(run, hinterval_ns: int = 0, by_statement: bool = True, nbins: int = 10) -> dict:
+    """The figures qlap and qrn add after upstream's fields: ResponseFromIntendedStart (rate-limited
+    runs), ResponseByStatement (qlap: when more than one statement type ran), ErrorQueryCount,
+    Errors (count per MySQL error code), Interrupted."""
+    agents = run.agents
+    out: dict = {}
     fi = [d for a in agents for d in a.from_intended]
     if fi:
-        ordered["ResponseFromIntendedStart"] = response(fi, hinterval_ns)
-    by_type: dict = {}
-    from .runner import type_name
-    for a in agents:
-        for t, d in zip(a.types, a.durs, strict=True):
-            by_type.setdefault(type_name(t), []).append(d)
-    if len(by_type) > 1:
-        ordered["ResponseByStatement"] = {k: response(v, hinterval_ns) for k, v in sorted(by_type.items())}
+        out["ResponseFromIntendedStart"] = response(fi, hinterval_ns, nbins)
+    if by_statement:
+        by_type: dict = {}
+        from .runner import type_name
+        for a in agents:
+            for t, d in zip(a.types, a.durs, strict=True):
+                by_type.setdefault(type_name(t), []).append(d)
+        if len(by_type) > 1:
+            out["ResponseByStatement"] = {k: response(v, hinterval_ns) for k, v in sorted(by_type.items())}
     errors: dict = {}
     for a in agents:
         for k, v in a.errors.items():
             errors[k] = errors.get(k, 0) + v
-    ordered["ErrorQueryCount"] = sum(errors.values())
-    ordered["Errors"] = dict(sorted(errors.items())) if errors else None
-    ordered["Interrupted"] = bool(run.interrupted)
-    ordered.update(extras)
-    ordered["Version"] = __version__
-    return ordered
+    out["ErrorQueryCount"] = sum(errors.values())
+    out["Errors"] = dict(sorted(errors.items())) if errors else None
+    out["Interrupted"] = bool(run.interrupted)
+    return out
 
 
 def server_status(conn) -> dict:

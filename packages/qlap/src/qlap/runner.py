@@ -99,15 +99,28 @@ class PrintConn:
         pass
 
 
+class NoopConn:
+    """qrn --noop: a connection that sends nothing (measures reading and pacing alone)."""
+
+    thread_id = 0
+
+    def query(self, sql: str) -> None:
+        pass
+
+    def close(self) -> None:
+        pass
+
+
 # -- one agent -------------------------------------------------------------------------------------
 @dataclass
 class AgentResult:
     index: int
     durs: array.array = field(default_factory=lambda: array.array("q"))
     ends: array.array = field(default_factory=lambda: array.array("q"))
-    types: array.array = field(default_factory=lambda: array.array("b"))
+    types: array.array = field(default_factory=lambda: array.array("i"))   # statement type, or qrn's fingerprint id
     from_intended: array.array = field(default_factory=lambda: array.array("q"))
     errors: dict = field(default_factory=dict)
+    extra: dict = field(default_factory=dict)    # what a statement source reports (qrn: loops, fingerprints)
     first_error: str = ""
     fatal: str = ""
     finish_ns: int = 0
@@ -121,8 +134,13 @@ class Agent:
         self.conn_factory = conn_factory
         self.conn = None
         self.res = AgentResult(index)
-        self.gen = Generator(plan.spec, plan.load_type, plan.ids, plan.queries, plan.commit_rate,
-                             plan.sel_ratio, plan.ins_ratio, random.Random(os.urandom(16)), plan.template)
+        rng = random.Random(os.urandom(16))
+        # a statement source: qlap's generator, or the one of plan.source (qrn: lines of a data file)
+        # with next() -> (sql, type) or None at its end, and optionally result_extra() -> dict,
+        # slow(sql, duration_ns) for statements of at least plan.slow_ns, last_line for error messages
+        self.gen = plan.source(index, rng) if plan.source is not None else Generator(
+            plan.spec, plan.load_type, plan.ids, plan.queries, plan.commit_rate, plan.sel_ratio, plan.ins_ratio,
+            rng, plan.template)
 
     def prepare(self) -> None:
         """Connect, set autocommit, run the pre-queries (before the clock starts)."""
@@ -146,6 +164,12 @@ class Agent:
             self.shared.stop.value = 1
         finally:
             self.res.finish_ns = time.monotonic_ns()
+            extra = getattr(self.gen, "result_extra", None)
+            if extra is not None:
+                try:
+                    self.res.extra = extra()
+                except Exception:
+                    pass
             try:
                 if self.conn is not None:
                     self.conn.close()
@@ -179,6 +203,9 @@ class Agent:
         nerr = 0
         force = plan.force
         max_errors = plan.max_errors
+        slow_ns = plan.slow_ns
+        on_slow = getattr(self.gen, "slow", None)
+        show_errors = plan.show_errors
         while True:
             if sh.stop.value:
                 break
@@ -204,7 +231,10 @@ class Agent:
                     break
                 intended = target
                 next_t += interval
-            sql, typ = gen_next()
+            nxt = gen_next()
+            if nxt is None:                            # the source is exhausted (qrn -loop=false)
+                break
+            sql, typ = nxt
             s = mono()
             try:
                 conn.query(sql)
@@ -221,6 +251,11 @@ class Agent:
                 res.errors[key] = res.errors.get(key, 0) + 1
                 if not res.first_error:
                     res.first_error = f"{err_text(e)} [{sql[:200]}]"
+                if show_errors and force:
+                    # every failed statement and the input line it came from, one per line
+                    line = getattr(self.gen, "last_line", sql)
+                    sys.stderr.write(f"{show_errors}: {err_text(e)}: {line}\n")
+                    sys.stderr.flush()
                 if not force:
                     res.fatal = err_text(e)
                     sh.fatal.value = 1
@@ -234,6 +269,8 @@ class Agent:
                         break
                 continue
             e_ = mono()
+            if slow_ns and e_ - s >= slow_ns and on_slow is not None:
+                on_slow(sql, e_ - s)
             durs_append(e_ - s)
             ends_append(e_)
             types_append(typ)
@@ -286,6 +323,8 @@ def _agent_connector(plan: Plan):
     if plan.only_print:
         lock = threading.Lock()
         return lambda i: PrintConn(lock, f"agent({i}): ")
+    if plan.noop:
+        return lambda i: NoopConn()
     from .wire import FastConn
     return lambda i: FastConn(connect(plan.connect, plan.dbname))
 

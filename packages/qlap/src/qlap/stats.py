@@ -16,7 +16,7 @@ def _idx(n: int, p: float) -> int:
     return min(max(i, 0), n - 1)
 
 
-def response(durs, hinterval_ns: int = 0) -> dict:
+def response(durs, hinterval_ns: int = 0, nbins: int = 10) -> dict:
     """The `Response` object: Time{...} as Go duration strings, Rate, Samples, Count, Histogram."""
     d = sorted(durs)
     n = len(d)
@@ -52,17 +52,17 @@ def response(durs, hinterval_ns: int = 0) -> dict:
         "StdDev": duration(int(math.sqrt(var))),
     }
     return {"Time": t, "Rate": {"Second": n / (total / 1e9) if total else 0}, "Samples": n, "Count": n,
-            "Histogram": histogram(d, hinterval_ns)}
+            "Histogram": histogram(d, hinterval_ns, nbins)}
 
 
 def _floor_us(ns: float) -> int:
     return int(ns // _US) * _US
 
 
-def histogram_bins(d: list[int], hinterval_ns: int = 0) -> list[tuple[int, int, int]]:
+def histogram_bins(d: list[int], hinterval_ns: int = 0, nbins: int = 10) -> list[tuple[int, int, int]]:
     """(low, high, count) bins over sorted durations `d`: every value in the bin that holds it.
 
-    Default: 10 bins of equal width from min to max (the last one includes max). With a bin width
+    Default: `nbins` (10; qrn's -hbins) bins of equal width from min to max (the last one includes max). With a bin width
     (--hinterval): bins aligned on multiples of it, from the one holding min to the one holding max.
     """
     if not d:
@@ -82,15 +82,17 @@ def histogram_bins(d: list[int], hinterval_ns: int = 0) -> list[tuple[int, int, 
         return [(k * w, (k + 1) * w, c) for k, c in sorted(sparse.items())]
     if hi == lo:
         return [(lo, hi, len(d))]
-    width = (hi - lo) / 10
-    counts = [0] * 10
+    nb = max(int(nbins), 1)
+    width = (hi - lo) / nb
+    counts = [0] * nb
     for x in d:
-        counts[min(int((x - lo) / width), 9)] += 1
-    return [(int(lo + i * width), hi if i == 9 else int(lo + (i + 1) * width), c) for i, c in enumerate(counts)]
+        counts[min(int((x - lo) / width), nb - 1)] += 1
+    return [(int(lo + i * width), hi if i == nb - 1 else int(lo + (i + 1) * width), c)
+            for i, c in enumerate(counts)]
 
 
-def histogram(d: list[int], hinterval_ns: int = 0):
-    bins = histogram_bins(d, hinterval_ns)
+def histogram(d: list[int], hinterval_ns: int = 0, nbins: int = 10):
+    bins = histogram_bins(d, hinterval_ns, nbins)
     if not bins:
         return None
     return [{f"{duration(_floor_us(a))} - {duration(_floor_us(b))}": c} for a, b, c in bins]
