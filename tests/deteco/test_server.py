@@ -126,6 +126,17 @@ def test_direct_statuses_and_bad_requests(deteco, keys):
         r = c.getresponse()
         assert r.status == 403 and r.read() == b"Forbidden\n"
     c.close()
+    # HTTP/1.0 keep-alive (ab -k, nginx without proxy_http_version 1.1 keep-alive): the answer says so
+    s = socket.create_connection(("127.0.0.1", port), timeout=5)
+    req = (f"GET /auth HTTP/1.0\r\nConnection: Keep-Alive\r\nAuthorization: Bearer {tok}\r\n"
+           "X-Original-URI: /allowed\r\n\r\n").encode()
+    for _ in range(2):
+        s.sendall(req)
+        head = b""
+        while not head.endswith(b"OK\n"):
+            head += s.recv(4096)
+        assert b"Connection: keep-alive" in head and b"X-Deteco-User: svc-a" in head
+    s.close()
     assert "Traceback" not in d.text()
 
 

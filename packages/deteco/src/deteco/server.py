@@ -34,10 +34,10 @@ class Config:
     clock: object = time.time
 
 
-def _response(status: int, body: bytes, keep: bool, extra: str = "") -> bytes:
+def _response(status: int, body: bytes, keep: bool, extra: str = "", http10: bool = False) -> bytes:
+    conn = "Connection: keep-alive\r\n" if keep and http10 else ("" if keep else "Connection: close\r\n")
     return (f"HTTP/1.1 {status} {REASONS.get(status, 'Error')}\r\nContent-Type: text/plain; charset=utf-8\r\n"
-            f"Content-Length: {len(body)}\r\n{extra}"
-            f"{'' if keep else 'Connection: close' + chr(13) + chr(10)}\r\n").encode("latin-1") + body
+            f"Content-Length: {len(body)}\r\n{extra}{conn}\r\n").encode("latin-1") + body
 
 
 class Server:
@@ -126,10 +126,9 @@ class Server:
                         writer.write(_response(400, b"Bad Request\n", False))
                         return
                     status, body, extra = self.answer(method, target, headers, peer)
+                    body_out = _response(status, body, keep, extra, version == "HTTP/1.0")
                     if method == "HEAD":
-                        body_out = _response(status, body, keep, extra)[:-len(body)]
-                    else:
-                        body_out = _response(status, body, keep, extra)
+                        body_out = body_out[:-len(body)]
                     writer.write(body_out)
                     await writer.drain()
                 finally:
