@@ -217,9 +217,11 @@ class Converter:
         if not stmt or stmt.startswith(b"# administrator command:") or b"# administrator command:" in header:
             self.stats.skipped += 1
         else:
-            rec["time"] = ts_time or self.cur_time
-            if rec["time"] is None:
-                del rec["time"]
+            # MySQL's # Time: has microseconds (and is written for every entry); MariaDB's only
+            # whole seconds, once per second: SET timestamp is the exact one there
+            t = self.cur_time if self.cur_time and "." in self.cur_time else (ts_time or self.cur_time)
+            if t is not None:
+                rec["time"] = t
             rec["user"] = m.group(1).decode("utf-8", "replace")
             host = m.group(3).strip() or m.group(4)
             rec["host"] = host.decode("utf-8", "replace")
