@@ -68,26 +68,40 @@ def build_parser() -> _entry.ArgumentParser:
     return p
 
 
-def main(argv: list[str] | None = None) -> int:
-    rc = _entry.run(PROG, lambda: _main(sys.argv[1:] if argv is None else list(argv)))
-    if argv is None:                # `python -c "from qlap.cli import main; main()"`
-        sys.exit(rc)
-    return rc
+def console_main(prog: str, body):
+    """The console script `prog` (qlap, qrn, mysql-log2jsonl): body(argv) under the suite's entry
+    template; main() exits with its status, main(argv) returns it (tests)."""
+    def main(argv: list[str] | None = None) -> int:
+        rc = _entry.run(prog, lambda: body(sys.argv[1:] if argv is None else list(argv)))
+        if argv is None:                # `python -c "from qlap.cli import main; main()"`
+            sys.exit(rc)
+        return rc
+    return main
+
+
+def parse_validated(prog: str, parser, argv: list[str], validate):
+    """(arguments, what validate(arguments) derives) or (None, exit status) for a usage error;
+    no argument at all prints the help on stderr (upstream's habit) and is a usage error too."""
+    if not argv:
+        sys.stderr.write(parser.format_help())
+        return None, EXIT_USAGE
+    a = parser.parse_args(argv)     # --help, --version, unknown options: SystemExit, run() maps it
+    try:
+        return a, validate(a)
+    except UsageError as e:
+        sys.stderr.write(f"{prog}: {e}\nTry '{prog} --help' for more information.\n")
+        return None, EXIT_USAGE
 
 
 def _main(argv: list[str]) -> int:
-    parser = build_parser()
-    if not argv:
-        sys.stderr.write(parser.format_help())
-        return EXIT_USAGE
-    a = parser.parse_args(argv)     # --help, --version, unknown options: SystemExit, run() maps it
-    try:
-        cfg = validate(a)
-    except UsageError as e:
-        sys.stderr.write(f"{PROG}: {e}\nTry '{PROG} --help' for more information.\n")
-        return EXIT_USAGE
+    a, cfg = parse_validated(PROG, build_parser(), argv, validate)
+    if a is None:
+        return cfg
     from .app import run
     return run(a, cfg)
+
+
+main = console_main(PROG, _main)
 
 
 def validate(a) -> dict:

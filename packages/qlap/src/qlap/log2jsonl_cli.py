@@ -5,6 +5,7 @@ from __future__ import annotations
 import sys
 
 from . import __version__, _entry
+from .cli import console_main
 
 PROG = "mysql-log2jsonl"
 BLOCK = 1 << 23
@@ -24,13 +25,6 @@ def build_parser() -> _entry.ArgumentParser:
     a("--strict", action="store_true", help="exit 1 when a line or entry could not be read")
     a("--version", action="version", version=f"{PROG} {__version__}")
     return p
-
-
-def main(argv: list[str] | None = None) -> int:
-    rc = _entry.run(PROG, lambda: _main(sys.argv[1:] if argv is None else list(argv)))
-    if argv is None:
-        sys.exit(rc)
-    return rc
 
 
 def _main(argv: list[str]) -> int:
@@ -69,6 +63,9 @@ def _main(argv: list[str]) -> int:
         if a.strict:
             rc = 1
     return rc
+
+
+main = console_main(PROG, _main)
 
 
 def _open(name: str):

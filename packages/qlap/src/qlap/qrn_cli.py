@@ -5,17 +5,12 @@ from __future__ import annotations
 
 import os
 import re
-import sys
 
 from . import __version__, _entry
+from .cli import UsageError, console_main, parse_validated
 
 PROG = "qrn"
-EXIT_USAGE = _entry.SUITE.usage
 _ENV = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
-
-
-class UsageError(Exception):
-    pass
 
 
 def go_bool(text: str) -> bool:
@@ -68,26 +63,15 @@ def build_parser() -> _entry.ArgumentParser:
     return p
 
 
-def main(argv: list[str] | None = None) -> int:
-    rc = _entry.run(PROG, lambda: _main(sys.argv[1:] if argv is None else list(argv)))
-    if argv is None:
-        sys.exit(rc)
-    return rc
-
-
 def _main(argv: list[str]) -> int:
-    parser = build_parser()
-    if not argv:
-        sys.stderr.write(parser.format_help())
-        return EXIT_USAGE
-    a = parser.parse_args(argv)
-    try:
-        cfg = validate(a, os.environ)
-    except UsageError as e:
-        sys.stderr.write(f"{PROG}: {e}\nTry '{PROG} --help' for more information.\n")
-        return EXIT_USAGE
+    a, cfg = parse_validated(PROG, build_parser(), argv, lambda a: validate(a, os.environ))
+    if a is None:
+        return cfg
     from .replay import run
     return run(a, cfg)
+
+
+main = console_main(PROG, _main)
 
 
 def expand_env(text: str, environ) -> str:
