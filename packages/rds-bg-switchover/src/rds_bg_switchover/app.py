@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-
 import time
 
 from . import deployment as dp
@@ -163,6 +162,3 @@ def run(args, *, stdout, stderr) -> int:
         err = (getattr(e, "response", None) or {}).get("Error") or {}
         say("AWS error: " + (f"{err.get('Code')}: {err.get('Message', '')}" if err.get("Code") else str(e)))
         return EXIT_API
-
-
-
