@@ -17,6 +17,7 @@ from conftest import (
     pem_private,
     pem_public,
     recv_all,
+    wait_for,
     ws_headers,
 )
 
@@ -235,3 +236,32 @@ def test_iap_assertion_required_when_configured(server, echo, keys, tmp_path):
             return await ws.recv()
     assert asyncio.run(one()) == b"iap"
     assert p.wait_log(msg="log", status="Connected")["sub"] == "ops@example.com"
+
+
+def test_oversized_or_malformed_handshake_is_one_log_line(server, echo):
+    p, port = server(f"echo,{echo().addr}\n")
+    for extra, status in [(b"X-Big: " + b"a" * 9000, b"431"), (b"no-colon-here", None)]:
+        s = socket.create_connection(("127.0.0.1", port), timeout=10)
+        s.sendall(b"GET /proxy/echo HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+                  + extra + b"\r\n\r\n")
+        got = recv_all(s)
+        s.close()
+        if status:
+            assert got.split(b" ")[1] == status
+    assert wait_for(lambda: len(p.logs(msg="bad request")) == 2), p.text()
+    assert "HeaderLineTooLong" in p.logs(msg="bad request")[0]["error"]
+    assert "Traceback" not in p.text()
+
+
+def test_keepalive_closes_a_peer_that_does_not_answer_pings(server, echo):
+    p, port = server(f"echo,{echo().addr}\n", "-ping-interval", "300ms")
+    s = socket.create_connection(("127.0.0.1", port), timeout=10)
+    s.sendall(b"GET /proxy/echo HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+              b"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n")
+    t0 = time.monotonic()
+    got = recv_all(s)                   # the 101, a ping, then the close: nobody answered the ping
+    s.close()
+    assert got.startswith(b"HTTP/1.1 101") and b"\x89" in got
+    assert time.monotonic() - t0 < 5
+    done = p.wait_log(msg="log", status="Suceeded")
+    assert done["close-reason"] == "keepalive timeout", done

@@ -71,6 +71,21 @@ def _hexdump(data: bytes) -> tuple[str, str]:
     return data.hex(" "), "".join(chr(b) if 32 <= b < 127 else "." for b in data)
 
 
+class _Forward(logging.Handler):
+    """websockets' own warnings and errors (a malformed or oversized handshake request, answered
+    400/431 by websockets before our code sees it) as one log line of ours: no traceback."""
+
+    def __init__(self, log: Logger):
+        super().__init__(logging.WARNING)
+        self.out = log
+
+    def emit(self, record) -> None:
+        exc = record.exc_info[1] if record.exc_info else None
+        cause = getattr(exc, "__cause__", None) or exc
+        err = f"{type(cause).__name__}: {cause}" if cause is not None else None
+        self.out.warn(record.getMessage(), error=err)
+
+
 class Tunnel:
     __slots__ = ("cid", "fields", "reader", "writer", "read", "write", "last", "closed_by", "reason", "t0")
 
@@ -227,6 +242,8 @@ class Server:
                 e = x.exception()
                 if e is not None:
                     if isinstance(e, ConnectionClosed):
+                        if e.rcvd is None and e.sent is not None and e.sent.code == 1011:
+                            t.closed_by, t.reason = "wsgate", "keepalive timeout"
                         t.closed_by = t.closed_by or "client"
                         t.reason = t.reason or "client_nextreader"
                     elif isinstance(e, TimeoutError):
@@ -291,12 +308,32 @@ class Server:
         self.log.info("reloaded", destinations=len(new.dests), keys=len(new.keys), **{"iap-keys": len(new.iap_keys)})
 
     # -- the whole life ------------------------------------------------------------------------
+    def connection_class(self):
+        """websockets' ServerConnection that logs a request websockets refused before our code saw
+        it (malformed, header line or block too large: 400/431) as one line, without traceback."""
+        from websockets.asyncio.server import ServerConnection
+        log = self.log
+
+        class Conn(ServerConnection):
+            async def handshake(self, *a, **kw):
+                try:
+                    return await super().handshake(*a, **kw)
+                finally:
+                    exc = self.protocol.handshake_exc
+                    if self.request is None and exc is not None:
+                        cause = exc.__cause__ or exc
+                        log.warn("bad request", **{"remote-addr": format_addr(self.remote_address)},
+                                 status="Failed", code=getattr(self.response, "status_code", None),
+                                 error=f"{type(cause).__name__}: {cause}"[:200])
+        return Conn
+
     async def run(self) -> int:
         from websockets.asyncio.server import serve as ws_serve
         self.loop = loop = asyncio.get_running_loop()
         stopping = asyncio.Event()
         quiet = logging.getLogger("wsgate.websockets")
-        quiet.addHandler(logging.NullHandler())
+        quiet.addHandler(_Forward(self.log))
+        quiet.setLevel(logging.WARNING)
         quiet.propagate = False
         prev = {sig: signal.getsignal(sig) for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)}
         for sig in (signal.SIGTERM, signal.SIGINT):
@@ -313,7 +350,8 @@ class Server:
                                      ping_interval=self.cfg.ping_interval or None,
                                      ping_timeout=self.cfg.ping_timeout or None,
                                      close_timeout=5, max_size=self.cfg.max_message, max_queue=4,
-                                     write_limit=READ_SIZE, logger=quiet, server_header=None)
+                                     write_limit=READ_SIZE, logger=quiet, server_header=None,
+                                     create_connection=self.connection_class())
                 servers.append(srv)
                 self.log.info("listening", listener=format_addr(s.getsockname()),
                               destinations=len(self.settings.dests),
