@@ -121,3 +121,27 @@ def test_cache_size_and_prune():
     z = auth.Cache(0, 1)
     z.put("t", "s", {"exp": NOW + 10, "iat": NOW})
     assert z.get("t", NOW, 60) is None
+
+
+def test_jwks_files_issuer_and_nbf(keys, tmp_path):
+    import json
+
+    import jwt
+    jwk = json.loads(jwt.algorithms.ECAlgorithm.to_jwk(keys["ec"].public_key()))
+    jwk["kid"] = "2026-12"
+    (tmp_path / "keys").mkdir()
+    (tmp_path / "keys" / "svc.jwks").write_text(json.dumps({"keys": [jwk]}))
+    conf = tmp_path / "c.toml"
+    conf.write_text('[[services]]\nid = "j"\npaths = ["/j"]\njwks_files = ["keys/svc.jwks"]\nissuer = "ops"\n')
+    sv, cache = config.load(str(conf)), auth.Cache(10, 1)
+    ok = make_token(keys["ec"], "ES256", sub="j", now=NOW, iss="ops", headers={"kid": "2026-12"})
+    assert auth.decide(ok, "/j/x", sv, cache, 60, NOW).status == 200
+    assert auth.decide(make_token(keys["ec"], "ES256", sub="j", now=NOW, iss="dev", headers={"kid": "2026-12"}),
+                       "/j/x", sv, cache, 60, NOW).reason == "wrong iss"
+    assert auth.decide(make_token(keys["ec"], "ES256", sub="j", now=NOW, iss="ops", headers={"kid": "old"}),
+                       "/j/x", sv, cache, 60, NOW).reason == "unknown kid"
+    later = make_token(keys["ec"], "ES256", sub="j", now=NOW, iss="ops", nbf=int(NOW) + 30, headers={"kid": "2026-12"})
+    assert auth.decide(later, "/j/x", sv, cache, 60, NOW).reason == "not yet valid (nbf)"
+    conf.write_text('[[services]]\nid = "j"\npaths = ["/j"]\njwks_files = ["keys/missing.jwks"]\n')
+    with pytest.raises(config.ConfigError, match="missing.jwks"):
+        config.load(str(conf))
