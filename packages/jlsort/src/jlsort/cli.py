@@ -151,7 +151,10 @@ def join_parser() -> argparse.ArgumentParser:
     ap.add_argument("--hash", action="store_true", help="hash join: inputs need not be sorted; "
                     "FILE2 is held in memory")
     ap.add_argument("--allow-no-key", action="store_true", help="a missing key counts as null")
-    ap.add_argument("--invalid", choices=["error", "skip", "warn"], default="warn")
+    ap.add_argument("--invalid", choices=["keep", "warn", "error", "skip"], default="keep",
+                    help="lines that are not JSON: like lines without the key (keep, warn: the "
+                         "default; skipped, or null with --allow-no-key), exit 1 (error), or "
+                         "skipped (skip)")
     ap.add_argument("--strict", action="store_true", help="bad lines (invalid, no key) fail: exit 1")
     ap.add_argument("--version", action="version", version=_version("jljoin"))
     ap.add_argument("-h", "--help", action="help", help="show this help and exit")
@@ -202,7 +205,10 @@ def uniq_parser() -> argparse.ArgumentParser:
     ap.add_argument("-f", "-i", "--ignore-case", action="store_true",
                     help="compare strings case-insensitively, as jlsort -f")
     ap.add_argument("--allow-no-key", action="store_true", help="a missing key counts as null")
-    ap.add_argument("--invalid", choices=["error", "skip", "warn"], default="warn")
+    ap.add_argument("--invalid", choices=["keep", "warn", "error", "skip"], default="keep",
+                    help="lines that are not JSON: like lines without the key (keep, warn: the "
+                         "default; skipped, or null with --allow-no-key), exit 1 (error), or "
+                         "skipped (skip)")
     ap.add_argument("--strict", action="store_true", help="bad lines (invalid, no key) fail: exit 1")
     ap.add_argument("-v", "--version", action="version", version=_version("jluniq"))
     ap.add_argument("-h", "--help", action="help", help="show this help and exit")
