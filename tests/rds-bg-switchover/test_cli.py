@@ -152,3 +152,27 @@ def test_in_process_main(aws_env, bg):
     out, err = io.BytesIO(), io.BytesIO()
     assert main(["--id", bg.id, "--dry-run"], stdout=out, stderr=err) == 0, err.getvalue()
     assert json.loads(out.getvalue().splitlines()[-1])["event"] == "dry-run"
+
+
+def test_a_switchover_in_progress_is_followed_not_started_again(aws_env, bg, switchover_ends_in, monkeypatch):
+    switchover_ends_in("SWITCHOVER_IN_PROGRESS")
+    assert call(["--id", bg.id])[0] == 0                  # started; this run does not wait
+    rc, out, err = call(["--id", bg.id])                  # without --wait: refused
+    assert rc == 3 and "deployment status SWITCHOVER_IN_PROGRESS, not AVAILABLE" in out[-1]["reasons"]
+    rc, out, err = call(["--id", bg.id, "--wait", "--poll", "0.05", "--deadline", "0.3"])
+    assert rc == 6 and [o["event"] for o in out] == ["deployment", "attach", "deadline"], out
+    from moto.rds.models import RDSBackend
+
+    model, seen = bg.model(), []
+    real = RDSBackend.describe_blue_green_deployments
+
+    def describe(self, *a, **kw):   # the third look (the second poll) sees it completed
+        seen.append(1)
+        if len(seen) == 3:
+            model.set_status(model.SupportedStates.SWITCHOVER_COMPLETED)
+        return real(self, *a, **kw)
+
+    monkeypatch.setattr(RDSBackend, "describe_blue_green_deployments", describe)
+    rc, out, err = call(["--id", bg.id, "--wait", "--poll", "0.05", "--deadline", "10"])
+    assert rc == 0 and [o["event"] for o in out] == ["deployment", "attach", "status"], out
+    assert out[-1]["status"] == "SWITCHOVER_COMPLETED" and len(seen) == 3

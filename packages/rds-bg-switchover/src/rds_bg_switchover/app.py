@@ -114,6 +114,15 @@ def wait(rds, out: Out, dep_id: str, status: str, *, poll: float, deadline: floa
             status = new
 
 
+def _waited(rds, out, dep_id, status, args, deadline, say) -> int:
+    rc = wait(rds, out, dep_id, status, poll=args.poll, deadline=deadline)
+    if rc == EXIT_FAILED:
+        say(f"{dep_id}: switchover did not complete")
+    elif rc == EXIT_DEADLINE:
+        say(f"{dep_id}: still not SWITCHOVER_COMPLETED after {deadline:g} s")
+    return rc
+
+
 def run(args, *, stdout, stderr) -> int:
     out = Out(stdout)
 
@@ -128,6 +137,12 @@ def run(args, *, stdout, stderr) -> int:
         dep = find(rds, args)
         dep_id = dep["BlueGreenDeploymentIdentifier"]
         out.line("deployment", **dp.summary(dep))
+        deadline = args.deadline if args.deadline is not None else args.timeout + 300
+        if dep.get("Status") == dp.IN_PROGRESS and args.wait and not args.dry_run:
+            # a run that lost its connection (or another operator) started it: follow it, never
+            # start a second one
+            out.line("attach", id=dep_id, status=dp.IN_PROGRESS)
+            return _waited(rds, out, dep_id, dp.IN_PROGRESS, args, deadline, say)
         why = dp.not_ready(dep)
         if not why and args.check_replica_lag is not None:
             lags = replica_lags(cw, dp.green_instances(dep), time.time())
@@ -146,13 +161,7 @@ def run(args, *, stdout, stderr) -> int:
         out.line("switchover", id=dep_id, status=status, previous=dep.get("Status"), timeout=args.timeout)
         if not args.wait:
             return EXIT_OK
-        deadline = args.deadline if args.deadline is not None else args.timeout + 300
-        rc = wait(rds, out, dep_id, status, poll=args.poll, deadline=deadline)
-        if rc == EXIT_FAILED:
-            say(f"{dep_id}: switchover did not complete")
-        elif rc == EXIT_DEADLINE:
-            say(f"{dep_id}: still not SWITCHOVER_COMPLETED after {deadline:g} s")
-        return rc
+        return _waited(rds, out, dep_id, status, args, deadline, say)
     except Stop as e:
         say(str(e))
         return e.code
