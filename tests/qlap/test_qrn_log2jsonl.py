@@ -126,6 +126,8 @@ SELECT * FROM orders;
 # Thread_id: 10  Schema: shop  QC_hit: No
 # Query_time: 0.000010  Lock_time: 0.000000  Rows_sent: 0  Rows_examined: 0
 # administrator command: Quit;
+# User@Host: cut[cut] @ web1 [10.0.0.5]
+SELECT 'an entry that lost its # Query_time line';
 # User@Host: app[app] @ web1 [10.0.0.5]  Id:    11
 # Query_time: 1.25  Lock_time: 0.000002 Rows_sent: 1  Rows_examined: 3
 use other;
@@ -144,8 +146,9 @@ def test_synthetic_slow_log_admin_commands_and_bad_lines(tmp_path):
          "query_time": 0.5, "rows_examined": 1000, "thread_id": 10, "db": "shop"},
         {"query": "DELETE FROM carts\nWHERE id = 3", "time": "2026-12-07T15:28:47Z", "user": "app", "host": "web1",
          "query_time": 1.25, "rows_examined": 3, "thread_id": 11, "db": "other"}]
-    # the stray line is counted and shown, the run still succeeds; --strict makes it a failure
-    assert b"1 invalid lines or entries skipped" in r.stderr and b"garbage line" in r.stderr
+    # the stray line and the damaged entry are counted, the first shown, the run still succeeds;
+    # --strict makes it a failure
+    assert b"2 invalid lines or entries skipped" in r.stderr and b"garbage line" in r.stderr
     assert l2j("--strict", input=SLOW).returncode == 1
     assert [json.loads(x)["query"] for x in l2j("--only", "select", input=SLOW).stdout.splitlines()] == \
         ["SELECT * FROM orders"]

@@ -20,10 +20,20 @@ ONLY = ("all", "dml", "select")
 _SELECT_WORDS = frozenset((b"select", b"with", b"("))
 _DML_WORDS = _SELECT_WORDS | frozenset((b"insert", b"update", b"delete", b"replace"))
 _FIRST_WORD = re.compile(rb"\s*(?:/\*(?!!).*?\*/\s*)*(\(|[A-Za-z]+)", re.S)
-_USER_HOST = re.compile(rb"([^\[\n]*)\[([^\]\n]*)\] @ ([^\[\n]*?) ?\[([^\]\n]*)\](?:\s+Id:\s*(\d+))?")
-_FIELDS = re.compile(rb"(\w+): ?(\S*)")
+# one slow log entry: [# Time:] # User@Host: ... [Id: N] / [# Thread_id: N  Schema: db ...] / other
+# # lines / # Query_time: ... Rows_examined: N / more # lines (Rows_affected, administrator
+# command) / [use db;] / [SET timestamp=N;] / the statement: lines up to the next entry
+_SLOW_ENTRY = re.compile(
+    rb"^(?:# Time: ([^\n]*)\n)?"
+    rb"# User@Host: ([^\[\n]*)\[[^\]\n]*\] @ ([^\[\n]*?) ?\[([^\]\n]*)\](?:[ \t]+Id:[ \t]*(\d+))?[^\n]*\n"
+    rb"(?:# Thread_id: (\d+)[ \t]+Schema: ([^ \t\n]*)[^\n]*\n)?"
+    rb"((?:#(?! (?:Query_time|Time|User@Host): )[^\n]*\n)*)"
+    rb"# Query_time: (\d+(?:\.\d+)?)[ \t]+Lock_time: [^\n]*?Rows_examined: (\d+)[^\n]*\n"
+    rb"((?:#(?! (?:Time|User@Host): )[^\n]*\n)*)"
+    rb"((?:use [^\n]*\n)?)"
+    rb"(?:SET timestamp=(\d+)[^\n]*\n)?"
+    rb"((?:(?!# (?:Time|User@Host): )[^\n]*(?:\n|\Z))*)", re.M)
 _USE = re.compile(rb"use\s+`?([^`;\s]+)`?\s*;?\s*$", re.I)
-_SET_TS = re.compile(rb"SET timestamp=(\d+)(?:\.\d+)?;\s*", re.I)
 _GENERAL = re.compile(rb"(?:(\d{6} {1,2}\d{1,2}:\d\d:\d\d|\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(?:\.\d+)?(?:Z|[+-]\d\d:\d\d)?)"
                       rb"[ \t]+|\t\t|[ \t]+)[ \t]*(\d+) ([A-Z][A-Za-z ]*?)\t(.*)", re.S)
 _CONNECT = re.compile(rb"(\S+?)@(\S+) on (\S*)")
@@ -78,6 +88,8 @@ class Converter:
         self.cur_db: bytes | None = None
         self.cur_time: str | None = None
         self._ts_cache: dict[int, str] = {}
+        self._at = (0, 0)
+        self._q_cache: dict[bytes, str] = {}
         # general log state
         self.threads: dict[bytes, tuple] = {}   # id -> (user, host, db)
         self.pending: list | None = None        # [time, id, parts]
@@ -126,118 +138,115 @@ class Converter:
 
     # -- slow log --------------------------------------------------------------------------
     def _feed_slow(self, data: bytes, final: bool) -> list[str]:
-        pieces = data.split(b"\n# User@Host: ")
+        """Entries matched by one regular expression over the whole block (in C), the gaps
+        between them (the log's header, damaged entries) looked at line by line."""
         if not final:
-            self.carry = pieces.pop()
-            if not pieces:
+            cut = data.rfind(b"\n# User@Host: ")
+            if cut < 0:
+                self.carry = data
                 return []
+            t = data.rfind(b"\n", 0, cut)
+            if data.startswith(b"# Time: ", t + 1):
+                cut = t                       # the entry's own # Time: line goes with it
+            self.carry = data[cut + 1:]
+            data = data[:cut + 1]
         else:
             self.carry = b""
         out: list[str] = []
-        first = pieces[0]
-        if self.lineno == 0:
-            # the head of the log: server header lines and # Time of the first entry
-            if first.startswith(b"# User@Host: "):
-                pieces[0] = first[len(b"# User@Host: "):]
-            else:
-                self._preamble(pieces.pop(0))
-        else:
-            pieces[0] = first
-        for p in pieces:
-            self.lineno += 1
-            self._slow_entry(p, out)
+        pos = 0
+        self._at = (0, self.lineno)           # (offset, lines before it): line numbers counted on
+        for m in _SLOW_ENTRY.finditer(data):
+            if m.start() != pos:
+                self._gap(data, pos, m.start())
+            pos = m.end()
+            self._slow_entry(m, out, data)
+        if pos < len(data):
+            self._gap(data, pos, len(data))
+        self.lineno += data.count(b"\n")
         return out
 
-    def _preamble(self, text: bytes) -> None:
-        for line in text.split(b"\n"):
-            self.lineno += 1
+    def _line_at(self, data: bytes, pos: int) -> int:
+        """The line number of offset `pos` of the block (counted on from the last one asked)."""
+        at, n = self._at
+        n += data.count(b"\n", at, pos)
+        self._at = (pos, n)
+        return n + 1
+
+    def _gap(self, data: bytes, start: int, end: int) -> None:
+        """Text between entries: the server's header lines (skipped), # Time: lines (kept), and
+        anything else: one damaged entry, counted once with its first line."""
+        bad = None
+        for line in data[start:end].split(b"\n"):
             if line.startswith(b"# Time: "):
                 self.cur_time = mariadb_time(line[8:].strip())
-            elif line and not (b"started with:" in line or line.startswith(_HEADER)):
-                self._invalid(line, self.lineno)
+            elif line and bad is None and not (b"started with:" in line or line.startswith(_HEADER)):
+                bad = line
+        if bad is not None:
+            self._invalid(bad, self._line_at(data, start))
 
-    def _slow_entry(self, p: bytes, out: list) -> None:
-        nl = p.find(b"\n")
-        if nl < 0:
-            nl = len(p)
-        m = _USER_HOST.match(p, 0, nl)
-        # the header lines (#...) after User@Host, then the statement
-        pos = nl + 1
-        hdr_end = pos
-        while p.startswith(b"#", hdr_end):
-            e = p.find(b"\n", hdr_end)
-            hdr_end = len(p) if e < 0 else e + 1
-        header = p[pos:hdr_end]
-        body = p[hdr_end:]
-        # what follows the statement: the next entry's # Time line, a server restart's header
-        cut = body.find(b"\n# Time: ")
-        nxt_time = None
-        if cut >= 0:
-            e = body.find(b"\n", cut + 1)
-            nxt_time = body[cut + 9:e if e >= 0 else len(body)].strip()
-            body = body[:cut]
-        elif body.startswith(b"# Time: "):
-            e = body.find(b"\n")
-            nxt_time = body[8:e if e >= 0 else len(body)].strip()
-            body = b""
-        if b"started with:" in body:
-            body = self._cut_restart(body)
-        fields = dict(_FIELDS.findall(header))
-        if m is None or b"Query_time" not in fields:
-            self._invalid(b"# User@Host: " + p[:nl], self.lineno)
-            if nxt_time is not None:
-                self.cur_time = mariadb_time(nxt_time)
-            return
-        self.lineno += p.count(b"\n")
-        rec: dict = {}
-        ts_time = None
-        stmt = body.strip()
-        # use db; and SET timestamp=N; lines before the statement
-        while stmt:
-            if stmt[:4].lower() == b"use ":
-                e = stmt.find(b"\n")
-                line = stmt if e < 0 else stmt[:e]
-                um = _USE.match(line)
-                if um:
-                    self.cur_db = um.group(1)
-                    stmt = b"" if e < 0 else stmt[e + 1:].lstrip()
-                    continue
-            if stmt[:14].upper() == b"SET TIMESTAMP=":
-                sm = _SET_TS.match(stmt)
-                if sm:
-                    ts_time = self._ts(int(sm.group(1)))
-                    stmt = stmt[sm.end():]
-                    continue
-            break
-        schema = fields.get(b"Schema")
+    def _slow_entry(self, m, out: list, data: bytes) -> None:
+        (t, user, host, ip, cid, tid, schema, _, qtime, rows, post, use, ts, body) = m.groups()
+        if t is not None:
+            self.cur_time = mariadb_time(t.strip())
         if schema is not None:
             self.cur_db = schema or None
+        if use:
+            um = _USE.match(use.strip())
+            if um:
+                self.cur_db = um.group(1)
+        if b"started with:" in body:          # a server restart wrote its header after it
+            body = self._cut_restart(body)
+        stmt = body.strip()
+        if stmt[:4].lower() == b"use ":       # use after SET timestamp (not seen, but harmless)
+            um = _USE.match(stmt.split(b"\n", 1)[0])
+            if um:
+                self.cur_db = um.group(1)
+                stmt = stmt.split(b"\n", 1)[1].strip() if b"\n" in stmt else b""
         if stmt.endswith(b";"):
             stmt = stmt[:-1].rstrip()
-        if not stmt or stmt.startswith(b"# administrator command:") or b"# administrator command:" in header:
+        if not stmt or b"# administrator command:" in post:
+            self.stats.entries += 1
             self.stats.skipped += 1
-        else:
-            # MySQL's # Time: has microseconds (and is written for every entry); MariaDB's only
-            # whole seconds, once per second: SET timestamp is the exact one there
-            t = self.cur_time if self.cur_time and "." in self.cur_time else (ts_time or self.cur_time)
-            if t is not None:
-                rec["time"] = t
-            rec["user"] = m.group(1).decode("utf-8", "replace")
-            host = m.group(3).strip() or m.group(4)
-            rec["host"] = host.decode("utf-8", "replace")
-            try:
-                rec["query_time"] = float(fields[b"Query_time"])
-                if b"Rows_examined" in fields:
-                    rec["rows_examined"] = int(fields[b"Rows_examined"])
-            except ValueError:
-                self._invalid(header, self.lineno)
-                return
-            tid = m.group(5) or fields.get(b"Thread_id")
-            if tid:
-                rec["thread_id"] = int(tid)
-            self._emit(out, stmt, rec, self.cur_db, self.lineno)
-        if nxt_time is not None:
-            self.cur_time = mariadb_time(nxt_time)
+            return
+        st = self.stats
+        st.entries += 1
+        db = self.cur_db
+        if (self.db is not None and db != self.db) or (self.only != "all" and not keep(stmt, self.only)):
+            st.skipped += 1
+            return
+        try:
+            text = stmt.decode("utf-8")
+        except UnicodeDecodeError:
+            self._invalid(b"statement not UTF-8: " + stmt[:60], self._line_at(data, m.start()))
+            return
+        # MySQL's # Time: has microseconds (and is written for every entry); MariaDB's only whole
+        # seconds, once per second: SET timestamp is the exact one there
+        ct = self.cur_time
+        if not (ct and "." in ct) and ts is not None:
+            ct = self._ts(int(ts))
+        q = self._quoted
+        parts = ['{"query": ', json.dumps(text, ensure_ascii=False)]
+        if ct is not None:
+            parts.append(f', "time": "{ct}"')
+        parts += [', "user": ', q(user), ', "host": ', q(host.strip() or ip), ', "query_time": ',
+                  qtime.decode(), ', "rows_examined": ', rows.decode()]
+        ident = cid or tid
+        if ident:
+            parts += [', "thread_id": ', str(int(ident))]
+        if db is not None:
+            parts += [', "db": ', q(db)]
+        parts.append("}")
+        out.append("".join(parts))
+        st.written += 1
+
+    def _quoted(self, b: bytes) -> str:
+        """A JSON string of a user, host or database name (few distinct ones: cached)."""
+        v = self._q_cache.get(b)
+        if v is None:
+            if len(self._q_cache) > 4096:
+                self._q_cache.clear()
+            v = self._q_cache[b] = json.dumps(b.decode("utf-8", "replace"), ensure_ascii=False)
+        return v
 
     def _cut_restart(self, body: bytes) -> bytes:
         """A server restart writes its header lines into the log: the statement ends before."""
