@@ -409,24 +409,48 @@ class Engine:
         return self._format_columns(cols, m, keys)
 
     def _fast_filter_all(self, chunk, n, where, line0):
-        """-f without -k: the filters on their columns, then every field of the lines kept."""
-        cols = self._bulk_columns(chunk, n, self.needed)
-        if cols is None:
-            return None
+        """-f without -k: filter by filter, each on the lines the ones before it kept (a column
+        of a smaller chunk), then every field of the lines kept."""
+        sub, m = chunk, n
+        idx = None                 # line numbers (in chunk) of the lines of sub
         pending: list = []
-        mask, ok = self._bulk_filters(cols, n, chunk, where, line0, (), pending)
-        if not ok:
-            return None
+        for f in self.o.filters:
+            k = f.key
+            if b":" in k or b"\t" in k or b"\n" in k:
+                return None
+            if (b"\t" + k + b":") not in sub and (b"\n" + k + b":") not in sub \
+                    and not sub.startswith(k + b":"):
+                col = [b""] * m
+            else:
+                col = self._key_column(sub, k)
+                if len(col) != m:
+                    return None
+            res = f.mask(col) if f.op in _MASK_OPS else self._memo_results(f, col)
+            if None in res:
+                bad = [i for i, r in enumerate(res) if r is None]
+                kind = ("filter", str(f))
+                first = None
+                if kind not in self.problems and kind not in [p[0] for p in pending]:
+                    i = bad[0]
+                    line = self._nth_line(sub, i)
+                    present = line.startswith(k + b":") or (b"\t" + k + b":") in line
+                    what = show(k + b":" + col[i], 80) if present else "missing key " + show(k)
+                    first = f"{where}:{line0 + (idx[i] if idx is not None else i) + 1}: {what}"
+                pending.append((kind, len(bad), first))
+                res = [r is True for r in res]
+            kept = res.count(True)
+            if kept == m:
+                continue
+            if not kept:
+                self._commit(pending)
+                return b""
+            lines = sub.split(b"\n")
+            lines.pop()
+            sub = b"\n".join(compress(lines, res)) + b"\n"
+            idx = list(compress(idx if idx is not None else range(m), res))
+            m = kept
         self._commit(pending)
-        m = mask.count(True)
-        if not m:
-            return b""
-        if m == n:
-            return self._all_fields(chunk, n)
-        lines = chunk.split(b"\n")
-        lines.pop()
-        joined = b"\n".join(compress(lines, mask)) + b"\n"
-        return self._all_fields(joined, m)
+        return self._all_fields(sub, m)
 
     def _all_fields(self, chunk, n):
         """Every field of every line: a line whose columns all have ':' and whose labels are
