@@ -34,13 +34,21 @@ def run(args, stdout=None, stderr=None) -> int:
         rcu = args.max_rcu if args.max_rcu is not None else args.rcu * args.read_percent
         return _print_plan(stdout, plan(args.items, args.bytes, rcu, args.consistent))
 
-    from .dynamo import AwsError, Dynamo
+    t0 = time.monotonic()
     try:
-        db = Dynamo(args.region, args.profile, args.endpoint_url, pool=args.segments)
-        table = db.describe(args.table)
-    except AwsError as e:
-        _say(stderr, f"{PROG}: {e}\n")
-        return 1
+        from .dynamo import AwsError, Dynamo
+        try:
+            db = Dynamo(args.region, args.profile, args.endpoint_url, pool=args.segments)
+            table = db.describe(args.table)
+        except AwsError as e:
+            _say(stderr, f"{PROG}: {e}\n")
+            return 1
+    except (KeyboardInterrupt, _entry.Terminated):
+        if not args.plan:           # nothing read yet, nothing written: the summary says so
+            _say(stderr, json.dumps({"table": args.table, "result": "interrupted", "items": 0, "bytes": 0,
+                                     "pages": 0, "consumed_rcu": 0, "throttled": 0,
+                                     "seconds": round(time.monotonic() - t0, 3)}) + "\n")
+        raise
     on_demand = table.get("BillingModeSummary", {}).get("BillingMode") == "PAY_PER_REQUEST"
     provisioned = table.get("ProvisionedThroughput", {}).get("ReadCapacityUnits") or 0
     if args.rcu is not None:
@@ -89,6 +97,8 @@ class Export:
     def _limit(self, avg):
         if self.target_rcu is None:
             return None
+        if avg is None:
+            return 1
         return max(1, min(MAX_LIMIT, int(self.target_rcu / self.unit * 4096 / max(avg, 1))))
 
     def worker(self, seg, state):
@@ -98,8 +108,9 @@ class Export:
             params.update(Segment=seg.n, TotalSegments=a.segments)
         if a.consistent:
             params["ConsistentRead"] = True
-        avg = (self.bytes_hint / self.items_hint) if self.items_hint and self.bytes_hint else 1024.0
-        estimate = self.target_rcu or 0.0
+        # the first page of a table whose size is unknown (moto; a new table) reads one item to learn it
+        avg = (self.bytes_hint / self.items_hint) if self.items_hint and self.bytes_hint else None
+        estimate = self.unit if avg is None else (self.target_rcu or 0.0)
         try:
             while not seg.done and not self.stop.is_set():
                 limit = self._limit(avg)
