@@ -109,6 +109,20 @@ def test_mysql9_slow_and_general_logs(mysql, tmp_path, db):
         if kind == "slow":      # MySQL's # Time: has microseconds: used rather than SET timestamp
             assert "." in recs[0]["time"] and recs[0]["query_time"] >= 0
         mysql.sql(f"DROP DATABASE {db + kind[0]}")
+    # and qrn replays it on MySQL 9
+    mysql.sql(f"CREATE DATABASE {db}; CREATE TABLE {db}.t (id INT PRIMARY KEY, v VARCHAR(20))")
+    data = tmp_path / "replay.jsonl"
+    data.write_text("".join(json.dumps({"query": q}) + "\n" for q in DML))
+    p = mysql.params
+    r = subprocess.run([*QRN, "-dsn", f"{p['user']}@tcp(127.0.0.1:{p['port']})/{db}", "-data", str(data),
+                        "-loop=false", "-time", "0"], capture_output=True, timeout=60,
+                       env={**os.environ, "MYSQL_PWD": p["password"]})
+    assert r.returncode == 0, r.stderr
+    rep = json.loads(r.stdout)
+    assert rep["Queries"] == len(DML) and rep["ErrorQueryCount"] == 0
+    assert rep["ServerStatusDelta"]["Com_insert"] == 1 and rep["ServerStatusDelta"]["Com_update"] == 1
+    assert mysql.sql(f"SELECT v FROM {db}.t ORDER BY id").split() == ["x;y", "b", "c"]
+    mysql.sql(f"DROP DATABASE {db}")
 
 
 SLOW = b"""/usr/sbin/mariadbd, Version: 10.11.19-MariaDB-log (Debian 12). started with:
