@@ -190,10 +190,13 @@ def test_files_in_order_missing_one_and_head(tmp_path):
     assert p1.wait(timeout=60) in (0, 141) and out.count(b"\n") == 1 and b"Traceback" not in err
 
 
-def test_fingerprint_and_line_source(tmp_path):
+@pytest.mark.parametrize("mem_max", [8 << 20, 0])       # the file in memory, or streamed
+def test_fingerprint_and_line_source(tmp_path, monkeypatch, mem_max):
     import random
 
+    from qlap import replay
     from qlap.replay import LineSource, fingerprint
+    monkeypatch.setattr(replay, "MEM_MAX", mem_max)
     assert fingerprint("SELECT * FROM t1 WHERE id = 42 AND name = 'it''s' AND x IN (1, 2, 3)") == \
         "select * from t1 where id = ? and name = ? and x in (?+)"
     assert fingerprint("select  a\n from t where v=-1.5e3 /* c */;") == "select a from t where v=?"
@@ -204,6 +207,16 @@ def test_fingerprint_and_line_source(tmp_path):
     while (x := s.next()) is not None:
         got.append(x[0])
     assert got == ["SELECT 1", "SELECT 2"] and s.invalid == 3 and s.loops == 0
+    assert (s.lines is not None) == bool(mem_max)
+    # looping: the invalid lines are counted once, the loops each time
+    s = LineSource(str(f), "q.jsonl", "query", True, False, random.Random(1))
+    assert [s.next()[0] for _ in range(6)] == ["SELECT 1", "SELECT 2"] * 3
+    assert s.invalid == 3 and s.loops == 2 and s.last_line == '{"query": "SELECT 2"}'
+    # a file with nothing to send ends even when looping
+    e = tmp_path / "e.jsonl"
+    e.write_bytes(b"// nothing\n[]\n")
+    s = LineSource(str(e), "e.jsonl", "query", True, False, random.Random(1))
+    assert s.next() is None and s.invalid == 1
     # a random start lands anywhere, and the whole file is still read after the rewind
     starts = set()
     for seed in range(30):

@@ -12,9 +12,10 @@ with:`, `Tcp port:`, `Time  Id Command  Argument`) and admin commands are skippe
 """
 from __future__ import annotations
 
-import datetime
 import json
 import re
+import time
+from json.encoder import encode_basestring as _json_str  # the C string encoder, no dumps() set-up
 
 ONLY = ("all", "dml", "select")
 _SELECT_WORDS = frozenset((b"select", b"with", b"("))
@@ -225,7 +226,7 @@ class Converter:
         if not (ct and "." in ct) and ts is not None:
             ct = self._ts(int(ts))
         q = self._quoted
-        parts = ['{"query": ', json.dumps(text, ensure_ascii=False)]
+        parts = ['{"query": ', _json_str(text)]
         if ct is not None:
             parts.append(f', "time": "{ct}"')
         parts += [', "user": ', q(user), ', "host": ', q(host.strip() or ip), ', "query_time": ',
@@ -245,7 +246,7 @@ class Converter:
         if v is None:
             if len(self._q_cache) > 4096:
                 self._q_cache.clear()
-            v = self._q_cache[b] = json.dumps(b.decode("utf-8", "replace"), ensure_ascii=False)
+            v = self._q_cache[b] = _json_str(b.decode("utf-8", "replace"))
         return v
 
     def _cut_restart(self, body: bytes) -> bytes:
@@ -258,8 +259,7 @@ class Converter:
         if t is None:
             if len(self._ts_cache) > 4096:
                 self._ts_cache.clear()
-            t = self._ts_cache[epoch] = datetime.datetime.fromtimestamp(
-                epoch, datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+            t = self._ts_cache[epoch] = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(epoch))
         return t
 
     # -- general log -----------------------------------------------------------------------

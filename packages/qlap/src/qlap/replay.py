@@ -23,6 +23,7 @@ import time
 
 PROG = "qrn"
 EXIT_OK, EXIT_FAILURE = 0, 1
+MEM_MAX = 8 << 20            # a data file up to this size is read into memory (per agent)
 CACHE_MAX = 1 << 16            # raw line -> (sql, fingerprint id): a looped file is parsed once
 MAX_FINGERPRINTS = 10_000      # distinct fingerprints kept per agent; the rest are "(other)"
 T_COMMIT_NAME = "COMMIT"
@@ -123,6 +124,21 @@ class LineSource:
         self._raw = b""
         self.got = 0                   # statements since the pass started at offset 0
         self.whole_pass = True         # the current pass started at the first line
+        if data is None and size is not None and size <= MEM_MAX and not path.endswith(".gz"):
+            data = self.f.read()
+        if data is not None:
+            # a small file: its lines in a list, each parsed once, walked by index (the load loop's
+            # cheapest path: no read, no hashing per statement)
+            self.f.close()
+            self.lines = data.split(b"\n")
+            if self.lines and not self.lines[-1]:
+                self.lines.pop()
+            self.items: list = [None] * len(self.lines)
+            self.pos = rng.randrange(len(self.lines)) if random_start and self.lines else 0
+            self.whole_pass = self.pos == 0
+            self.next = self._next_mem
+            return
+        self.lines = None
         if random_start and size:
             off = rng.randrange(size)
             if off:
@@ -133,7 +149,8 @@ class LineSource:
 
     @property
     def last_line(self) -> str:
-        return self._raw.decode("utf-8", "replace").rstrip("\r\n")
+        raw = self._raw if self.lines is None or self._raw == b"COMMIT" else self.lines[self.pos - 1]
+        return raw.decode("utf-8", "replace").rstrip("\r\n")
 
     def _fid(self, fp: str) -> int:
         i = self.fps.get(fp)
@@ -147,10 +164,10 @@ class LineSource:
             self.names.append(fp)
         return i
 
-    def _bad(self, why: str, raw: bytes) -> None:
+    def _bad(self, why: str, raw: bytes, lineno: int) -> None:
         self.invalid += 1
         if self.invalid == 1:
-            where = f"{self.display}:{self.lineno}" if self.lineno > 0 else self.display
+            where = f"{self.display}:{lineno}" if lineno > 0 else self.display
             text = raw.decode("utf-8", "replace").rstrip("\r\n")
             sys.stderr.write(f"{PROG}: {where}: {why}: {text[:200]}\n")
             sys.stderr.flush()
@@ -183,17 +200,46 @@ class LineSource:
                 self.lineno += 1
             hit = cache.get(raw)
             if hit is None:
-                hit = self._parse(raw)
+                hit = self._parse(raw, self.lineno)
             if not hit:                   # blank, comment or invalid (counted once)
                 continue
             self._raw = raw
             self.got += 1
             return hit
 
-    def _parse(self, raw: bytes):
+    def _next_mem(self):
+        if self.commit_rate:
+            if self.since_commit >= self.commit_rate:
+                self.since_commit = 0
+                self._raw = b"COMMIT"
+                return T_COMMIT_NAME, self.commit_fid
+            self.since_commit += 1
+        self._raw = b""
+        items = self.items
+        i = self.pos
+        n = len(items)
+        while True:
+            if i >= n:
+                # the end: start over, unless not looping or a whole pass gave nothing to send
+                if not self.loop or (self.whole_pass and not any(items)):
+                    self.pos = i
+                    return None
+                self.loops += 1
+                self.whole_pass = True
+                i = 0
+                continue
+            hit = items[i]
+            if hit is None:
+                hit = items[i] = self._parse(self.lines[i], i + 1, cache=False)
+            i += 1
+            if hit:
+                self.pos = i
+                return hit
+
+    def _parse(self, raw: bytes, lineno: int, cache: bool = True):
         s = raw.strip()
         if not s or s.startswith(b"//"):
-            return _BAD
+            return _BAD                   # not counted: blank and comment lines
         why = ""
         try:
             obj = json.loads(s)
@@ -208,10 +254,12 @@ class LineSource:
             elif not q.strip():
                 why = "query is empty"
         if why:
-            self._bad(why, raw)
+            self._bad(why, raw, lineno)
             hit = _BAD
         else:
             hit = (q, self._fid(fingerprint(q)))
+        if not cache:
+            return hit
         if len(self.cache) >= CACHE_MAX:
             self.cache.clear()
         self.cache[raw] = hit
@@ -225,7 +273,8 @@ class LineSource:
         if self.slowlog is not None:
             self.slowlog.close()
         try:
-            self.f.close()
+            if self.lines is None:
+                self.f.close()
         except OSError:
             pass
         return {"loops": self.loops, "fingerprints": self.names, "invalid": self.invalid}
