@@ -25,7 +25,7 @@ from ._entry import EXIT_INTERRUPTED, EXIT_TERMINATED, Terminated
 from .ddl import decide, session_settings
 from .errors import ErrorPolicy
 from .filters import is_create_table, is_skipped_statement, is_trigger_statement, rewrite_text
-from .preflight import Source, initial_state, preflight
+from .preflight import Source, initial_state, preflight, take_lock
 from .reader import COMPRESSED_EVENTS, HEARTBEAT_V2, MYSQL_UNDECODABLE, make_reader, source_conn
 from .statements import Stmt, TableInfo
 from .target import AUTH_ERRORS, DDL_EXISTS_ERRORS, Failure, Fatal, Reconnect, Target, error_code
@@ -84,6 +84,7 @@ class Applier:
         self._pool = None
         self._inflight = None
         self._connected_once = False
+        self._caught_up = False
         # the open group (reset by stream())
         self.pending: list[Stmt] = []
         self.pending_size = 0
@@ -100,6 +101,7 @@ class Applier:
         KeyboardInterrupt, SIGTERM: the entry template's Terminated): the open target
         transaction is rolled back and the exit code returned."""
         attempts = 0
+        summaries = self.start_summaries()
         try:
             while True:
                 commits_before = self.counts["commits"]
@@ -109,8 +111,11 @@ class Applier:
                     return 0
                 except Reconnect as e:
                     self.cleanup()
-                    if e.code in AUTH_ERRORS and not self._connected_once:
-                        self.log.error(f"login refused, check the configuration: {e}")
+                    if not self._connected_once:
+                        # never connected since start: a wrong host, port, DNS name or password is a
+                        # configuration error, not a lost connection to retry for ever
+                        what = "login refused" if e.code in AUTH_ERRORS else "cannot connect"
+                        self.log.error(f"{what} at first start, check the configuration: {e}")
                         return 1
                     if self.counts["commits"] != commits_before:
                         attempts = 0
@@ -132,6 +137,9 @@ class Applier:
             self.cleanup(interrupted=True)
             self.log.info("interrupted, open transaction rolled back", gtid=G.format(self.committed))
             return EXIT_INTERRUPTED if isinstance(e, KeyboardInterrupt) else EXIT_TERMINATED
+        finally:
+            if summaries is not None:
+                summaries.set()
 
     def cleanup(self, interrupted: bool = False) -> None:
         # Masks SIGINT/SIGTERM while tearing down, so a second signal does not interrupt it.
@@ -174,6 +182,8 @@ class Applier:
         src = source_conn(self.cfg)
         try:
             self.target.connect()
+            if not self.dryrun:
+                take_lock(self.target, self.cfg, self.log)
             self.source = preflight(src, self.target, self.cfg, self.log)
             self._connected_once = True
             if not self.dryrun:
@@ -292,7 +302,6 @@ class Applier:
         self.pos = 0
         cur: Txn | None = None
         connects_seen = None
-        next_summary = time.monotonic() + self.cfg.summary_interval
         next_progress = time.monotonic() + 1.0
         while True:
             try:
@@ -320,11 +329,16 @@ class Applier:
                 if self.cfg.gtid_skip and cur is not None:
                     raise Reconnect("source stream reconnected inside a transaction")
             self.counts["events"] += 1
+            self._caught_up = False
             self.file = reader.log_file or self.file
             self.pos = reader.log_pos or self.pos
             handler = handlers.get(type(ev))
             if handler is not None:
                 cur = handler(ev, cur)
+            if self._inflight is not None and self._inflight[0].done():
+                # a batch finished in the worker: its failures stop binrpt now (not at the next source
+                # transaction, which may be minutes away) and `committed` moves now
+                self._wait()
             if cur is None and self.end_pos is not None and G.covers(self.state, self.end_pos):
                 self.commit_group()  # --stop-at-end: everything the source had at start is applied
                 self._wait()
@@ -332,9 +346,6 @@ class Applier:
             now = time.monotonic()
             if self.group_start is not None and cur is None and now - self.group_start >= self.cfg.group_max_seconds:
                 self.commit_group()
-            if now >= next_summary:
-                self.summary()
-                next_summary = now + self.cfg.summary_interval
             if self.progress and now >= next_progress:
                 next_progress = now + 1.0
                 self._show_progress()
@@ -382,6 +393,7 @@ class Applier:
     def _on_heartbeat(self, ev, cur):
         if cur is None:
             self.commit_group()
+            self._caught_up = True
         return cur
 
     def _on_not_implemented(self, ev, cur):
@@ -416,13 +428,38 @@ class Applier:
         self.statement_in_txn(ev, q, cur)
         return cur
 
+    def lag(self) -> float:
+        """Seconds behind the source: 0 when caught up (the source sent a heartbeat, which it does only
+        when it has nothing more to send, and everything read is committed), else now - the time of
+        the last source transaction read."""
+        if self._caught_up and self._inflight is None and not self.group_dirty:
+            return 0.0
+        return max(0.0, round(time.time() - self.last_event_ts, 1)) if self.last_event_ts else 0.0
+
+    def _summaries(self, stop) -> None:
+        """A summary line every summary_interval seconds, from a thread of its own, so that one
+        appears during a long batch or a long DDL too."""
+        while not stop.wait(self.cfg.summary_interval):
+            try:
+                self.summary()
+            except Exception:
+                pass
+
+    def start_summaries(self):
+        import threading
+        if not self.cfg.summary_interval > 0:
+            return None
+        stop = threading.Event()
+        threading.Thread(target=self._summaries, args=(stop,), name="binrpt-summary", daemon=True).start()
+        return stop
+
     def summary(self) -> None:
-        lag = round(time.time() - self.last_event_ts, 1) if self.last_event_ts else 0
+        lag = self.lag()
         self.log.info("summary", lag_s=lag, last_gtid=self.last_gtid, committed=G.format(self.committed),
                       **self.counts, **{f"errors_{k}": v for k, v in self.errors.counts.items()})
 
     def _show_progress(self) -> None:
-        lag = int(time.time() - self.last_event_ts) if self.last_event_ts else 0
+        lag = int(self.lag())
         sys.stderr.write(f"\rbinrpt: {self.counts['txns']} txns {self.counts['rows']} rows "
                          f"lag {lag}s {self.last_gtid}   ")
         sys.stderr.flush()

@@ -25,6 +25,57 @@ class ConfigError(Exception):
     pass
 
 
+_ENDPOINT_KEYS = ("host", "port", "username", "password", "charset", "socket", "defaults_file", "connect_timeout")
+# every key binrpt reads, per table: anything else is a mistake (a my.cnf spelling such as
+# replicate-do-db, a typo) that would otherwise be ignored silently
+KNOWN_KEYS = {
+    None: ("source", "replica", "errors", "log", "mask"),
+    "source": _ENDPOINT_KEYS + ("replicate_server_id", "binlog_buffer_num", "start_position", "heartbeat",
+                                "read_timeout"),
+    "replica": _ENDPOINT_KEYS + (
+        "replicate_do_db", "replicate_ignore_db", "replicate_do_table", "replicate_ignore_table",
+        "replicate_wild_do_table", "replicate_wild_ignore_table", "replicate_ignore_tables", "rewrite_db", "mask",
+        "channel", "checkpoint_schema", "group_max_txns", "group_max_rows", "group_max_seconds", "gtid_skip",
+        "reconnect_max_attempts", "reconnect_backoff_max", "start_position", "save_status", "table_info_from_src"),
+    "errors": tuple(ERROR_CLASSES),
+    "log": ("format", "summary_interval"),
+}
+
+
+def _nearest(key: str, valid) -> str:
+    import difflib
+    norm = key.lower().replace("-", "_").replace(".", "_")
+    if norm in valid:
+        return norm
+    m = difflib.get_close_matches(norm, valid, n=1, cutoff=0.6)
+    return m[0] if m else ""
+
+
+def check_keys(raw: dict) -> None:
+    """ConfigError for the first key binrpt does not know, with the nearest valid name."""
+    for sec, valid in KNOWN_KEYS.items():
+        table = raw if sec is None else raw.get(sec)
+        if not isinstance(table, dict):
+            continue
+        for k in table:
+            if k in valid:
+                continue
+            where = f"{sec}.{k}" if sec else f"[{k}]"
+            near = _nearest(str(k), valid)
+            hint = f"; did you mean {near}?" if near else f" (valid: {', '.join(valid)})"
+            raise ConfigError(f"unknown key {where}{hint}")
+
+
+def _port(value, name: str) -> int:
+    """An integer port: a float (3306.9) or a boolean is refused instead of cut."""
+    if isinstance(value, bool) or not isinstance(value, (int, str)):
+        raise ConfigError(f"{name}.port: want an integer, not {value!r}")
+    try:
+        return int(value)
+    except ValueError:
+        raise ConfigError(f"{name}.port: not a number: {value!r}") from None
+
+
 @dataclass
 class Endpoint:
     host: str | None
@@ -134,10 +185,7 @@ def _endpoint(sec: dict, name: str, required: tuple[str, ...]) -> Endpoint:
     for k in required:
         if d.get(k) in (None, ""):
             raise ConfigError(f"{name}.{k} is required")
-    try:
-        port = int(d.get("port", 3306))
-    except (TypeError, ValueError):
-        raise ConfigError(f"{name}.port: not a number: {d.get('port')!r}") from None
+    port = _port(d.get("port", 3306), name)
     return Endpoint(host=d.get("host"), port=port, user=str(d.get("username", "")),
                     password=None if d.get("password") is None else str(d.get("password")),
                     charset=str(d.get("charset") or "utf8mb4"), socket=d.get("socket") or None,
@@ -163,6 +211,7 @@ def from_dict(raw: dict) -> Config:
     for sec in ("errors", "log", "mask"):
         if raw.get(sec) is not None and not isinstance(raw.get(sec), dict):
             raise ConfigError(f"[{sec}] must be a table")
+    check_keys(raw)
     try:
         cfg = _from_dict(raw)
     except (TypeError, ValueError, AttributeError) as e:

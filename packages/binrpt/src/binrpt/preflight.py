@@ -8,8 +8,10 @@ position for a first start (no checkpoint yet).
 """
 from __future__ import annotations
 
+import hashlib
 import random
 import re
+import time
 from dataclasses import dataclass
 
 from . import gtid as G
@@ -77,7 +79,8 @@ def _check_binlog(c, log) -> None:
                     "(they would be lost), so binrpt refuses to start")
 
 
-def _check_server_id(c, flavor: str, server_id: int) -> None:
+def _registered(c, flavor: str, server_id: int):
+    """The (host, port) the source lists for replicas registered with `server_id`, or None."""
     import pymysql
     for show in (("SHOW REPLICAS", "SHOW SLAVE HOSTS") if flavor == "mysql" else ("SHOW SLAVE HOSTS",)):
         try:
@@ -86,9 +89,67 @@ def _check_server_id(c, flavor: str, server_id: int) -> None:
             continue
         for row in c.fetchall():
             if int(row[0]) == server_id:
-                raise Fatal(f"source: server_id {server_id} is already used by a replica "
-                            f"({row[1]}:{row[2]}); choose a unique replicate_server_id")
-        return
+                return row[1], row[2]
+        return None
+    return None
+
+
+def _check_server_id(c, flavor: str, server_id: int, grace: float) -> None:
+    """Fatal when a replica registered with `server_id` is connected to the source. binrpt itself
+    registers (COM_REGISTER_SLAVE, host `binrpt:<channel>@<hostname>`), and holds the channel's lock
+    here, so a listing that goes away within `grace` seconds is this channel's previous connection
+    (a restart, a reconnect) that the source has not noticed closed yet."""
+    deadline = time.monotonic() + grace
+    while True:
+        hit = _registered(c, flavor, server_id)
+        if hit is None:
+            return
+        if time.monotonic() >= deadline:
+            raise Fatal(f"source: server_id {server_id} is already used by a replica "
+                        f"({hit[0]}:{hit[1]}); choose a unique replicate_server_id")
+        time.sleep(0.25)
+
+
+def report_host(channel: str) -> str:
+    """How binrpt shows in the source's SHOW SLAVE HOSTS / SHOW REPLICAS (Host column)."""
+    import socket
+    return f"binrpt:{channel}@{socket.gethostname()}"[:60]
+
+
+def lock_name(schema: str, channel: str) -> str:
+    """The target-side lock of one checkpoint row (<= 64 characters, as MySQL requires); the channel
+    is compared case-insensitively, as the checkpoint key is."""
+    h = hashlib.sha1(f"{schema}\0{channel.lower()}".encode()).hexdigest()[:40]
+    return f"binrpt:{h}"
+
+
+def take_lock(target, cfg, log, wait: float = 20.0) -> None:
+    """Hold the channel's lock (GET_LOCK) in the apply session of the target, or Fatal: the target
+    is never written by two binrpt on one checkpoint row, wherever they run. A holder seen idle
+    (Sleep) is a live binrpt: refused at once. A holder busy in a statement may be a binrpt killed
+    in the middle of a batch, whose connection ends when the statement does: waited for up to
+    `wait` seconds."""
+    name = lock_name(cfg.checkpoint_schema, cfg.channel)
+    deadline = time.monotonic() + wait
+    idle_seen = 0
+    while True:
+        if target.query("SELECT GET_LOCK(%s, 0)", (name,))[0][0] == 1:
+            target.conn.commit()
+            return
+        holder = target.query("SELECT IS_USED_LOCK(%s)", (name,))[0][0]
+        info = target.query("SELECT COMMAND, HOST FROM information_schema.PROCESSLIST WHERE ID=%s",
+                            (holder,)) if holder is not None else []
+        target.conn.commit()
+        if info and str(info[0][0]) == "Sleep":
+            idle_seen += 1
+        else:
+            idle_seen = 0
+        if idle_seen >= 2 or time.monotonic() >= deadline:
+            where = f" (target connection {holder} from {info[0][1]})" if info else ""
+            raise Fatal(f"another binrpt is running on channel {cfg.channel!r} of {cfg.checkpoint_schema}.checkpoint"
+                        f"{where}; refusing to start a second one. If that process is gone, its connection "
+                        f"ends when the server notices (or: KILL {holder})")
+        time.sleep(0.2)
 
 
 def _check_not_the_source(src, target, source: Source) -> None:
@@ -119,7 +180,7 @@ def preflight(src, target, cfg, log) -> Source:
         uuid = _check_mysql(c, version) if flavor == "mysql" else f"{host}:{port}"
         source = Source(flavor, int(sid), uuid)
         _check_binlog(c, log)
-        _check_server_id(c, flavor, cfg.server_id)
+        _check_server_id(c, flavor, cfg.server_id, grace=2 * cfg.heartbeat + 3)
     _check_not_the_source(src, target, source)
     return source
 

@@ -58,7 +58,9 @@ def make_reader(cfg, flavor: str, start: str, on_connect):
         on_connect()
         return pymysql.connect(**kw)
 
+    from .preflight import report_host
     common = dict(connection_settings=settings, server_id=cfg.server_id, blocking=True, resume_stream=True,
+                  report_slave=(report_host(cfg.channel), "", "", 0),
                   slave_heartbeat=cfg.heartbeat, filter_non_implemented_events=False, pymysql_wrapper=wrapper,
                   enable_logging=False)
     if flavor != "mysql":

@@ -1,0 +1,195 @@
+"""Operator-facing behaviour (issue 15): one instance per channel, strict configuration, first-start
+connection errors, prompt stops, truthful status lines, signals during a long batch."""
+from __future__ import annotations
+
+import pathlib
+import signal
+import subprocess
+import time
+
+import binrpt_proofs as P
+
+_stderr = P.stderr
+
+
+def _with_server_id(rig, cfg: str, server_id: int) -> str:
+    p = pathlib.Path(cfg)
+    other = p.with_name(p.stem + f"-sid{server_id}.toml")
+    other.write_text(p.read_text().replace(f"replicate_server_id = {rig.server_id}",
+                                           f"replicate_server_id = {server_id}"))
+    return str(other)
+
+
+def test_second_instance_on_the_same_channel_exits_at_once(rig):
+    """A second binrpt on the same checkpoint row (the same config, or another host's copy of it with
+    its own server_id) exits 1 at once naming the other instance; the first keeps running and is
+    registered with the source; the target gets every row exactly once."""
+    rig.src.q(f"CREATE TABLE `{rig.db}`.t (id INT, v INT)")     # no primary key: duplicates would show
+    cfg = rig.config()
+    p = rig.start(cfg)
+    rig.wait_caught_up(proc=p)
+    hosts = {int(r[0]): r[1] for r in rig.src.q("SHOW SLAVE HOSTS")}
+    assert rig.server_id in hosts and hosts[rig.server_id].startswith("binrpt:"), hosts
+    for second in (cfg, _with_server_id(rig, cfg, rig.server_id + 50_000)):
+        rig.src.run_many([f"INSERT INTO `{rig.db}`.t VALUES ({i}, {i})" for i in range(300)])
+        t0 = time.monotonic()
+        r = rig.run(second, "--stop-at-end", timeout=60)
+        assert r.returncode == 1, _stderr(r)
+        assert "another binrpt is running" in _stderr(r), _stderr(r)
+        assert time.monotonic() - t0 < 10
+        assert p.poll() is None, _stderr(p)
+    rig.wait_caught_up(proc=p)
+    assert rig.dst.q(f"SELECT COUNT(*) FROM `{rig.db}`.t")[0][0] == 600
+    rig.assert_same()
+    p.send_signal(signal.SIGTERM)
+    assert p.wait(20) == 143
+    # once the first is gone the lock is free
+    r = rig.run(cfg, "--stop-at-end", timeout=60)
+    assert r.returncode == 0, _stderr(r)
+
+
+def test_unknown_keys_and_a_float_port_are_refused(rig):
+    """`replicate-do-db` (the my.cnf spelling) used to be ignored and every database replicated; a
+    float port was cut to an integer. Both exit 1 naming the key, before anything is written."""
+    base = pathlib.Path(rig.config(filters="")).read_text()
+    cases = [
+        (base.replace("[replica]\n", f'[replica]\nreplicate-do-db = ["{rig.db}"]\n'),
+         "unknown key replica.replicate-do-db; did you mean replicate_do_db?"),
+        (base.replace("[replica]\n", "[replica]\ngroup_max_txn = 5\n"),
+         "unknown key replica.group_max_txn; did you mean group_max_txns?"),
+        (base.replace("[source]\n", "[source]\nheartbeet = 1\n", 1).replace("heartbeat = 0.5\n", ""),
+         "unknown key source.heartbeet; did you mean heartbeat?"),
+        (base.replace(f"port = {rig.src.params['port']}\n", f"port = {rig.src.params['port']}.9\n"),
+         "source.port: want an integer"),
+    ]
+    for i, (text, message) in enumerate(cases):
+        cfg = rig.tmp / f"strict-{i}.toml"
+        cfg.write_text(text)
+        r = rig.run(str(cfg), "--stop-at-end", timeout=60)
+        assert r.returncode == 1, (message, _stderr(r))
+        assert message in _stderr(r), _stderr(r)
+        assert _stderr(r).count(str(cfg)) == 1
+    assert rig.checkpoint() is None
+
+
+def _closed_port() -> int:
+    import socket
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()          # nothing listens there now: connections are refused
+    return port
+
+
+def test_first_start_that_never_connects_is_a_configuration_error(rig):
+    """A refused port at the first start exits 1 with the reason (it was retried for ever as
+    'connection lost, resuming from the checkpoint'), on either side."""
+    base = rig.config()
+    head, sep, tail = pathlib.Path(base).read_text().partition("[replica]")
+    closed = _closed_port()
+    for side in ("source", "replica"):
+        if side == "source":
+            text = head.replace(f"port = {rig.src.params['port']}", f"port = {closed}") + sep + tail
+        else:
+            text = head + sep + tail.replace(f"port = {rig.dst.params['port']}", f"port = {closed}")
+        cfg = rig.tmp / f"refused-{side}.toml"
+        cfg.write_text(text)
+        try:
+            r = rig.run(str(cfg), timeout=30)       # no --stop-at-end: a daemon start
+        except subprocess.TimeoutExpired:
+            raise AssertionError(f"{side}: still retrying after 30 s") from None
+        assert r.returncode == 1, _stderr(r)
+        err = _stderr(r)
+        assert "cannot connect at first start, check the configuration" in err, err
+        assert str(closed) in err and "connection lost" not in err and "Traceback" not in err
+
+
+def test_reconnects_after_a_successful_start_are_kept(rig):
+    """Once started, a lost target connection is still resumed from the checkpoint."""
+    rig.src.q(f"CREATE TABLE `{rig.db}`.t (id INT PRIMARY KEY)")
+    p = rig.start(rig.config())
+    rig.wait_caught_up(proc=p)
+    assert P.kill_target_conns(rig.dst, rig.dst.params["user"]) >= 1
+    rig.src.run_many([f"INSERT INTO `{rig.db}`.t VALUES ({i})" for i in range(100)])
+    rig.wait_caught_up(proc=p)
+    assert p.poll() is None
+    rig.assert_same()
+
+
+def _start_logged(rig, cfg: str, log: pathlib.Path) -> subprocess.Popen:
+    from conftest import BIN
+    f = open(log, "wb")
+    p = subprocess.Popen([BIN, "-config", cfg], stdout=subprocess.DEVNULL, stderr=f)
+    f.close()
+    rig.procs.append(p)
+    return p
+
+
+def _summaries(log: pathlib.Path) -> list[dict]:
+    out = []
+    for line in log.read_text(errors="replace").splitlines():
+        rec = dict(f.split(":", 1) for f in line.split("\t") if ":" in f)
+        if rec.get("msg") == "summary":
+            out.append(rec)
+    return out
+
+
+def test_missing_row_under_stop_stops_when_applied_on_an_idle_source(rig):
+    """An UPDATE of a row missing on the target (row_not_found, policy stop) stops binrpt within a few
+    seconds although no further source transaction arrives."""
+    rig.src.q(f"CREATE TABLE `{rig.db}`.t (id INT PRIMARY KEY, v INT)")
+    rig.src.run_many([f"INSERT INTO `{rig.db}`.t VALUES ({i}, 0)" for i in range(10)])
+    p = rig.start(rig.config())
+    rig.wait_caught_up(proc=p)
+    rig.dst.q(f"DELETE FROM `{rig.db}`.t WHERE id=3")
+    rig.src.q(f"UPDATE `{rig.db}`.t SET v=1 WHERE id=3")        # then the source stays idle
+    try:
+        rc = p.wait(15)
+    except subprocess.TimeoutExpired:
+        raise AssertionError("binrpt still running 15 s after a row_not_found under the stop policy") from None
+    assert rc == 1
+    err = p.stderr.read().decode(errors="replace")
+    assert "row_not_found" in err and "Traceback" not in err
+
+
+def test_summary_lines_tell_the_truth(rig):
+    """Idle and caught up: lag_s 0 (it grew with the idle time) and `committed` equal to the checkpoint
+    that `status` shows; during a batch blocked on the target, summary lines keep coming."""
+    rig.src.q(f"CREATE TABLE `{rig.db}`.t (id INT PRIMARY KEY, v INT)")
+    rig.src.run_many([f"INSERT INTO `{rig.db}`.t VALUES ({i}, 0)" for i in range(10)])
+    cfg = rig.config(extra="[log]\nsummary_interval = 0.5")
+    log = rig.tmp / "summary.log"
+    p = _start_logged(rig, cfg, log)
+    rig.wait_caught_up(proc=p)
+    time.sleep(3.5)                                              # idle, caught up
+    last = _summaries(log)[-1]
+    st = subprocess.run([P_BIN(), "status", "-config", cfg], capture_output=True, timeout=30)
+    status = dict(f.split(":", 1) for f in st.stdout.decode().strip().split("\t"))
+    assert float(last["lag_s"]) < 1.0, last
+    assert last["committed"] == status["gtid_state"], (last, status)
+    # a batch blocked by a row lock held on the target, while the source goes on writing
+    blocker = rig.dst.connect()
+    try:
+        with blocker.cursor() as c:
+            c.execute("BEGIN")
+            c.execute(f"SELECT * FROM `{rig.db}`.t WHERE id=1 FOR UPDATE")
+            rig.src.q(f"UPDATE `{rig.db}`.t SET v=1 WHERE id=1")
+            time.sleep(1.5)
+            rig.src.run_many([f"UPDATE `{rig.db}`.t SET v=v+1 WHERE id=2" for _ in range(20)])
+            time.sleep(1.0)
+            n0 = len(_summaries(log))
+            time.sleep(3.0)
+            n1 = len(_summaries(log))
+            assert p.poll() is None
+            assert n1 - n0 >= 3, (n0, n1)
+            assert float(_summaries(log)[-1]["lag_s"]) > 0
+        blocker.rollback()
+    finally:
+        blocker.close()
+    rig.wait_caught_up(proc=p)
+    rig.assert_same()
+
+
+def P_BIN() -> str:
+    from conftest import BIN
+    return BIN
