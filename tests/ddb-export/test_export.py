@@ -258,3 +258,25 @@ def test_rate_budget_measured(aws_env, ddb):
     assert total / elapsed <= budget * 1.1
     assert s["consumed_rcu"] / s["seconds"] <= budget * 1.05
     assert total / elapsed >= budget * 0.6, (total, elapsed)     # the limiter is not just slow
+
+
+def test_progress_only_on_a_terminal(aws_env, ddb):
+    import pty
+    t, n = _slow_table(ddb, 500)
+    master, slave = pty.openpty()
+    p = subprocess.Popen([exe(), t, "--max-rcu", "60"], env=aws_env, stdout=subprocess.DEVNULL, stderr=slave)
+    os.close(slave)
+    got = b""
+    while True:
+        try:
+            d = os.read(master, 65536)
+        except OSError:          # EIO: the child closed the terminal
+            break
+        if not d:
+            break
+        got += d
+    os.close(master)
+    assert p.wait(30) == 0
+    text = got.decode()
+    assert "\r\x1b[K" in text and "RCU/s of 60" in text and " items, " in text
+    assert json.loads(text.strip().splitlines()[-1].split("\x1b[K")[-1])["items"] == n
