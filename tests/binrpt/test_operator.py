@@ -193,3 +193,46 @@ def test_summary_lines_tell_the_truth(rig):
 def P_BIN() -> str:
     from conftest import BIN
     return BIN
+
+
+def test_sigterm_during_a_sequential_batch_stops_the_statement_on_the_target(rig):
+    """With a non-stop error policy the batch runs in the main thread; SIGTERM while its UPDATE waits
+    on a lock held on the target kills it there (KILL from a second connection) before binrpt exits
+    143: the statement no longer runs on the target and a restart applies it exactly once."""
+    db = rig.db
+    rig.src.q(f"CREATE TABLE `{db}`.t (id INT PRIMARY KEY, v INT)")
+    rig.src.q(f"INSERT INTO `{db}`.t VALUES (1, 0)")
+    cfg = rig.config(replica_extra="group_max_seconds = 0.05", extra='[errors]\nother = "skip"')
+    assert rig.run(cfg, "--stop-at-end").returncode == 0
+    user = rig.dst.params["user"]
+
+    def binrpt_updates() -> int:
+        return rig.dst.q("SELECT COUNT(*) FROM information_schema.PROCESSLIST WHERE USER=%s AND "
+                         "ID<>CONNECTION_ID() AND INFO LIKE %s", (user, f"%UPDATE `{db}`%"))[0][0]
+
+    blocker = rig.dst.connect()
+    try:
+        with blocker.cursor() as c:
+            c.execute("BEGIN")
+            c.execute(f"SELECT * FROM `{db}`.t WHERE id=1 FOR UPDATE")
+        rig.src.q(f"UPDATE `{db}`.t SET v=1 WHERE id=1")
+        p = rig.start(cfg)
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline and not binrpt_updates():
+            time.sleep(0.1)
+        assert binrpt_updates() == 1
+        t0 = time.monotonic()
+        p.send_signal(signal.SIGTERM)
+        rc = p.wait(60)
+        assert rc == 143, p.stderr.read()
+        assert time.monotonic() - t0 < 15
+        deadline = time.monotonic() + 3
+        while time.monotonic() < deadline and binrpt_updates():
+            time.sleep(0.1)
+        assert binrpt_updates() == 0      # stopped on the target, although the lock is still held
+    finally:
+        blocker.rollback()
+        blocker.close()
+    r = rig.run(cfg, "--stop-at-end")
+    assert r.returncode == 0, _stderr(r)
+    rig.assert_same()

@@ -165,6 +165,12 @@ class Applier:
                         self.committed = state_after
                 except Exception:
                     pass
+            elif interrupted and self.target.running:
+                # a signal in the middle of a statement run by this thread (sequential apply, a DDL):
+                # closing our end would leave the server running it (and holding its locks) until it
+                # ends; kill it from a second connection so the server stops it and rolls back now
+                self.log.warn("target busy with a statement at the signal; killing its connection")
+                self.target.kill_running()
             if self.reader is not None:
                 try:
                     self.reader.close()

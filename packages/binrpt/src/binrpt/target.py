@@ -117,6 +117,7 @@ class Target:
         self.conn = None
         self._columns: dict = {}
         self.dirty = False  # statements sent in the open transaction
+        self.running = False  # a statement sent and its answer not read yet (a signal may arrive then)
         self.is_mariadb: bool | None = None
         self._collations: set | None = None
 
@@ -175,6 +176,7 @@ class Target:
                 pass
             self.conn = None
         self.dirty = False
+        self.running = False
 
     def query(self, sql: str, args=None) -> list:
         try:
@@ -291,6 +293,7 @@ class Target:
             k = i
             cur = self.conn.cursor()
             self.dirty = True
+            self.running = True
             try:
                 cur.execute(sql)
                 while True:
@@ -316,10 +319,12 @@ class Target:
                     cur.close()
                 except Exception:
                     pass
+        self.running = False
         return failures
 
     def run_ddl(self, db: str | None, text: str, session: list[str]) -> None:
         """Run one DDL with the source session's settings, then restore ours. Errors propagate."""
+        self.running = True
         try:
             with self.conn.cursor() as c:
                 for s in session:
@@ -340,6 +345,7 @@ class Target:
                     c.execute(text)
                 finally:
                     self.session_defaults()
+            self.running = False
         except pymysql.err.OperationalError as e:
             if error_code(e) in CONN_ERRORS:
                 raise Reconnect(f"target: {e.args[-1]}") from None
