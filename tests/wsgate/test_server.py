@@ -265,3 +265,20 @@ def test_keepalive_closes_a_peer_that_does_not_answer_pings(server, echo):
     assert time.monotonic() - t0 < 5
     done = p.wait_log(msg="log", status="Suceeded")
     assert done["close-reason"] == "keepalive timeout", done
+
+
+def test_ipv6_listeners_and_map(procs, tmp_path, echo):
+    from conftest import Proc
+    up = echo()
+    sp, cp = free_port("::1"), free_port("::1")
+    (tmp_path / "s.map").write_text(f"echo,{up.addr}\n")
+    (tmp_path / "c.map").write_text(f"[::1]:{cp},http://[::1]:{sp}/proxy/echo\n")
+    procs.append(Proc([exe("wsgate-server"), "-map", tmp_path / "s.map", "-listen", f"[::1]:{sp}"],
+                      ready=lambda pr: pr.logs(msg="listening")))
+    procs.append(Proc([exe("wsgate-client"), "--map", tmp_path / "c.map"], ready=lambda pr: pr.logs(msg="listening")))
+    s = socket.create_connection(("::1", cp), timeout=10)
+    s.sendall(b"over v6")
+    s.shutdown(socket.SHUT_WR)
+    assert recv_all(s) == b"over v6"
+    s.close()
+    assert procs[0].wait_log(msg="log", status="Suceeded")["remote-addr"].startswith("[::1]:")

@@ -312,12 +312,18 @@ class Server:
         """websockets' ServerConnection that logs a request websockets refused before our code saw
         it (malformed, header line or block too large: 400/431) as one line, without traceback."""
         from websockets.asyncio.server import ServerConnection
-        log = self.log
+        log, pending = self.log, self.pending
 
         class Conn(ServerConnection):
             async def handshake(self, *a, **kw):
                 try:
                     return await super().handshake(*a, **kw)
+                except BaseException:
+                    # dialled, then the handshake failed (the client went away): no stray upstream
+                    t = pending.pop(self, None)
+                    if t is not None:
+                        t.writer.close()
+                    raise
                 finally:
                     exc = self.protocol.handshake_exc
                     if self.request is None and exc is not None:
