@@ -236,3 +236,48 @@ def test_sigterm_during_a_sequential_batch_stops_the_statement_on_the_target(rig
     r = rig.run(cfg, "--stop-at-end")
     assert r.returncode == 0, _stderr(r)
     rig.assert_same()
+
+
+def _position(rig, cfg: str, *args) -> subprocess.CompletedProcess:
+    return subprocess.run([P_BIN(), "position", "-config", cfg, *args], capture_output=True, timeout=60)
+
+
+def _rec(r: subprocess.CompletedProcess) -> dict:
+    return dict(f.split(":", 1) for f in r.stdout.decode().strip().split("\t"))
+
+
+def test_position_controls_show_skip_set_and_refuse_while_running(rig):
+    db = rig.db
+    rig.src.q(f"CREATE TABLE `{db}`.t (id INT PRIMARY KEY, v INT)")
+    cfg = rig.config()
+    p = rig.start(cfg)
+    rig.wait_caught_up(proc=p)
+    shown = _position(rig, cfg)
+    assert shown.returncode == 0 and _rec(shown)["gtid_state"] == rig.checkpoint()[0]
+    for args in (["--skip-next"], ["--set", "now"]):
+        r = _position(rig, cfg, *args)
+        assert r.returncode == 1 and "another binrpt is running" in _stderr(r), _stderr(r)
+    assert p.poll() is None
+    p.send_signal(signal.SIGTERM)
+    assert p.wait(20) == 143
+    # a stop-policy error, then skip that transaction
+    rig.dst.q(f"INSERT INTO `{db}`.t VALUES (5, 500)")
+    rig.src.q(f"INSERT INTO `{db}`.t VALUES (5, 5)")
+    rig.src.q(f"INSERT INTO `{db}`.t VALUES (6, 6)")
+    r = rig.run(cfg, "--stop-at-end")
+    assert r.returncode == 1 and "duplicate_key" in _stderr(r)
+    before = rig.checkpoint()[0]
+    r = _position(rig, cfg, "--skip-next")
+    assert r.returncode == 0, _stderr(r)
+    assert "transaction skipped" in _stderr(r) and _rec(r)["gtid_state"] != before
+    r = rig.run(cfg, "--stop-at-end")
+    assert r.returncode == 0, _stderr(r)
+    assert rig.dst.q(f"SELECT id, v FROM `{db}`.t ORDER BY id") == [(5, 500), (6, 6)]
+    # set: back to an earlier GTID position (the INSERT of 6 is applied again: a duplicate), then forward
+    r = _position(rig, cfg, "--set", before)
+    assert r.returncode == 0 and _rec(r)["gtid_state"] == before, _stderr(r)
+    now = rig.src.gtid_pos()
+    r = _position(rig, cfg, "--set", "now")
+    assert r.returncode == 0 and _rec(r)["gtid_state"] == now, _stderr(r)
+    r = rig.run(cfg, "--stop-at-end")
+    assert r.returncode == 0, _stderr(r)

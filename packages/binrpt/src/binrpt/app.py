@@ -20,5 +20,8 @@ def run_command(cmd: str, args, cfg) -> int:
     if cmd == "status":
         from .status import status
         return status(cfg, log, as_json=args.json, out=sys.stdout.buffer)
+    if cmd == "position":
+        from .position import position
+        return position(cfg, log, skip=args.skip_next, set_to=args.set_to, out=sys.stdout.buffer)
     from .verify import verify
     return verify(cfg, log, chunk_size=args.chunk_size, tables=args.table, show_all=args.all, out=sys.stdout.buffer)

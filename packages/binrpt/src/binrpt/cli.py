@@ -1,4 +1,4 @@
-"""binrpt command line: `binrpt [run] -config FILE`, `binrpt status -config FILE`, `binrpt verify -config FILE`.
+"""binrpt command line: `binrpt [run] -config FILE`, `binrpt status|verify|position -config FILE`.
 
 Parses (Go-style single-dash flags as upstream: `-config`, `-dryrun`, derived by the entry template),
 validates, loads the configuration and calls app.run_command() under the suite's entry template.
@@ -11,7 +11,7 @@ import sys
 from . import __version__, _entry
 
 PROG = "binrpt"
-COMMANDS = ("run", "status", "verify")
+COMMANDS = ("run", "status", "verify", "position")
 
 
 def _positive_int(text: str) -> int:
@@ -52,9 +52,10 @@ def build_parser(cmd: str) -> _entry.ArgumentParser:
         p = _parser(PROG, "Replicate row changes from a MariaDB source into a target database, exactly once: "
                           "each source transaction is applied in one target transaction together with the "
                           "checkpoint row. Subcommands: `status` (checkpoint, source position, lag), "
-                          "`verify` (chunked checksums of source vs target).",
+                          "`verify` (chunked checksums of source vs target), `position` (show, skip the next "
+                          "transaction, set).",
                     "Commands: binrpt [run] -config FILE | binrpt status -config FILE | "
-                    "binrpt verify -config FILE. Exit: 0 ok, 1 failure, 2 usage, 130/143 interrupted.")
+                    "binrpt verify -config FILE | binrpt position -config FILE [--skip-next | --set POS]. Exit: 0 ok, 1 failure, 2 usage, 130/143 interrupted.")
         p.add_argument("--dryrun", "--dry-run", action="store_true",
                        help="execute nothing on the target (checkpoint included); log each statement")
         p.add_argument("--stop-at-end", action="store_true",
@@ -67,6 +68,16 @@ def build_parser(cmd: str) -> _entry.ArgumentParser:
         p = _parser(f"{PROG} status", "Print the checkpoint, the source position and the lag as one LTSV (or JSON) "
                                       "record on stdout. Exit 1 when there is no checkpoint.")
         p.add_argument("--json", action="store_true", help="print JSON instead of LTSV")
+    elif cmd == "position":
+        p = _parser(f"{PROG} position", "Print the checkpoint of the channel as one LTSV record; with --skip-next or "
+                                        "--set, change it first. Both refuse while a binrpt replicates on the "
+                                        "channel (its lock is held).")
+        g = p.add_mutually_exclusive_group()
+        g.add_argument("--skip-next", action="store_true",
+                       help="mark the source's next transaction after the checkpoint as applied (after a stop)")
+        g.add_argument("--set", metavar="POS", type=_start_position, dest="set_to",
+                       help='set the position: a GTID position "0-1-42", a MySQL GTID set, "FILE:POS", '
+                            '"now" or "beginning"')
     else:
         p = _parser(f"{PROG} verify", "Compare source and target table by table, in primary-key chunks (row count "
                                       "and a checksum of the rows); print the differing chunks as LTSV. Exit 0 "

@@ -32,7 +32,7 @@ def _oldest_binlog(cfg) -> str:
     return first[0]
 
 
-def make_reader(cfg, flavor: str, start: str, on_connect):
+def make_reader(cfg, flavor: str, start: str, on_connect, blocking: bool = True):
     """A blocking BinLogStreamReader from GTID position `start`; on_connect() is called at each
     connection the library opens (its own reconnects included)."""
     import pymysql
@@ -59,7 +59,7 @@ def make_reader(cfg, flavor: str, start: str, on_connect):
         return pymysql.connect(**kw)
 
     from .preflight import report_host
-    common = dict(connection_settings=settings, server_id=cfg.server_id, blocking=True, resume_stream=True,
+    common = dict(connection_settings=settings, server_id=cfg.server_id, blocking=blocking, resume_stream=True,
                   report_slave=(report_host(cfg.channel), "", "", 0),
                   slave_heartbeat=cfg.heartbeat, filter_non_implemented_events=False, pymysql_wrapper=wrapper,
                   enable_logging=False)
