@@ -58,7 +58,11 @@ def test_the_check_sees_a_differing_copy(tmp_path):
         if (d / "pyproject.toml").is_file():
             shutil.copytree(d / "src", pkgs / d.name / "src")
             shutil.copy(d / "pyproject.toml", pkgs / d.name)
-    victims = [next(pkgs.glob("*/src/*/_entry.py")), next(pkgs.glob("ppdp/src/ppdp/relay.py"))]
+    daemon = []   # a daemon template's copy, in a package that lists one
+    for pyproject in sorted(pkgs.glob("*/pyproject.toml")):
+        names = tomllib.loads(pyproject.read_text()).get("tool", {}).get("suite", {}).get("templates", [])
+        daemon += [c for n in names[:1] for c in pyproject.parent.glob(f"src/*/{n.split('/')[-1]}.py")]
+    victims = [next(pkgs.glob("*/src/*/_entry.py")), *daemon[:1]]
     for victim in victims:
         victim.write_bytes(victim.read_bytes() + b"# drift\n")
     r = subprocess.run([sys.executable, str(tmp_path / "scripts" / "sync-entry"), "--check"],

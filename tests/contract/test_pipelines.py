@@ -102,7 +102,7 @@ def test_jlsort_jluniq_counts(tmp_path):
     want = collections.Counter(json.loads(line)["to_date"] for line in lines)
     got = r.stdout.decode().splitlines()
     assert len(got) == len(want)
-    for line, (k, n) in zip(got, sorted(want.items())):
+    for line, (k, n) in zip(got, sorted(want.items()), strict=True):
         assert k in line and str(n) in line
 
 
