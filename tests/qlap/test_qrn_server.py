@@ -280,3 +280,16 @@ def test_odd_length_median_in_the_report():
     rep = report(a, cfg, plan, res, 0.0, {}, {}, 1)
     assert (rep["MaxQPS"], rep["MinQPS"], rep["MedianQPS"]) == (5, 1, 3)
     assert rep["DSN"] == "u:****@tcp(h:1)/d" and rep["LoopCount"] == 2 and rep["Queries"] == 9
+
+
+def test_option_file_supplies_user_and_password(mariadb, tmp_path):
+    p = mariadb.params
+    cnf = tmp_path / "my.cnf"
+    cnf.write_text(f"[mysql]\npassword=wrong\n[client]\nuser = {p['user']}\npassword = \"{p['password']}\"\n")
+    dsn = f"tcp(127.0.0.1:{p['port']})/"
+    r = qrn("-dsn", dsn, "-defaults-extra-file", cnf, "-query", "SELECT 1", "-maxcount", "2", "-time", "0",
+            env={"MYSQL_PWD": "not-this-one"})             # the option file comes before MYSQL_PWD
+    assert r.returncode == 0, r.stderr
+    assert json.loads(r.stdout)["Queries"] == 2 and p["password"].encode() not in r.stdout + r.stderr
+    r = qrn("-dsn", dsn, "--defaults-file", tmp_path / "none.cnf", "-query", "SELECT 1")
+    assert r.returncode == 1 and b"none.cnf: No such file or directory" in r.stderr

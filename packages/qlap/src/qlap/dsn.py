@@ -19,13 +19,18 @@ class DSN:
     params: dict = field(default_factory=dict)
     raw: str = ""
 
-    def connect_kwargs(self, environ=None) -> dict:
-        """PyMySQL's connect() arguments; without a password in the DSN, MYSQL_PWD of `environ`
-        (when one is given) supplies it."""
+    def connect_kwargs(self, environ=None, options: dict | None = None) -> dict:
+        """PyMySQL's connect() arguments; without a password in the DSN, the `password` of
+        `options` (an option file's [client] section, see client_options) supplies it, else
+        MYSQL_PWD of `environ` (when one is given): the mysql client's order. The option file's
+        `user` is used when the DSN has none."""
+        options = options or {}
         pw = self.password
+        if pw is None:
+            pw = options.get("password")
         if pw is None and environ is not None:
             pw = environ.get("MYSQL_PWD")
-        kw: dict = {"user": self.user, "password": pw or ""}
+        kw: dict = {"user": self.user or options.get("user", ""), "password": pw or ""}
         if self.net == "unix":
             kw["unix_socket"] = self.addr
         else:
@@ -82,6 +87,26 @@ class DSN:
         userinfo = self.raw[:at]
         user = userinfo.split(":", 1)[0]
         return f"{user}:****{self.raw[at:]}"
+
+
+def client_options(path: str) -> dict:
+    """The [client] section of a MySQL option file (`--defaults-file` / `--defaults-extra-file`):
+    keys with `-` or `_` alike, values unquoted. OSError if unreadable; DSNError if malformed."""
+    import configparser
+    cp = configparser.ConfigParser(allow_no_value=True, strict=False, interpolation=None,
+                                   comment_prefixes=("#", ";"), inline_comment_prefixes=None)
+    with open(path, encoding="utf-8") as f:
+        try:
+            cp.read_file(f)
+        except configparser.Error as e:
+            raise DSNError(f"{path}: {e.message.splitlines()[0]}") from None
+    out = {}
+    if cp.has_section("client"):
+        for k, v in cp.items("client"):
+            if v is not None and len(v) >= 2 and v[0] == v[-1] and v[0] in "'\"":
+                v = v[1:-1]
+            out[k.replace("-", "_")] = v
+    return out
 
 
 def split_host_port(addr: str) -> tuple[str, int]:

@@ -32,6 +32,8 @@ def build_parser() -> _entry.ArgumentParser:
     a = p.add_argument
     a("--dsn", help="go-sql-driver DSN [user[:pass]@][tcp(host:port)|unix(path)]/[db][?timeout=10s]; "
                     "${VAR} is replaced by the environment variable; no password: MYSQL_PWD")
+    a("--defaults-file", "--defaults-extra-file", dest="defaults_file", metavar="FILE",
+      help="MySQL option file whose [client] password (and user) are used when the DSN has none")
     a("--nagents", type=int, default=0, help="number of agents (default: the number of -data files)")
     a("--time", default="60", help="run time in seconds (or 90s, 5m); 0 = no limit (default 60)")
     a("--data", action="append", default=[], metavar="FILE",
@@ -91,9 +93,13 @@ def validate(a, environ) -> dict:
         raise UsageError("-dsn is required")
     if a.driver != "mysql":
         raise UsageError(f"-driver {a.driver!r}: only mysql is supported")
+    options = {}
     try:
         d = parse(expand_env(a.dsn, environ))
-        d.connect_kwargs()
+        if a.defaults_file:
+            from .dsn import client_options
+            options = client_options(a.defaults_file)    # unreadable: `qrn: FILE: reason`, exit 1
+        d.connect_kwargs(options=options)
     except DSNError as e:
         raise UsageError(str(e)) from None
     if bool(a.data) == bool(a.query):
@@ -132,7 +138,7 @@ def validate(a, environ) -> dict:
                 open(f, "rb").close()         # unreadable: `qrn: FILE: reason`, exit 1 (the entry)
             files.append((f, f))
     random_start = a.loop if a.random is None else a.random
-    return {"dsn": d, "files": files, "query": a.query, "pre": list(a.pre_query), "time_ns": durations["time"],
+    return {"dsn": d, "options": options, "files": files, "query": a.query, "pre": list(a.pre_query), "time_ns": durations["time"],
             "slow_ns": durations["logtime"] or 1, "hinterval": durations["hinterval"], "loop": a.loop,
             "random": random_start, "nagents": a.nagents or max(len(a.data), 1)}
 

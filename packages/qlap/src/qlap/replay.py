@@ -427,7 +427,7 @@ def _run(a, cfg: dict) -> int:
         err_text,
         kill_queries,
     )
-    kw = cfg["dsn"].connect_kwargs(os.environ)
+    kw = cfg["dsn"].connect_kwargs(os.environ, cfg.get("options"))
     dbname = cfg["dsn"].dbname or None
     n = cfg["nagents"]
     agent_rate = float(a.rate) if a.rate else (a.total_rate / n if a.total_rate else 0.0)
