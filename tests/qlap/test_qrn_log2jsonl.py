@@ -10,6 +10,8 @@ import sys
 import uuid
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 L2J = [sys.executable, "-c", "from qlap.log2jsonl_cli import main; main()"]
 QRN = [sys.executable, "-c", "from qlap.qrn_cli import main; main()"]
@@ -224,3 +226,51 @@ def test_fingerprint_and_line_source(tmp_path, monkeypatch, mem_max):
         starts.add(s.next()[0])
         assert {s.next()[0] for _ in range(4)} == {"SELECT 1", "SELECT 2"}
     assert starts == {"SELECT 1", "SELECT 2"}
+
+
+GENERAL = (b"/usr/sbin/mariadbd, Version: 10.11.19-MariaDB-log (Debian 12). started with:\n"
+           b"Tcp port: 3306  Unix socket: /run/mysqld/mysqld.sock\nTime\t\t    Id Command\tArgument\n"
+           b"261207 15:28:46\t     9 Connect\tapp@web1 on shop using TCP/IP\n"
+           b"\t\t     9 Query\tSELECT 1\n"
+           b"\t\t    10 Query\tSELECT 'no connect seen'\n"
+           b"261207 15:28:47\t     9 Init DB\tother\n"
+           b"\t\t     9 Query\tUPDATE t SET v = 'a\nb'\n  WHERE id = 1\n"
+           b"\t\t     9 Query\tuse shop\n"
+           b"\t\t     9 Query\tDELETE FROM t\n"
+           b"\t\t     9 Quit\t\n")
+
+
+def test_general_log_threads_and_multiline():
+    from qlap.log2jsonl import Converter
+    c = Converter()
+    recs = [json.loads(x) for x in c.feed(GENERAL) + c.end()]
+    assert recs == [
+        {"query": "SELECT 1", "time": "2026-12-07T15:28:46", "user": "app", "host": "web1", "thread_id": 9,
+         "db": "shop"},
+        {"query": "SELECT 'no connect seen'", "time": "2026-12-07T15:28:46", "thread_id": 10},
+        {"query": "UPDATE t SET v = 'a\nb'\n  WHERE id = 1", "time": "2026-12-07T15:28:47", "user": "app",
+         "host": "web1", "thread_id": 9, "db": "other"},
+        {"query": "DELETE FROM t", "time": "2026-12-07T15:28:47", "user": "app", "host": "web1", "thread_id": 9,
+         "db": "shop"}]
+    assert c.stats.invalid == 0
+
+
+def _convert(data: bytes, cuts: list[int], fmt: str) -> list[str]:
+    from qlap.log2jsonl import Converter
+    c = Converter(fmt=fmt)
+    out, prev = [], 0
+    for k in sorted({min(x, len(data)) for x in cuts}) + [len(data)]:
+        if k > prev:
+            out += c.feed(data[prev:k])
+        prev = k
+    return out + c.end()
+
+
+@pytest.mark.parametrize("kind", ["slow", "general"])
+@settings(max_examples=60, deadline=None)
+@given(cuts=st.lists(st.integers(0, 4000), max_size=12))
+def test_any_split_of_the_input_gives_the_same_records(kind, cuts):
+    data, fmt = (SLOW * 3, "slow") if kind == "slow" else (GENERAL * 2, "general")
+    whole = _convert(data, [], fmt)
+    assert len(whole) == (6 if kind == "slow" else 8)
+    assert _convert(data, cuts, fmt) == whole
