@@ -149,7 +149,7 @@ class LineSource:
 
     @property
     def last_line(self) -> str:
-        raw = self._raw if self.lines is None or self._raw == b"COMMIT" else self.lines[self.pos - 1]
+        raw = self._raw if self.lines is None or self._raw else self.lines[self.pos - 1]
         return raw.decode("utf-8", "replace").rstrip("\r\n")
 
     def _fid(self, fp: str) -> int:
@@ -182,13 +182,19 @@ class LineSource:
         self.whole_pass, self.got = True, 0
         return True
 
+    def _commit_due(self):
+        """-commit-rate N: the COMMIT after every N statements (None when not yet due)."""
+        if self.since_commit >= self.commit_rate:
+            self.since_commit = 0
+            self._raw = b"COMMIT"
+            return T_COMMIT_NAME, self.commit_fid
+        self.since_commit += 1
+        self._raw = b""
+        return None
+
     def next(self):
-        if self.commit_rate:
-            if self.since_commit >= self.commit_rate:
-                self.since_commit = 0
-                self._raw = b"COMMIT"
-                return T_COMMIT_NAME, self.commit_fid
-            self.since_commit += 1
+        if self.commit_rate and (c := self._commit_due()) is not None:
+            return c
         readline, cache = self.readline, self.cache
         while True:
             raw = readline()
@@ -208,13 +214,8 @@ class LineSource:
             return hit
 
     def _next_mem(self):
-        if self.commit_rate:
-            if self.since_commit >= self.commit_rate:
-                self.since_commit = 0
-                self._raw = b"COMMIT"
-                return T_COMMIT_NAME, self.commit_fid
-            self.since_commit += 1
-        self._raw = b""
+        if self.commit_rate and (c := self._commit_due()) is not None:
+            return c
         items = self.items
         i = self.pos
         n = len(items)
