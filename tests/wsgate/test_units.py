@@ -171,7 +171,7 @@ def test_token_source_refreshes_before_expiry(keys):
     now = [NOW]
     key, alg = tokens.load_private_key(pem_private(keys["ec"]))
     assert alg == "ES256"
-    ts = tokens.TokenSource(key, alg, "bob", clock=lambda: now[0])
+    ts = tokens.TokenSource(key, alg, "bob", issuer="wsgate-client", clock=lambda: now[0])
     t1 = ts.token()
     now[0] += 9
     assert ts.token() == t1

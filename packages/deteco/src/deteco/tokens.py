@@ -1,5 +1,9 @@
+# The suite's daemon template tokens.py: copied byte for byte from scripts/templates/daemon/tokens.py
+# into each server package that lists "daemon/tokens" under [tool.suite] templates (scripts/sync-entry).
+# Edit the template and run scripts/sync-entry, never a copy.
 """JSON Web Tokens: loading public keys (PEM blocks or a JWKS document, several per file, for
-rotation), verifying a token against them with an explicit clock, and signing operator tokens (deteco token).
+rotation), verifying a token against them with an explicit clock, and signing tokens (a client's
+bearer tokens, an operator's test tokens).
 Pure functions over bytes and values; PyJWT and cryptography do the cryptography.
 
 Accepted algorithms are the asymmetric ones of the key that verifies: RS256/384/512 (RSA),
@@ -199,8 +203,8 @@ class TokenSource:
     """The client's bearer tokens from a private key: {sub, iss, iat, exp=iat+lifetime}, signed
     again when `refresh` seconds have passed (well before exp)."""
 
-    def __init__(self, key, alg: str, sub: str, lifetime: float = 60.0, refresh: float = 10.0,
-                 clock=time.time, issuer: str = "deteco"):
+    def __init__(self, key, alg: str, sub: str, *, issuer: str, lifetime: float = 60.0,
+                 refresh: float = 10.0, clock=time.time):
         self.key, self.alg, self.sub = key, alg, sub
         self.lifetime, self.refresh, self.clock, self.issuer = lifetime, refresh, clock, issuer
         self._token, self._at = None, None

@@ -149,7 +149,7 @@ def _run_client(ap, args) -> int:
         if args.private_key:
             with open(args.private_key, "rb") as f:
                 key, alg = tokens.load_private_key(f.read(), args.private_key)
-            ts = tokens.TokenSource(key, alg, args.private_key_user)
+            ts = tokens.TokenSource(key, alg, args.private_key_user, issuer="wsgate-client")
         elif args.iap_credential:
             ts = client.IAPTokenSource(args.iap_credential, args.iap_client_id)
     except (OSError, ValueError) as e:
