@@ -35,7 +35,9 @@ class Dynamo:
 
         try:
             self.session = botocore.session.Session(profile=profile)
-            self.client = self.session.create_client("dynamodb", region_name=region, endpoint_url=endpoint_url)
+            # the AWS CLI's order: --region, AWS_REGION, AWS_DEFAULT_REGION, the profile's
+            self.client = self.session.create_client("dynamodb", region_name=region or os.environ.get("AWS_REGION") or None,
+                                                     endpoint_url=endpoint_url)
         except BotoCoreError as e:
             raise AwsError(str(e)) from None
         self.region = self.client.meta.region_name
