@@ -273,3 +273,55 @@ def test_usage_errors(run_cmd):
         r = run_cmd([exe(), "-consul-api-endpoint", "http://127.0.0.1:1", "-l", "127.0.0.1", "-p", str(port)],
                     timeout=30)
     assert r.returncode == 1 and b"cannot listen" in r.stderr, r.stderr   # Go spelling accepted; port taken
+
+
+def test_inherited_socket_systemd(consul):
+    # systemd socket activation: fd 3, LISTEN_FDS=1, LISTEN_PID = the daemon's own pid (the shell
+    # that execs it keeps its pid)
+    consul.register("n1", "127.0.0.5", "web")
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    s.listen(16)
+    port = s.getsockname()[1]
+    fd = s.fileno()
+    import subprocess
+
+    from conftest import exe
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CONSUL_HTTP")}
+    p = subprocess.Popen(["/bin/sh", "-c", 'LISTEN_PID=$$ LISTEN_FDS=1 exec "$0" "$@"', exe(),
+                          *ep(consul), "--access-log-dir", "none"], pass_fds=(3, fd),
+                         preexec_fn=lambda: os.dup2(fd, 3), env=env,
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    s.close()
+    try:
+        import http.client
+
+        def up():
+            try:
+                c = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
+                c.request("GET", "/has/web/127.0.0.5")
+                return c.getresponse().status
+            except OSError:
+                return None
+        assert wait_for(up, timeout=10) == 200
+    finally:
+        p.send_signal(signal.SIGTERM)
+        _, err = p.communicate(timeout=15)
+    assert p.returncode == 0 and f"127.0.0.1:{port}" in err.decode()
+
+
+def test_sighup_reopens_the_access_log(consul, daemon, tmp_path):
+    consul.register("n1", "127.0.0.5", "web")
+    logdir = tmp_path / "logs"
+    d = daemon(*ep(consul), "--access-log-dir", str(logdir))
+    d.get("/has/web/127.0.0.5")
+    cur = logdir / "current"
+    target = logdir / os.readlink(cur)
+    assert wait_for(lambda: target.exists() and "127.0.0.5" in target.read_text())
+    target.rename(logdir / "moved")
+    d.proc.send_signal(signal.SIGHUP)
+    assert wait_for(lambda: target.exists(), timeout=5), "reopened under today's name"
+    d.get("/has/web/127.0.0.9")
+    assert wait_for(lambda: "127.0.0.9" in target.read_text(), timeout=5)
+    assert "127.0.0.9" not in (logdir / "moved").read_text()
+    assert d.proc.poll() is None
