@@ -281,3 +281,31 @@ def test_position_controls_show_skip_set_and_refuse_while_running(rig):
     assert r.returncode == 0 and _rec(r)["gtid_state"] == now, _stderr(r)
     r = rig.run(cfg, "--stop-at-end")
     assert r.returncode == 0, _stderr(r)
+
+
+def test_no_primary_key_uses_a_unique_not_null_key_of_the_target(rig):
+    """A source table without any key, given a UNIQUE NOT NULL key on the target (an index added on
+    staging): UPDATE and DELETE match on that key (an index lookup) instead of every column with
+    LIMIT 1 (a full scan per row); a unique key with a nullable column is not used."""
+    db = rig.db
+    cfg = rig.config()
+    rig.src.q(f"CREATE TABLE `{db}`.u (k INT NOT NULL, v VARCHAR(20))")
+    rig.src.q(f"CREATE TABLE `{db}`.n (k INT NULL, v VARCHAR(20))")
+    assert rig.run(cfg, "--stop-at-end").returncode == 0
+    rig.dst.q(f"ALTER TABLE `{db}`.u ADD UNIQUE KEY uk (k)")
+    rig.dst.q(f"ALTER TABLE `{db}`.n ADD UNIQUE KEY uk (k)")
+    for t in ("u", "n"):
+        rig.src.run_many([f"INSERT INTO `{db}`.{t} VALUES ({i}, 'x{i}')" for i in range(20)])
+        rig.src.q(f"UPDATE `{db}`.{t} SET v=CONCAT(v, 'y') WHERE k < 10")
+        rig.src.q(f"DELETE FROM `{db}`.{t} WHERE k >= 15")
+    r = rig.run(cfg, "--stop-at-end", "-debug")
+    assert r.returncode == 0, _stderr(r)
+    sql = [line for line in _stderr(r).splitlines() if "msg:exec" in line]
+    upd_u = [s for s in sql if f"UPDATE `{db}`.`u`" in s]
+    upd_n = [s for s in sql if f"UPDATE `{db}`.`n`" in s]
+    assert upd_u and upd_n
+    assert all("WHERE `k`<=>" in s and "`v`<=>" not in s and "LIMIT 1" not in s for s in upd_u), upd_u[0]
+    assert any(f"DELETE FROM `{db}`.`u` WHERE `k` IN (" in s for s in sql)
+    assert all("`v`<=>" in s and "LIMIT 1" in s for s in upd_n), upd_n[0]
+    assert rig.src.q(f"SELECT * FROM `{db}`.u ORDER BY k") == rig.dst.q(f"SELECT * FROM `{db}`.u ORDER BY k")
+    assert rig.src.q(f"SELECT * FROM `{db}`.n ORDER BY k") == rig.dst.q(f"SELECT * FROM `{db}`.n ORDER BY k")

@@ -535,8 +535,12 @@ class Applier:
         if self._inflight is None:
             return
         fut, state_after = self._inflight
-        self._inflight = None
-        failures = fut.result()
+        try:
+            failures = fut.result()
+        finally:
+            if fut.done():
+                # a signal while waiting leaves the batch in flight for cleanup() to stop on the target
+                self._inflight = None
         if failures:
             self.errors.handle(failures)  # stop policies: raises
         if state_after is not None:
@@ -606,6 +610,12 @@ class Applier:
                                   f"columns missing on the target {tdb}.{ev.table}: {', '.join(missing)}",
                                   tdb, ev.table)
         pk = [c.name for c in cols if getattr(c, "is_primary", False)]
+        if not pk:
+            # no primary key in the source's event: a unique NOT NULL key of the target identifies the
+            # row as well, and turns each UPDATE/DELETE's full scan into an index lookup
+            uk = self.target.unique_key(tdb, ev.table)
+            if uk and all(n in names and n not in drop for n in uk):
+                pk = uk
         masks = {n: k for (d, t, n), k in self.cfg.mask.items() if d == ev.schema and t == ev.table}
         ti = TableInfo(ev.schema, ev.table, tdb, list(names), column_converters(cols), pk, drop, masks)
         self._tables[key] = ti

@@ -63,6 +63,8 @@ def check_keys(raw: dict) -> None:
             where = f"{sec}.{k}" if sec else f"[{k}]"
             near = _nearest(str(k), valid)
             hint = f"; did you mean {near}?" if near else f" (valid: {', '.join(valid)})"
+            if sec == "errors":
+                raise ConfigError(f"unknown key {where}: unknown error class{hint}")
             raise ConfigError(f"unknown key {where}{hint}")
 
 

@@ -116,6 +116,7 @@ class Target:
         self.dryrun = dryrun
         self.conn = None
         self._columns: dict = {}
+        self._ukeys: dict = {}
         self.dirty = False  # statements sent in the open transaction
         self.running = False  # a statement sent and its answer not read yet (a signal may arrive then)
         self.is_mariadb: bool | None = None
@@ -266,8 +267,29 @@ class Target:
             "WHERE TABLE_SCHEMA=%s AND "
             "TABLE_NAME=%s ORDER BY ORDINAL_POSITION", (db, table))
         out = {r[0]: bool(int(r[1])) for r in rows} if rows else None
+        self._ukeys[key] = self._unique_key(db, table) if out is not None else []
         self._columns[key] = out
         return out
+
+    def _unique_key(self, db: str, table: str) -> list:
+        """The columns of the target table's primary key, else of its first unique key whose columns
+        are all NOT NULL (one row at most per value), else []."""
+        rows = self.query(
+            "SELECT s.INDEX_NAME, s.COLUMN_NAME, c.IS_NULLABLE FROM information_schema.STATISTICS s "
+            "JOIN information_schema.COLUMNS c ON c.TABLE_SCHEMA=s.TABLE_SCHEMA AND c.TABLE_NAME=s.TABLE_NAME "
+            "AND c.COLUMN_NAME=s.COLUMN_NAME WHERE s.TABLE_SCHEMA=%s AND s.TABLE_NAME=%s AND s.NON_UNIQUE=0 "
+            "ORDER BY s.INDEX_NAME<>'PRIMARY', s.INDEX_NAME, s.SEQ_IN_INDEX", (db, table))
+        keys: dict = {}
+        for name, col, nullable in rows:
+            keys.setdefault(name, []).append((col, str(nullable).upper() == "YES"))
+        for cols in keys.values():
+            if not any(n for _, n in cols):
+                return [c for c, _ in cols]
+        return []
+
+    def unique_key(self, db: str, table: str) -> list:
+        """After columns(db, table): the key found by _unique_key()."""
+        return self._ukeys.get((db, table), [])
 
     def columns_cached(self, db: str, table: str) -> bool:
         """Whether columns(db, table) is answered without a query (a worker may own the connection)."""
@@ -275,6 +297,7 @@ class Target:
 
     def forget_columns(self) -> None:
         self._columns.clear()
+        self._ukeys.clear()
 
     # -- execution -----------------------------------------------------------------------------
     def run(self, stmts: list[Stmt]) -> list[Failure]:
