@@ -82,7 +82,11 @@ def test_watch_follows_changes_without_a_query_per_check(consul, daemon):
     assert wait_for(lambda: d.get("/has/web/127.0.0.6")[0] == 200, timeout=5)
     consul.deregister("n1", "web")
     assert wait_for(lambda: d.get("/has/web/127.0.0.5")[0] == 404, timeout=5)
-    consul.set_check("n2", "serfHealth", "critical") if ("n2", "serfHealth") in consul.checks else None
+    # a failing check takes the instance out (?passing on the blocking query too)
+    consul.register("n3", "127.0.0.7", "web", service_id="web3", status="passing")
+    assert wait_for(lambda: d.get("/has/web/127.0.0.7")[0] == 200, timeout=5)
+    consul.set_check("n3", "service:web3", "critical")
+    assert wait_for(lambda: d.get("/has/web/127.0.0.7")[0] == 404, timeout=5)
 
 
 def test_no_watch_queries_every_time(consul, daemon):
@@ -325,3 +329,24 @@ def test_sighup_reopens_the_access_log(consul, daemon, tmp_path):
     assert wait_for(lambda: "127.0.0.9" in target.read_text(), timeout=5)
     assert "127.0.0.9" not in (logdir / "moved").read_text()
     assert d.proc.poll() is None
+
+
+def test_http10_keep_alive_is_announced(consul, daemon):
+    # ab -k speaks HTTP/1.0 with Connection: Keep-Alive and keeps the connection only when the
+    # answer says keep-alive
+    consul.register("n1", "127.0.0.5", "web")
+    d = daemon(*ep(consul), "--access-log-dir", "none")
+    d.get("/has/web/127.0.0.5")
+    with socket.create_connection(("127.0.0.1", d.port), timeout=5) as c:
+        for _ in range(2):
+            c.sendall(b"GET /has/web/127.0.0.5 HTTP/1.0\r\nConnection: Keep-Alive\r\n\r\n")
+            data = c.recv(65536)
+            assert data.startswith(b"HTTP/1.1 200 OK") and b"Connection: keep-alive\r\n" in data, data
+        c.sendall(b"GET /has/web/127.0.0.5 HTTP/1.0\r\n\r\n")
+        data = b""
+        while True:
+            b = c.recv(65536)
+            if not b:
+                break
+            data += b
+        assert b"Connection: close\r\n" in data

@@ -214,7 +214,8 @@ class HTTP(asyncio.Protocol):
             keep = False
         head = (f"HTTP/1.1 {code} {REASONS.get(code, '')}\r\n".encode()
                 + b"Content-Type: application/json\r\nContent-Length: " + str(len(body)).encode() + b"\r\n"
-                + extra + (b"" if keep else b"Connection: close\r\n") + b"\r\n")
+                + extra + (b"Connection: close\r\n" if not keep else
+                           b"Connection: keep-alive\r\n" if version == "HTTP/1.0" else b"") + b"\r\n")
         self.transport.write(head if method == "HEAD" else head + body)
         size = 0 if method == "HEAD" else len(body)
         self.srv.access.write(self.peer, method, target, code, size, ua, time.monotonic() - t0, host, chocon)
