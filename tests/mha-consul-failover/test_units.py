@@ -54,3 +54,13 @@ def test_retries_are_bounded_and_back_off():
         c.call("GET", "/v1/status/leader")
     assert len(calls) == 4 and e.value.attempts == 4
     assert slept == [0.2, 0.4, 0.8]
+
+
+def test_consul_addr_placeholders_name_the_master_of_the_command():
+    from mha_consul_failover.cli import _fill
+    from mha_consul_failover.failover import Master
+    m = Master(host="db2", ip="10.0.0.12", port=3306)
+    assert _fill("http://{ip}:8500", m) == "http://10.0.0.12:8500"
+    assert _fill("http://{host}:8500", m) == "http://db2:8500"
+    assert _fill("http://{ip}:8500", Master(host="db2", ip="fd00::12", port=3306)) == "http://[fd00::12]:8500"
+    assert _fill("http://c:8500", m) == "http://c:8500" and _fill(None, m) is None
