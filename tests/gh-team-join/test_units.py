@@ -124,6 +124,28 @@ def test_seen_state_file_survives_a_new_run(tmp_path):
     assert (tmp_path / "st" / "deliveries").read_text() == "a\n"
 
 
+def test_seen_shared_by_two_runs_and_a_torn_line(tmp_path):
+    d = str(tmp_path)
+    (tmp_path / "deliveries").write_bytes(b"old\ntorn-by-kill")     # a writer killed mid-line
+    one, two = Seen(d), Seen(d)
+    with one:
+        assert one.seen("old") and not one.seen("torn-by-kill")
+        one.add("a")
+    with two:
+        assert two.seen("a") and two.seen("old")
+        two.add("b")
+    with one:
+        assert one.seen("b")
+        one.add("c")
+    one.close()
+    two.close()
+    assert (tmp_path / "deliveries").read_bytes() == b"old\ntorn-by-kill\na\nb\nc\n"
+    three = Seen(d)
+    with three:
+        assert all(three.seen(x) for x in ("old", "a", "b", "c"))
+    three.close()
+
+
 def test_slack_429_waits_retry_after_once(slack):
     waits = []
     slack.answers = [(429, {"Retry-After": "2"}, "rate_limited")]

@@ -16,16 +16,21 @@ class Seen:
         self.ids: set[str] = set()
         self.path = os.path.join(state_dir, "deliveries") if state_dir else None
         self._fd = None
+        self._read_to = 0        # bytes of the file already read: a reload reads only what was added
+        self._partial = b""
         if self.path:
             os.makedirs(state_dir, exist_ok=True)
             self._fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_APPEND, 0o600)
 
     def _reload(self) -> None:
-        os.lseek(self._fd, 0, os.SEEK_SET)
-        chunks = []
-        while chunk := os.read(self._fd, 1 << 16):
+        """Read what other runs appended since the last look (under the lock)."""
+        chunks = [self._partial]
+        while chunk := os.pread(self._fd, 1 << 16, self._read_to):
             chunks.append(chunk)
-        for line in b"".join(chunks).decode("utf-8", "replace").splitlines():
+            self._read_to += len(chunk)
+        data = b"".join(chunks)
+        data, _, self._partial = data.rpartition(b"\n") if b"\n" in data else (b"", b"", data)
+        for line in data.decode("utf-8", "replace").splitlines():
             if line.strip():
                 self.ids.add(line.strip())
 
@@ -47,8 +52,12 @@ class Seen:
             return
         self.ids.add(delivery_id)
         if self._fd is not None:
-            os.write(self._fd, delivery_id.replace("\n", " ").encode() + b"\n")
+            line = delivery_id.replace("\n", " ").encode() + b"\n"
+            if self._partial:            # a line torn by a killed writer: end it, never extend it
+                line, self._partial = b"\n" + line, b""
+            os.write(self._fd, line)
             os.fsync(self._fd)
+            self._read_to += len(line)   # our own line (called under the lock): not read back
 
     def close(self) -> None:
         if self._fd is not None:
