@@ -221,3 +221,12 @@ def test_lambda_handler_function_url_and_sns(env, github, slack, monkeypatch, ca
     assert r["statusCode"] == 502 and "GitHub 401" in json.loads(r["body"])["reason"]
     with pytest.raises(RuntimeError, match="GitHub 401"):
         handler(dl.sns_lambda(dl.comment("kai")), None)
+
+
+def test_api_url_flag_wins_over_the_environment_and_unreachable_is_exit_1(env, github, monkeypatch):
+    monkeypatch.setenv("GITHUB_API_URL", "http://127.0.0.1:9")          # nothing listens there
+    rc, out, err = call(BASE, dl.ndjson(dl.comment("nina")))
+    assert rc == 1 and out[0]["result"] == "error" and "cannot reach 127.0.0.1:9" in err
+    rc, out, err = call([*BASE, "--github-api-url", github.url + "/"], dl.ndjson(dl.comment("nina")))
+    assert rc == 0 and out[0]["result"] == "acted", err
+    assert github.requests[0]["path"] == "/orgs/my_org/teams/reader/memberships/nina"
