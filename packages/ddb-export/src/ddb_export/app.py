@@ -90,16 +90,32 @@ class Export:
         self.items = self.nbytes = self.pages = 0
         self.render = plain_lines if args.format == "plain" else ddb_lines
         self.unit = 1.0 if args.consistent else 0.5
-        # a page should cost about a quarter second of the budget (at most the 1 MB a Scan returns),
-        # so that no 5 s window sees more than the budget plus one small page
+        # a page should cost a quarter second of the budget, so that no 5 s window sees more than
+        # the budget plus one small page; more (up to half a second) when the server is slow and
+        # few segments are left, or the budget would go unused while each segment's one request
+        # is in flight (see target())
         self.target_rcu = None if rate is None else max(self.unit, min(rate * 0.25, 128.0))
+        self.active = args.segments
+        self.latency = 0.0          # seconds a Scan takes, a moving average
+
+    def target(self) -> float | None:
+        """A page's cost: each of the `active` segments has one request in flight at a time, so to
+        keep up with the budget a page must carry at least latency x budget / active units."""
+        if self.rate is None:
+            return None
+        with self.lock:
+            need = 1.5 * self.latency * self.rate / max(self.active, 1)
+        return max(self.unit, min(max(self.target_rcu, need), self.rate * 0.5, 128.0))
 
     def _limit(self, avg):
-        if self.target_rcu is None:
-            return None
+        """(Scan Limit, the page's estimated cost) for items of `avg` bytes."""
+        target = self.target()
+        if target is None:
+            return None, 0.0
         if avg is None:
-            return 1
-        return max(1, min(MAX_LIMIT, int(self.target_rcu / self.unit * 4096 / max(avg, 1))))
+            return 1, self.unit
+        limit = max(1, min(MAX_LIMIT, int(target / self.unit * 4096 / max(avg, 1))))
+        return limit, min(target, page_rcu(int(limit * avg), self.args.consistent))
 
     def worker(self, seg, state):
         a = self.args
@@ -110,10 +126,13 @@ class Export:
             params["ConsistentRead"] = True
         # the first page of a table whose size is unknown (moto; a new table) reads one item to learn it
         avg = (self.bytes_hint / self.items_hint) if self.items_hint and self.bytes_hint else None
-        estimate = self.unit if avg is None else (self.target_rcu or 0.0)
+        seen_items = seen_bytes = 0
         try:
             while not seg.done and not self.stop.is_set():
-                limit = self._limit(avg)
+                # the estimate is what the Limit was sized for, not the last page's charge: one
+                # 400 KB item would make the next reservation far too long, and time reserved but
+                # not used is lost (the bucket never saves up)
+                limit, estimate = self._limit(avg)
                 if limit:
                     params["Limit"] = limit
                 if seg.key is not None:
@@ -121,21 +140,27 @@ class Export:
                 else:
                     params.pop("ExclusiveStartKey", None)
                 self.budget.acquire(estimate)
+                t_req = time.monotonic()
                 page = self.db.scan(params, self.stop)
+                took = time.monotonic() - t_req
                 got = page.get("Items", [])
                 size = sum(map(item_size, got))
                 reported = (page.get("ConsumedCapacity") or {}).get("CapacityUnits") or 0.0
                 charge = max(float(reported), page_rcu(size, a.consistent))
                 self.budget.settle(estimate, charge)
-                estimate = charge
-                if got:
-                    avg = size / len(got)
+                if got:           # the segment's average so far: one 400 KB item does not shrink every page
+                    seen_items += len(got)
+                    seen_bytes += size
+                    avg = seen_bytes / seen_items
                 data = self.render(got)
                 state.record(seg, data, len(got), page.get("LastEvaluatedKey"))
                 with self.lock:
                     self.items += len(got)
                     self.nbytes += len(data)
                     self.pages += 1
+                    self.latency = took if self.pages == 1 else 0.8 * self.latency + 0.2 * took
+                    if seg.done:
+                        self.active -= 1
         except BaseException as e:  # noqa: BLE001 - reported by the main thread
             self.error = e
             self.stop.set()
@@ -153,6 +178,8 @@ class Export:
         except CheckpointError as e:
             _say(self.stderr, f"{PROG}: {e}\n")
             return 1
+        self.active = sum(not s.done for s in state.segments)
+        self.budget.t_free = self.budget.clock()      # no credit for the time spent starting up
         t0 = time.monotonic()
         tty = _isatty(self.stderr)
         threads = [threading.Thread(target=self.worker, args=(s, state), daemon=True, name=f"segment-{s.n}")

@@ -10,6 +10,7 @@ outputs holds every item exactly once, whenever the process was killed (kill -9 
 """
 from __future__ import annotations
 
+import errno
 import json
 import os
 import threading
@@ -50,7 +51,11 @@ class Output:
     def sync(self, flush) -> None:
         flush(self.stream, None if self.name == "-" else self.name)
         if self.durable:
-            os.fsync(self.stream.fileno())
+            try:
+                os.fsync(self.stream.fileno())
+            except OSError as e:
+                if e.errno != errno.EINVAL:      # a special file (/dev/null, a pipe): nothing to sync
+                    raise
 
 
 def _fsync_dir(path):
@@ -106,7 +111,7 @@ class State:
                 self.outputs.append(Output("-", stdout, durable=False))
                 continue
             size = sizes.get(name, 0) if saved else 0
-            self.outputs.append(Output(name, _open_at(name, size, bool(saved)), size))
+            self.outputs.append(Output(name, _open_at(name, size, bool(saved)), size, durable=bool(self.ckpt)))
         segs = saved["segments"] if saved else [{"key": None, "done": False}] * total
         self.segments = [Segment(n, self.outputs[n if out_dir else 0], s["key"], s["done"])
                          for n, s in enumerate(segs)]
