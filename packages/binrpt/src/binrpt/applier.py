@@ -177,7 +177,7 @@ class Applier:
                 except Exception:
                     pass
                 self.reader = None
-            self.target.close()
+            self.target.close(rollback=not interrupted)
             self.state = dict(self.committed)
         finally:
             for s, h in old.items():

@@ -165,12 +165,15 @@ class Target:
         except Exception as e:
             self.log.warn("cannot kill the blocked target connection", error=e)
 
-    def close(self) -> None:
+    def close(self, rollback: bool = True) -> None:
+        """Roll back and close. rollback=False (after a signal, which may have cut a statement's answer
+        short): only close, without waiting for an answer; the server rolls the transaction back."""
         if self.conn is not None:
-            try:
-                self.conn.rollback()
-            except Exception:
-                pass
+            if rollback:
+                try:
+                    self.conn.rollback()
+                except Exception:
+                    pass
             try:
                 self.conn.close()
             except Exception:
