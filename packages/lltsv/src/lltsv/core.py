@@ -22,6 +22,7 @@ from __future__ import annotations
 import json
 import re
 from itertools import compress
+from operator import itemgetter
 
 from .expr import DivisionByZero, NoValue
 from .show import show
@@ -35,6 +36,7 @@ _JSON_NUMBER = re.compile(rb"-?(?:0|[1-9][0-9]*)(?:\.[0-9]+)?(?:[eE][+-]?[0-9]+)
 _INF = float("inf")
 _DIVZERO = object()
 _MASK_OPS = ("==*", "!=*", "=~", "!~", "=~*", "!~*")
+_SECOND = itemgetter(1)
 
 _V = b"[^\t]*"        # a value inside a line (a stray LF is caught by the line count)
 _VLAST = b"[^\t\n]*"  # the last value of a line
@@ -118,6 +120,10 @@ class Engine:
         self._fmemo: dict = {}
         self._ememo: dict = {}
         self._sig_failing = 0
+        self._layouts: list = []           # all fields: frequent layouts, as one alternation
+        self._layout_seen: dict = {}
+        self._layout_rx = None
+        self._layout_failing = 0
         self._expr_names = {e.name for e in opts.exprs}
         o = opts
         plain = not o.exprs and not o.json and not o.color
@@ -455,9 +461,10 @@ class Engine:
     def _all_fields(self, chunk, n):
         """Every field of every line: a line whose columns all have ':' and whose labels are
         distinct prints as it is. When the chunk's first-line layout fits every line, one regex
-        proves it; else each line is checked (split on TAB, the labels, a set), which is right
-        for any layout and label order. (An alternation regex of the frequent layouts was tried:
-        slower than the per-line check, see scripts/bench/NOTES.md.)"""
+        proves it. Else the frequent layouts seen so far (at most 12) form one alternation regex
+        that recognises in one pass the lines having one of them, and the other lines are checked
+        one by one (split on TAB, a set of labels), which is right for any layout and order; when
+        the alternation recognises few lines (shuffled labels), it is left out for a while."""
         if not self._sig_failing:
             sig = self._sig(chunk)
             if sig is not None and len(sig.regex(()).findall(chunk)) == n:
@@ -465,16 +472,28 @@ class Engine:
             self._sig_failing = 8
         else:
             self._sig_failing -= 1
+        found = None
+        if self._layout_rx is not None and not self._layout_failing:
+            found = self._layout_rx.findall(chunk)
+            if len(found) != n:
+                found = None
+            elif not any(map(_SECOND, found)):
+                return chunk      # every line has a known layout (or is empty)
+        elif self._layout_failing:
+            self._layout_failing -= 1
         lines = chunk.split(b"\n")
         lines.pop()
         out = []
         append = out.append
         slow = self._slow_one
         strict = self.o.strict
-        for line in lines:
-            if not line:
+        learn = self._layout_failing == 0 and len(self._layouts) < 12
+        odd = 0
+        for i, line in enumerate(lines):
+            if not line or (found is not None and found[i][0]):
                 append(line)
                 continue
+            odd += 1
             cols = line.split(b"\t")
             try:
                 labels = {c[:c.index(b":")] for c in cols}
@@ -483,9 +502,28 @@ class Engine:
                     return None   # --strict: the per-record path reports it
                 append(slow(line))
                 continue
-            append(line if len(labels) == len(cols) else slow(line))
+            if len(labels) == len(cols):
+                append(line)
+                if learn and odd <= 64:
+                    self._learn_layout(tuple(c[:c.index(b":")] for c in cols))
+            else:
+                append(slow(line))
+        if odd * 10 > n:          # the layouts recognise less than 90 % of the lines
+            self._layout_failing = 8 if found is not None else 0
         out.append(b"")
         return b"\n".join(out)
+
+    def _learn_layout(self, labels):
+        """Count a layout; one seen 3 times joins the alternation."""
+        c = self._layout_seen.get(labels, 0) + 1
+        if len(self._layout_seen) > 4096:
+            self._layout_seen.clear()
+        self._layout_seen[labels] = c
+        if c != 3 or labels in self._layouts:
+            return
+        self._layouts.append(labels)
+        alts = b"|".join(b"\t".join(re.escape(lb) + b":[^\t\n]*" for lb in lay) for lay in self._layouts)
+        self._layout_rx = re.compile(b"(?m)^(?:(" + alts + b")|([^\n]*))\n")
 
     def _slow_one(self, line):
         """One line through the per-record path (all fields, nothing to report)."""
