@@ -8,13 +8,21 @@
   when scripts/lib/fetch-mysql.sh could not fetch it, except under CI=true (a failure then).
 - `require_tool(name)`: the path of an external program; skips when it is missing, except under CI
   (CI=true), where scripts/test has installed it and a missing tool is a failure.
+- `procs`: a list of started support.peers.Proc, each stopped by pid (SIGKILL) at the end of the test.
 - `run_cmd(args, input=b"")`: run a console script as a subprocess, return CompletedProcess (bytes).
+- `moto_server`: moto in server mode on 127.0.0.1 for the session (`.url`), moto imported only when a
+  test asks for it (the envs that use it install moto through their package's `test` extra).
+- `aws_env`: os.environ with support.aws.fake_env() and AWS_ENDPOINT_URL at moto_server (also set in
+  this process); a package conftest adds its own autouse support.aws.use_fake_env(...).
+
+tests/ is put on sys.path here, once: the shared helper modules are imported as `support.peers`,
+`support.aws` and `consul_fake` (plain modules: standard library and pytest only).
 """
 from __future__ import annotations
 
 import os
 import pathlib
-import shutil
+import signal
 import subprocess
 import sys
 
@@ -22,8 +30,11 @@ import pytest
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "scripts"))
+if str(ROOT / "tests") not in sys.path:
+    sys.path.insert(0, str(ROOT / "tests"))
 
 import mariadb_sandbox  # noqa: E402
+from support.peers import require  # noqa: E402
 
 
 def pytest_configure(config):
@@ -86,18 +97,18 @@ def mysql(mysql_factory):
     return mysql_factory(server_id=1)
 
 
-def _require_tool(name: str) -> str:
-    path = shutil.which(name) or (f"/usr/sbin/{name}" if os.path.exists(f"/usr/sbin/{name}") else None)
-    if path:
-        return path
-    if os.environ.get("CI"):
-        pytest.fail(f"{name} is not installed (scripts/test should have installed it)")
-    pytest.skip(f"{name} is not installed")
+@pytest.fixture
+def require_tool():
+    return require
 
 
 @pytest.fixture
-def require_tool():
-    return _require_tool
+def procs():
+    """A list to append started support.peers.Proc objects to; each is killed (SIGKILL) at the end."""
+    started: list = []
+    yield started
+    for p in started:
+        p.stop(signal.SIGKILL)
 
 
 def _run_cmd(args, input: bytes = b"", env=None, timeout: float = 120, **kw) -> subprocess.CompletedProcess:
@@ -112,3 +123,26 @@ def _run_cmd(args, input: bytes = b"", env=None, timeout: float = 120, **kw) -> 
 @pytest.fixture
 def run_cmd():
     return _run_cmd
+
+
+@pytest.fixture(scope="session")
+def moto_server():
+    import logging
+
+    from moto.server import ThreadedMotoServer
+
+    logging.getLogger("werkzeug").setLevel(logging.WARNING)
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    host, port = server.get_host_and_port()
+    server.url = f"http://{host}:{port}"
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def aws_env(moto_server, monkeypatch):
+    from support.aws import fake_env
+
+    monkeypatch.setenv("AWS_ENDPOINT_URL", moto_server.url)
+    return {**os.environ, **fake_env(), "AWS_ENDPOINT_URL": moto_server.url}

@@ -1,6 +1,7 @@
 """Loopback fakes for gh-team-join: a GitHub API (team memberships by slug) and a Slack incoming
 webhook, both http.server on 127.0.0.1, built from the shapes in the GitHub and Slack docs and
-recording every request; moto's server on 127.0.0.1 for KMS, started once when a test needs it.
+recording every request; moto's server on 127.0.0.1 for KMS (moto_server in tests/conftest.py),
+started once when a test needs it.
 Every test runs with fake AWS credentials and without the caller's GitHub/Slack settings, so
 nothing can reach GitHub, Slack or AWS."""
 from __future__ import annotations
@@ -11,16 +12,12 @@ import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
+from support.aws import fake_env
 
 TOKEN = "ghp_fake_token_for_tests"
 ORG, TEAM = "my_org", "reader"
 
-FAKE_ENV = {
-    "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "AWS_SESSION_TOKEN": "testing",
-    "AWS_REGION": "us-west-2", "AWS_DEFAULT_REGION": "us-west-2",
-    "AWS_CONFIG_FILE": os.devnull, "AWS_SHARED_CREDENTIALS_FILE": os.devnull,
-    "AWS_EC2_METADATA_DISABLED": "true", "AWS_MAX_ATTEMPTS": "1",
-}
+FAKE_ENV = fake_env("us-west-2")
 CLEARED = ("GITHUB_TOKEN", "SLACK_WEBHOOK_URL", "GITHUB_WEBHOOK_SECRET", "GITHUB_API_URL", "AWS_PROFILE",
            "AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_KMS", "HTTP_PROXY", "HTTPS_PROXY", "http_proxy", "https_proxy",
            "ALL_PROXY", "all_proxy")
@@ -160,18 +157,3 @@ def env(github, slack, monkeypatch):
     for k, v in e.items():
         monkeypatch.setenv(k, v)
     return dict(os.environ)
-
-
-@pytest.fixture(scope="session")
-def moto_server():
-    import logging
-
-    from moto.server import ThreadedMotoServer
-
-    logging.getLogger("werkzeug").setLevel(logging.WARNING)
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    host, port = server.get_host_and_port()
-    server.url = f"http://{host}:{port}"
-    yield server
-    server.stop()
