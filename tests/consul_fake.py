@@ -39,6 +39,8 @@ import time
 import urllib.parse
 from dataclasses import dataclass, field
 
+from support.peers import free_port  # noqa: F401 (a loopback port nothing listens on, for users of this module)
+
 _DUR = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h)")
 _UNIT = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0}
 
@@ -365,11 +367,3 @@ class FakeConsul:
             h.wfile.write(body)
         except OSError:
             pass
-
-
-def free_port() -> int:
-    """A loopback port nothing listens on (for the "connection refused" cases)."""
-    import socket
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]

@@ -9,30 +9,15 @@ import shutil
 import signal
 import subprocess
 import sys
-import time
 
 import pytest
-
-TESTS = pathlib.Path(__file__).resolve().parents[1]
-if str(TESTS) not in sys.path:
-    sys.path.insert(0, str(TESTS))
-
-from consul_fake import FakeConsul, free_port  # noqa: E402
+from consul_fake import FakeConsul
+from support.peers import free_port, wait_for
 
 
 def exe() -> str:
     p = pathlib.Path(sys.executable).parent / "consul-service-has-ip"
     return str(p) if p.exists() else shutil.which("consul-service-has-ip")
-
-
-def wait_for(pred, timeout: float = 10.0, step: float = 0.02):
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        v = pred()
-        if v:
-            return v
-        time.sleep(step)
-    return pred()
 
 
 class Daemon:

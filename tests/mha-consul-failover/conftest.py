@@ -10,12 +10,7 @@ import subprocess
 import sys
 
 import pytest
-
-TESTS = pathlib.Path(__file__).resolve().parents[1]
-if str(TESTS) not in sys.path:
-    sys.path.insert(0, str(TESTS))
-
-from consul_fake import FakeConsul  # noqa: E402
+from consul_fake import FakeConsul
 
 
 def exe() -> str:

@@ -1,40 +1,21 @@
 """Helpers of the motarei tests: the fake Docker engine on a unix socket, tagged loopback backends
-standing for the containers' published ports, and motarei started as a process, stopped by pid."""
+standing for the containers' published ports, and motarei started as a process, stopped by pid (Proc, free_port, wait_for: tests/support/peers.py)."""
 from __future__ import annotations
 
-import json
-import os
 import pathlib
 import signal
 import socket
-import subprocess
 import sys
 import threading
-import time
 
 import pytest
 from fake_docker import FakeDocker
+from support.peers import Proc, free_port, wait_for  # noqa: F401 (the tests import them from here)
 
 
 def motarei_bin() -> str:
     p = pathlib.Path(sys.executable).parent / "motarei"
     return str(p) if p.exists() else "motarei"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def wait_for(pred, timeout: float = 10.0, step: float = 0.02):
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        v = pred()
-        if v:
-            return v
-        time.sleep(step)
-    return pred()
 
 
 class Backend:
@@ -75,47 +56,6 @@ class Backend:
 
     def close(self):
         self.sock.close()
-
-
-class Proc:
-    def __init__(self, argv, env=None):
-        full = dict(os.environ)
-        full.update(env or {})
-        self.p = subprocess.Popen([str(a) for a in argv], stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                                  stderr=subprocess.PIPE, env=full)
-        self.lines: list = []
-        self.raw: list[bytes] = []
-        threading.Thread(target=self._read, args=(self.p.stderr,), daemon=True).start()
-        threading.Thread(target=self._read, args=(self.p.stdout,), daemon=True).start()
-
-    def _read(self, f):
-        for line in f:
-            self.raw.append(line)
-            try:
-                self.lines.append(json.loads(line))
-            except ValueError:
-                self.lines.append(line.decode(errors="replace"))
-
-    def text(self) -> str:
-        return b"".join(self.raw).decode(errors="replace")
-
-    def logs(self, **match) -> list[dict]:
-        return [x for x in list(self.lines) if isinstance(x, dict) and all(x.get(k) == v for k, v in match.items())]
-
-    def wait_log(self, timeout=10.0, **match) -> dict:
-        got = wait_for(lambda: self.logs(**match), timeout)
-        assert got, f"no log line with {match}:\n{self.text()}"
-        return got[-1]
-
-    def stop(self, sig=signal.SIGTERM, timeout=15.0) -> int:
-        if self.p.poll() is None:
-            os.kill(self.p.pid, sig)
-            try:
-                self.p.wait(timeout)
-            except subprocess.TimeoutExpired:
-                os.kill(self.p.pid, signal.SIGKILL)
-                self.p.wait()
-        return self.p.returncode
 
 
 @pytest.fixture

@@ -1,20 +1,17 @@
 """Helpers of the ppdp tests: a loopback echo upstream that records what it received, ppdp (and
 haproxy, nginx) started as real processes in the foreground on free loopback ports, their log lines,
-and stopping them by pid."""
+and stopping them by pid (free_port, wait_for, require, Proc: tests/support/peers.py)."""
 from __future__ import annotations
 
-import json
-import os
 import pathlib
-import shutil
 import signal
 import socket
-import subprocess
 import sys
 import threading
-import time
 
 import pytest
+from support import peers
+from support.peers import free_port, require, wait_for  # noqa: F401 (the tests import them from here)
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 
@@ -22,23 +19,6 @@ ROOT = pathlib.Path(__file__).resolve().parents[2]
 def ppdp_bin() -> str:
     p = pathlib.Path(sys.executable).parent / "ppdp"
     return str(p) if p.exists() else "ppdp"
-
-
-def free_port(host: str = "127.0.0.1") -> int:
-    fam = socket.AF_INET6 if ":" in host else socket.AF_INET
-    with socket.socket(fam) as s:
-        s.bind((host, 0))
-        return s.getsockname()[1]
-
-
-def wait_for(pred, timeout: float = 10.0, step: float = 0.02):
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        v = pred()
-        if v:
-            return v
-        time.sleep(step)
-    return pred()
 
 
 class EchoServer:
@@ -106,57 +86,12 @@ class EchoServer:
                 pass
 
 
-class Proc:
-    """A server process started in the foreground; its stderr lines are collected (JSON decoded
-    when they are JSON); stop() sends SIGTERM to its pid and waits."""
+class Proc(peers.Proc):
+    """support.peers.Proc with ppdp's defaults: 10 s to get ready, and an exit at start is a failure
+    even without `ready`."""
 
     def __init__(self, argv, env=None, pass_fds=(), ready=None, timeout=10.0):
-        full_env = dict(os.environ)
-        full_env.update(env or {})
-        self.p = subprocess.Popen([str(a) for a in argv], stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                                  stderr=subprocess.PIPE, env=full_env, pass_fds=pass_fds)
-        self.lines: list = []
-        self.raw: list[bytes] = []
-        threading.Thread(target=self._read, args=(self.p.stderr,), daemon=True).start()
-        threading.Thread(target=self._read, args=(self.p.stdout,), daemon=True).start()
-        if ready is not None and not wait_for(lambda: ready(self) or self.p.poll() is not None, timeout):
-            self.stop()
-            raise AssertionError(f"{argv[0]} did not get ready:\n{self.text()}")
-        if self.p.poll() is not None:
-            raise AssertionError(f"{argv[0]} exited {self.p.returncode}:\n{self.text()}")
-
-    def _read(self, f):
-        for line in f:
-            self.raw.append(line)
-            try:
-                self.lines.append(json.loads(line))
-            except ValueError:
-                self.lines.append(line.decode(errors="replace"))
-
-    def text(self) -> str:
-        return b"".join(self.raw).decode(errors="replace")
-
-    def logs(self, **match) -> list[dict]:
-        return [x for x in list(self.lines) if isinstance(x, dict) and all(x.get(k) == v for k, v in match.items())]
-
-    def wait_log(self, timeout=10.0, **match) -> dict:
-        got = wait_for(lambda: self.logs(**match), timeout)
-        assert got, f"no log line with {match}:\n{self.text()}"
-        return got[-1]
-
-    @property
-    def pid(self) -> int:
-        return self.p.pid
-
-    def stop(self, sig=signal.SIGTERM, timeout=15.0) -> int:
-        if self.p.poll() is None:
-            os.kill(self.p.pid, sig)
-            try:
-                self.p.wait(timeout)
-            except subprocess.TimeoutExpired:
-                os.kill(self.p.pid, signal.SIGKILL)
-                self.p.wait()
-        return self.p.returncode
+        super().__init__(argv, env=env, pass_fds=pass_fds, ready=ready, timeout=timeout, always_check_exit=True)
 
 
 @pytest.fixture
@@ -195,15 +130,6 @@ def ppdp():
     yield start
     for p in procs:
         p.stop(signal.SIGKILL)
-
-
-def require(name: str) -> str:
-    path = shutil.which(name) or (f"/usr/sbin/{name}" if os.path.exists(f"/usr/sbin/{name}") else None)
-    if path:
-        return path
-    if os.environ.get("CI"):
-        pytest.fail(f"{name} is not installed (scripts/test should have installed it)")
-    pytest.skip(f"{name} is not installed")
 
 
 def connect(port: int, host: str = "127.0.0.1", timeout: float = 5.0) -> socket.socket:

@@ -9,8 +9,9 @@ import signal
 import socket
 
 import pytest
-from conftest import Proc, connect, free_port, recv_all, require, wait_for
+from conftest import Proc, connect, free_port, recv_all, require
 from ppdp import proxyproto as pp
+from support.peers import wait_port
 
 
 def _haproxy(tmp_path, frontends: str):
@@ -23,16 +24,6 @@ def _haproxy(tmp_path, frontends: str):
     chk = Proc([exe, "-c", "-f", cfg])
     assert chk.p.wait(20) == 0, chk.text()
     return Proc([exe, "-db", "-f", cfg])
-
-
-def _wait_port(port: int, host: str = "127.0.0.1") -> None:
-    def up():
-        try:
-            socket.create_connection((host, port), timeout=0.5).close()
-            return True
-        except OSError:
-            return False
-    assert wait_for(up, 10), f"nothing listens on {host}:{port}"
 
 
 @pytest.fixture
@@ -64,7 +55,7 @@ def test_haproxy_sends_to_ppdp(tmp_path, ppdp, echo, peers, server_opts, version
     peers.append(_haproxy(tmp_path, (
         f"frontend fe\n  bind 127.0.0.1:{hport}\n  unique-id-format id-%Ts-%pid-%rt\n  default_backend be\n"
         f"backend be\n  server s1 127.0.0.1:{pport} {server_opts}\n")))
-    _wait_port(hport)
+    wait_port(hport)
     cport, got = _exchange(hport, b"through haproxy")
     assert got == b"through haproxy"
     done = p.wait_log(msg="log", status="Suceeded", **{"remote-addr": f"127.0.0.1:{cport}"})
@@ -86,7 +77,7 @@ def test_haproxy_accept_proxy_receives_from_ppdp(tmp_path, ppdp, echo, peers, se
     peers.append(_haproxy(tmp_path, (
         f"frontend fe\n  bind 127.0.0.1:{hport} accept-proxy\n  default_backend be\n"
         f"backend be\n  server s1 {up.addr} send-proxy\n")))
-    _wait_port(hport)
+    wait_port(hport)
     p, pport = ppdp(f"127.0.0.1:{hport}", "--send-proxy", send)
     cport, got = _exchange(pport, b"to haproxy")
     h = pp.parse(got)                          # the echo returns haproxy's header and the data
@@ -117,8 +108,8 @@ def test_nginx_stream_proxy_protocol_v1_tcp4_and_tcp6(tmp_path, ppdp, echo, peer
         "}\n")
     (tmp_path / "logs").mkdir()
     peers.append(Proc([exe, "-p", tmp_path, "-c", conf, "-e", "stderr"]))
-    _wait_port(p4)
-    _wait_port(p6, "::1")
+    wait_port(p4)
+    wait_port(p6, "::1")
     cport4, got = _exchange(p4, b"via nginx 4")
     assert got == b"via nginx 4", p.text() + peers[-1].text()
     d4 = p.wait_log(msg="log", status="Suceeded", **{"remote-addr": f"127.0.0.1:{cport4}"})

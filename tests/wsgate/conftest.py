@@ -1,13 +1,11 @@
 """Helpers of the wsgate tests: keys and tokens made at test time, a loopback echo upstream,
 wsgate-server / wsgate-client / websocat started as real processes in the foreground on free
-loopback ports (stderr lines collected, JSON decoded), stopped by pid."""
+loopback ports (stderr lines collected, JSON decoded), stopped by pid (free_port, wait_port, Proc
+and the `procs` fixture: tests/support/peers.py, tests/conftest.py)."""
 from __future__ import annotations
 
-import json
-import os
 import pathlib
 import shutil
-import signal
 import socket
 import subprocess
 import sys
@@ -18,6 +16,8 @@ import jwt
 import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
+from support import peers
+from support.peers import free_port, wait_for, wait_port  # noqa: F401 (the tests import them from here)
 
 BIN = pathlib.Path(sys.executable).parent
 
@@ -27,40 +27,8 @@ def exe(name: str) -> str:
     return str(p) if p.exists() else (shutil.which(name) or name)
 
 
-def free_port(host: str = "127.0.0.1") -> int:
-    with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as s:
-        s.bind((host, 0))
-        return s.getsockname()[1]
-
-
-def wait_for(pred, timeout: float = 10.0, step: float = 0.02):
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        v = pred()
-        if v:
-            return v
-        time.sleep(step)
-    return pred()
-
-
-def wait_port(port: int, host: str = "127.0.0.1") -> None:
-    def up():
-        try:
-            socket.create_connection((host, port), timeout=0.5).close()
-            return True
-        except OSError:
-            return False
-    assert wait_for(up, 10), f"nothing listens on {host}:{port}"
-
-
 def require(name: str) -> str:
-    path = shutil.which(name) or (str(BIN / name) if (BIN / name).exists() else None) \
-        or (f"/usr/sbin/{name}" if os.path.exists(f"/usr/sbin/{name}") else None)
-    if path:
-        return path
-    if os.environ.get("CI"):
-        pytest.fail(f"{name} is not installed (scripts/test should have installed it)")
-    pytest.skip(f"{name} is not installed")
+    return peers.require(name, BIN)
 
 
 # -- keys and tokens ---------------------------------------------------------------------------
@@ -105,67 +73,11 @@ def keys():
 
 
 # -- processes ---------------------------------------------------------------------------------
-class Proc:
+class Proc(peers.Proc):
+    """support.peers.Proc whose stdout is kept as bytes in `out` (wsgate-client -stdio, websocat)."""
+
     def __init__(self, argv, env=None, ready=None, timeout=15.0, stdin=subprocess.DEVNULL):
-        full_env = dict(os.environ)
-        full_env.update(env or {})
-        self.argv = [str(a) for a in argv]
-        self.p = subprocess.Popen(self.argv, stdin=stdin, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                                  env=full_env)
-        self.lines: list = []
-        self.raw: list[bytes] = []
-        self.out = bytearray()
-        threading.Thread(target=self._read, args=(self.p.stderr,), daemon=True).start()
-        threading.Thread(target=self._out, daemon=True).start()
-        if ready is not None and not wait_for(lambda: ready(self) or self.p.poll() is not None, timeout):
-            self.stop(signal.SIGKILL)
-            raise AssertionError(f"{argv[0]} did not get ready:\n{self.text()}")
-        if ready is not None and self.p.poll() is not None:
-            raise AssertionError(f"{argv[0]} exited {self.p.returncode}:\n{self.text()}")
-
-    def _read(self, f):
-        for line in f:
-            self.raw.append(line)
-            try:
-                self.lines.append(json.loads(line))
-            except ValueError:
-                self.lines.append(line.decode(errors="replace"))
-
-    def _out(self):
-        while True:
-            b = self.p.stdout.read1(65536) if hasattr(self.p.stdout, "read1") else self.p.stdout.read(65536)
-            if not b:
-                return
-            self.out += b
-
-    def text(self) -> str:
-        return b"".join(self.raw).decode(errors="replace")
-
-    def logs(self, **match) -> list[dict]:
-        return [x for x in list(self.lines) if isinstance(x, dict) and all(x.get(k) == v for k, v in match.items())]
-
-    def wait_log(self, timeout=10.0, **match) -> dict:
-        got = wait_for(lambda: self.logs(**match), timeout)
-        assert got, f"no log line with {match}:\n{self.text()}"
-        return got[-1]
-
-    def stop(self, sig=signal.SIGTERM, timeout=15.0) -> int:
-        if self.p.poll() is None:
-            os.kill(self.p.pid, sig)
-            try:
-                self.p.wait(timeout)
-            except subprocess.TimeoutExpired:
-                os.kill(self.p.pid, signal.SIGKILL)
-                self.p.wait()
-        return self.p.returncode
-
-
-@pytest.fixture
-def procs():
-    started: list[Proc] = []
-    yield started
-    for p in started:
-        p.stop(signal.SIGKILL)
+        super().__init__(argv, env=env, ready=ready, timeout=timeout, stdin=stdin, raw_stdout=True)
 
 
 @pytest.fixture
