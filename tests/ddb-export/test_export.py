@@ -283,3 +283,62 @@ def test_progress_only_on_a_terminal(aws_env, ddb):
     text = got.decode()
     assert "\r\x1b[K" in text and "RCU/s of 60" in text and " items, " in text
     assert json.loads(text.strip().splitlines()[-1].split("\x1b[K")[-1])["items"] == n
+
+
+def test_throttling_and_5xx_are_retried_and_counted(aws_env, ddb, monkeypatch):
+    """moto never throttles: its Scan handler (in this process) is wrapped to answer a table's
+    first pages with ProvisionedThroughputExceededException and one with a 500, as DynamoDB does."""
+    from moto.dynamodb.exceptions import DynamodbException
+    from moto.dynamodb.responses import DynamoHandler
+
+    t = make_table(ddb)
+    put_all(ddb, t, [{"pk": {"S": f"{i:03d}"}} for i in range(120)])
+    real = DynamoHandler.scan
+    answers = ["throttle", "throttle", "500", "throttle"]
+
+    def scan(self):
+        body = self.body if isinstance(self.body, dict) else json.loads(self.body)
+        if body.get("TableName") == t and answers:
+            kind = answers.pop(0)
+            if kind == "500":
+                e = DynamodbException("com.amazonaws.dynamodb.v20120810#InternalServerError", "injected")
+                e.code = 500
+                raise e
+            raise DynamodbException("com.amazonaws.dynamodb.v20120810#ProvisionedThroughputExceededException",
+                                    "The level of configured provisioned throughput for the table was exceeded.")
+        return real(self)
+
+    monkeypatch.setattr(DynamoHandler, "scan", scan)
+    rc, out, err = run([t, "--segments", "2", "--max-rcu", "100"], aws_env)
+    assert rc == 0, err
+    assert sorted(json.loads(x)["Item"]["pk"]["S"] for x in out.splitlines()) == [f"{i:03d}" for i in range(120)]
+    s = summary(err)
+    assert (s["throttled"], s["retried"]) == (3, 4) and answers == []
+
+
+def test_the_first_error_is_the_one_reported(aws_env, ddb, monkeypatch):
+    # one segment meets a ValidationException while the other is retrying throttled pages: the
+    # message names the ValidationException, not the other segment's "stopped while retrying"
+    from moto.dynamodb.exceptions import DynamodbException
+    from moto.dynamodb.responses import DynamoHandler
+
+    t = make_table(ddb)
+    put_all(ddb, t, [{"pk": {"S": f"{i:03d}"}} for i in range(50)])
+    real = DynamoHandler.scan
+    calls = []
+
+    def scan(self):
+        body = self.body if isinstance(self.body, dict) else json.loads(self.body)
+        if body.get("TableName") != t:
+            return real(self)
+        calls.append(body.get("Segment"))
+        if body.get("Segment") == 0 and calls.count(0) == 1:
+            time.sleep(0.3)             # let segment 1 start retrying first
+            raise DynamodbException("com.amazonaws.dynamodb.v20120810#ValidationException", "injected bad request")
+        raise DynamodbException("com.amazonaws.dynamodb.v20120810#ProvisionedThroughputExceededException", "slow down")
+
+    monkeypatch.setattr(DynamoHandler, "scan", scan)
+    rc, out, err = run([t, "--segments", "2", "--max-rcu", "100"], aws_env)
+    assert rc == 1 and out == b""
+    assert err.splitlines()[0] == f"ddb-export: scan {t!r}: ValidationException: injected bad request"
+    assert summary(err)["result"] == "failed" and summary(err)["throttled"] >= 1

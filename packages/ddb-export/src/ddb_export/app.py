@@ -162,7 +162,9 @@ class Export:
                     if seg.done:
                         self.active -= 1
         except BaseException as e:  # noqa: BLE001 - reported by the main thread
-            self.error = e
+            with self.lock:
+                if self.error is None:      # the first one: the others are "stopped while ..."
+                    self.error = e
             self.stop.set()
 
     def run(self) -> int:
