@@ -10,6 +10,7 @@
   (CI=true), where scripts/test has installed it and a missing tool is a failure.
 - `procs`: a list of started support.peers.Proc, each stopped by pid (SIGKILL) at the end of the test.
 - `run_cmd(args, input=b"")`: run a console script as a subprocess, return CompletedProcess (bytes).
+- `consul`: a fresh fake Consul agent on 127.0.0.1 (tests/consul_fake.py), stopped after the test.
 - `moto_server`: moto in server mode on 127.0.0.1 for the session (`.url`), moto imported only when a
   test asks for it (the envs that use it install moto through their package's `test` extra).
 - `aws_env`: os.environ with support.aws.fake_env() and AWS_ENDPOINT_URL at moto_server (also set in
@@ -146,3 +147,12 @@ def aws_env(moto_server, monkeypatch):
 
     monkeypatch.setenv("AWS_ENDPOINT_URL", moto_server.url)
     return {**os.environ, **fake_env(), "AWS_ENDPOINT_URL": moto_server.url}
+
+
+@pytest.fixture
+def consul():
+    from consul_fake import FakeConsul
+
+    c = FakeConsul()
+    yield c
+    c.stop()

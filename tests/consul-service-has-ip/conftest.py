@@ -11,7 +11,6 @@ import subprocess
 import sys
 
 import pytest
-from consul_fake import FakeConsul
 from support.peers import free_port, wait_for
 
 
@@ -55,13 +54,6 @@ class Daemon:
             self.proc.kill()
             out, err = self.proc.communicate()
         return self.proc.returncode, out.decode(errors="replace"), err.decode(errors="replace")
-
-
-@pytest.fixture
-def consul():
-    c = FakeConsul()
-    yield c
-    c.stop()
 
 
 @pytest.fixture

@@ -19,13 +19,6 @@ def exe() -> str:
 
 
 @pytest.fixture
-def consul():
-    c = FakeConsul()
-    yield c
-    c.stop()
-
-
-@pytest.fixture
 def consul_acl():
     c = FakeConsul(token="0f6b1d6e-acl-token-for-tests")
     yield c

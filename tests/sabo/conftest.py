@@ -1,9 +1,9 @@
 import os
 import pathlib
 import sys
-import time
 
 import pytest
+from support import peers
 
 
 @pytest.fixture
@@ -28,11 +28,5 @@ def records(workdir):
 
 
 def wait_for(pred, timeout=10.0, step=0.05):
-    """pred()'s first true value within timeout seconds, else its last value."""
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        v = pred()
-        if v:
-            return v
-        time.sleep(step)
-    return pred()
+    """pred()'s first true value within timeout seconds, else its last value (support.peers.wait_for)."""
+    return peers.wait_for(pred, timeout, step)
