@@ -7,12 +7,11 @@ from __future__ import annotations
 import pathlib
 import shutil
 import sys
-import time
 
-import jwt
 import pytest
-from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
+from support import jwt_tokens
+from support.jwt_tokens import pem_private  # noqa: F401 (the tests import it from here)
 from support.peers import Proc, free_port, require, wait_for, wait_port  # noqa: F401 (the tests import them from here)
 
 BIN = pathlib.Path(sys.executable).parent
@@ -24,22 +23,11 @@ def exe(name: str = "deteco") -> str:
 
 
 def pem_public(key) -> str:
-    return key.public_key().public_bytes(serialization.Encoding.PEM,
-                                         serialization.PublicFormat.SubjectPublicKeyInfo).decode()
+    return jwt_tokens.pem_public(key).decode()
 
 
-def pem_private(key) -> bytes:
-    return key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                             serialization.NoEncryption())
-
-
-def make_token(key, alg="RS256", sub="svc-a", now=None, exp_in=60, iat_ago=0, headers=None, **claims):
-    now = time.time() if now is None else now
-    body = {"sub": sub, "iat": int(now - iat_ago), "exp": int(now + exp_in)}
-    body.update(claims)
-    for k in [k for k, v in body.items() if v is None]:
-        del body[k]
-    return jwt.encode(body, key, algorithm=alg, headers=headers)
+def make_token(key, alg="RS256", sub="svc-a", **kw):
+    return jwt_tokens.make_token(key, alg, sub, **kw)
 
 
 _KEYS: dict = {}

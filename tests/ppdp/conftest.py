@@ -21,43 +21,29 @@ def ppdp_bin() -> str:
     return str(p) if p.exists() else "ppdp"
 
 
-class EchoServer:
+class EchoServer(peers.LoopbackServer):
     """A threaded TCP upstream on loopback: echoes what it reads; after the client's EOF it
     finishes, shuts its side down and closes (half-close observed). `received` holds each
     connection's bytes; reader=False makes a server that accepts and never reads."""
 
     def __init__(self, host: str = "127.0.0.1", reader: bool = True, greeting: bytes = b""):
-        fam = socket.AF_INET6 if ":" in host else socket.AF_INET
-        self.sock = socket.socket(fam)
-        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        self.sock.bind((host, 0))
-        self.sock.listen(128)
-        self.port = self.sock.getsockname()[1]
-        self.host = host
+        super().__init__(host, backlog=128, reuse_addr=True)
         self.reader = reader
         self.greeting = greeting
         self.received: list[bytearray] = []
         self.eof_seen: list[bool] = []
-        self.conns: list[socket.socket] = []
-        self.closed = False
-        threading.Thread(target=self._accept, daemon=True).start()
+        self.start()
 
     @property
     def addr(self) -> str:
         return f"[{self.host}]:{self.port}" if ":" in self.host else f"{self.host}:{self.port}"
 
-    def _accept(self):
-        while not self.closed:
-            try:
-                c, _ = self.sock.accept()
-            except OSError:
-                return
-            self.conns.append(c)
-            i = len(self.received)
-            self.received.append(bytearray())
-            self.eof_seen.append(False)
-            if self.reader:
-                threading.Thread(target=self._serve, args=(c, i), daemon=True).start()
+    def accepted(self, c):
+        i = len(self.received)
+        self.received.append(bytearray())
+        self.eof_seen.append(False)
+        if self.reader:
+            threading.Thread(target=self._serve, args=(c, i), daemon=True).start()
 
     def _serve(self, c, i):
         try:
@@ -75,15 +61,6 @@ class EchoServer:
             pass
         finally:
             c.close()
-
-    def close(self):
-        self.closed = True
-        self.sock.close()
-        for c in self.conns:
-            try:
-                c.close()
-            except OSError:
-                pass
 
 
 class Proc(peers.Proc):

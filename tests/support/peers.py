@@ -125,3 +125,45 @@ class Proc:
                 self.p.wait()
         return self.p.returncode
 
+
+
+class LoopbackServer:
+    """A threaded TCP server on a free loopback port (IPv6 when host has a colon). A subclass sets its
+    own attributes, then calls start(): a thread accepts, keeps each connection in `conns` and hands
+    it to accepted(conn). close() stops accepting and closes every connection."""
+
+    def __init__(self, host: str = "127.0.0.1", backlog: int = 64, reuse_addr: bool = False):
+        self.sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET)
+        if reuse_addr:
+            self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self.sock.bind((host, 0))
+        self.sock.listen(backlog)
+        self.host = host
+        self.port = self.sock.getsockname()[1]
+        self.closed = False
+        self.conns: list[socket.socket] = []
+
+    def start(self):
+        threading.Thread(target=self._accept, daemon=True).start()
+        return self
+
+    def _accept(self):
+        while not self.closed:
+            try:
+                c, _ = self.sock.accept()
+            except OSError:
+                return
+            self.conns.append(c)
+            self.accepted(c)
+
+    def accepted(self, c: socket.socket) -> None:
+        raise NotImplementedError
+
+    def close(self):
+        self.closed = True
+        self.sock.close()
+        for c in self.conns:
+            try:
+                c.close()
+            except OSError:
+                pass

@@ -10,13 +10,11 @@ import socket
 import subprocess
 import sys
 import threading
-import time
 
-import jwt
 import pytest
-from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 from support import peers
+from support.jwt_tokens import make_token, pem_private, pem_public  # noqa: F401 (the tests import them from here)
 from support.peers import free_port, wait_for, wait_port  # noqa: F401 (the tests import them from here)
 
 BIN = pathlib.Path(sys.executable).parent
@@ -40,24 +38,6 @@ def new_key(kind: str = "rsa"):
     if kind == "ed":
         return ed25519.Ed25519PrivateKey.generate()
     raise ValueError(kind)
-
-
-def pem_public(key) -> bytes:
-    return key.public_key().public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
-
-
-def pem_private(key) -> bytes:
-    return key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                             serialization.NoEncryption())
-
-
-def make_token(key, alg="RS256", sub="alice", now=None, exp_in=60, iat_ago=0, headers=None, **claims):
-    now = time.time() if now is None else now
-    body = {"sub": sub, "iat": int(now - iat_ago), "exp": int(now + exp_in)}
-    body.update(claims)
-    for k in [k for k, v in body.items() if v is None]:
-        del body[k]
-    return jwt.encode(body, key, algorithm=alg, headers=headers)
 
 
 _KEYS: dict = {}
@@ -113,32 +93,21 @@ def client(procs, tmp_path):
     return start
 
 
-class EchoServer:
+class EchoServer(peers.LoopbackServer):
     """A threaded loopback TCP upstream: echoes (or only counts) what it reads; after the peer's
     EOF it shuts its side down and closes."""
 
     def __init__(self, sink: bool = False):
-        self.sock = socket.socket()
-        self.sock.bind(("127.0.0.1", 0))
-        self.sock.listen(64)
-        self.port = self.sock.getsockname()[1]
+        super().__init__("127.0.0.1")
         self.addr = f"127.0.0.1:{self.port}"
         self.sink = sink
         self.received: list[bytearray] = []
-        self.closed = False
-        self.conns = []
-        threading.Thread(target=self._accept, daemon=True).start()
+        self.start()
 
-    def _accept(self):
-        while not self.closed:
-            try:
-                c, _ = self.sock.accept()
-            except OSError:
-                return
-            self.conns.append(c)
-            buf = bytearray()
-            self.received.append(buf)
-            threading.Thread(target=self._serve, args=(c, buf), daemon=True).start()
+    def accepted(self, c):
+        buf = bytearray()
+        self.received.append(buf)
+        threading.Thread(target=self._serve, args=(c, buf), daemon=True).start()
 
     def _serve(self, c, buf):
         try:
@@ -154,15 +123,6 @@ class EchoServer:
             pass
         finally:
             c.close()
-
-    def close(self):
-        self.closed = True
-        self.sock.close()
-        for c in self.conns:
-            try:
-                c.close()
-            except OSError:
-                pass
 
 
 @pytest.fixture
