@@ -101,7 +101,7 @@ def test_empty_table_and_out_dir(aws_env, ddb, tmp_path):
     files = sorted(p.name for p in (tmp_path / "o").iterdir())
     assert files == ["segment-00000.jsonl", "segment-00001.jsonl", "segment-00002.jsonl"]
     assert all((tmp_path / "o" / f).stat().st_size == 0 for f in files)
-    assert summary(err)["items"] == 0
+    assert (summary(err)["items"], summary(err)["budget_rcu"]) == (0, 50.0)     # half of the provisioned 100
 
 
 def test_items_near_400kb_are_charged_by_their_size(aws_env, ddb):
@@ -118,6 +118,9 @@ def test_items_near_400kb_are_charged_by_their_size(aws_env, ddb):
     s = summary(err)
     own = sum(len(i["blob"]["B"]) + 4 + 5000 + 1 + 2 + 4 for i in big) / 4096 * 0.5
     assert own > 190 and s["consumed_rcu"] >= own and s["pages"] <= 6
+    rc, out2, err = run([t, "--segments", "2", "--max-rcu", "2000", "--consistent"], aws_env)
+    assert rc == 0 and sorted(out2.splitlines()) == sorted(out.splitlines())
+    assert summary(err)["consumed_rcu"] >= 2 * own                 # strongly consistent: twice the units
 
 
 def test_unknown_table_on_demand_and_usage(aws_env, ddb, tmp_path):
