@@ -15,17 +15,14 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from mackerel_plugin_axslog.cli import main
 from mackerel_plugin_axslog.parse import LtsvParser
+from support.mackerel import plugin_workdir
 
 PROG = "mackerel-plugin-axslog"
 
 
 @pytest.fixture
 def wd(tmp_path, monkeypatch):
-    d = tmp_path / "work"
-    d.mkdir()
-    monkeypatch.setenv("MACKEREL_PLUGIN_WORKDIR", str(d))
-    monkeypatch.delenv("MACKEREL_AGENT_PLUGIN_META", raising=False)
-    return d
+    return plugin_workdir(tmp_path, monkeypatch)
 
 
 def run(capsysbinary, *args):

@@ -2,25 +2,18 @@
 the position in the user's pattern (item 13), the key-prefix rule (11), --dry-run (12)."""
 from __future__ import annotations
 
-import os
 import pathlib
-import subprocess
 import sys
 
 import pytest
+from support.mackerel import run_installed, snapshot
 
 PROG = "mackerel-plugin-log-incr-rate"
 EXE = str(pathlib.Path(sys.executable).parent / PROG)
 
 
 def run(workdir, *args):
-    env = {k: v for k, v in os.environ.items() if k != "MACKEREL_AGENT_PLUGIN_META"}
-    env["MACKEREL_PLUGIN_WORKDIR"] = str(workdir)
-    return subprocess.run([EXE, *map(str, args)], env=env, capture_output=True)
-
-
-def snapshot(d: pathlib.Path) -> dict:
-    return {p.name: (p.read_bytes(), p.stat().st_mtime_ns) for p in sorted(d.iterdir())} if d.exists() else {}
+    return run_installed(EXE, workdir, *args)
 
 
 @pytest.mark.parametrize("opt,pattern,where", [("--pattern", "(", "position 0"),

@@ -13,6 +13,7 @@ import time
 
 import pytest
 from mackerel_plugin_log_incr_rate.cli import main
+from support.mackerel import plugin_workdir
 
 PROG = "mackerel-plugin-log-incr-rate"
 EXE = str(pathlib.Path(sys.executable).parent / PROG)
@@ -20,11 +21,7 @@ EXE = str(pathlib.Path(sys.executable).parent / PROG)
 
 @pytest.fixture
 def wd(tmp_path, monkeypatch):
-    d = tmp_path / "work"
-    d.mkdir()
-    monkeypatch.setenv("MACKEREL_PLUGIN_WORKDIR", str(d))
-    monkeypatch.delenv("MACKEREL_AGENT_PLUGIN_META", raising=False)
-    return d
+    return plugin_workdir(tmp_path, monkeypatch)
 
 
 def run(capsysbinary, *args):

@@ -2,10 +2,10 @@
 command on a real mail log."""
 from __future__ import annotations
 
-import os
 import pathlib
-import subprocess
 import sys
+
+from support.mackerel import run_installed, snapshot
 
 PROG = "mackerel-plugin-postfix-log"
 EXE = str(pathlib.Path(sys.executable).parent / PROG)
@@ -14,13 +14,7 @@ LINE = (b"Nov 22 00:00:01 mx postfix/smtp[123]: 4F2A3: to=<a@example.com>, relay
 
 
 def run(workdir, *args):
-    env = {k: v for k, v in os.environ.items() if k != "MACKEREL_AGENT_PLUGIN_META"}
-    env["MACKEREL_PLUGIN_WORKDIR"] = str(workdir)
-    return subprocess.run([EXE, *map(str, args)], env=env, capture_output=True)
-
-
-def snapshot(d: pathlib.Path) -> dict:
-    return {p.name: (p.read_bytes(), p.stat().st_mtime_ns) for p in sorted(d.iterdir())} if d.exists() else {}
+    return run_installed(EXE, workdir, *args)
 
 
 def test_dry_run_reports_and_moves_no_position(tmp_path):

@@ -13,6 +13,7 @@ import time
 
 import pytest
 from mackerel_plugin_postfix_log.cli import main
+from support.mackerel import plugin_workdir
 
 PROG = "mackerel-plugin-postfix-log"
 EXE = str(pathlib.Path(sys.executable).parent / PROG)
@@ -30,11 +31,7 @@ NOISE = (b"Nov 22 00:00:02 mx postfix/smtp[124]: connect to mx2.example.com[192.
 
 @pytest.fixture
 def wd(tmp_path, monkeypatch):
-    d = tmp_path / "work"
-    d.mkdir()
-    monkeypatch.setenv("MACKEREL_PLUGIN_WORKDIR", str(d))
-    monkeypatch.delenv("MACKEREL_AGENT_PLUGIN_META", raising=False)
-    return d
+    return plugin_workdir(tmp_path, monkeypatch)
 
 
 def run(capsysbinary, *args):
