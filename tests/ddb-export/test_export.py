@@ -345,3 +345,12 @@ def test_the_first_error_is_the_one_reported(aws_env, ddb, monkeypatch):
     assert rc == 1 and out == b""
     assert err.splitlines()[0] == f"ddb-export: scan {t!r}: ValidationException: injected bad request"
     assert summary(err)["result"] == "failed" and summary(err)["throttled"] >= 1
+
+
+def test_reader_going_away_is_141_without_a_message(aws_env, ddb):
+    t, _ = _slow_table(ddb, 500)           # ~1 MB of lines: more than a pipe holds
+    p = subprocess.Popen([exe(), t, "--unlimited"], env=aws_env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    assert json.loads(p.stdout.readline())["Item"]
+    p.stdout.close()
+    err = p.stderr.read()
+    assert (p.wait(30), err) == (141, b"")
