@@ -10,6 +10,7 @@ import threading
 
 import pytest
 from fake_docker import FakeDocker
+from support import peers
 from support.peers import Proc, free_port, wait_for  # noqa: F401 (the tests import them from here)
 
 
@@ -18,27 +19,16 @@ def motarei_bin() -> str:
     return str(p) if p.exists() else "motarei"
 
 
-class Backend:
+class Backend(peers.LoopbackServer):
     """A container's published port: answers each connection with `NAME\\n`, then echoes."""
 
     def __init__(self, name: str):
+        super().__init__("127.0.0.1", reuse_addr=True)
         self.name = name
-        self.sock = socket.socket()
-        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        self.sock.bind(("127.0.0.1", 0))
-        self.sock.listen(64)
-        self.port = self.sock.getsockname()[1]
-        self.conns = 0
-        threading.Thread(target=self._accept, daemon=True).start()
+        self.start()
 
-    def _accept(self):
-        while True:
-            try:
-                c, _ = self.sock.accept()
-            except OSError:
-                return
-            self.conns += 1
-            threading.Thread(target=self._serve, args=(c,), daemon=True).start()
+    def accepted(self, c):
+        threading.Thread(target=self._serve, args=(c,), daemon=True).start()
 
     def _serve(self, c):
         try:
@@ -53,9 +43,6 @@ class Backend:
             pass
         finally:
             c.close()
-
-    def close(self):
-        self.sock.close()
 
 
 @pytest.fixture
