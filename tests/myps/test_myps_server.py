@@ -11,6 +11,7 @@ import time
 import pymysql
 import pytest
 from myps_helpers import run_myps, wait_visible
+from support.ttys import read_pty
 
 
 def lines(out: bytes) -> list[dict]:
@@ -415,18 +416,10 @@ def test_colour_only_on_a_terminal_and_not_with_no_color(mariadb, sessions, conn
         p = subprocess.Popen([sys.executable, "-c", "from myps.cli import main; main()", "grep", *conn_args,
                               f"%{tag}%"], stdout=slave, stderr=subprocess.PIPE, env=env)
         os.close(slave)
-        chunks = []
-        while True:
-            try:
-                b = os.read(master, 4096)
-            except OSError:
-                break
-            if not b:
-                break
-            chunks.append(b)
+        out = read_pty(master, 4096)
         p.wait(timeout=60)
         os.close(master)
-        return b"".join(chunks)
+        return out
 
     assert on_tty({}).startswith(b"\x1b[32mID\x1b[0m:\x1b[35m")
     assert b"\x1b" not in on_tty({"NO_COLOR": "1"})

@@ -10,6 +10,7 @@ import time
 import uuid
 
 import pytest
+from support.ttys import read_pty
 
 UPSTREAM_KEYS = ["DSN", "StartedAt", "FinishedAt", "ElapsedTime", "NAgents", "Rate", "AutoGenerateSql",
                  "NumberPrePopulatedData", "NumberQueriesToExecute", "DropExistingDatabase", "UseExistingDatabase",
@@ -391,18 +392,10 @@ def _stderr_on_a_terminal(args):
     e.pop("MYSQL_PWD", None)
     p = subprocess.Popen([*QLAP, *map(str, args)], stdout=subprocess.PIPE, stderr=slave, env=e)
     os.close(slave)
-    chunks = []
-    while True:
-        try:
-            b = os.read(master, 4096)
-        except OSError:
-            break
-        if not b:
-            break
-        chunks.append(b)
+    tty = read_pty(master, 4096)
     out, _ = p.communicate(timeout=60)
     os.close(master)
-    return p.returncode, out, b"".join(chunks)
+    return p.returncode, out, tty
 
 
 def test_progress_line_only_on_a_terminal(mariadb, dsn, dbname):
