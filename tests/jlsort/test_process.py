@@ -9,6 +9,7 @@ import subprocess
 import time
 
 import pytest
+from support.pipes import run_to_nonblocking_pipe
 
 
 def _default_sigint():
@@ -212,18 +213,8 @@ def test_nonblocking_stdout_loses_nothing(script, tmp_path, name):
     data = b"".join(b'{"k":%d,"pad":"%s"}\n' % (i, b"x" * 80) for i in range(30000))
     src.write_bytes(data)
     args = [src, src] if name == "jljoin" else [src]
-    r, w = os.pipe()
-    os.set_blocking(w, False)
-    p = subprocess.Popen([script(name), "-k", "k", *args], stdout=w, stderr=subprocess.PIPE)
-    os.close(w)
-    time.sleep(0.5)
-    chunks = []
-    while chunk := os.read(r, 1 << 16):
-        chunks.append(chunk)
-    os.close(r)
-    err = p.stderr.read()
-    assert p.wait(timeout=60) == 0, err
-    out = b"".join(chunks)
+    rc, out, err = run_to_nonblocking_pipe([script(name), "-k", "k", *args], timeout=60)
+    assert rc == 0, err
     assert out.count(b"\n") == 30000, len(out)
     if name != "jljoin":
         assert out == data

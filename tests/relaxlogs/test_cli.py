@@ -10,6 +10,7 @@ import time
 import pytest
 from relaxlogs import __version__
 from relaxlogs.cli import main
+from support.pipes import run_to_nonblocking_pipe
 
 
 def run(rl_bin, args, input=b"", env=None, timeout=60, **kw):
@@ -346,16 +347,7 @@ def test_nonblocking_stdout_is_waited_on_not_an_error(tmp_path, rl_bin):
     src = tmp_path / "in"
     data = b"".join(b"line %d\n" % i for i in range(200_000))
     src.write_bytes(data)
-    r, w = os.pipe()
-    os.set_blocking(w, False)
     with open(src, "rb") as f:
-        p = subprocess.Popen([rl_bin, "--log-dir", "stdout"], stdin=f, stdout=w, stderr=subprocess.PIPE)
-    os.close(w)
-    time.sleep(0.5)
-    chunks = []
-    while chunk := os.read(r, 1 << 16):
-        chunks.append(chunk)
-    os.close(r)
-    err = p.stderr.read()
-    assert p.wait(timeout=30) == 0, err
-    assert b"".join(chunks) == data
+        rc, out, err = run_to_nonblocking_pipe([rl_bin, "--log-dir", "stdout"], stdin=f, timeout=30)
+    assert rc == 0, err
+    assert out == data
