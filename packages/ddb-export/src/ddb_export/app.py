@@ -78,12 +78,18 @@ def _print_plan(stdout, doc) -> int:
     return 0
 
 
+PAGE_SECONDS = 0.25   # the largest page, in seconds of the budget
+WINDOW = 5.0          # the budget holds over any window of this many seconds
+
+
 class Export:
     def __init__(self, args, db, rate, items_hint, bytes_hint, stdout, stderr):
         self.args, self.db, self.rate = args, db, rate
         self.items_hint, self.bytes_hint = items_hint, bytes_hint
         self.stdout, self.stderr = stdout, stderr
-        self.budget = Budget(rate)
+        # pages are at most PAGE_SECONDS of the budget and the bucket runs that much under it, so
+        # that the charges of any 5 s (rate x 5 plus the one page in flight) stay at or under it
+        self.budget = Budget(None if rate is None else rate * (1 - PAGE_SECONDS / WINDOW))
         self.stop = threading.Event()
         self.error = None
         self.lock = threading.Lock()
@@ -94,7 +100,7 @@ class Export:
         # the budget plus one small page; more (up to half a second) when the server is slow and
         # few segments are left, or the budget would go unused while each segment's one request
         # is in flight (see target())
-        self.target_rcu = None if rate is None else max(self.unit, min(rate * 0.25, 128.0))
+        self.target_rcu = None if rate is None else max(self.unit, min(rate * PAGE_SECONDS, 128.0))
         self.active = args.segments
         self.latency = 0.0          # seconds a Scan takes, a moving average
 
@@ -105,7 +111,7 @@ class Export:
             return None
         with self.lock:
             need = 1.5 * self.latency * self.rate / max(self.active, 1)
-        return max(self.unit, min(max(self.target_rcu, need), self.rate * 0.5, 128.0))
+        return max(self.unit, min(max(self.target_rcu, need), self.rate * PAGE_SECONDS, 128.0))
 
     def _limit(self, avg):
         """(Scan Limit, the page's estimated cost) for items of `avg` bytes."""
