@@ -38,6 +38,8 @@ def make_tree(base: pathlib.Path) -> pathlib.Path:
               "tests/contract/test_entry.py"):
         (tree / f).parent.mkdir(parents=True, exist_ok=True)
         shutil.copy(ROOT / f, tree / f)
+    shutil.copytree(ROOT / "tests" / "support", tree / "tests" / "support",   # tests/conftest.py's helpers
+                    ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
     (tree / "packages").mkdir()
     return tree
 
