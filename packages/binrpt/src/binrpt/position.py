@@ -11,6 +11,7 @@ import dataclasses
 from . import gtid as G
 from .preflight import Source, initial_state, take_lock
 from .reader import make_reader, source_conn
+from .status import checkpoint_record, ltsv
 from .target import Fatal, Reconnect, Target
 
 
@@ -94,9 +95,6 @@ def position(cfg, log, skip: bool = False, set_to: str | None = None, out=None) 
     if cp is None:
         log.error("no checkpoint yet", channel=cfg.channel, target=cfg.replica.dsn())
         return 1
-    rec = {"channel": cfg.channel, "gtid_state": cp["gtid_state"], "binlog_file": cp["binlog_file"],
-           "binlog_end_pos": cp["binlog_end_pos"], "event_time": cp["event_ts"], "applied_at": cp["applied_at"],
-           "ddl_pending": cp["ddl_pending"]}
-    out.write(("\t".join(f"{k}:{'' if v is None else v}" for k, v in rec.items()) + "\n").encode())
+    out.write(ltsv(checkpoint_record(cfg, cp)))
     out.flush()
     return 0

@@ -8,7 +8,14 @@ from . import gtid as G
 from .target import Reconnect, Target
 
 
-def _ltsv(rec: dict) -> bytes:
+def checkpoint_record(cfg, cp: dict) -> dict:
+    """The checkpoint's fields as `status` and `position` print them."""
+    return {"channel": cfg.channel, "gtid_state": cp["gtid_state"], "binlog_file": cp["binlog_file"],
+            "binlog_end_pos": cp["binlog_end_pos"], "event_time": cp["event_ts"],
+            "applied_at": cp["applied_at"], "ddl_pending": cp["ddl_pending"]}
+
+
+def ltsv(rec: dict) -> bytes:
     return ("\t".join(f"{k}:{'' if v is None else str(v).replace(chr(9), ' ')}" for k, v in rec.items())
             + "\n").encode()
 
@@ -27,9 +34,7 @@ def status(cfg, log, as_json: bool = False, out=None) -> int:
     if cp is None:
         log.error("no checkpoint yet", channel=cfg.channel, target=cfg.replica.dsn())
         return 1
-    rec = {"channel": cfg.channel, "gtid_state": cp["gtid_state"], "binlog_file": cp["binlog_file"],
-           "binlog_end_pos": cp["binlog_end_pos"], "event_time": cp["event_ts"], "applied_at": cp["applied_at"],
-           "ddl_pending": cp["ddl_pending"]}
+    rec = checkpoint_record(cfg, cp)
     try:
         src = pymysql.connect(**cfg.source.pymysql_kwargs())
         try:
@@ -66,6 +71,6 @@ def status(cfg, log, as_json: bool = False, out=None) -> int:
         out.write((json.dumps({k: (v.isoformat() if isinstance(v, datetime.datetime) else v)
                                for k, v in rec.items()}) + "\n").encode())
     else:
-        out.write(_ltsv(rec))
+        out.write(ltsv(rec))
     out.flush()
     return 0 if "source_error" not in rec else 1
