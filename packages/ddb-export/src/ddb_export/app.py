@@ -18,14 +18,6 @@ CHECKPOINT_EVERY = 1.0      # seconds
 MAX_LIMIT = 100_000
 
 
-def _say(stderr, text: str) -> None:
-    try:
-        stderr.write(text.encode("utf-8", "replace"))
-        stderr.flush()
-    except (OSError, ValueError):
-        pass
-
-
 def run(args, stdout=None, stderr=None) -> int:
     stdout = stdout or sys.stdout.buffer
     stderr = stderr or sys.stderr.buffer
@@ -41,11 +33,11 @@ def run(args, stdout=None, stderr=None) -> int:
             db = Dynamo(args.region, args.profile, args.endpoint_url, pool=args.segments)
             table = db.describe(args.table)
         except AwsError as e:
-            _say(stderr, f"{PROG}: {e}\n")
+            _entry.say(stderr, f"{PROG}: {e}\n")
             return 1
     except (KeyboardInterrupt, _entry.Terminated):
         if not args.plan:           # nothing read yet, nothing written: the summary says so
-            _say(stderr, json.dumps({"table": args.table, "result": "interrupted", "items": 0, "bytes": 0,
+            _entry.say(stderr, json.dumps({"table": args.table, "result": "interrupted", "items": 0, "bytes": 0,
                                      "pages": 0, "consumed_rcu": 0, "throttled": 0,
                                      "seconds": round(time.monotonic() - t0, 3)}) + "\n")
         raise
@@ -58,13 +50,13 @@ def run(args, stdout=None, stderr=None) -> int:
     elif args.max_rcu is not None:
         rate = args.max_rcu
     elif on_demand and args.rcu is None:
-        _say(stderr, f"{PROG}: {args.table} is on demand (PAY_PER_REQUEST): no provisioned reads to take "
+        _entry.say(stderr, f"{PROG}: {args.table} is on demand (PAY_PER_REQUEST): no provisioned reads to take "
              "--read-percent of; give --max-rcu R\n")
         return 2
     else:
         rate = provisioned * args.read_percent
         if rate <= 0:
-            _say(stderr, f"{PROG}: {args.table}: no provisioned reads; give --max-rcu R\n")
+            _entry.say(stderr, f"{PROG}: {args.table}: no provisioned reads; give --max-rcu R\n")
             return 2
     items = table.get("ItemCount", 0) if args.items is None else args.items
     nbytes = table.get("TableSizeBytes", 0) if args.bytes is None else args.bytes
@@ -181,10 +173,10 @@ class Export:
             state = State(identity, a.segments, self.stdout, a.output, a.out_dir, a.checkpoint,
                           _entry.write_all, _entry.flush)
         except CheckpointMismatch as e:
-            _say(self.stderr, f"{PROG}: {e}\n")
+            _entry.say(self.stderr, f"{PROG}: {e}\n")
             return 2
         except CheckpointError as e:
-            _say(self.stderr, f"{PROG}: {e}\n")
+            _entry.say(self.stderr, f"{PROG}: {e}\n")
             return 1
         self.active = sum(not s.done for s in state.segments)
         self.budget.t_free = self.budget.clock()      # no credit for the time spent starting up
@@ -212,7 +204,7 @@ class Export:
                     t.join(5.0)
                 state.checkpoint()
                 if tty:
-                    _say(self.stderr, "\r\x1b[K")
+                    _entry.say(self.stderr, "\r\x1b[K")
             if self.error is not None:
                 raise self.error
         except (KeyboardInterrupt, _entry.Terminated):
@@ -223,7 +215,7 @@ class Export:
             from .dynamo import AwsError
             if not isinstance(e, (AwsError, CheckpointError)):
                 raise
-            _say(self.stderr, f"{PROG}: {e}\n")
+            _entry.say(self.stderr, f"{PROG}: {e}\n")
             rc = 1
         self._summary(state, t0, "complete" if rc == 0 else "failed")
         state.close()
@@ -239,7 +231,7 @@ class Export:
         if self.items_hint and items:
             left = max(self.items_hint - items, 0) * secs / items
             line += f", ETA {int(left // 60)}m{int(left % 60):02d}s"
-        _say(self.stderr, "\r\x1b[K" + line)
+        _entry.say(self.stderr, "\r\x1b[K" + line)
 
     def _summary(self, state, t0, result):
         secs = time.monotonic() - t0
@@ -247,7 +239,7 @@ class Export:
                "pages": self.pages, "consumed_rcu": round(self.budget.charged, 1),
                "budget_rcu": self.rate, "throttled": self.db.throttled, "retried": self.db.retried,
                "seconds": round(secs, 3), "segments": self.args.segments, "resumed": state.resumed}
-        _say(self.stderr, json.dumps(doc) + "\n")
+        _entry.say(self.stderr, json.dumps(doc) + "\n")
 
 
 def _isatty(stream) -> bool:

@@ -12,14 +12,6 @@ PROG = "ec2-recovery-check"
 UNKNOWN = 3
 
 
-def _say(stderr, text: str) -> None:
-    try:
-        stderr.write(text.encode("utf-8", "replace"))
-        stderr.flush()
-    except (OSError, ValueError):
-        pass
-
-
 def run(args, stdin=None, stdout=None, stderr=None) -> int:
     stdin = stdin or sys.stdin.buffer
     stdout = stdout or sys.stdout.buffer
@@ -31,10 +23,10 @@ def run(args, stdin=None, stdout=None, stderr=None) -> int:
         try:
             for line, doc in documents(stdin.read().decode("utf-8")):
                 if not cap.add(doc):
-                    _say(stderr, f"{PROG}: -:{line}: a document with none of Reservations, Images, "
+                    _entry.say(stderr, f"{PROG}: -:{line}: a document with none of Reservations, Images, "
                          "LaunchTemplateVersions, InstanceTypes, MetricAlarms: skipped\n")
         except (ValueError, UnicodeDecodeError) as e:
-            _say(stderr, f"{PROG}: -: {e}\n")
+            _entry.say(stderr, f"{PROG}: -: {e}\n")
             return fail
         region = args.region or "us-east-1"
         wanted = set(args.instance_ids)
@@ -47,7 +39,7 @@ def run(args, stdin=None, stdout=None, stderr=None) -> int:
             aws = Aws(args.region, args.profile, args.endpoint_url)
             cap = aws.gather(args.instance_ids, args.tag)
         except AwsError as e:
-            _say(stderr, f"{PROG}: {e}\n")
+            _entry.say(stderr, f"{PROG}: {e}\n")
             return fail
         region = aws.region
         insts = cap.instances
@@ -63,7 +55,7 @@ def run(args, stdin=None, stdout=None, stderr=None) -> int:
                 try:
                     aws.put_alarm(alarm)
                 except AwsError as e:
-                    _say(stderr, f"{PROG}: {e}\n")
+                    _entry.say(stderr, f"{PROG}: {e}\n")
                     return fail
                 line["action"] = {"put_alarm": alarm["AlarmName"]}
                 line["recover_alarms"] = sorted([*line["recover_alarms"], alarm["AlarmName"]])

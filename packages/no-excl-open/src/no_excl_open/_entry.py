@@ -276,7 +276,9 @@ def reopen_closed_std() -> tuple[int, ...]:
     return CLOSED_STD_FDS
 
 
-def _say(stderr, text: str) -> None:
+def say(stderr, text: str) -> None:
+    """Write a message to stderr (a binary stream, a text stream, or None: the process's own),
+    never raising: a diagnostic that cannot be written is dropped."""
     try:
         if stderr is None:
             sys.stderr.write(text)
@@ -336,11 +338,11 @@ def run(prog: str, body, *, policy: Policy = SUITE, stdout=None, stderr=None) ->
     except WriteError as e:
         if own:
             stdout_to_devnull()
-        _say(stderr, f"{prog}: write error: {e}\n")
+        say(stderr, f"{prog}: write error: {e}\n")
         return policy.failure
     except OSError as e:
         where = f"{os.fsdecode(e.filename)}: " if e.filename is not None else ""
-        _say(stderr, f"{prog}: {where}{e.strerror or e}\n")
+        say(stderr, f"{prog}: {where}{e.strerror or e}\n")
         return policy.failure
     except KeyboardInterrupt:
         if own:
