@@ -2,6 +2,7 @@
 Go-style flags are derived from the parser, and the exit-code policy holds for every console script."""
 from __future__ import annotations
 
+import argparse
 import importlib.util
 import os
 import pathlib
@@ -117,6 +118,21 @@ def test_go_flags(argv, want):
     ns = vars(_parser().parse_args(argv))
     for k, v in want.items():
         assert ns[k] == v, (argv, ns)
+
+
+@pytest.mark.parametrize("argv,want", [
+    ([], True),
+    (["-loop=false"], False),                      # Go's way to turn off a default-true flag
+    (["-loop=0"], False),
+    (["--loop=f"], False),
+    (["-loop=true"], True),
+    (["-no-loop"], False),
+    (["-no-loop=false"], True),
+])
+def test_go_false_on_a_boolean_optional_flag_is_its_no_form(argv, want):
+    ap = entry.ArgumentParser(prog="t", go_flags=True)
+    ap.add_argument("--loop", action=argparse.BooleanOptionalAction, default=True)
+    assert ap.parse_args(argv).loop is want, argv
 
 
 def test_go_flags_off_leaves_gnu_clusters_alone():

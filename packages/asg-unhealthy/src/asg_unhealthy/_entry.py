@@ -82,7 +82,8 @@ def go_argv(parser: argparse.ArgumentParser, argv: list[str]) -> list[str]:
       `--k` means `-k` when the parser has the short `-k` (and no `--k`): one or two dashes alike;
     - an option that takes a value always takes the next argument, even one starting with `-`
       (`-k -foo`), as Go does;
-    - a boolean flag accepts Go's `-flag=true|false|1|0|t|f` (false: the flag is not set);
+    - a boolean flag accepts Go's `-flag=true|false|1|0|t|f` (false: the flag is not set, or its
+      `--no-` form for an argparse.BooleanOptionalAction);
     - everything after `--` is left alone; tokens that are no known option are left to argparse.
     """
     opts = parser._option_string_actions
@@ -116,6 +117,11 @@ def go_argv(parser: argparse.ArgumentParser, argv: list[str]) -> list[str]:
                 out.append(opt)
             elif low not in ("0", "f", "false"):
                 out.append(a)                      # argparse says what is wrong with it
+            elif isinstance(action, argparse.BooleanOptionalAction):
+                # --loop/--no-loop: `-loop=false` is --no-loop, `-no-loop=false` is --loop
+                negated = opt.startswith("--no-")
+                out.append(next(s for s in action.option_strings
+                                if s.startswith("--") and s.startswith("--no-") != negated))
         elif eq:
             out.append(f"{opt}={value}")
         elif action.nargs in (None, 1) and i < len(argv):
