@@ -185,3 +185,98 @@ def test_token_tool(tmp_path, keys, kind, alg):
     assert c["sub"] == "svc-a" and c["exp"] - c["iat"] == 300
     r = subprocess.run([exe(), "token", "--key", tmp_path / "nope.pem", "--sub", "x"], capture_output=True, timeout=30)
     assert r.returncode == 1 and b"nope.pem" in r.stderr
+
+
+def _read_answers(s, n, timeout=5.0, no_body=()):
+    """n HTTP answers (Content-Length framed; those whose index is in no_body answer a HEAD) read
+    from socket s -> [(status line, headers text, body)], the bytes read past them."""
+    s.settimeout(timeout)
+    data, out = b"", []
+    while len(out) < n:
+        i = data.find(b"\r\n\r\n")
+        if i >= 0:
+            head = data[:i].decode()
+            length = int([h for h in head.split("\r\n") if h.lower().startswith("content-length:")][0].split(":")[1])
+            length = 0 if len(out) in no_body else length
+            if len(data) >= i + 4 + length:
+                out.append((head.split("\r\n")[0], head, data[i + 4:i + 4 + length]))
+                data = data[i + 4 + length:]
+                continue
+        chunk = s.recv(65536)
+        if not chunk:
+            break
+        data += chunk
+    return out, data
+
+
+def test_http_framing_pipelining_and_malformed(deteco, keys):
+    d, port, _ = deteco()
+    tok = make_token(keys["rsa"])
+    ok = f"GET /auth HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {tok}\r\nX-Original-URI: /allowed/p\r\n\r\n".encode()
+    no = b"GET /auth HTTP/1.1\r\nHost: x\r\nX-Original-URI: /allowed/p\r\n\r\n"
+    # pipelined in one write, a body framed by Content-Length in between: answered in order
+    body_req = (f"POST /auth HTTP/1.1\r\nAuthorization: Bearer {tok}\r\nX-Original-URI: /secret\r\n"
+                "Content-Length: 5\r\n\r\nGET /").encode()
+    s = socket.create_connection(("127.0.0.1", port), timeout=5)
+    s.sendall(ok + no + body_req + b"HEAD /live HTTP/1.1\r\n\r\n" + ok)
+    got, rest = _read_answers(s, 5, no_body={3})
+    assert [g[0] for g in got] == ["HTTP/1.1 200 OK", "HTTP/1.1 401 Unauthorized", "HTTP/1.1 403 Forbidden",
+                                   "HTTP/1.1 200 OK", "HTTP/1.1 200 OK"]
+    assert "X-Deteco-User: svc-a" in got[0][1] and got[4][2] == b"OK\n" and "X-Deteco-User" in got[4][1]
+    # the HEAD answer carried no body: what follows it is the last answer, whole
+    assert rest == b"" and got[3][2] == b""
+    # one request sent a byte at a time
+    for b in ok:
+        s.send(bytes([b]))
+    got, _ = _read_answers(s, 1)
+    assert got[0][0] == "HTTP/1.1 200 OK"
+    # Connection: close is honoured
+    s.sendall(ok.replace(b"Host: x\r\n", b"Host: x\r\nConnection: close\r\n"))
+    got, rest = _read_answers(s, 1)
+    assert "Connection: close" in got[0][1] and s.recv(10) == b""
+    s.close()
+    for bad in [b"GET /auth\r\n\r\n", b"GET /auth HTTP/2.0\r\n\r\n", b"GET /auth HTTP/1.1\r\nX-A : b\r\n\r\n",
+                b"GET /auth HTTP/1.1\r\n folded\r\n\r\n", b"GET /auth HTTP/1.1\r\nNoColon\r\n\r\n",
+                b"POST /auth HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n",
+                b"POST /auth HTTP/1.1\r\nContent-Length: -1\r\n\r\n",
+                b"POST /auth HTTP/1.1\r\nContent-Length: 99999999999\r\n\r\n"]:
+        s = socket.create_connection(("127.0.0.1", port), timeout=5)
+        s.sendall(bad + ok)
+        got, rest = _read_answers(s, 2)
+        assert [g[0] for g in got] == ["HTTP/1.1 400 Bad Request"], bad     # nothing after it is answered
+        assert "Connection: close" in got[0][1] and rest == b""
+        s.close()
+    assert d.wait_log(msg="Bad Request", reason="Transfer-Encoding not supported")
+    assert "Traceback" not in d.text()
+
+
+def test_idle_timeout_closes_slow_and_idle_connections(deteco, keys):
+    d, port, _ = deteco("--idle-timeout", "1s")
+    idle = socket.create_connection(("127.0.0.1", port), timeout=5)
+    slow = socket.create_connection(("127.0.0.1", port), timeout=5)
+    slow.sendall(b"GET /live HTTP/1.1\r\nHost: x\r\n")                   # never finished
+    t0 = time.monotonic()
+    assert idle.recv(10) == b"" and slow.recv(10) == b""
+    assert 0.9 <= time.monotonic() - t0 < 4
+    # a connection in use stays open across requests spaced under the timeout
+    c = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
+    for _ in range(3):
+        c.request("GET", "/live")
+        assert c.getresponse().read() == b"OK\n"
+        time.sleep(0.6)
+    c.close()
+
+
+def test_graceful_stop_lets_a_request_being_received_finish(deteco, keys):
+    d, port, _ = deteco()
+    idle = socket.create_connection(("127.0.0.1", port), timeout=5)
+    busy = socket.create_connection(("127.0.0.1", port), timeout=5)
+    busy.sendall(b"GET /live HTTP/1.1\r\nHost: x\r\n")
+    time.sleep(0.2)
+    d.p.send_signal(signal.SIGTERM)
+    assert idle.recv(10) == b""                                          # idle keep-alive: closed at once
+    d.wait_log(msg="shutting down")
+    busy.sendall(b"\r\n")
+    got, _ = _read_answers(busy, 1)
+    assert got[0][0] == "HTTP/1.1 200 OK" and "Connection: close" in got[0][1]
+    assert d.p.wait(10) == 0

@@ -145,3 +145,57 @@ def test_jwks_files_issuer_and_nbf(keys, tmp_path):
     conf.write_text('[[services]]\nid = "j"\npaths = ["/j"]\njwks_files = ["keys/missing.jwks"]\n')
     with pytest.raises(config.ConfigError, match="missing.jwks"):
         config.load(str(conf))
+
+
+def test_memo_hit_checks_exp_freshness_and_reload(keys):
+    sv, cache = _services(keys), auth.Cache(100, 10)
+    tok = make_token(keys["rsa"], now=NOW, exp_in=100)
+    h = f"Bearer {tok}"
+    assert auth.decide(h, "/allowed/x", sv, cache, 30, NOW).cached is False
+    assert (h, "/allowed/x") in cache.memo
+    d = auth.decide(h, "/allowed/x", sv, cache, 30, NOW + 30)
+    assert (d.status, d.cached, d.path) == (200, True, "/allowed/x/")
+    assert auth.decide(h, "/secret", sv, cache, 30, NOW + 1).status == 403
+    assert auth.decide(h, "/secret", sv, cache, 30, NOW + 2).cached                # a memoised 403
+    d = auth.decide(h, "/allowed/x", sv, cache, 30, NOW + 31)
+    assert (d.status, d.reason) == (401, "iat too old") and (h, "/allowed/x") not in cache.memo
+    # another services mapping (a reload) never answers from the old memo
+    tok = make_token(keys["rsa"], now=NOW, exp_in=100)
+    auth.decide(tok, "/allowed", sv, cache, 3600, NOW)
+    other = _services(keys)
+    other["svc-a"].paths = ["/elsewhere/"]
+    assert auth.decide(tok, "/allowed", other, cache, 3600, NOW).status == 403
+    # exp in the memo; nothing memoised when the cache is off
+    tok = make_token(keys["rsa"], now=NOW, exp_in=10)
+    assert auth.decide(tok, "/allowed", sv, cache, 3600, NOW + 9.5).status == 200
+    assert auth.decide(tok, "/allowed", sv, cache, 3600, NOW + 10).status == 401
+    off = auth.Cache(0, 1)
+    assert auth.decide(tok, "/allowed", sv, off, 3600, NOW).status == 200 and not off.memo
+
+
+def test_memo_is_bounded():
+    c = auth.Cache(2, 1)
+    c.put("t", "s", {"exp": NOW + 10, "iat": NOW})
+    d = auth.Decision(200, "s", "/a/")
+    for i in range(20):
+        c.remember("Bearer t", f"/a/{i}", d, {}, "t")
+        assert len(c.memo) <= 8
+    c.remember("Bearer t", "/" + "a" * 5000, d, {}, "t")
+    assert ("Bearer t", "/" + "a" * 5000) not in c.memo
+
+
+@pytest.mark.parametrize("fmt", ["json", "ltsv"])
+@pytest.mark.parametrize("service,path,peer", [
+    ("svc-a", "/allowed/x/", "127.0.0.1:5555"), ('sv"c\\', "/é/\udcff/\t\n/", "[::1]:80"),
+    ("s", "/a\u2028b/\x7f/", "/run/x.sock")])
+def test_authorized_line_is_loggers_line(monkeypatch, fmt, service, path, peer):
+    import io
+
+    from deteco import logs, server
+    log = logs.Logger(fmt, io.BytesIO())
+    w = server.LineWriter(log)
+    for ts, took, cached in [(1765000000.123456, 1.2e-05, True), (1765000000.5, 0.25, False)]:
+        monkeypatch.setattr(logs.time, "time", lambda: ts)
+        want = log.line("info", "Authorized", service=service, path=path,
+                        **{"req-id": "1a-2b-3", "remote-addr": peer, "cache": cached, "duration": took})
+        assert w.authorized(service, path, "1a-2b-3", w.field("remote-addr", peer), cached, took, ts) == want

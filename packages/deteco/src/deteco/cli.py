@@ -47,6 +47,9 @@ def build_parser() -> argparse.ArgumentParser:
     ap.add_argument("--prune-size", type=int, default=100, metavar="N", help="entries dropped when the cache is full")
     ap.add_argument("--shutdown-timeout", type=duration_arg, default=10.0, metavar="DURATION",
                     help="on SIGTERM/SIGINT, let requests finish this long (default 10s)")
+    ap.add_argument("--idle-timeout", type=duration_arg, default=60.0, metavar="DURATION",
+                    help="close a connection that sent no complete request this long after the connect "
+                         "or the previous answer (default 60s)")
     ap.add_argument("--log-format", choices=["json", "ltsv"], default="json", help="log lines (default json)")
     ap.add_argument("-v", "--version", action="version", version=f"{PROG} {__version__}")
     return ap
@@ -94,6 +97,8 @@ def _serve(ap, argv) -> int:
         ap.error("the required flag `--conf' was not specified")
     if args.cache_size < 0 or args.prune_size < 1:
         ap.error("--cache-size must be >= 0 and --prune-size >= 1")
+    if args.idle_timeout <= 0:
+        ap.error("--idle-timeout must be > 0")
     from deteco import config, listeners, server
     from deteco.logs import Logger
     log = Logger(args.log_format)
@@ -119,7 +124,7 @@ def _serve(ap, argv) -> int:
         return 1
     cfg = server.Config(listeners=socks, conf_path=args.conf, freshness=args.jwt_freshness,
                         endpoint=args.auth_endpoint, cache_size=args.cache_size, prune_size=args.prune_size,
-                        shutdown_timeout=args.shutdown_timeout)
+                        shutdown_timeout=args.shutdown_timeout, idle_timeout=args.idle_timeout)
     return server.serve(cfg, services, log)
 
 

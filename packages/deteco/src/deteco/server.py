@@ -1,12 +1,18 @@
-"""The deteco daemon: a small HTTP/1.1 server (keep-alive, bounded header size, timeouts) for
-nginx's auth_request. `/` and `/live` answer OK; `/<auth-endpoint>` answers 200 with
-X-Deteco-User, 401 or 403 (auth.decide). SIGTERM/SIGINT: stop accepting, let requests in flight
-finish (up to --shutdown-timeout), exit 0. SIGHUP reloads the configuration (a bad one is logged
-and the old one kept) and empties the cache."""
+"""The deteco daemon: a small HTTP/1.1 server for nginx's auth_request, an asyncio.Protocol (no
+streams, no task per connection): keep-alive, pipelined requests answered in order, exact framing
+(Content-Length bodies read and dropped, Transfer-Encoding refused), a 16 KiB header limit (431),
+400 on a malformed request, and a connection closed when no complete request arrived within
+--idle-timeout (60s) of the connect or the previous answer. `/` and `/live` answer OK;
+`/<auth-endpoint>` answers 200 with X-Deteco-User, 401 or 403 (auth.decide). SIGTERM/SIGINT: stop
+accepting, close idle connections, let requests being received finish (up to --shutdown-timeout),
+exit 0. SIGHUP reloads the configuration (a bad one is logged and the old one kept) and empties the
+cache. The request log lines are formatted from pieces prepared once and written once per event
+loop iteration."""
 from __future__ import annotations
 
 import asyncio
-import itertools
+import functools
+import json
 import os
 import signal
 import time
@@ -14,11 +20,14 @@ from dataclasses import dataclass
 
 from deteco import auth, config
 from deteco.listeners import format_addr
-from deteco.logs import Logger
+from deteco.logs import Logger, _ltsv_value
 
 MAX_HEADER = 16 * 1024
+MAX_BODY = 1 << 20
 REASONS = {200: "OK", 400: "Bad Request", 401: "Unauthorized", 403: "Forbidden", 404: "Not Found",
-           405: "Method Not Allowed", 431: "Request Header Fields Too Large"}
+           405: "Method Not Allowed", 431: "Request Header Fields Too Large", 500: "Internal Server Error"}
+BODIES = {200: b"OK\n", 401: b"Unauthorized\n", 403: b"Forbidden\n", 404: b"Not Found\n", 400: b"Bad Request\n",
+          431: b"Request Header Fields Too Large\n", 500: b"Internal Server Error\n"}
 
 
 @dataclass
@@ -34,10 +43,206 @@ class Config:
     clock: object = time.time
 
 
+@functools.lru_cache(maxsize=4096)
 def _response(status: int, body: bytes, keep: bool, extra: str = "", http10: bool = False) -> bytes:
     conn = "Connection: keep-alive\r\n" if keep and http10 else ("" if keep else "Connection: close\r\n")
     return (f"HTTP/1.1 {status} {REASONS.get(status, 'Error')}\r\nContent-Type: text/plain; charset=utf-8\r\n"
             f"Content-Length: {len(body)}\r\n{extra}{conn}\r\n").encode("latin-1") + body
+
+
+class BadRequest(Exception):
+    def __init__(self, status: int, reason: str):
+        super().__init__(reason)
+        self.status, self.reason = status, reason
+
+
+def parse_head(head: bytes) -> tuple[str, str, str, dict]:
+    """One request head (without the blank line) -> method, target, version, headers (lower-case
+    names, the last of repeated ones). BadRequest(400) when it is not HTTP/1.x."""
+    lines = head.decode("latin-1").split("\r\n")
+    parts = lines[0].split(" ")
+    if len(parts) != 3 or parts[2] not in ("HTTP/1.1", "HTTP/1.0") or not parts[0] or not parts[1]:
+        raise BadRequest(400, "malformed request line")
+    headers = {}
+    for line in lines[1:]:
+        k, sep, v = line.partition(":")
+        if not sep or not k or k[-1] in " \t" or k[0] in " \t":
+            raise BadRequest(400, "malformed header line")
+        headers[k.lower()] = v.strip(" \t")
+    return parts[0], parts[1], parts[2], headers
+
+
+def body_length(headers: dict) -> int:
+    """The bytes of body that follow the head: Content-Length, else none. Transfer-Encoding (a
+    chunked body, which auth_request never sends) and a bad or huge Content-Length are refused."""
+    if "transfer-encoding" in headers:
+        raise BadRequest(400, "Transfer-Encoding not supported")
+    n = headers.get("content-length")
+    if n is None:
+        return 0
+    if not n.isdigit() or not n.isascii() or int(n) > MAX_BODY:
+        raise BadRequest(400, "bad Content-Length")
+    return int(n)
+
+
+def keep_alive(version: str, headers: dict) -> bool:
+    conn = headers.get("connection")
+    if conn is None:
+        return version == "HTTP/1.1"
+    tokens = {t.strip() for t in conn.lower().split(",")}
+    if "close" in tokens:
+        return False
+    return version == "HTTP/1.1" or "keep-alive" in tokens
+
+
+class LineWriter:
+    """Request log lines exactly as Logger.line formats them (JSON or LTSV), but built from
+    fragments prepared once per service, path and peer, and written to the log stream once per
+    event loop iteration instead of a write and flush per line."""
+
+    def __init__(self, log: Logger):
+        self.log = log
+        self.ltsv = log.fmt == "ltsv"
+        self.pending: list = []
+        self.loop = None
+        self.frags: dict = {}
+
+    def field(self, k: str, v) -> str:
+        """',"k":v' (JSON) or '\\tk:v' (LTSV) for one field, as Logger.line writes it."""
+        if self.ltsv:
+            return f"\t{_ltsv_value(k)}:{_ltsv_value(v)}"
+        return "," + json.dumps(k, ensure_ascii=False) + ":" + json.dumps(v, separators=(",", ":"), ensure_ascii=False)
+
+    def authorized(self, service: str, path: str, rid: str, peer_field: str, cached: bool, took: float,
+                   ts: float) -> bytes:
+        """The `Authorized` line: service, path, req-id (letters, digits and `-`: written as is),
+        remote-addr (peer_field: field('remote-addr', peer)), cache, duration."""
+        key = (service, path)
+        frag = self.frags.get(key)
+        if frag is None:
+            if len(self.frags) > 4096:
+                self.frags.clear()
+            frag = self.frags[key] = self.field("service", service) + self.field("path", path)
+        if self.ltsv:
+            return (f"level:info\tts:{_ltsv_value(ts)}\tmsg:Authorized{frag}\treq-id:{rid}{peer_field}"
+                    f"\tcache:{cached}\tduration:{_ltsv_value(took)}").encode("utf-8", "backslashreplace") + b"\n"
+        return (f'{{"level":"info","ts":{ts!r},"msg":"Authorized"{frag},"req-id":"{rid}"{peer_field}'
+                f',"cache":{"true" if cached else "false"},"duration":{took!r}}}\n').encode("utf-8", "backslashreplace")
+
+    def add(self, line: bytes) -> None:
+        self.pending.append(line)
+        if len(self.pending) == 1:
+            if self.loop is None:
+                self.flush()
+            else:
+                self.loop.call_soon(self.flush)
+
+    def flush(self) -> None:
+        if not self.pending:
+            return
+        data = b"".join(self.pending)
+        self.pending.clear()
+        try:
+            self.log.stream.write(data)
+            self.log.stream.flush()
+        except (OSError, ValueError):
+            pass
+
+    def line(self, level: str, msg: str, **fields) -> None:
+        """Any other line: Logger's own formatting, in order with the pending ones."""
+        self.add(self.log.line(level, msg, **fields))
+
+
+class Connection(asyncio.Protocol):
+    """One client connection. Requests are decided synchronously as their bytes arrive; the
+    answers to the requests of one read go out in one write, in order."""
+    __slots__ = ("srv", "transport", "buf", "peer", "peer_field", "last", "closing")
+
+    def __init__(self, srv: "Server"):
+        self.srv = srv
+        self.transport = None
+        self.buf = b""
+        self.closing = False
+
+    def connection_made(self, transport) -> None:
+        self.transport = transport
+        self.peer = format_addr(transport.get_extra_info("peername"))
+        self.peer_field = self.srv.lines.field("remote-addr", self.peer)
+        self.last = time.monotonic()
+        self.srv.conns.add(self)
+
+    def connection_lost(self, exc) -> None:
+        self.closing = True
+        self.srv.conns.discard(self)
+        if self.srv.stopping.is_set() and not self.srv.conns:
+            self.srv.drained.set()
+
+    def pause_writing(self) -> None:
+        self.transport.pause_reading()
+
+    def resume_writing(self) -> None:
+        if not self.closing:
+            self.transport.resume_reading()
+
+    def eof_received(self):
+        return False
+
+    def close(self, data: bytes = b"") -> None:
+        self.closing = True
+        self.buf = b""
+        if data:
+            self.transport.write(data)
+        self.transport.close()
+
+    def data_received(self, data: bytes) -> None:
+        if self.closing:
+            return
+        buf = self.buf + data if self.buf else data
+        srv = self.srv
+        out = []
+        try:
+            while buf:
+                if buf[:2] == b"\r\n":                  # empty lines before a request line are ignored
+                    buf = buf.lstrip(b"\r\n")
+                    continue
+                i = buf.find(b"\r\n\r\n")
+                if i < 0 or i + 4 > MAX_HEADER:
+                    if i >= 0 or len(buf) > MAX_HEADER:
+                        srv.lines.line("warn", "request header too large", **{"remote-addr": self.peer})
+                        out.append(_response(431, BODIES[431], False))
+                        self.close(b"".join(out))
+                        return
+                    break
+                try:
+                    method, target, version, headers = parse_head(buf[:i])
+                    end = i + 4 + body_length(headers)
+                except BadRequest as e:
+                    srv.lines.line("warn", "Bad Request", status=e.status, reason=e.reason,
+                                   **{"remote-addr": self.peer})
+                    out.append(_response(e.status, BODIES[e.status], False))
+                    self.close(b"".join(out))
+                    return
+                if len(buf) < end:
+                    break                               # the body is still coming
+                buf = buf[end:]
+                keep = keep_alive(version, headers) and not srv.stopping.is_set()
+                resp = srv.answer(target, headers, self)
+                resp = resp if keep and version == "HTTP/1.1" else srv.reframe(resp, keep, version)
+                if method == "HEAD":
+                    resp = resp[:resp.index(b"\r\n\r\n") + 4]
+                out.append(resp)
+                self.last = time.monotonic()
+                if not keep:
+                    self.close(b"".join(out))
+                    return
+        except Exception as e:                          # never a traceback per request
+            srv.lines.line("error", "internal error", error=repr(e), **{"remote-addr": self.peer})
+            out.append(_response(500, BODIES[500], False))
+            self.close(b"".join(out))
+            return
+        self.buf = buf
+        if out:
+            self.transport.write(out[0] if len(out) == 1 else b"".join(out))
 
 
 class Server:
@@ -45,139 +250,109 @@ class Server:
         self.cfg = cfg
         self.services = services
         self.log = log
+        self.lines = LineWriter(log)
         self.cache = auth.Cache(cfg.cache_size, cfg.prune_size)
-        self.seq = itertools.count(1)
+        self.seq = 0
         self.prefix = f"{os.getpid():x}-{int(time.time()):x}"
-        self.busy: set = set()
         self.conns: set = set()
         self.endpoint = "/" + cfg.endpoint.strip("/")
+        self.ok200: dict = {}
+        self.stopping = asyncio.Event()
+        self.drained = asyncio.Event()
 
     def reload(self) -> None:
         try:
             new = config.load(self.cfg.conf_path)
         except config.ConfigError as e:
-            self.log.error("reload failed, keeping the old configuration", error=str(e))
+            self.lines.line("error", "reload failed, keeping the old configuration", error=str(e))
             return
         self.services = new
         self.cache.clear()
-        self.log.info("reloaded", services=len(new))
+        self.ok200.clear()
+        self.lines.line("info", "reloaded", services=len(new))
 
-    def answer(self, method: str, target: str, headers: dict, peer: str) -> tuple[int, bytes, str]:
-        path = target.split("?", 1)[0]
-        if path in ("/", "/live"):
-            return 200, b"OK\n", ""
+    @staticmethod
+    def reframe(resp: bytes, keep: bool, version: str) -> bytes:
+        """A keep-alive HTTP/1.1 answer turned into one that closes, or that says keep-alive to
+        an HTTP/1.0 client."""
+        head, _, body = resp.partition(b"\r\n\r\n")
+        conn = b"Connection: keep-alive" if keep else b"Connection: close"
+        return head + b"\r\n" + conn + b"\r\n\r\n" + body
+
+    def answer(self, target: str, headers: dict, conn: Connection) -> bytes:
+        """The keep-alive HTTP/1.1 answer to one request; the decision is logged."""
+        q = target.find("?")
+        path = target if q < 0 else target[:q]
         if path != self.endpoint:
-            return 404, b"Not Found\n", ""
+            if path == "/" or path == "/live":
+                return _response(200, b"OK\n", True)
+            return _response(404, b"Not Found\n", True)
         t0 = time.monotonic()
         d = auth.decide(headers.get("authorization"), headers.get("x-original-uri"), self.services, self.cache,
                         self.cfg.freshness, self.cfg.clock())
-        rid = f"{self.prefix}-{next(self.seq)}"
+        self.seq += 1
+        rid = f"{self.prefix}-{self.seq}"
         took = round(time.monotonic() - t0, 6)
         if d.status == 200:
-            self.log.info("Authorized", service=d.service, path=d.path, **{"req-id": rid, "remote-addr": peer,
-                          "cache": d.cached, "duration": took})
-            return 200, b"OK\n", f"X-Deteco-User: {d.service}\r\n"
-        self.log.warn("Unauthorized" if d.status == 401 else "Forbidden", service=d.service, path=d.path,
-                      reason=d.reason, **{"req-id": rid, "remote-addr": peer, "cache": d.cached,
-                                          "status": d.status, "duration": took})
-        return d.status, (b"Unauthorized\n" if d.status == 401 else b"Forbidden\n"), ""
+            self.lines.add(self.lines.authorized(d.service, d.path, rid, conn.peer_field, d.cached, took,
+                                                 round(time.time(), 6)))
+            r = self.ok200.get(d.service)
+            if r is None:
+                r = self.ok200[d.service] = _response(200, b"OK\n", True, f"X-Deteco-User: {d.service}\r\n")
+            return r
+        self.lines.line("warn", "Unauthorized" if d.status == 401 else "Forbidden", service=d.service, path=d.path,
+                        reason=d.reason, **{"req-id": rid, "remote-addr": conn.peer, "cache": d.cached,
+                                            "status": d.status, "duration": took})
+        return _response(d.status, BODIES[d.status], True)
 
-    async def handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        task = asyncio.current_task()
-        self.conns.add(task)
-        peer = format_addr(writer.get_extra_info("peername"))
-        try:
-            while True:
-                try:
-                    async with asyncio.timeout(self.cfg.idle_timeout):
-                        head = await reader.readuntil(b"\r\n\r\n")
-                except asyncio.LimitOverrunError:
-                    writer.write(_response(431, b"Request Header Fields Too Large\n", False))
-                    self.log.warn("request header too large", **{"remote-addr": peer})
-                    return
-                except (asyncio.IncompleteReadError, TimeoutError, ConnectionError):
-                    return
-                self.busy.add(task)
-                try:
-                    lines = head.decode("latin-1").split("\r\n")
-                    parts = lines[0].split(" ")
-                    if len(parts) != 3 or not parts[2].startswith("HTTP/1."):
-                        writer.write(_response(400, b"Bad Request\n", False))
-                        return
-                    method, target, version = parts
-                    headers = {}
-                    for line in lines[1:]:
-                        if not line:
-                            continue
-                        k, sep, v = line.partition(":")
-                        if not sep or not k or k != k.strip():
-                            writer.write(_response(400, b"Bad Request\n", False))
-                            return
-                        headers[k.lower()] = v.strip()
-                    conn = headers.get("connection", "").lower()
-                    keep = (version == "HTTP/1.1" and conn != "close") or conn == "keep-alive"
-                    n = headers.get("content-length")
-                    if n is not None:
-                        if not n.isdigit() or int(n) > 1 << 20:
-                            writer.write(_response(400, b"Bad Request\n", False))
-                            return
-                        await reader.readexactly(int(n))
-                    elif "transfer-encoding" in headers:
-                        writer.write(_response(400, b"Bad Request\n", False))
-                        return
-                    status, body, extra = self.answer(method, target, headers, peer)
-                    body_out = _response(status, body, keep, extra, version == "HTTP/1.0")
-                    if method == "HEAD":
-                        body_out = body_out[:-len(body)]
-                    writer.write(body_out)
-                    await writer.drain()
-                finally:
-                    self.busy.discard(task)
-                if not keep or self.stopping.is_set():
-                    return
-        except (ConnectionError, asyncio.IncompleteReadError):
-            pass
-        finally:
-            self.conns.discard(task)
-            writer.close()
+    def _sweep(self) -> None:
+        """Close the connections that sent no complete request within the idle timeout."""
+        limit = time.monotonic() - self.cfg.idle_timeout
+        for c in [c for c in self.conns if c.last < limit]:
+            c.close()
+        self.sweeper = asyncio.get_running_loop().call_later(min(1.0, self.cfg.idle_timeout / 4), self._sweep)
 
     async def run(self) -> int:
         loop = asyncio.get_running_loop()
-        self.stopping = asyncio.Event()
+        self.lines.loop = loop
         prev = {sig: signal.getsignal(sig) for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)}
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, self.stopping.set)
         loop.add_signal_handler(signal.SIGHUP, self.reload)
         servers = []
+        self._sweep()
         try:
             for s in self.cfg.listeners:
-                servers.append(await asyncio.start_server(self.handle, sock=s, limit=MAX_HEADER))
-                self.log.info("listening", listener=format_addr(s.getsockname()), services=len(self.services),
-                              endpoint=self.endpoint)
+                servers.append(await loop.create_server(lambda: Connection(self), sock=s))
+                self.lines.line("info", "listening", listener=format_addr(s.getsockname()),
+                                services=len(self.services), endpoint=self.endpoint)
             await self.stopping.wait()
             for srv in servers:
                 srv.close()
-            # idle keep-alive connections go at once; requests in flight may finish
-            for t in list(self.conns):
-                if t not in self.busy:
-                    t.cancel()
-            busy = [t for t in self.busy if not t.done()]
-            self.log.info("shutting down", requests=len(busy), **{"shutdown-timeout": self.cfg.shutdown_timeout})
-            if busy:
-                _, pending = await asyncio.wait(busy, timeout=self.cfg.shutdown_timeout)
-                for t in pending:
-                    t.cancel()
-            rest = [t for t in self.conns if not t.done()]
-            for t in rest:
-                t.cancel()
-            if rest:
-                await asyncio.wait(rest, timeout=5)
+            # idle keep-alive connections go at once; requests being received may finish
+            for c in list(self.conns):
+                if not c.buf:
+                    c.close()
+            busy = [c for c in self.conns if not c.closing]
+            self.lines.line("info", "shutting down", requests=len(busy),
+                            **{"shutdown-timeout": self.cfg.shutdown_timeout})
+            if self.conns:
+                try:
+                    await asyncio.wait_for(self.drained.wait(), self.cfg.shutdown_timeout)
+                except TimeoutError:
+                    for c in list(self.conns):
+                        c.transport.abort()
             return 0
         finally:
+            self.sweeper.cancel()
+            self.lines.flush()
+            self.lines.loop = None
             for sig, handler in prev.items():
                 loop.remove_signal_handler(sig)
                 signal.signal(sig, handler if handler is not None else signal.SIG_DFL)
 
 
 def serve(cfg: Config, services: dict, log: Logger | None = None) -> int:
-    return asyncio.run(Server(cfg, services, log or Logger()).run())
+    async def main():
+        return await Server(cfg, services, log or Logger()).run()
+    return asyncio.run(main())
