@@ -1,4 +1,4 @@
-"""binrpt command line: `binrpt [run] -config FILE`, `binrpt status|verify|position -config FILE`.
+"""binrpt command line: `binrpt [run] -config FILE`, `binrpt status|verify|position|snapshot -config FILE`.
 
 Parses (Go-style single-dash flags as upstream: `-config`, `-dryrun`, derived by the entry template),
 validates, loads the configuration and calls app.run_command() under the suite's entry template.
@@ -11,7 +11,7 @@ import sys
 from . import __version__, _entry
 
 PROG = "binrpt"
-COMMANDS = ("run", "status", "verify", "position")
+COMMANDS = ("run", "status", "verify", "position", "snapshot")
 
 
 def _positive_int(text: str) -> int:
@@ -53,9 +53,10 @@ def build_parser(cmd: str) -> _entry.ArgumentParser:
                           "each source transaction is applied in one target transaction together with the "
                           "checkpoint row. Subcommands: `status` (checkpoint, source position, lag), "
                           "`verify` (chunked checksums of source vs target), `position` (show, skip the next "
-                          "transaction, set).",
+                          "transaction, set), `snapshot` (initial consistent copy of the tables).",
                     "Commands: binrpt [run] -config FILE | binrpt status -config FILE | "
-                    "binrpt verify -config FILE | binrpt position -config FILE [--skip-next | --set POS]. Exit: 0 ok, 1 failure, 2 usage, 130/143 interrupted.")
+                    "binrpt verify -config FILE | binrpt position -config FILE [--skip-next | --set POS] | "
+                    "binrpt snapshot -config FILE [--chunk-size N] [--restart]. Exit: 0 ok, 1 failure, 2 usage, 130/143 interrupted.")
         p.add_argument("--dryrun", "--dry-run", action="store_true",
                        help="execute nothing on the target (checkpoint included); log each statement")
         p.add_argument("--stop-at-end", action="store_true",
@@ -78,6 +79,16 @@ def build_parser(cmd: str) -> _entry.ArgumentParser:
         g.add_argument("--set", metavar="POS", type=_start_position, dest="set_to",
                        help='set the position: a GTID position "0-1-42", a MySQL GTID set, "FILE:POS", '
                             '"now" or "beginning"')
+    elif cmd == "snapshot":
+        p = _parser(f"{PROG} snapshot", "Copy the replicated tables from the source to the target in one consistent "
+                                        "snapshot, in primary-key chunks, and record its GTID position in the "
+                                        "channel's checkpoint: `binrpt` started afterwards continues from there. "
+                                        "An interrupted snapshot resumes at the next chunk when rerun. Refuses while "
+                                        "a binrpt replicates on the channel.")
+        p.add_argument("--chunk-size", type=_positive_int, default=10000,
+                       help="rows per primary-key chunk and target transaction (default 10000)")
+        p.add_argument("--restart", action="store_true",
+                       help="empty the tables an unfinished snapshot of the channel filled and start a new one")
     else:
         p = _parser(f"{PROG} verify", "Compare source and target table by table, in primary-key chunks (row count "
                                       "and a checksum of the rows); print the differing chunks as LTSV. Exit 0 "
@@ -107,6 +118,18 @@ def _main(argv: list[str]) -> int:
     parser = build_parser(cmd)
     args = parser.parse_args(argv)
     cfg = _config(parser, args)
+    if cmd == "snapshot":
+        from .logs import Logger
+        from .snapshot import snapshot
+        return snapshot(cfg, Logger(cfg.log_format, "debug" if args.debug else "info"),
+                        chunk_size=args.chunk_size, restart=args.restart)
+    if cmd == "run" and not args.dryrun:
+        from .snapshot import refuse_run_message
+        msg = refuse_run_message(cfg)
+        if msg:
+            from .logs import Logger
+            Logger(args.log_format or cfg.log_format).error(msg)
+            return 1
     from .app import run_command
     return run_command(cmd, args, cfg)
 

@@ -1,0 +1,263 @@
+"""`binrpt snapshot` (issue 15, item 8): a consistent initial copy of the replicated tables whose GTID
+position goes into the channel's checkpoint, so that replication started afterwards continues from
+there with nothing lost or applied twice; resumable per chunk after kill -9; refused while a binrpt
+holds the channel's lock; filtered tables are not copied."""
+from __future__ import annotations
+
+import signal
+import subprocess
+import threading
+import time
+
+import binrpt_proofs as P
+import binrpt_workload as W
+import conftest
+
+from binrpt import gtid as G
+
+_stderr = P.stderr
+
+TYPES = ("CREATE TABLE `{db}`.ty (id BIGINT UNSIGNED PRIMARY KEY, d DECIMAL(65,30), f DOUBLE, fl FLOAT, "
+         "z DATETIME, dt DATETIME(6), ts TIMESTAMP(3) NULL, tm TIME(2), b BINARY(4), bi BIT(10), "
+         "e ENUM('a','b'), s SET('x','y'), j JSON, y YEAR, txt TEXT CHARACTER SET latin1, "
+         "g INT AS (id % 7) VIRTUAL) ENGINE=InnoDB")
+TYPE_ROWS = [
+    "SET SESSION sql_mode=''",
+    "INSERT INTO `{db}`.ty (id, d, f, fl, z, dt, ts, tm, b, bi, e, s, j, y, txt) VALUES "
+    "(18446744073709551615, 12345678901234567890123456789012345.123456789012345678901234567891, 0.1+0.2, 1.1, "
+    "'0000-00-00 00:00:00', '2024-02-29 23:59:59.999999', '2024-03-31 01:30:00.123', '-12:34:56.78', 'ab', "
+    "b'1010000001', '', '', '{{\"k\": [1, null]}}', 2024, 'café'),"
+    "(18446744073709551614, -0.000000000000000000000000000001, 1e308, -3.4e38, '2024-00-15 00:00:00', NULL, NULL, "
+    "'838:59:59', X'61620000', 0, 'b', 'x,y', 'null', 1901, NULL),"
+    "(9007199254740993, 1, 1/3, 0.5, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, '')",
+]
+
+
+def _bin(*args, timeout: float = 240) -> subprocess.CompletedProcess:
+    return subprocess.run([conftest.BIN, *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=timeout)
+
+
+def _snapshot(cfg: str, *args, timeout: float = 240) -> subprocess.CompletedProcess:
+    return _bin("snapshot", "-config", cfg, *args, timeout=timeout)
+
+
+def _load(rig, big: int = 0) -> None:
+    """The workload's three tables (PK, composite PK, no key) with random history, plus a table of
+    values that lose precision in a careless copy; `big` more rows in the PK table."""
+    W.create(rig.src, rig.db)
+    rig.src.run_many([s.format(db=rig.db) for s in [TYPES, *TYPE_ROWS]])
+    rig.src.run_many(W.transactions(rig.db, 300, seed=rig.n))
+    rows = [f"({10_000 + i},{i},'row{i}',{i}.25,'2024-01-01 00:00:0{i % 10}')" for i in range(big)]
+    rig.src.run_many([f"INSERT INTO `{rig.db}`.pk VALUES " + ",".join(rows[i:i + 1000])
+                      for i in range(0, len(rows), 1000)])
+
+
+def _snapshot_state(rig):
+    rows = rig.dst.q("SELECT gtid_state, finished_at FROM binrpt.snapshot WHERE channel=%s", (rig.channel,))
+    return rows[0] if rows else None
+
+
+def _replicate_and_verify(rig, cfg: str) -> None:
+    r = rig.run(cfg, "--stop-at-end")
+    assert r.returncode == 0, _stderr(r)
+    rig.wait_caught_up()
+    v = _bin("verify", "-config", cfg, "--chunk-size", "500")
+    assert v.returncode == 0, (v.stdout.decode(), _stderr(v))
+    rig.assert_same()
+
+
+class Writer:
+    """Random transactions on the source from a thread, until stopped."""
+
+    def __init__(self, rig, tables=None):
+        import random
+        self.rig, self.rnd = rig, random.Random(rig.n * 7)
+        self.count = 0
+        self.stop = threading.Event()
+        self.error = None
+        self.thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self):
+        try:
+            c = self.rig.src.connect()
+            with c.cursor() as cur:
+                while not self.stop.is_set():
+                    cur.execute(";".join(["BEGIN", *(W.statement(self.rnd, self.rig.db) for _ in range(3)), "COMMIT"]))
+                    while cur.nextset():
+                        pass
+                    self.count += 1
+            c.close()
+        except Exception as e:      # reported by the test
+            self.error = e
+
+    def __enter__(self):
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self.stop.set()
+        self.thread.join(30)
+        assert self.error is None, self.error
+
+
+def test_snapshot_under_concurrent_writes_then_replication_is_exact(rig):
+    """While a writer keeps committing on the source, the snapshot copies every table in chunks and
+    records its position; replication started afterwards applies exactly what came after it:
+    `binrpt verify` and CHECKSUM TABLE show source and target equal."""
+    _load(rig, big=3000)
+    cfg = rig.config()
+    with Writer(rig) as w:
+        while w.count < 20:
+            time.sleep(0.05)
+        before = w.count
+        r = _snapshot(cfg, "--chunk-size", "150")
+        during = w.count - before
+        time.sleep(0.5)
+    assert r.returncode == 0, _stderr(r)
+    assert during > 0, "the writer made no transaction during the snapshot"
+    assert "snapshot done" in _stderr(r)
+    cp = rig.checkpoint()
+    snap = _snapshot_state(rig)
+    assert cp is not None and snap is not None and snap[1] is not None
+    assert cp[0] == snap[0]
+    # the recorded position is behind the source: the writer went on after the snapshot began
+    have, now = G.parse(cp[0]), G.parse(rig.src.gtid_pos())
+    assert G.covers(now, have) and not G.covers(have, now)
+    assert rig.dst.q(f"SELECT COUNT(*) FROM `{rig.db}`.ty")[0][0] == 3
+    _replicate_and_verify(rig, cfg)
+
+
+def _kill_mid_copy(rig, cfg: str) -> None:
+    p = subprocess.Popen([conftest.BIN, "snapshot", "-config", cfg, "--chunk-size", "100"],
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    deadline = time.monotonic() + 120
+    try:
+        while time.monotonic() < deadline:
+            try:
+                r = rig.dst.q("SELECT rows_copied, done FROM binrpt.snapshot_table WHERE channel=%s AND tbl='pk'",
+                              (rig.channel,))
+            except Exception:
+                r = []
+            if r and 0 < r[0][0] and not r[0][1]:
+                break
+            assert p.poll() is None, _stderr(p)
+            time.sleep(0.01)
+        else:
+            raise AssertionError("the copy of pk never started")
+        p.send_signal(signal.SIGKILL)
+        p.wait(20)
+    finally:
+        if p.poll() is None:
+            p.kill()
+            p.wait()
+        p.stdout.close()
+        p.stderr.close()
+    copied, done = rig.dst.q("SELECT rows_copied, done FROM binrpt.snapshot_table WHERE channel=%s AND tbl='pk'",
+                             (rig.channel,))[0]
+    total = rig.src.q(f"SELECT COUNT(*) FROM `{rig.db}`.pk")[0][0]
+    assert 0 < copied < total and not done, (copied, total)
+    assert rig.dst.q(f"SELECT COUNT(*) FROM `{rig.db}`.pk")[0][0] == copied
+    assert _snapshot_state(rig)[1] is None
+    assert rig.checkpoint() is None
+
+
+def test_kill_9_mid_copy_resumes_at_the_next_chunk(rig):
+    """kill -9 in the middle of the chunked copy of a table: replication refuses to start on the
+    half-copied tables; a second `binrpt snapshot` reuses the recorded position and goes on from the
+    next chunk (a table already copied that the source changed since is left to replication from
+    that position); then replication and verify show source and target equal."""
+    _load(rig, big=20000)
+    rig.src.q(f"CREATE TABLE `{rig.db}`.aa_first (id INT PRIMARY KEY, v INT) ENGINE=InnoDB")
+    rig.src.q(f"INSERT INTO `{rig.db}`.aa_first VALUES (1, 1), (2, 2)")
+    cfg = rig.config()
+    _kill_mid_copy(rig, cfg)
+    assert rig.dst.q(f"SELECT COUNT(*) FROM `{rig.db}`.aa_first")[0][0] == 2     # copied before pk
+    r = rig.run(cfg, "--stop-at-end")
+    assert r.returncode == 1 and "unfinished" in _stderr(r), _stderr(r)
+    # changes after the snapshot position to a table already copied: replication applies them once
+    rig.src.q(f"INSERT INTO `{rig.db}`.aa_first VALUES (3, 3)")
+    rig.src.q(f"UPDATE `{rig.db}`.aa_first SET v = v + 10")
+    r = _snapshot(cfg, "--chunk-size", "100")
+    assert r.returncode == 0, _stderr(r)
+    assert "snapshot resumed" in _stderr(r) and "table resumed" in _stderr(r), _stderr(r)
+    _replicate_and_verify(rig, cfg)
+    assert rig.dst.q(f"SELECT SUM(v) FROM `{rig.db}`.aa_first")[0][0] == 36
+
+
+def test_resume_refused_when_an_unfinished_table_changed_then_restart(rig):
+    """When the source changed a table the interrupted snapshot had not finished, that table's copy
+    can no longer match the recorded position: the rerun refuses, naming it, and changes nothing;
+    `--restart` empties the copied tables and takes a new snapshot."""
+    _load(rig, big=20000)
+    cfg = rig.config()
+    _kill_mid_copy(rig, cfg)
+    copied = rig.dst.q(f"SELECT COUNT(*) FROM `{rig.db}`.pk")[0][0]
+    rig.src.q(f"UPDATE `{rig.db}`.pk SET a = -a WHERE id = 29999")
+    r = _snapshot(cfg)
+    assert r.returncode == 1, _stderr(r)
+    assert "cannot resume the snapshot" in _stderr(r) and f"{rig.db}.pk" in _stderr(r), _stderr(r)
+    assert "--restart" in _stderr(r)
+    assert rig.dst.q(f"SELECT COUNT(*) FROM `{rig.db}`.pk")[0][0] == copied
+    r = _snapshot(cfg, "--restart", "--chunk-size", "5000")
+    assert r.returncode == 0, _stderr(r)
+    _replicate_and_verify(rig, cfg)
+
+
+def test_snapshot_refused_while_binrpt_holds_the_lock(rig):
+    """A running binrpt on the channel holds its lock: the snapshot exits 1 at once, writing nothing."""
+    rig.src.q(f"CREATE TABLE `{rig.db}`.t (id INT PRIMARY KEY) ENGINE=InnoDB")
+    cfg = rig.config()
+    p = rig.start(cfg)
+    rig.wait_caught_up(proc=p)
+    t0 = time.monotonic()
+    r = _snapshot(cfg)
+    assert r.returncode == 1, _stderr(r)
+    assert "another binrpt is running" in _stderr(r), _stderr(r)
+    assert time.monotonic() - t0 < 15
+    assert p.poll() is None
+    try:
+        assert _snapshot_state(rig) is None
+    except Exception as e:           # the state table was never created
+        assert "1146" in str(e), e
+
+
+def test_filtered_tables_are_not_copied_and_refusals(rig):
+    """Tables outside the filters are not copied (nor created); non-InnoDB tables and non-empty target
+    tables are refused with a message; a snapshot on a channel that already has a checkpoint is
+    refused."""
+    db = rig.db
+    rig.src.run_many([f"CREATE TABLE `{db}`.keep (id INT PRIMARY KEY, v VARCHAR(10)) ENGINE=InnoDB",
+                      f"CREATE TABLE `{db}`.secret (id INT PRIMARY KEY, v VARCHAR(10)) ENGINE=InnoDB",
+                      f"CREATE TABLE `{db}`.tmp_x (id INT) ENGINE=InnoDB",
+                      f"INSERT INTO `{db}`.keep VALUES (1, 'a'), (2, 'b')",
+                      f"INSERT INTO `{db}`.secret VALUES (1, 'pw')",
+                      f"INSERT INTO `{db}`.tmp_x VALUES (1)"])
+    flt = (f'replicate_do_db = ["{db}"]\nreplicate_ignore_table = ["{db}.secret"]\n'
+           'replicate_ignore_tables = ["^tmp_"]')
+    cfg = rig.config(filters=flt)
+    # a MyISAM table in the filter: refused, nothing written
+    rig.src.q(f"CREATE TABLE `{db}`.my (id INT) ENGINE=MyISAM")
+    r = _snapshot(cfg)
+    assert r.returncode == 1 and f"{db}.my (MyISAM)" in _stderr(r), _stderr(r)
+    rig.src.q(f"DROP TABLE `{db}`.my")
+    # a target table with rows: refused
+    rig.dst.q(f"CREATE DATABASE `{db}`")
+    rig.dst.q(f"CREATE TABLE `{db}`.keep (id INT PRIMARY KEY, v VARCHAR(10))")
+    rig.dst.q(f"INSERT INTO `{db}`.keep VALUES (9, 'z')")
+    r = _snapshot(cfg)
+    assert r.returncode == 1 and f"not empty: {db}.keep" in _stderr(r), _stderr(r)
+    rig.dst.q(f"DELETE FROM `{db}`.keep")
+    r = _snapshot(cfg)
+    assert r.returncode == 0, _stderr(r)
+    tables = {t for (t,) in rig.dst.q("SELECT TABLE_NAME FROM information_schema.TABLES WHERE TABLE_SCHEMA=%s",
+                                      (db,))}
+    assert tables == {"keep"}, tables
+    assert rig.dst.q(f"SELECT id, v FROM `{db}`.keep ORDER BY id") == [(1, "a"), (2, "b")]
+    rig.src.run_many([f"INSERT INTO `{db}`.keep VALUES (3, 'c')", f"INSERT INTO `{db}`.secret VALUES (2, 'pw2')"])
+    r = rig.run(cfg, "--stop-at-end")
+    assert r.returncode == 0, _stderr(r)
+    v = _bin("verify", "-config", cfg)
+    assert v.returncode == 0, (v.stdout.decode(), _stderr(v))
+    assert rig.dst.q(f"SELECT COUNT(*) FROM `{db}`.keep")[0][0] == 3
+    r = _snapshot(cfg)
+    assert r.returncode == 1 and "already has a checkpoint" in _stderr(r), _stderr(r)
