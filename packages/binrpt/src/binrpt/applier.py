@@ -500,11 +500,11 @@ class Applier:
             return
         stmts, self.pending, self.pending_size = self.pending, [], 0
         if self.dryrun:
-            for s in stmts:
+            for s in S.expand(stmts):
                 self.log.info(f"dry-run: {s.sql}")
             return
         if self.debug:
-            for s in stmts:
+            for s in S.expand(stmts):
                 self.log.debug("exec", sql=s.sql)
         if self.pipelined:
             self._submit(stmts, None, None)
@@ -560,7 +560,7 @@ class Applier:
         if self.pipelined:
             stmts, self.pending, self.pending_size = self.pending, [], 0
             if self.debug:
-                for s in stmts:
+                for s in S.expand(stmts):
                     self.log.debug("exec", sql=s.sql)
             self._submit(stmts, cp, dict(self.state))
         else:
@@ -660,6 +660,9 @@ class Applier:
         self.counts["rows"] += n
         self.group_rows += n
         g = cur.gtid
+        if not ti.pk and kind != "insert":
+            self._keyless_rows(ti, g, kind, rows)
+            return
         if kind == "update":
             for r in rows:
                 before = self._image(ti, r["before_values"], r.get("before_none_sources"))
@@ -682,6 +685,30 @@ class Applier:
                     self.pending_size += added
                 else:
                     self._add(S.delete(ti, g, im))
+
+    def _keyless_rows(self, ti: TableInfo, g: str, kind: str, rows) -> None:
+        """UPDATE/DELETE images of a table without any key: into keyless batches (statements.keyless)."""
+        partial = self._partial
+        for r in rows:
+            if kind == "update":
+                before = self._image(ti, r["before_values"], r.get("before_none_sources"))
+                after = self._image(ti, r["after_values"], r.get("after_none_sources"))
+                cols = S.columns(ti, after, partial)
+                image = {"before": before, "after": after}
+            else:
+                before = image = self._image(ti, r["values"], r.get("none_sources"))
+                cols = None
+            added = S.extend_keyless(self._last(), ti, g, kind, before, image, cols)
+            if added:
+                self.pending_size += added
+                if self.pending_size >= FLUSH_SIZE:
+                    self.flush()
+            else:
+                st = S.keyless(ti, g, kind, before, image, cols)
+                self.pending.append(st)
+                self.pending_size += S.keyless_size(st)
+                if self.pending_size >= FLUSH_SIZE:
+                    self.flush()
 
     # -- statements: DDL -----------------------------------------------------------------------
     def _session_settings(self, ev) -> list[str]:

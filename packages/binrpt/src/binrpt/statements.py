@@ -6,6 +6,12 @@ primary key when the image holds all of it, else on every column with `<=>` and 
 two identical rows). Consecutive INSERTs of one table with the same columns become one multi-row
 INSERT, consecutive single-key DELETEs one `WHERE pk IN (...)`, up to CHUNK rows each; such a
 statement can be split back into one statement per row (split_rows) when it fails as a whole.
+
+Tables without any key: consecutive UPDATE (or DELETE) images of one table become one `keyless`
+statement (kind kl_update / kl_delete), which the target runs as a set (target.run_keyless: the
+images in a temporary table joined to the table, one scan per batch instead of one per row) where
+that provably gives the per-row result, and otherwise as the per-row statements (per_row(), the
+reference path: every column `<=>`, LIMIT 1, in order).
 """
 from __future__ import annotations
 
@@ -14,6 +20,7 @@ from dataclasses import dataclass, field
 from .values import ABSENT, literal, quote_name
 
 CHUNK = 1000          # rows per multi-row INSERT / DELETE ... IN (...)
+KL_CHUNK = 20000      # row images per keyless batch
 
 
 @dataclass(slots=True, eq=False)
@@ -27,7 +34,8 @@ class Stmt:
     rows: list = field(default_factory=list)
     info: TableInfo | None = None   # multi-row statements (insert, delete_in): the table, for split_rows
     cols: list | None = None        # insert: the columns written
-    keys: list | None = None        # delete_in: the key literals
+    keys: list | None = None        # delete_in: the key literals; kl_*: the columns matched
+    lits: list | None = None        # kl_*: per image (literals of the matched columns, of the set columns)
 
 
 class TableInfo:
@@ -149,3 +157,63 @@ def split_rows(st: Stmt) -> list[Stmt] | None:
         return [Stmt(f"DELETE FROM {ti.qname} WHERE {where(ti, im)}", 1, "delete", ti.tdb, ti.table, [(g, im)])
                 for g, im in st.rows]
     return None
+
+
+# -- keyless tables: UPDATE/DELETE images of a table without any key, run as a set -------------
+def match_columns(ti: TableInfo, im: dict) -> list[str]:
+    """The columns an UPDATE/DELETE without a key matches on (those of where())."""
+    drop = ti.drop
+    return [k for k, v in im.items() if v is not ABSENT and k not in drop]
+
+
+def keyless(ti: TableInfo, gtid: str, kind: str, before: dict, image, cols: list[str] | None) -> Stmt:
+    """A keyless batch of one image. kind: update (image {"before", "after"}, cols: the columns set)
+    or delete (image = before)."""
+    st = Stmt("", None, "kl_" + kind, ti.tdb, ti.table, [], info=ti, cols=cols, keys=match_columns(ti, before),
+              lits=[])
+    _kl_append(st, gtid, before, image)
+    return st
+
+
+def _kl_append(st: Stmt, gtid: str, before: dict, image) -> int:
+    b = [literal(before[c]) for c in st.keys]
+    a = [literal(image["after"][c]) for c in st.cols] if st.cols is not None else []
+    st.rows.append((gtid, image))
+    st.lits.append((b, a))
+    n = sum(map(len, b)) + sum(map(len, a)) + 2 * (len(b) + len(a)) + 12
+    st.sql = ""  # built by the target (or per_row()) when needed; the size is counted by the caller
+    return n
+
+
+def extend_keyless(st: Stmt | None, ti: TableInfo, gtid: str, kind: str, before: dict, image,
+                   cols: list[str] | None) -> int:
+    """Append the image to st when st is a keyless batch of the same table, kind and columns with
+    room left: the number of characters added, or 0 when it was not appended."""
+    if (st is None or st.kind != "kl_" + kind or st.info is not ti or len(st.rows) >= KL_CHUNK
+            or not (st.cols is cols or st.cols == cols)):
+        return 0
+    if match_columns(ti, before) != st.keys:
+        return 0
+    return _kl_append(st, gtid, before, image)
+
+
+def keyless_size(st: Stmt) -> int:
+    return sum(sum(map(len, b)) + sum(map(len, a)) + 2 * (len(b) + len(a)) + 12 for b, a in st.lits)
+
+
+def per_row(st: Stmt) -> list[Stmt]:
+    """A keyless batch as the reference per-row statements (every column `<=>`, LIMIT 1), in order."""
+    ti = st.info
+    if st.kind == "kl_update":
+        return [update(ti, g, im["before"], im["after"], st.cols) for g, im in st.rows]
+    return [delete(ti, g, im) for g, im in st.rows]
+
+
+def expand(stmts: list[Stmt]) -> list[Stmt]:
+    """Statements with keyless batches replaced by their per-row statements (dry run, debug log)."""
+    if not any(s.kind.startswith("kl_") for s in stmts):
+        return stmts
+    out: list[Stmt] = []
+    for s in stmts:
+        out.extend(per_row(s) if s.kind.startswith("kl_") else [s])
+    return out

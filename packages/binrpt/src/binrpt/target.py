@@ -15,6 +15,7 @@ from dataclasses import dataclass
 import pymysql
 from pymysql.constants import CLIENT
 
+from . import statements as S
 from .statements import Stmt
 from .values import jsonable, literal, quote_name, set_json_target
 
@@ -24,6 +25,11 @@ DUP_ERRORS = frozenset({1062, 1022, 1586, 1169})
 DDL_EXISTS_ERRORS = frozenset({1007, 1008, 1050, 1051, 1054, 1060, 1061, 1068, 1091, 1146, 1176, 1826, 4092})
 APPLY_SQL_MODE = "NO_AUTO_VALUE_ON_ZERO,NO_ENGINE_SUBSTITUTION"
 MAX_PACKET = 4 * 1024 * 1024
+KEYLESS = frozenset({"kl_update", "kl_delete"})
+# types a keyless batch's temporary table may index (the images are looked up by them)
+INDEXABLE = frozenset({"tinyint", "smallint", "mediumint", "int", "bigint", "decimal", "float", "double", "date",
+                       "datetime", "timestamp", "time", "year", "char", "varchar", "binary", "varbinary", "enum",
+                       "set", "bit", "inet4", "inet6", "uuid"})
 
 
 class Reconnect(Exception):
@@ -117,6 +123,10 @@ class Target:
         self.conn = None
         self._columns: dict = {}
         self._ukeys: dict = {}
+        self._types: dict = {}      # (db, table) -> {column: (column type, collation, data type, octet length)}
+        self._kl_tables: dict = {}  # keyless batches: temporary table signature -> name (this connection's)
+        self.kl_batched = 0         # keyless images applied as a set / per row (for tests and debug)
+        self.kl_per_row = 0
         self.dirty = False  # statements sent in the open transaction
         self.running = False  # a statement sent and its answer not read yet (a signal may arrive then)
         self.is_mariadb: bool | None = None
@@ -124,6 +134,7 @@ class Target:
 
     # -- connection ----------------------------------------------------------------------------
     def connect(self) -> None:
+        self._kl_tables = {}
         try:
             self.conn = pymysql.connect(**self.ep.pymysql_kwargs(), autocommit=False,
                                         client_flag=CLIENT.FOUND_ROWS | CLIENT.MULTI_STATEMENTS,
@@ -179,6 +190,7 @@ class Target:
             except Exception:
                 pass
             self.conn = None
+        self._kl_tables = {}
         self.dirty = False
         self.running = False
 
@@ -266,10 +278,11 @@ class Target:
             return self._columns[key]
         rows = self.query(
             # GENERATION_EXPRESSION: NULL (MariaDB) or '' (MySQL, which has no IS_GENERATED) when not generated
-            "SELECT COLUMN_NAME, COALESCE(GENERATION_EXPRESSION, '') <> '' FROM information_schema.COLUMNS "
-            "WHERE TABLE_SCHEMA=%s AND "
+            "SELECT COLUMN_NAME, COALESCE(GENERATION_EXPRESSION, '') <> '', COLUMN_TYPE, COLLATION_NAME, "
+            "DATA_TYPE, CHARACTER_OCTET_LENGTH FROM information_schema.COLUMNS WHERE TABLE_SCHEMA=%s AND "
             "TABLE_NAME=%s ORDER BY ORDINAL_POSITION", (db, table))
         out = {r[0]: bool(int(r[1])) for r in rows} if rows else None
+        self._types[key] = {r[0]: (str(r[2]), r[3], str(r[4]).lower(), r[5]) for r in rows}
         self._ukeys[key] = self._unique_key(db, table) if out is not None else []
         self._columns[key] = out
         return out
@@ -301,6 +314,7 @@ class Target:
     def forget_columns(self) -> None:
         self._columns.clear()
         self._ukeys.clear()
+        self._types.clear()
 
     # -- execution -----------------------------------------------------------------------------
     def run(self, stmts: list[Stmt]) -> list[Failure]:
@@ -310,9 +324,13 @@ class Target:
         i = 0
         n = len(stmts)
         while i < n:
+            if stmts[i].kind in KEYLESS:
+                failures.extend(self.run_keyless(stmts[i]))
+                i += 1
+                continue
             j = i
             size = 0
-            while j < n and (j == i or size + len(stmts[j].sql) < MAX_PACKET):
+            while j < n and stmts[j].kind not in KEYLESS and (j == i or size + len(stmts[j].sql) < MAX_PACKET):
                 size += len(stmts[j].sql) + 1
                 j += 1
             sql = ";\n".join(s.sql for s in stmts[i:j])
@@ -376,3 +394,157 @@ class Target:
             if error_code(e) in CONN_ERRORS:
                 raise Reconnect(f"target: {e.args[-1]}") from None
             raise
+
+    # -- tables without a key: UPDATE/DELETE images as a set -----------------------------------
+    # The reference is one statement per image (every column <=>, LIMIT 1), a full scan of the table
+    # each. A keyless batch instead puts its images in a temporary table of the same column types
+    # (indexed) and makes two scans of the table whatever the number of images: one counting the
+    # target rows each image matches, one multi-table UPDATE/DELETE joined to the temporary table.
+    # That is exactly the per-row result for the images that match one target row and whose
+    # before-image no other image of the batch shares (by the columns' own comparison: collations,
+    # NULL <=> NULL). The others (duplicate rows) run per row afterwards; their rows are disjoint
+    # from the first ones, so the order does not matter. The whole batch runs per row, in order,
+    # when an update's result matches a before-image of the batch (a chain: the order would
+    # matter), an image matches fewer rows than images share it (a missing row: the per-row path
+    # reports it), a value does not fit the temporary table exactly (a warning), or anything fails.
+    def _kl_plan(self, st: Stmt):
+        """(temporary table, before columns, set columns) for a keyless batch, or None (per row)."""
+        ti = st.info
+        types = self._types.get((ti.tdb, ti.table))
+        if not types or any(c not in types for c in st.keys) or any(c not in types for c in st.cols or ()):
+            return None
+        sig = (ti.tdb, ti.table, tuple(st.keys), tuple(st.cols or ()), tuple(types[c] for c in st.keys),
+               tuple(types[c] for c in st.cols or ()))
+        name = self._kl_tables.get(sig)
+        if name is not None:
+            return name
+        idx, size = [], 0
+        for i, c in enumerate(st.keys):
+            ctype, _coll, dtype, octets = types[c]
+            if dtype not in INDEXABLE or len(idx) >= 16:
+                continue
+            width = int(octets or 0) + 3 if dtype in ("char", "varchar", "binary", "varbinary") else 17
+            if size + width > 3000:
+                continue
+            idx.append(f"`b{i}`")
+            size += width
+
+        if not idx:
+            return None
+
+        def coldef(c):
+            ctype, coll, _dtype, _octets = types[c]
+            return f"{ctype}{f' COLLATE {coll}' if coll else ''} NULL"
+
+        # in the checkpoint schema (ours): a name there cannot hide a replicated table
+        name = f"{quote_name(self.schema)}.`binrpt_kl_{len(self._kl_tables) + 1}`"
+        defs = ["`_id` INT NOT NULL", "`_side` TINYINT NOT NULL"]
+        defs += [f"`b{i}` {coldef(c)}" for i, c in enumerate(st.keys)]
+        defs += [f"`a{i}` {coldef(c)}" for i, c in enumerate(st.cols or ())]
+        with self.conn.cursor() as c:
+            c.execute(f"DROP TEMPORARY TABLE IF EXISTS {name}")
+            c.execute(f"CREATE TEMPORARY TABLE {name} ({', '.join(defs)}, KEY `k` ({','.join(idx)})) "
+                      "ENGINE=InnoDB")
+        self._kl_tables[sig] = name
+        return name
+
+    def run_keyless(self, st: Stmt) -> list[Failure]:
+        self.dirty = True
+        self.running = True
+        try:
+            done = self._kl_batch(st)
+        except pymysql.err.OperationalError as e:
+            if error_code(e) in CONN_ERRORS:
+                raise Reconnect(f"target: {e.args[-1]}") from None
+            self.log.debug("keyless batch run per row", table=f"{st.db}.{st.table}", error=e.args[-1])
+            done = None
+        except pymysql.MySQLError as e:
+            self.log.debug("keyless batch run per row", table=f"{st.db}.{st.table}", error=e.args[-1])
+            done = None
+        finally:
+            self.running = False
+        if done is None:
+            self.kl_per_row += len(st.rows)
+            return self.run(S.per_row(st))
+        if not done:
+            return []
+        self.kl_per_row += len(done)
+        rest = S.per_row(st)
+        return self.run([rest[i] for i in done])
+
+    def _kl_batch(self, st: Stmt):
+        """Apply what can be applied as a set. Returns the indexes of the images still to run per
+        row (in order), or None: nothing was changed, run them all per row."""
+        if len(st.rows) < 2:
+            return None
+        name = self._kl_plan(st)
+        if name is None:
+            return None
+        ti = st.info
+        upd = st.kind == "kl_update"
+        keys, sets = st.keys, st.cols or []
+        nb = len(keys)
+        setpos = {c: j for j, c in enumerate(sets)}
+        tmp = name
+        rows = []
+        for i, (b, a) in enumerate(st.lits):
+            rows.append(f"({i},0,{','.join(b)}{',' if a else ''}{','.join(a)})")
+            if upd:
+                # the row this update leaves: for the chain check
+                res = [a[setpos[c]] if c in setpos else b[k] for k, c in enumerate(keys)]
+                rows.append(f"({i},1,{','.join(res)}{',NULL' * len(a)})")
+        with self.conn.cursor() as c:
+            c.execute(f"DELETE FROM {tmp}")
+            k = 0
+            while k < len(rows):
+                j, size = k, 0
+                while j < len(rows) and (j == k or size + len(rows[j]) < MAX_PACKET // 2):
+                    size += len(rows[j]) + 1
+                    j += 1
+                c.execute(f"INSERT INTO {tmp} VALUES {','.join(rows[k:j])}")
+                if c.warning_count:
+                    return None  # a value changed on its way into the temporary table
+                k = j
+            bcols = ",".join(f"`b{i}`" for i in range(nb))
+            c.execute(f"SELECT _id, n - s, s FROM (SELECT _id, _side, COUNT(*) OVER w AS n, SUM(_side) OVER w AS s "
+                      f"FROM {tmp} WINDOW w AS (PARTITION BY {bcols})) z WHERE _side=0")
+            shared = {}
+            for i, kk, chain in c.fetchall():
+                if int(chain):
+                    return None
+                shared[int(i)] = int(kk)
+            # no alias for the table: `DELETE alias FROM` needs a default database (error 1046)
+            q = ti.qname
+            on = " AND ".join(f"{q}.{quote_name(col)}<=>u.`b{i}`" for i, col in enumerate(keys))
+            join = f"{q} STRAIGHT_JOIN {tmp} u FORCE INDEX (`k`) ON {on} AND u._side=0"
+            c.execute(f"SELECT u._id, COUNT(*) FROM {join} GROUP BY u._id")
+            found = {int(i): int(n) for i, n in c.fetchall()}
+            later = []
+            for i in range(len(st.rows)):
+                f, kk = found.get(i, 0), shared[i]
+                if f < kk:
+                    return None  # a row missing: the per-row path says which
+                if f != 1 or kk != 1:
+                    later.append(i)
+            ok = len(st.rows) - len(later)
+            if ok == 0:
+                return later
+            c.execute("SAVEPOINT binrpt_kl")
+            if upd:
+                sql = f"UPDATE {join} SET " + ",".join(f"{q}.{quote_name(col)}=u.`a{j}`" for j, col in enumerate(sets))
+            else:
+                sql = f"DELETE {q} FROM {join}"
+            try:
+                if later:
+                    c.execute(f"UPDATE {tmp} SET _side=2 WHERE _side=0 AND _id IN ({','.join(map(str, later))})")
+                c.execute(sql)
+                matched = c.rowcount
+            except pymysql.MySQLError as e:
+                if error_code(e) not in CONN_ERRORS:
+                    c.execute("ROLLBACK TO SAVEPOINT binrpt_kl")
+                raise
+            if matched != ok:
+                c.execute("ROLLBACK TO SAVEPOINT binrpt_kl")
+                return None
+        self.kl_batched += ok
+        return later
