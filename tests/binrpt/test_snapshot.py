@@ -4,16 +4,21 @@ there with nothing lost or applied twice; resumable per chunk after kill -9; ref
 holds the channel's lock; filtered tables are not copied."""
 from __future__ import annotations
 
+import pathlib
 import signal
 import subprocess
+import sys
 import threading
 import time
 
 import binrpt_proofs as P
 import binrpt_workload as W
-import conftest
 
 from binrpt import gtid as G
+from binrpt.cli import main
+from binrpt.snapshot import after_key, decode_key, encode_key, typed_literal
+
+BIN = str(pathlib.Path(sys.executable).parent / "binrpt")
 
 _stderr = P.stderr
 
@@ -34,7 +39,7 @@ TYPE_ROWS = [
 
 
 def _bin(*args, timeout: float = 240) -> subprocess.CompletedProcess:
-    return subprocess.run([conftest.BIN, *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=timeout)
+    return subprocess.run([BIN, *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=timeout)
 
 
 def _snapshot(cfg: str, *args, timeout: float = 240) -> subprocess.CompletedProcess:
@@ -128,7 +133,7 @@ def test_snapshot_under_concurrent_writes_then_replication_is_exact(rig):
 
 
 def _kill_mid_copy(rig, cfg: str) -> None:
-    p = subprocess.Popen([conftest.BIN, "snapshot", "-config", cfg, "--chunk-size", "100"],
+    p = subprocess.Popen([BIN, "snapshot", "-config", cfg, "--chunk-size", "100"],
                          stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     deadline = time.monotonic() + 120
     try:
@@ -261,3 +266,23 @@ def test_filtered_tables_are_not_copied_and_refusals(rig):
     assert rig.dst.q(f"SELECT COUNT(*) FROM `{db}`.keep")[0][0] == 3
     r = _snapshot(cfg)
     assert r.returncode == 1 and "already has a checkpoint" in _stderr(r), _stderr(r)
+
+
+def test_chunk_conditions_and_keys():
+    """Chunk boundaries compare numbers as numbers (a quoted BIGINT is compared as a double, so
+    2^53+1 would equal 2^53) and composite keys in key order; the recorded key keeps bytes."""
+    assert typed_literal("9007199254740993", True) == "9007199254740993"
+    assert typed_literal("9007199254740993", False) == "'9007199254740993'"
+    assert typed_literal("1 OR 1=1", True) == "'1 OR 1=1'"
+    assert (after_key(["b", "a"], [False, True], ["q", "7"])
+            == "(`b` > 'q') OR (`b` = 'q' AND `a` > 7)")
+    key = ["x'y", b"\x00ab\x00"]
+    assert decode_key(encode_key(key)) == key
+
+
+def test_snapshot_usage_errors(capsys):
+    assert main(["snapshot", "-config", "x.toml", "--chunk-size", "0"]) == 2
+    assert "binrpt snapshot: error: argument --chunk-size" in capsys.readouterr().err
+    assert main(["snapshot", "--help"]) == 0
+    out = capsys.readouterr().out
+    assert "--restart" in out and "--chunk-size" in out
