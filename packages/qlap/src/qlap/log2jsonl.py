@@ -12,7 +12,9 @@ with:`, `Tcp port:`, `Time  Id Command  Argument`) and admin commands are skippe
 """
 from __future__ import annotations
 
+import itertools
 import json
+import operator
 import re
 import time
 from json.encoder import encode_basestring as _json_str  # the C string encoder, no dumps() set-up
@@ -34,6 +36,26 @@ _SLOW_ENTRY = re.compile(
     rb"((?:use [^\n]*\n)?)"
     rb"(?:SET timestamp=(\d+)[^\n]*\n)?"
     rb"((?:(?!# (?:Time|User@Host): )[^\n]*(?:\n|\Z))*)", re.M)
+# The fast path (see Converter._fast_slow): the common MariaDB entry shape, matched over the
+# block decoded to text, every field a column of re.split's result. Each part is a strict subset of
+# _SLOW_ENTRY (anything else is left to it): no `# Time:` line (a separate gap); the User@Host and
+# Thread_id lines whole (checked against _SLOW_ENTRY's parts, per distinct line, by the caches
+# that turn them into JSON: no `Id:` after the User@Host line's `]`); no # line before
+# # Query_time, whose line has MariaDB's fields in MariaDB's order (numbers without leading zeros); the # lines after it named
+# `# Name: ...` without another `#`; `SET timestamp=N;` of at most 10 digits; and a statement that
+# starts with neither white space, `;`, `#` nor `use `, ends with `;` right after a non-blank
+# character and runs up to the next entry or the end.
+_FAST_SLOW = re.compile(
+    "\n# User@Host: ([^\n]*)\n"
+    "# Thread_id: ([^\n]*)\n"
+    "# Query_time: ((?:0|[1-9][0-9]*)(?:\\.[0-9]+)?)  Lock_time: [0-9.]+  Rows_sent: [0-9]+  "
+    "Rows_examined: (0|[1-9][0-9]*)\n"
+    "(?:# (?!Time: |User@Host: )[A-Z][A-Za-z_]*: [^#\n]*\n)*"
+    "(use [^\n]*\n)?"
+    "SET timestamp=([0-9]{1,10});\n"
+    "(?![uU][sS][eE] )([^\\s;#][^\n]*(?:\n(?!# (?:User@Host|Time): )[^\n]*)*?)(?<![ \t\n\r\x0b\x0c]);"
+    "(?=\n# (?:User@Host|Time): |\n?\\Z)")
+_FAST_GROUPS = 7
 _USE = re.compile(rb"use\s+`?([^`;\s]+)`?\s*;?\s*$", re.I)
 _GENERAL = re.compile(rb"(?:(\d{6} {1,2}\d{1,2}:\d\d:\d\d|\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(?:\.\d+)?(?:Z|[+-]\d\d:\d\d)?)"
                       rb"[ \t]+|\t\t|[ \t]+)[ \t]*(\d+) ([A-Z][A-Za-z ]*?)\t(.*)", re.S)
@@ -74,32 +96,40 @@ class Stats:
 
 
 class Converter:
-    """Feed it blocks of one log (any split), then end(); each call returns output lines."""
+    """Feed it blocks of one log (any split), then end(); feed_bytes()/end_bytes() return the
+    JSON Lines as UTF-8 bytes, feed()/end() the same as a list of lines. `fast=False` keeps to
+    the reference path (one entry at a time), which the fast one must equal byte for byte."""
 
     def __init__(self, only: str = "all", db: str | None = None, fmt: str = "auto", name: str = "-",
-                 stats: Stats | None = None):
+                 stats: Stats | None = None, fast: bool = True):
         self.only = only
         self.db = db.encode() if db is not None else None
         self.fmt = fmt
         self.name = name
         self.stats = stats or Stats()
+        self.fast = fast
         self.carry = b""
         self.lineno = 0
         # slow log state
         self.cur_db: bytes | None = None
         self.cur_time: str | None = None
         self._ts_cache: dict[int, str] = {}
-        self._at = (0, 0)
+        self._at: tuple = (0, 0)
         self._q_cache: dict[bytes, str] = {}
+        self._frag = _Fragments(self)
         # general log state
         self.threads: dict[bytes, tuple] = {}   # id -> (user, host, db)
         self.pending: list | None = None        # [time, id, parts]
 
     # -- shared ----------------------------------------------------------------------------
-    def _invalid(self, what: bytes, lineno: int) -> None:
+    def _invalid(self, what: bytes, lineno) -> None:
+        """Count a bad line or entry; `lineno` (an int, or a function giving it) is only worked
+        out for the first one, which is shown."""
         st = self.stats
         st.invalid += 1
         if not st.first_invalid:
+            if callable(lineno):
+                lineno = lineno()
             st.first_invalid = f"{self.name}:{lineno}: {what[:120].decode('utf-8', 'replace')!r}"
 
     def _emit(self, out: list, q: bytes, rec: dict, db: bytes | None, lineno: int) -> None:
@@ -120,32 +150,44 @@ class Converter:
         out.append(json.dumps(obj, ensure_ascii=False))
         st.written += 1
 
-    def feed(self, block: bytes) -> list[str]:
+    def _text(self, block: bytes) -> str:
+        """The output of one block: JSON lines, each ended by a newline."""
         data = self.carry + block
         if self.fmt == "auto":
             if len(data) < 65536 and block:
                 self.carry = data
-                return []
+                return ""
             self.fmt = "slow" if re.search(rb"^# (?:User@Host|Query_time|Time): ", data[:65536], re.M) else "general"
         if self.fmt == "slow":
             return self._feed_slow(data, final=not block)
-        return self._feed_general(data, final=not block)
+        return _lines(self._feed_general(data, final=not block))
+
+    def feed_bytes(self, block: bytes) -> bytes:
+        return self._text(block).encode("utf-8")
+
+    def end_bytes(self) -> bytes:
+        text = self._text(b"")
+        if self.fmt == "general" and self.pending is not None:
+            out: list[str] = []
+            self._flush_general(out)
+            text += _lines(out)
+        return text.encode("utf-8")
+
+    def feed(self, block: bytes) -> list[str]:
+        return self.feed_bytes(block).decode("utf-8").split("\n")[:-1]
 
     def end(self) -> list[str]:
-        out = self.feed(b"")
-        if self.fmt == "general" and self.pending is not None:
-            self._flush_general(out)
-        return out
+        return self.end_bytes().decode("utf-8").split("\n")[:-1]
 
     # -- slow log --------------------------------------------------------------------------
-    def _feed_slow(self, data: bytes, final: bool) -> list[str]:
-        """Entries matched by one regular expression over the whole block (in C), the gaps
-        between them (the log's header, damaged entries) looked at line by line."""
+    def _feed_slow(self, data: bytes, final: bool) -> str:
+        """A block cut after its last whole entry (the rest carried to the next call): the fast
+        path when it applies, else the reference one."""
         if not final:
             cut = data.rfind(b"\n# User@Host: ")
             if cut < 0:
                 self.carry = data
-                return []
+                return ""
             t = data.rfind(b"\n", 0, cut)
             if data.startswith(b"# Time: ", t + 1):
                 cut = t                       # the entry's own # Time: line goes with it
@@ -153,9 +195,22 @@ class Converter:
             data = data[:cut + 1]
         else:
             self.carry = b""
-        out: list[str] = []
+        text = None
+        if self.fast and self.only == "all" and self.db is None and not (self.cur_time and "." in self.cur_time):
+            text = self._fast_slow(data)
+        if text is None:
+            out: list[str] = []
+            self._slow_text(data, out, self.lineno)
+            text = _lines(out)
+        self.lineno += data.count(b"\n")
+        return text
+
+    def _slow_text(self, data: bytes, out: list, base) -> None:
+        """The reference path: entries matched by one regular expression over the text (in C),
+        each then looked at in Python; the gaps between them (the log's header, damaged entries)
+        line by line. `base`: the lines before `data` (or a function giving it)."""
         pos = 0
-        self._at = (0, self.lineno)           # (offset, lines before it): line numbers counted on
+        self._at = (0, base)                  # (offset, lines before it): line numbers counted on
         for m in _SLOW_ENTRY.finditer(data):
             if m.start() != pos:
                 self._gap(data, pos, m.start())
@@ -163,12 +218,106 @@ class Converter:
             self._slow_entry(m, out, data)
         if pos < len(data):
             self._gap(data, pos, len(data))
-        self.lineno += data.count(b"\n")
-        return out
+
+    def _fast_slow(self, data: bytes) -> str | None:
+        """The fast path, or None (nothing done) when the block does not suit it. The block as
+        text, split by _FAST_SLOW: per entry 7 captured fields, and between entries the text
+        that is not of that shape (a `# Time:` line, mostly; the log's header; other entries).
+        The fields are turned into JSON column by column (map over C functions and caches of the
+        few distinct users, hosts, thread/schema lines and timestamps), the columns interleaved
+        with the constant parts by slice assignment and joined; Python runs per `# Time:` line
+        and per gap only. A gap of anything but one `# Time:` line goes to the reference path,
+        with the state (current time and database) it would have had there."""
+        try:
+            s = data.decode("utf-8")
+        except UnicodeDecodeError:
+            return None                       # the reference path reports the entries concerned
+        parts = _FAST_SLOW.split(s)
+        w = _FAST_GROUPS + 1
+        n = len(parts) // w
+        if not n or s.find("started with:", len(parts[0])) >= 0:
+            return None                       # a server restart inside an entry: the reference cuts it
+        gaps = list(itertools.compress(range(n + 1), parts[0::w]))
+        kinds = []
+        for i in gaps:
+            g = parts[i * w]
+            if g.startswith("\n# Time: ") and g.find("\n", 1) < 0:
+                if "." in g:
+                    return None               # MySQL's # Time: (the entries' time): reference path
+                kinds.append(True)
+            else:
+                if "# Time: " in g and any("." in ln for ln in g.split("\n") if ln.startswith("# Time: ")):
+                    return None
+                kinds.append(False)
+        f = self._frag
+        k = 8
+        res = [""] * (k * n)
+        res[0::k] = ['{"query": '] * n
+        res[1::k] = map(_json_str, parts[7::w])
+        # SET timestamp (at most 10 digits: in gmtime's range) as `time`: the day's part from a
+        # cache, the time of day from a table
+        secs = list(map(int, parts[6::w]))
+        res[2::k] = map(f.day.__getitem__, map(operator.floordiv, secs, itertools.repeat(86400)))
+        res[3::k] = map(_hms().__getitem__, map(operator.mod, secs, itertools.repeat(86400)))
+        uh = list(map(f.user_host.__getitem__, parts[1::w]))
+        tds = parts[2::w]
+        td = list(map(f.thread_db.__getitem__, tds))
+        if None in uh or None in td:
+            return None                       # a User@Host or Thread_id line of another shape
+        res[4::k] = uh
+        res[5::k] = parts[3::w]
+        res[6::k] = map(operator.add, itertools.repeat(', "rows_examined": ', n), parts[4::w])
+        res[7::k] = td
+        uses = parts[5::w]
+        for i in itertools.compress(range(n), uses):       # `use db;` in the entry: its database
+            db = _use_db(uses[i], None)
+            if db is not None:
+                res[i * k + 7] = f.thread_db_with(tds[i], db)
+        # the gaps, in order, with the state the reference path would have there
+        st = self.stats
+        st.entries += n
+        st.written += n
+        tail = ""
+        time_line = None
+        for i, is_time in zip(gaps, kinds):
+            g = parts[i * w]
+            if is_time:
+                time_line = g
+                continue
+            if i:
+                self.cur_db = self._fast_db(tds[i - 1], uses[i - 1])
+            if time_line is not None:
+                self.cur_time = mariadb_time(time_line[9:].strip().encode())
+                time_line = None
+            if i == 0:
+                region = g + "\n"
+            else:
+                region = g[1:] + "\n" if i < n else g[1:]
+            out: list[str] = []
+            base = _LineBase(self.lineno, s, parts, i * w, i > 0)
+            self._slow_text(region.encode("utf-8"), out, base)
+            if i < n:
+                res[i * k] = _lines(out) + '{"query": '
+            else:
+                tail = _lines(out)
+        if n not in gaps:
+            self.cur_db = self._fast_db(tds[n - 1], uses[n - 1])
+        if time_line is not None:
+            self.cur_time = mariadb_time(time_line[9:].strip().encode())
+        return "".join(res) + tail
+
+    def _fast_db(self, td: str, use: str | None) -> bytes | None:
+        """The current database after a fast-path entry (its Schema, or its `use`)."""
+        db = _use_db(use, None) if use else None
+        if db is None:
+            db = self._frag.schema(td)
+        return db
 
     def _line_at(self, data: bytes, pos: int) -> int:
         """The line number of offset `pos` of the block (counted on from the last one asked)."""
         at, n = self._at
+        if callable(n):
+            n = n()
         n += data.count(b"\n", at, pos)
         self._at = (pos, n)
         return n + 1
@@ -183,7 +332,7 @@ class Converter:
             elif line and bad is None and not (b"started with:" in line or line.startswith(_HEADER)):
                 bad = line
         if bad is not None:
-            self._invalid(bad, self._line_at(data, start))
+            self._invalid(bad, lambda: self._line_at(data, start))
 
     def _slow_entry(self, m, out: list, data: bytes) -> None:
         (t, user, host, ip, cid, tid, schema, _, qtime, rows, post, use, ts, body) = m.groups()
@@ -192,9 +341,7 @@ class Converter:
         if schema is not None:
             self.cur_db = schema or None
         if use:
-            um = _USE.match(use.strip())
-            if um:
-                self.cur_db = um.group(1)
+            self.cur_db = _use_db(use, self.cur_db)
         if b"started with:" in body:          # a server restart wrote its header after it
             body = self._cut_restart(body)
         stmt = body.strip()
@@ -205,7 +352,9 @@ class Converter:
                 stmt = stmt.split(b"\n", 1)[1].strip() if b"\n" in stmt else b""
         if stmt.endswith(b";"):
             stmt = stmt[:-1].rstrip()
-        if not stmt or b"# administrator command:" in post:
+        # an administrator command (Quit, ...): after SET timestamp (MySQL, MariaDB) or among the
+        # # lines before it
+        if not stmt or b"# administrator command:" in post or stmt.startswith(b"# administrator command:"):
             self.stats.entries += 1
             self.stats.skipped += 1
             return
@@ -218,19 +367,20 @@ class Converter:
         try:
             text = stmt.decode("utf-8")
         except UnicodeDecodeError:
-            self._invalid(b"statement not UTF-8: " + stmt[:60], self._line_at(data, m.start()))
+            start = m.start()
+            self._invalid(b"statement not UTF-8: " + stmt[:60], lambda: self._line_at(data, start))
             return
         # MySQL's # Time: has microseconds (and is written for every entry); MariaDB's only whole
         # seconds, once per second: SET timestamp is the exact one there
         ct = self.cur_time
         if not (ct and "." in ct) and ts is not None:
-            ct = self._ts(int(ts))
+            ct = self._ts(int(ts)) or ct
         q = self._quoted
         parts = ['{"query": ', _json_str(text)]
         if ct is not None:
-            parts.append(f', "time": "{ct}"')
+            parts += [', "time": ', _json_str(ct)]       # a damaged # Time: line may hold anything
         parts += [', "user": ', q(user), ', "host": ', q(host.strip() or ip), ', "query_time": ',
-                  qtime.decode(), ', "rows_examined": ', rows.decode()]
+                  _json_number(qtime), ', "rows_examined": ', _json_number(rows)]
         ident = cid or tid
         if ident:
             parts += [', "thread_id": ', str(int(ident))]
@@ -254,12 +404,17 @@ class Converter:
         i = body.find(b"started with:")
         return body[:body.rfind(b"\n", 0, i) + 1]
 
-    def _ts(self, epoch: int) -> str:
+    def _ts(self, epoch: int) -> str | None:
+        """SET timestamp's seconds as UTC time; None when out of the platform's range."""
         t = self._ts_cache.get(epoch)
         if t is None:
             if len(self._ts_cache) > 4096:
                 self._ts_cache.clear()
-            t = self._ts_cache[epoch] = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(epoch))
+            try:
+                t = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(epoch))
+            except (OverflowError, OSError, ValueError):
+                return None
+            self._ts_cache[epoch] = t
         return t
 
     # -- general log -----------------------------------------------------------------------
@@ -327,3 +482,99 @@ class Converter:
             rec["host"] = h.decode("utf-8", "replace")
         rec["thread_id"] = int(tid)
         self._emit(out, stmt, rec, db, lineno)
+
+
+def _json_number(b: bytes) -> str:
+    """A number as logged (query_time keeps its digits), without the leading zeros JSON forbids."""
+    i, dot, frac = b.decode("ascii").partition(".")
+    return (i.lstrip("0") or "0") + dot + frac
+
+
+def _lines(out: list[str]) -> str:
+    return "".join(x + "\n" for x in out)
+
+
+def _use_db(use: bytes | str, cur: bytes | None) -> bytes | None:
+    """The database a `use db;` line names (else `cur`)."""
+    if isinstance(use, str):
+        use = use.encode("utf-8")
+    um = _USE.match(use.strip())
+    return um.group(1) if um else cur
+
+
+class _LineBase:
+    """The number of lines before a gap of the fast path (worked out only when asked: for the
+    first invalid entry)."""
+
+    def __init__(self, lineno: int, s: str, parts: list, index: int, skip_newline: bool):
+        self.args = (lineno, s, parts, index, skip_newline)
+
+    def __call__(self) -> int:
+        lineno, s, parts, index, skip_newline = self.args
+        pos = sum(map(len, filter(None, parts[:index]))) + skip_newline
+        return lineno + s.count("\n", 0, pos)
+
+
+class _Cache(dict):
+    """A dict filling itself from `make` (bounded: cleared when big)."""
+
+    def __init__(self, make):
+        super().__init__()
+        self.make = make
+
+    def __missing__(self, key):
+        if len(self) > 65536:
+            self.clear()
+        v = self[key] = self.make(key)
+        return v
+
+
+class _Fragments:
+    """The fast path's pieces of JSON, made by the reference path's own rules, per distinct
+    timestamp, User@Host line and Thread_id line."""
+
+    def __init__(self, conv: Converter):
+        self.conv = conv
+        self.day = _Cache(lambda d: f', "time": "{time.strftime("%Y-%m-%d", time.gmtime(d * 86400))}T')
+        self.user_host = _Cache(self._user_host)
+        self.thread_db = _Cache(self._thread_db)
+
+    def _user_host(self, line: str) -> str | None:
+        m = _USER_HOST.fullmatch(line.encode("utf-8"))
+        if m is None:
+            return None
+        user, host, ip = m.groups()
+        q = self.conv._quoted
+        return f', "user": {q(user)}, "host": {q(host.strip() or ip)}, "query_time": '
+
+    def _thread_db(self, td: str) -> str | None:
+        if _THREAD.match(td.encode("utf-8")) is None:
+            return None
+        return self.thread_db_with(td, self.schema(td))
+
+    @staticmethod
+    def schema(td: str) -> bytes | None:
+        return _THREAD.match(td.encode("utf-8")).group(2) or None
+
+    def thread_db_with(self, td: str, db: bytes | None) -> str:
+        tid = _THREAD.match(td.encode("utf-8")).group(1)
+        if db is None:
+            return f', "thread_id": {int(tid)}}}\n'
+        return f', "thread_id": {int(tid)}, "db": {self.conv._quoted(db)}}}\n'
+
+
+_HMS: list[str] = []
+
+
+def _hms() -> list[str]:
+    """`HH:MM:SSZ"` of each second of a day (made once, when first needed)."""
+    if not _HMS:
+        hm = [f"{h:02d}:{m:02d}:" for h in range(24) for m in range(60)]
+        sz = [f'{s:02d}Z"' for s in range(60)]
+        _HMS.extend([a + b for a in hm for b in sz])
+    return _HMS
+
+
+# the parts of _SLOW_ENTRY the fragments are made by
+_USER_HOST = re.compile(rb"([^\[\n]*)\[[^\]\n]*\] @ ([^\[\n]*?) ?\[([^\]\n]*)\]")
+_THREAD = re.compile(rb"(\d+)[ \t]+Schema: ([^ \t\n]*)")

@@ -49,9 +49,9 @@ def _main(argv: list[str]) -> int:
                     sys.stderr.write(f"{PROG}: {name}: {e.strerror or e}\n")
                     rc = 1
                     break
-                lines = conv.feed(block) if block else conv.end()
-                if lines:
-                    _entry.write_all(out, ("\n".join(lines) + "\n").encode("utf-8"))
+                text = conv.feed_bytes(block) if block else conv.end_bytes()
+                if text:
+                    _entry.write_all(out, text)
                 if not block:
                     break
         finally:
