@@ -262,15 +262,30 @@ def _target_has_rows(t: Target, tdb: str, tbl: str) -> bool | None:
         raise
 
 
+def _without_unknown_collations(t: Target, sql: str) -> str:
+    """`sql` without the COLLATE clauses naming a collation the target does not have (MySQL's
+    utf8mb4_0900_ai_ci on MariaDB): the character set's default collation applies instead."""
+    known = {str(r[0]).lower() for r in t.query("SELECT COLLATION_NAME FROM information_schema.COLLATIONS")}
+    return re.sub(r"\s+COLLATE\s*=?\s*`?(\w+)`?",
+                  lambda m: m.group(0) if m.group(1).lower() in known else "", sql, flags=re.I)
+
+
 def _create_table(src, t: Target, db: str, tdb: str, tbl: str, log) -> None:
-    create_db = _q(src, f"SHOW CREATE DATABASE {quote_name(db)}")[0][1]
-    create_db = re.sub(r"^CREATE DATABASE\s+(/\*.*?\*/\s*)?`(?:[^`]|``)*`",
-                       "CREATE DATABASE IF NOT EXISTS " + quote_name(tdb).replace("\\", "\\\\"), create_db, count=1)
+    import pymysql
+    cs = _q(src, "SELECT DEFAULT_CHARACTER_SET_NAME, DEFAULT_COLLATION_NAME FROM information_schema.SCHEMATA "
+                 "WHERE SCHEMA_NAME=" + literal(db))
+    create_db = f"CREATE DATABASE IF NOT EXISTS {quote_name(tdb)}"
+    if cs:
+        create_db += f" CHARACTER SET {cs[0][0]} COLLATE {cs[0][1]}"
     create = _q(src, f"SHOW CREATE TABLE {quote_name(db)}.{quote_name(tbl)}")[0][1]
     with t.conn.cursor() as c:
-        c.execute(create_db)
-        c.execute(f"USE {quote_name(tdb)}")
-        c.execute(create)
+        for sql in (create_db, f"USE {quote_name(tdb)}", create):
+            try:
+                c.execute(sql)
+            except pymysql.err.MySQLError as e:
+                if error_code(e) != 1273:          # unknown collation
+                    raise
+                c.execute(_without_unknown_collations(t, sql))
     t.conn.commit()
     log.info("target table created", table=f"{tdb}.{tbl}")
 
