@@ -228,11 +228,12 @@ def test_snapshot_refused_while_binrpt_holds_the_lock(rig):
 
 
 def test_filtered_tables_are_not_copied_and_refusals(rig):
-    """Tables outside the filters are not copied (nor created); non-InnoDB tables and non-empty target
-    tables are refused with a message; a snapshot on a channel that already has a checkpoint is
-    refused."""
+    """Tables outside the filters are not copied (nor created), masked columns are masked as replication
+    masks them; non-InnoDB tables and non-empty target tables are refused with a message; a snapshot on
+    a channel that already has a checkpoint is refused."""
+    import hashlib
     db = rig.db
-    rig.src.run_many([f"CREATE TABLE `{db}`.keep (id INT PRIMARY KEY, v VARCHAR(10)) ENGINE=InnoDB",
+    rig.src.run_many([f"CREATE TABLE `{db}`.keep (id INT PRIMARY KEY, v VARCHAR(64)) ENGINE=InnoDB",
                       f"CREATE TABLE `{db}`.secret (id INT PRIMARY KEY, v VARCHAR(10)) ENGINE=InnoDB",
                       f"CREATE TABLE `{db}`.tmp_x (id INT) ENGINE=InnoDB",
                       f"INSERT INTO `{db}`.keep VALUES (1, 'a'), (2, 'b')",
@@ -240,7 +241,7 @@ def test_filtered_tables_are_not_copied_and_refusals(rig):
                       f"INSERT INTO `{db}`.tmp_x VALUES (1)"])
     flt = (f'replicate_do_db = ["{db}"]\nreplicate_ignore_table = ["{db}.secret"]\n'
            'replicate_ignore_tables = ["^tmp_"]')
-    cfg = rig.config(filters=flt)
+    cfg = rig.config(filters=flt, replica_extra=f'mask = {{ "{db}.keep.v" = "sha256" }}')
     # a MyISAM table in the filter: refused, nothing written
     rig.src.q(f"CREATE TABLE `{db}`.my (id INT) ENGINE=MyISAM")
     r = _snapshot(cfg)
@@ -248,7 +249,7 @@ def test_filtered_tables_are_not_copied_and_refusals(rig):
     rig.src.q(f"DROP TABLE `{db}`.my")
     # a target table with rows: refused
     rig.dst.q(f"CREATE DATABASE `{db}`")
-    rig.dst.q(f"CREATE TABLE `{db}`.keep (id INT PRIMARY KEY, v VARCHAR(10))")
+    rig.dst.q(f"CREATE TABLE `{db}`.keep (id INT PRIMARY KEY, v VARCHAR(64))")
     rig.dst.q(f"INSERT INTO `{db}`.keep VALUES (9, 'z')")
     r = _snapshot(cfg)
     assert r.returncode == 1 and f"not empty: {db}.keep" in _stderr(r), _stderr(r)
@@ -258,13 +259,14 @@ def test_filtered_tables_are_not_copied_and_refusals(rig):
     tables = {t for (t,) in rig.dst.q("SELECT TABLE_NAME FROM information_schema.TABLES WHERE TABLE_SCHEMA=%s",
                                       (db,))}
     assert tables == {"keep"}, tables
-    assert rig.dst.q(f"SELECT id, v FROM `{db}`.keep ORDER BY id") == [(1, "a"), (2, "b")]
+    sha = [hashlib.sha256(x.encode()).hexdigest() for x in "abc"]
+    assert rig.dst.q(f"SELECT id, v FROM `{db}`.keep ORDER BY id") == [(1, sha[0]), (2, sha[1])]
     rig.src.run_many([f"INSERT INTO `{db}`.keep VALUES (3, 'c')", f"INSERT INTO `{db}`.secret VALUES (2, 'pw2')"])
     r = rig.run(cfg, "--stop-at-end")
     assert r.returncode == 0, _stderr(r)
     v = _bin("verify", "-config", cfg)
     assert v.returncode == 0, (v.stdout.decode(), _stderr(v))
-    assert rig.dst.q(f"SELECT COUNT(*) FROM `{db}`.keep")[0][0] == 3
+    assert rig.dst.q(f"SELECT v FROM `{db}`.keep ORDER BY id") == [(x,) for x in sha]
     r = _snapshot(cfg)
     assert r.returncode == 1 and "already has a checkpoint" in _stderr(r), _stderr(r)
 
