@@ -81,7 +81,6 @@ class Applier:
         self._table_ok: dict = {}
         self._partial = False
         self.pipelined = (not dryrun) and all(v == "stop" for v in cfg.errors.values())
-        self._pool = None
         self._inflight = None
         self._connected_once = False
         self._caught_up = False
@@ -161,7 +160,8 @@ class Applier:
                     except Exception:
                         pass
                 try:
-                    if not fut.result() and state_after is not None:
+                    # bounded: a target that does not answer even the kill must not hold the exit
+                    if not fut.result(timeout=10.0 if interrupted else None) and state_after is not None:
                         self.committed = state_after
                 except Exception:
                     pass
@@ -518,18 +518,26 @@ class Applier:
     # batch at most is in flight; `committed` moves only when its commit has returned.
     def _submit(self, stmts, checkpoint_sql, state_after) -> None:
         self._wait()
-        if self._pool is None:
-            from concurrent.futures import ThreadPoolExecutor
-            self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="binrpt-apply")
+        import threading
+        from concurrent.futures import Future
         target = self.target
+        fut = Future()
 
         def work():
-            failures = target.run(stmts) if stmts else []
-            if not failures and checkpoint_sql is not None:
-                target.commit_with_checkpoint(checkpoint_sql)
-            return failures
+            fut.set_running_or_notify_cancel()
+            try:
+                failures = target.run(stmts) if stmts else []
+                if not failures and checkpoint_sql is not None:
+                    target.commit_with_checkpoint(checkpoint_sql)
+            except BaseException as e:
+                fut.set_exception(e)
+            else:
+                fut.set_result(failures)
 
-        self._inflight = (self._pool.submit(work), state_after)
+        # known to cleanup() before the thread starts; a daemon thread (not a ThreadPoolExecutor's,
+        # which the interpreter joins at exit): a batch stuck on the target cannot hold up the exit
+        self._inflight = (fut, state_after)
+        threading.Thread(target=work, name="binrpt-apply", daemon=True).start()
 
     def _wait(self) -> None:
         if self._inflight is None:

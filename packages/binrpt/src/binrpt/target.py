@@ -358,11 +358,12 @@ class Target:
             except pymysql.MySQLError as e:
                 failures.append(Failure(stmts[k], classify(e), error_code(e), str(e.args[-1])))
                 i = k + 1
-            finally:
-                try:
-                    cur.close()
-                except Exception:
-                    pass
+            # not closed after a signal (KeyboardInterrupt, Terminated) in the middle of the answers:
+            # closing the cursor would read the rest of them, i.e. wait for the server to run them all
+            try:
+                cur.close()
+            except Exception:
+                pass
         self.running = False
         return failures
 
@@ -387,8 +388,12 @@ class Target:
                         c.execute(f"USE {quote_name(self.schema)}")
                 try:
                     c.execute(text)
-                finally:
+                except pymysql.MySQLError:
                     self.session_defaults()
+                    raise
+                # not after a signal (KeyboardInterrupt, Terminated) cut the answer short: the
+                # connection is unusable, and an error here would hide the signal (exit 1, not 130/143)
+                self.session_defaults()
             self.running = False
         except pymysql.err.OperationalError as e:
             if error_code(e) in CONN_ERRORS:
