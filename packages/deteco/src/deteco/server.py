@@ -3,7 +3,8 @@ streams, no task per connection): keep-alive, pipelined requests answered in ord
 (Content-Length bodies read and dropped, Transfer-Encoding refused), a 16 KiB header limit (431),
 400 on a malformed request, and a connection closed when no complete request arrived within
 --idle-timeout (60s) of the connect or the previous answer. `/` and `/live` answer OK;
-`/<auth-endpoint>` answers 200 with X-Deteco-User, 401 or 403 (auth.decide). SIGTERM/SIGINT: stop
+`/<auth-endpoint>` answers 200 with X-Deteco-User, 401 or 403 (auth.decide), with an empty body
+(upstream's text bodies with --auth-body) so that nginx keeps the connection. SIGTERM/SIGINT: stop
 accepting, close idle connections, let requests being received finish (up to --shutdown-timeout),
 exit 0. SIGHUP reloads the configuration (a bad one is logged and the old one kept) and empties the
 cache. The request log lines are formatted from pieces prepared once and written once per event
@@ -40,6 +41,7 @@ class Config:
     prune_size: int = 100
     shutdown_timeout: float = 10.0
     idle_timeout: float = 60.0
+    auth_body: bool = False
     clock: object = time.time
 
 
@@ -256,6 +258,9 @@ class Server:
         self.prefix = f"{os.getpid():x}-{int(time.time()):x}"
         self.conns: set = set()
         self.endpoint = "/" + cfg.endpoint.strip("/")
+        # nginx never reads the body of an auth_request answer, and closes the upstream connection
+        # after one that has a body (a header-only subrequest): empty bodies keep it alive
+        self.auth_bodies = BODIES if cfg.auth_body else {200: b"", 401: b"", 403: b""}
         self.ok200: dict = {}
         self.stopping = asyncio.Event()
         self.drained = asyncio.Event()
@@ -298,12 +303,13 @@ class Server:
                                                  round(time.time(), 6)))
             r = self.ok200.get(d.service)
             if r is None:
-                r = self.ok200[d.service] = _response(200, b"OK\n", True, f"X-Deteco-User: {d.service}\r\n")
+                r = self.ok200[d.service] = _response(200, self.auth_bodies[200], True,
+                                                      f"X-Deteco-User: {d.service}\r\n")
             return r
         self.lines.line("warn", "Unauthorized" if d.status == 401 else "Forbidden", service=d.service, path=d.path,
                         reason=d.reason, **{"req-id": rid, "remote-addr": conn.peer, "cache": d.cached,
                                             "status": d.status, "duration": took})
-        return _response(d.status, BODIES[d.status], True)
+        return _response(d.status, self.auth_bodies[d.status], True)
 
     def _sweep(self) -> None:
         """Close the connections that sent no complete request within the idle timeout."""
