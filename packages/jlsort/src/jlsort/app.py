@@ -90,6 +90,7 @@ def _sort(args, specs) -> int:
                   "skip" if args.invalid == "skip" else "keep")
     stats.invalid_words = "kept, sorted as lines without the key"
     ex = Extractor(specs, stats, on_invalid)
+    ex.share = False  # the Sorter shares equal key strings itself, when it sorts a list of them
     progress = Progress()
     rc = [0]
     keys_text = ", ".join(f"'{s.text}'" for s in specs)

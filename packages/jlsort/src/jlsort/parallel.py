@@ -31,7 +31,7 @@ import struct
 import sys
 
 from .records import DataError
-from .sort import Run, TempError
+from .sort import MemRun, Run, TempError
 
 MIN_BYTES_PER_WORKER = 1 << 20   # below this a process costs more than it saves
 _HDR = struct.Struct("<QI")      # payload length, number of descriptors that follow
@@ -191,20 +191,6 @@ class SharedProgress:
         pass
 
 
-class MemRun:
-    """The parent's own range when it fitted in memory: a run that was never written."""
-
-    def __init__(self, keys, lines, kinds):
-        self.keys, self.lines, self.count, self.kinds, self.level = keys, lines, len(lines), kinds, 0
-
-    def blocks(self, per_read: int = 1):
-        if self.lines:
-            yield self.keys, self.lines
-
-    def close(self):
-        self.keys = self.lines = None
-
-
 def generate(workers, sorter, ex, stats, rc, progress, block_bytes, blocks_fn):
     """Sort the first range here and the others in forked workers; on return sorter.runs holds
     all runs in input order. Worker messages are printed here in input order (after those of
@@ -244,13 +230,13 @@ def generate(workers, sorter, ex, stats, rc, progress, block_bytes, blocks_fn):
                                                         lineno0):
                 sorter.add(kept, comps, nbytes, ex.last_str)
         if sorter.runs:
-            if sorter.lines:
+            if sorter.pending():
                 sorter.spill()
             runs = sorter.runs
-        elif sorter.lines:
-            keys, lines, kinds, _ = sorter.take_sorted()
-            runs = [MemRun(keys, lines, kinds)]
-            del keys, lines
+        elif sorter.pending():
+            keys, items, counts, kinds, _ = sorter.take_entries()
+            runs = [MemRun(keys, items, counts, kinds)]
+            del keys, items
         else:
             runs = []
         sorter.runs = []
@@ -274,8 +260,9 @@ def generate(workers, sorter, ex, stats, rc, progress, block_bytes, blocks_fn):
                 break
             if not sorter.block_records:
                 sorter.block_records = res["block_records"]
-            for fd, (count, kinds, level) in zip(fds, res["runs"], strict=False):
-                runs.append(Run(os.fdopen(fd, "r+b", buffering=1 << 16), count, kinds, level))
+            for fd, (count, kinds, level, entries) in zip(fds, res["runs"], strict=False):
+                runs.append(Run(os.fdopen(fd, "r+b", buffering=1 << 16), count, kinds, level,
+                                entries))
         if show:
             sys.stderr.write("\r\033[K")
             sys.stderr.flush()
@@ -408,7 +395,7 @@ def _worker(sock, parent, prctl, segs, sorter, capacity, ex, stats, progress, bl
                 sorter.add(kept, comps, nbytes, ex.last_str)
         sorter.finish_runs()
         runs = sorter.runs
-        result["runs"] = [(r.count, r.kinds, r.level) for r in runs]
+        result["runs"] = [(r.count, r.kinds, r.level, r.entries) for r in runs]
         result["block_records"] = sorter.block_records
     except DataError as e:
         result["error"] = ("data", str(e))

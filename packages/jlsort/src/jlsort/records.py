@@ -159,6 +159,7 @@ class Extractor:
         self.pending = None
         self.invalid_idx: set = set()
         self.shared: dict = {}
+        self.share = True         # equal key strings made one object (jlsort's Sorter does it)
         self.last_str: tuple = ()
         self.need_missing_check = any(s.missing in ("error", "skip") for s in specs)
         self.skip_missing = any(s.missing == "skip" for s in specs)
@@ -193,7 +194,7 @@ class Extractor:
             if UnsetType in types:
                 miss_pos = miss_pos or set()
                 miss_pos.update(i for i, v in enumerate(vals) if v is MISSING)
-            elif types == {str} and len(vals) > 64:
+            elif self.share and types == {str} and len(vals) > 64:
                 # equal strings become one object, across blocks: less memory, and the sort
                 # compares keys that stay in the cache (reset when there are too many)
                 d = self.shared

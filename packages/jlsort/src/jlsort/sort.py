@@ -19,9 +19,11 @@ import operator
 import pickle
 import struct
 import tempfile
+from array import array
 from bisect import bisect_left, bisect_right
-from collections import Counter
+from collections import Counter, defaultdict, deque
 from functools import partial
+from itertools import accumulate, chain, repeat
 
 from .outio import full_writer
 from .records import converter, make_keys
@@ -43,7 +45,13 @@ def fanin() -> int:
     if soft < 0:
         return FANIN
     return max(2, min(FANIN, (soft - RESERVED_FDS) // 4))
-_HEAD = struct.Struct("<BQQ")   # block: keys encoding (0 pickle, 1 JSON list of str), sizes
+_HEAD = struct.Struct("<BQQ")   # block: tag, size of the keys part, size of the lines part
+# tags: 0 keys pickled, one per line; 1 keys a JSON list of str, one per line; 2 and 3 (the same
+# encodings + 2): one key per *entry*, an entry being consecutive lines with that key (the lines
+# of one group of equal keys, or a piece of it); the keys part is then _RLE (size of the encoded
+# keys, number of entries), the keys, the line count of each entry and its byte length (uint64)
+_RLE = struct.Struct("<QQ")
+GROUP_PIECE = 4096    # lines per entry at most when a group is cut into pieces (memory bound)
 _json = None
 
 
@@ -76,14 +84,38 @@ class TempError(Exception):
     """Temporary storage failed (cannot create, disk full): exit 1."""
 
 
+def _expand(keys, counts):
+    """Per-entry keys -> per-line keys."""
+    return list(chain.from_iterable(map(repeat, keys, counts)))
+
+
+def _cut(data, lens):
+    """data = b"\\n".join(chunks), lens = their lengths -> the chunks."""
+    if len(lens) == 1:
+        return [data]
+    starts = list(accumulate(map(operator.add, lens, repeat(1)), initial=0))
+    return list(map(data.__getitem__, map(slice, starts, map(operator.add, starts, lens))))
+
+
+def _split_entries(keys, chunks, counts):
+    """The lines of entries (chunks of `count` lines) -> (per-line keys, lines)."""
+    return _expand(keys, counts), b"\n".join(chunks).split(b"\n")
+
+
 class Run:
-    __slots__ = ("f", "count", "kinds", "level")
+    """A sorted run in an anonymous file. count: its lines; entries: its entries (a line of a
+    per-line block counts as one entry): when the runs of a merge have few entries for their
+    lines, the merge moves whole entries (groups of equal keys) instead of lines."""
+    __slots__ = ("f", "count", "kinds", "level", "entries")
 
-    def __init__(self, f, count, kinds, level=0):
+    def __init__(self, f, count, kinds, level=0, entries=None):
         self.f, self.count, self.kinds, self.level = f, count, kinds, level
+        self.entries = count if entries is None else entries
 
-    def blocks(self, per_read: int = 1):
-        """Yield (keys, lines) blocks; `per_read` stored blocks are joined into one."""
+    def blocks(self, per_read: int = 1, grouped: bool = False):
+        """Yield (keys, items) blocks; `per_read` stored blocks are joined into one. Items are
+        lines (one key each), or with grouped=True entries (chunks of lines joined by \\n, one
+        key each; a per-line block gives entries of one line)."""
         f = self.f
         f.seek(0)
         read, unpack = f.read, _HEAD.unpack
@@ -94,8 +126,24 @@ class Run:
                 if len(head) < _HEAD.size:
                     break
                 tag, klen, llen = unpack(head)
-                k = _decode_keys(tag, read(klen))
-                l_ = read(llen).split(b"\n")
+                if tag < 2:
+                    k = _decode_keys(tag, read(klen))
+                    l_ = read(llen).split(b"\n")
+                else:
+                    meta = read(klen)
+                    kb, n = _RLE.unpack_from(meta)
+                    o = _RLE.size + kb
+                    k = _decode_keys(tag - 2, meta[_RLE.size:o])
+                    data = read(llen)
+                    if grouped:
+                        lens = array("Q")
+                        lens.frombytes(meta[o + 8 * n:o + 16 * n])
+                        l_ = _cut(data, lens)
+                    else:
+                        counts = array("Q")
+                        counts.frombytes(meta[o:o + 8 * n])
+                        k = _expand(k, counts)
+                        l_ = data.split(b"\n")
                 if ks is None:
                     ks, ls = k, l_
                 else:
@@ -110,6 +158,26 @@ class Run:
             self.f.close()
         except OSError:
             pass
+
+
+class MemRun:
+    """A sorted chunk kept in memory (the parent's own range of a --parallel sort): a run that
+    was never written. counts None: items are lines; else items are entries of counts lines."""
+
+    def __init__(self, keys, items, counts, kinds):
+        self.keys, self.items, self.counts, self.kinds, self.level = keys, items, counts, kinds, 0
+        self.entries = len(items)
+        self.count = self.entries if counts is None else sum(counts)
+
+    def blocks(self, per_read: int = 1, grouped: bool = False):
+        if self.items:
+            if grouped or self.counts is None:
+                yield self.keys, self.items
+            else:
+                yield _split_entries(self.keys, self.items, self.counts)
+
+    def close(self):
+        self.keys = self.items = None
 
 
 def _bisect(keys, b, lo, hi, rev, right):
@@ -220,6 +288,16 @@ def merge_blocks(sources, rev: bool, convs=None, need_keys=True):
 
 
 class Sorter:
+    """The buffer of lines and their keys, the runs, the merge.
+
+    Two forms of the buffer. Grouped (one key, every value a string, mode auto, no fold, and
+    the first block has at most one distinct key for two lines): a dict from the key to the
+    list of its lines in input order, filled by one C-level pass per block; sorting it is
+    sorting the distinct keys, and the output is each group in turn (the order of a stable
+    sort: ties keep input order, with -r too). A block that is not all strings, or too many
+    distinct keys, turns it into the list form, as a sorted prefix (still stable). The list
+    form: the lines and their key values, stable-sorted with timsort."""
+
     def __init__(self, specs, capacity: int, tmpdir: str | None, progress=None):
         self.specs = specs
         self.capacity = capacity
@@ -227,12 +305,21 @@ class Sorter:
         self.lines: list[bytes] = []
         self.strs: tuple = ()
         self.comps: list[list] = [[] for _ in specs]
+        self.groups = None        # the grouped buffer: key -> lines
+        self.glines = 0           # lines in it
+        self.groupable = (len(specs) == 1 and specs[0].mode == "auto" and not specs[0].fold)
+        self.rev = bool(specs) and specs[0].desc
         self.mem = 0
         self.runs: list[Run] = []
         self.block_records = 0
         self.progress = progress
         self.fanin = fanin()
         self.final_limit = None   # runs left by finish_runs (a --parallel worker: fewer)
+        self.shared: dict = {}
+
+    def pending(self) -> bool:
+        """Lines held in memory?"""
+        return bool(self.lines) or bool(self.groups)
 
     # -- input ------------------------------------------------------------------------------
     def add(self, lines, comps, nbytes=None, strs=()):
@@ -240,18 +327,55 @@ class Sorter:
         key, True when every value of this block is a string."""
         if not lines:
             return
-        if self.lines:
-            self.strs = tuple(a and b for a, b in zip(self.strs, strs, strict=False))
+        n = len(lines)
+        grp = self.groupable and strs and strs[0]
+        if self.groups is None and not self.lines and grp:
+            vals = comps[0]
+            if len(set(vals)) * 2 <= n:
+                self.groups = defaultdict(list)
+        elif self.groups is not None and not grp:
+            self._to_list()
+        if self.groups is not None:
+            dd = self.groups
+            deque(map(list.append, map(dd.__getitem__, comps[0]), lines), 0)
+            self.glines += n
+            if len(dd) * 2 > self.glines and self.glines > 4096:
+                self._to_list()  # many distinct keys after all: timsort does better
         else:
-            self.strs = tuple(strs)
-        self.lines += lines
-        for acc, vals in zip(self.comps, comps, strict=False):
-            acc += vals
+            if self.lines:
+                self.strs = tuple(a and b for a, b in zip(self.strs, strs, strict=False))
+            else:
+                self.strs = tuple(strs)
+            self.lines += lines
+            for acc, vals, s in zip(self.comps, comps, strs, strict=False):
+                if s and len(vals) > 64:
+                    # equal strings become one object, across blocks: less memory, and the
+                    # sort compares keys that stay in the cache (reset when there are too many)
+                    d = self.shared
+                    if len(d) > 1 << 16:
+                        d.clear()
+                    acc += map(d.setdefault, vals, vals)
+                else:
+                    acc += vals
         if nbytes is None:
             nbytes = sum(map(len, lines))
-        self.mem += nbytes + LINE_OVERHEAD * len(lines)
+        self.mem += nbytes + LINE_OVERHEAD * n
         if self.mem >= self.capacity:
             self.spill()
+
+    def _sorted_groups(self):
+        dd = self.groups
+        order = sorted(dd, reverse=self.rev)
+        return order, list(map(dd.__getitem__, order))
+
+    def _to_list(self):
+        """The grouped buffer -> the list form (its lines in sorted order: a sorted prefix)."""
+        order, groups = self._sorted_groups()
+        self.lines = list(chain.from_iterable(groups))
+        self.comps = [_expand(order, map(len, groups))]
+        self.strs = (True,)
+        self.groups = None
+        self.glines = 0
 
     # -- runs -------------------------------------------------------------------------------
     def _tempfile(self):
@@ -261,20 +385,43 @@ class Sorter:
         except OSError as e:
             raise TempError(f"cannot create a temporary file in '{d}': {e.strerror}") from None
 
-    def _write_run(self, batches, count, kinds, level=0) -> Run:
+    def _write_run(self, batches, count, kinds, level=0, grouped=False) -> Run:
+        """batches: (keys, lines) or, grouped, (keys, entries[, counts]) (counts None: counted)."""
         f = self._tempfile()
         nrec = self._block_records()
         pack, write, join = _HEAD.pack, full_writer(f), b"\n".join
         tag = 1 if kinds == ("str",) else 0
         enc = _encode_keys_json if tag else _encode_keys_pickle
+        entries = 0
         try:
-            for ks, ls in batches:
-                for i in range(0, len(ks), nrec):
-                    kd = enc(ks[i:i + nrec])
-                    ld = join(ls[i:i + nrec])
-                    write(pack(tag, len(kd), len(ld)))
-                    write(kd)
+            for batch in batches:
+                ks, ls = batch[0], batch[1]
+                if not grouped:
+                    for i in range(0, len(ks), nrec):
+                        kd = enc(ks[i:i + nrec])
+                        ld = join(ls[i:i + nrec])
+                        write(pack(tag, len(kd), len(ld)))
+                        write(kd)
+                        write(ld)
+                    continue
+                counts = batch[2] if len(batch) > 2 else None
+                if counts is None:
+                    counts = list(map(operator.add, map(bytes.count, ls, repeat(b"\n")), repeat(1)))
+                entries += len(ks)
+                # blocks of about nrec lines (whole entries: at least one)
+                ends = list(accumulate(counts))
+                i, n = 0, len(ks)
+                while i < n:
+                    j = bisect_left(ends, (ends[i - 1] if i else 0) + nrec, i)
+                    j = min(n, max(i + 1, j))
+                    kd = enc(ks[i:j])
+                    meta = (_RLE.pack(len(kd), j - i) + kd + array("Q", counts[i:j]).tobytes()
+                            + array("Q", map(len, ls[i:j])).tobytes())
+                    ld = join(ls[i:j])
+                    write(pack(tag + 2, len(meta), len(ld)))
+                    write(meta)
                     write(ld)
+                    i = j
             f.flush()
         except OSError as e:
             try:
@@ -283,12 +430,13 @@ class Sorter:
                 pass
             d = self.tmpdir or tempfile.gettempdir()
             raise TempError(f"write error on a temporary file in {d}: {e.strerror}") from None
-        return Run(f, count, kinds, level)
+        return Run(f, count, kinds, level, entries if grouped else None)
 
     def _block_records(self):
         if not self.block_records:
             # about capacity/256 bytes of input per block: FANIN open runs stay well under capacity
-            avg = max(16, self.mem // max(1, len(self.lines)))
+            n = len(self.lines) or self.glines
+            avg = max(16, self.mem // max(1, n))
             self.block_records = max(64, (max(32 << 10, self.capacity // 256)) // avg)
         return self.block_records
 
@@ -297,25 +445,41 @@ class Sorter:
         """Sort the lines held in memory and hand them over, emptying the buffer: -> (keys,
         lines, kinds, rev), keys sorted like lines. For an input that fitted in memory: no run
         is written and read back."""
-        keys, kinds, rev = make_keys(self.comps, self.specs, strs=self.strs)
-        lines = self.lines
-        self.lines, self.comps, self.mem = [], [[] for _ in self.specs], 0
-        _sort_pair(keys, lines, rev, True)
-        return keys, lines, kinds, rev
+        keys, items, counts, kinds, rev = self.take_entries()
+        if counts is not None:
+            keys, items = _split_entries(keys, items, counts)
+        return keys, items, kinds, rev
+
+    def take_entries(self, piece=None):
+        """take_sorted, in entries: -> (keys, items, counts, kinds, rev); counts None: items are
+        lines, else items are chunks of counts[i] lines (joined by \\n) of key keys[i], a group
+        of equal keys cut into pieces of at most `piece` lines."""
+        if self.groups is None:
+            keys, kinds, rev = make_keys(self.comps, self.specs, strs=self.strs)
+            lines = self.lines
+            self.lines, self.comps, self.mem = [], [[] for _ in self.specs], 0
+            _sort_pair(keys, lines, rev, True)
+            return keys, lines, None, kinds, rev
+        order, groups = self._sorted_groups()
+        self.groups, self.glines, self.mem = None, 0, 0
+        keys, chunks, counts = _group_chunks(order, groups, piece or GROUP_PIECE)
+        return keys, chunks, counts, ("str",), self.rev
 
     def spill(self):
         """Sort the lines held in memory and write them as one more run (then merge the trailing
         runs of one level into one when there are FANIN of them)."""
-        self._block_records()
-        keys, lines, kinds, rev = self.take_sorted()
-        self.runs.append(self._write_run([(keys, lines)], len(lines), kinds))
-        del keys, lines
+        nrec = self._block_records()
+        keys, items, counts, kinds, rev = self.take_entries(nrec)
+        n = len(items) if counts is None else sum(counts)
+        self.runs.append(self._write_run([(keys, items, counts)], n, kinds,
+                                         grouped=counts is not None))
+        del keys, items
         self._cascade()
 
     def finish_runs(self):
         """Spill what is still in memory and merge until at most FANIN runs are left: self.runs
         is then ready for the final merge (here, or in the parent of a --parallel worker)."""
-        if self.lines:
+        if self.pending():
             self.spill()
         self._cascade(final=True)
 
@@ -345,32 +509,48 @@ class Sorter:
                     return
                 group = runs[-n:]
                 level = lvl + 1
-            kinds, batches = self._merge(group)
-            new = self._write_run(batches, sum(r.count for r in group), kinds, level)
+            kinds, batches, grouped = self._merge(group)
+            new = self._write_run(batches, sum(r.count for r in group), kinds, level, grouped)
             for r in group:
                 r.close()
             self.runs = runs[:len(runs) - len(group)] + [new]
 
     def _merge(self, runs, need_keys=True):
+        """-> (kinds, batches, grouped): grouped when the runs hold at most one entry for two
+        lines: the merge then moves entries (chunks of lines), never splitting them."""
         specs = self.specs
         kinds0 = runs[0].kinds
         want = tuple(k if all(r.kinds[i] == k for r in runs) else "norm" for i, k in enumerate(kinds0))
         convs = [converter(specs, r.kinds, want) for r in runs]
         rev = all(s.desc for s in specs)
+        grouped = sum(r.entries for r in runs) * 2 <= sum(r.count for r in runs)
         # memory for the merge: about the capacity, shared by the open runs
         per_run = max(1, self.capacity // (LINE_OVERHEAD + 100) // len(runs) // self._block_records())
-        return want, merge_blocks([r.blocks(per_run) for r in runs], rev, convs, need_keys)
+        return want, merge_blocks([r.blocks(per_run, grouped) for r in runs], rev, convs,
+                                  need_keys), grouped
 
     # -- output -----------------------------------------------------------------------------
     def batches(self, need_keys: bool):
-        """-> iterator of (keys or None, lines) in sorted order; frees memory as it goes."""
+        """-> iterator of (keys or None, items, grouped) in sorted order (grouped: items are
+        chunks of lines joined by \\n); frees memory as it goes."""
         try:
             if not self.runs:
+                if self.groups is not None:
+                    order, groups = self._sorted_groups()
+                    if KEEPALIVE is not None:
+                        KEEPALIVE.append(self.groups)
+                    self.groups = None
+                    step = 512
+                    for i in range(0, len(order), step):
+                        keys, chunks, _ = _group_chunks(order[i:i + step], groups[i:i + step],
+                                                        GROUP_PIECE)
+                        yield keys, chunks, True
+                    return
                 if not self.lines:
                     return
                 if need_keys:
                     keys, lines, _, _ = self.take_sorted()
-                    yield keys, lines
+                    yield keys, lines, False
                     return
                 keys, kinds, rev = make_keys(self.comps, self.specs, strs=self.strs)
                 lines = self.lines
@@ -379,11 +559,12 @@ class Sorter:
                 if KEEPALIVE is not None:
                     KEEPALIVE.append(lines)
                 del keys
-                yield None, lines
+                yield None, lines, False
                 return
             self.finish_runs()
-            _, merged = self._merge(self.runs, need_keys)
-            yield from merged
+            _, merged, grouped = self._merge(self.runs, need_keys)
+            for keys, items in merged:
+                yield keys, items, grouped
         finally:
             self.close()
 
@@ -393,20 +574,47 @@ class Sorter:
         self.runs = []
 
 
+def _group_chunks(order, groups, piece):
+    """Sorted groups -> (keys, chunks, counts): each group joined into one chunk, a group of
+    more than `piece` lines cut into chunks of `piece` lines (bounded memory)."""
+    counts = list(map(len, groups))
+    join = b"\n".join
+    if not counts or max(counts) <= piece:
+        return order, list(map(join, groups)), counts
+    keys, chunks, cnts = [], [], []
+    for k, g, c in zip(order, groups, counts, strict=True):
+        if c <= piece:
+            keys.append(k)
+            chunks.append(join(g))
+            cnts.append(c)
+            continue
+        for i in range(0, c, piece):
+            part = g[i:i + piece]
+            keys.append(k)
+            chunks.append(join(part))
+            cnts.append(len(part))
+    return keys, chunks, cnts
+
+
 def write_batches(out, batches, unique: bool):
-    """Write lines (each + b'\\n'); with unique, only the first line of each run of equal keys."""
+    """Write the lines of (keys, items[, grouped]) batches, each line + b'\\n'; items are lines,
+    or with grouped chunks of lines joined by b'\\n'. With unique, only the first line of each
+    run of equal keys."""
     prev = _nothing = object()
     write = full_writer(out)
-    for keys, lines in batches:
+    for batch in batches:
+        keys, lines = batch[0], batch[1]
+        step = 64 if len(batch) > 2 and batch[2] and not unique else 4096
         if unique:
             keep = []
             for k, line in zip(keys, lines, strict=False):
                 if prev is _nothing or k != prev:
-                    keep.append(line)
+                    i = line.find(b"\n")
+                    keep.append(line if i < 0 else line[:i])
                     prev = k
             lines = keep
-        for i in range(0, len(lines), 4096):
-            part = lines[i:i + 4096]
+        for i in range(0, len(lines), step):
+            part = lines[i:i + step]
             if part:
                 write(b"\n".join(part))
                 write(b"\n")
