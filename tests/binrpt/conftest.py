@@ -128,8 +128,12 @@ reconnect_backoff_max = 0.5
                               timeout=timeout, env={**os.environ, **(env or {})})
 
     def start(self, cfg: str, *args, env=None) -> subprocess.Popen:
+        # SIGINT at its default in the child: a test run started in the background (`cmd &` in a
+        # script, a CI runner) has SIGINT ignored, which binrpt would inherit (Python then installs no
+        # KeyboardInterrupt handler), and the SIGINT tests would wait for an exit that never comes
         p = subprocess.Popen([BIN, "-config", cfg, *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                             env={**os.environ, **(env or {})})
+                             env={**os.environ, **(env or {})},
+                             preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
         self.procs.append(p)
         return p
 
