@@ -672,10 +672,25 @@ class Applier:
             self._keyless_rows(ti, g, kind, rows)
             return
         if kind == "update":
+            partial = self._partial
             for r in rows:
                 before = self._image(ti, r["before_values"], r.get("before_none_sources"))
                 after = self._image(ti, r["after_values"], r.get("after_none_sources"))
-                self._add(S.update(ti, g, before, after, S.columns(ti, after, self._partial)))
+                cols = S.columns(ti, after, partial)
+                if partial:
+                    self._add(S.update(ti, g, before, after, cols))
+                    continue
+                added = S.extend_keyed_update(self._last(), ti, g, before, after, cols)
+                if added:
+                    self.pending_size += added
+                    if self.pending_size >= FLUSH_SIZE:
+                        self.flush()
+                else:
+                    st = S.keyed_update(ti, g, before, after, cols)
+                    self.pending.append(st)
+                    self.pending_size += S.keyless_size(st)
+                    if self.pending_size >= FLUSH_SIZE:
+                        self.flush()
             return
         images = [self._image(ti, r["values"], r.get("none_sources")) for r in rows]
         if kind == "insert":

@@ -201,19 +201,36 @@ def keyless_size(st: Stmt) -> int:
     return sum(sum(map(len, b)) + sum(map(len, a)) + 2 * (len(b) + len(a)) + 12 for b, a in st.lits)
 
 
+# -- keyed tables: UPDATE images by primary key, run as a set -----------------------------------
+def keyed_update(ti: TableInfo, gtid: str, before: dict, after: dict, cols: list[str]) -> Stmt:
+    """A batch of UPDATEs by primary key (kind pk_update): the target runs it as one join of a
+    temporary table of the images to the table when that gives the per-row result, else per row."""
+    st = Stmt("", None, "pk_update", ti.tdb, ti.table, [], info=ti, cols=cols, keys=ti.pk, lits=[])
+    _kl_append(st, gtid, before, {"before": before, "after": after})
+    return st
+
+
+def extend_keyed_update(st: Stmt | None, ti: TableInfo, gtid: str, before: dict, after: dict,
+                        cols: list[str]) -> int:
+    if (st is None or st.kind != "pk_update" or st.info is not ti or len(st.rows) >= KL_CHUNK
+            or not (st.cols is cols or st.cols == cols)):
+        return 0
+    return _kl_append(st, gtid, before, {"before": before, "after": after})
+
+
 def per_row(st: Stmt) -> list[Stmt]:
-    """A keyless batch as the reference per-row statements (every column `<=>`, LIMIT 1), in order."""
+    """A keyless (or keyed update) batch as the reference per-row statements, in order."""
     ti = st.info
-    if st.kind == "kl_update":
+    if st.kind in ("kl_update", "pk_update"):
         return [update(ti, g, im["before"], im["after"], st.cols) for g, im in st.rows]
     return [delete(ti, g, im) for g, im in st.rows]
 
 
 def expand(stmts: list[Stmt]) -> list[Stmt]:
     """Statements with keyless batches replaced by their per-row statements (dry run, debug log)."""
-    if not any(s.kind.startswith("kl_") for s in stmts):
+    if not any(s.lits is not None for s in stmts):
         return stmts
     out: list[Stmt] = []
     for s in stmts:
-        out.extend(per_row(s) if s.kind.startswith("kl_") else [s])
+        out.extend(per_row(s) if s.lits is not None else [s])
     return out

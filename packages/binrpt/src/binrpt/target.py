@@ -25,7 +25,7 @@ DUP_ERRORS = frozenset({1062, 1022, 1586, 1169})
 DDL_EXISTS_ERRORS = frozenset({1007, 1008, 1050, 1051, 1054, 1060, 1061, 1068, 1091, 1146, 1176, 1826, 4092})
 APPLY_SQL_MODE = "NO_AUTO_VALUE_ON_ZERO,NO_ENGINE_SUBSTITUTION"
 MAX_PACKET = 4 * 1024 * 1024
-KEYLESS = frozenset({"kl_update", "kl_delete"})
+KEYLESS = frozenset({"kl_update", "kl_delete", "pk_update"})  # batches run by run_keyless()
 # types a keyless batch's temporary table may index (the images are looked up by them)
 INDEXABLE = frozenset({"tinyint", "smallint", "mediumint", "int", "bigint", "decimal", "float", "double", "date",
                        "datetime", "timestamp", "time", "year", "char", "varchar", "binary", "varbinary", "enum",
@@ -412,13 +412,13 @@ class Target:
     # when an update's result matches a before-image of the batch (a chain: the order would
     # matter), an image matches fewer rows than images share it (a missing row: the per-row path
     # reports it), a value does not fit the temporary table exactly (a warning), or anything fails.
-    def _kl_plan(self, st: Stmt):
-        """(temporary table, before columns, set columns) for a keyless batch, or None (per row)."""
+    def _kl_plan(self, st: Stmt, index: bool = True):
+        """The temporary table for a batch (created once per connection), or None (per row)."""
         ti = st.info
         types = self._types.get((ti.tdb, ti.table))
         if not types or any(c not in types for c in st.keys) or any(c not in types for c in st.cols or ()):
             return None
-        sig = (ti.tdb, ti.table, tuple(st.keys), tuple(st.cols or ()), tuple(types[c] for c in st.keys),
+        sig = (index, ti.tdb, ti.table, tuple(st.keys), tuple(st.cols or ()), tuple(types[c] for c in st.keys),
                tuple(types[c] for c in st.cols or ()))
         name = self._kl_tables.get(sig)
         if name is not None:
@@ -434,7 +434,7 @@ class Target:
             idx.append(f"`b{i}`")
             size += width
 
-        if not idx:
+        if index and not idx:
             return None
 
         def coldef(c):
@@ -448,8 +448,8 @@ class Target:
         defs += [f"`a{i}` {coldef(c)}" for i, c in enumerate(st.cols or ())]
         with self.conn.cursor() as c:
             c.execute(f"DROP TEMPORARY TABLE IF EXISTS {name}")
-            c.execute(f"CREATE TEMPORARY TABLE {name} ({', '.join(defs)}, KEY `k` ({','.join(idx)})) "
-                      "ENGINE=InnoDB")
+            key = f", KEY `k` ({','.join(idx)})" if index else ""
+            c.execute(f"CREATE TEMPORARY TABLE {name} ({', '.join(defs)}{key}) ENGINE=InnoDB")
         self._kl_tables[sig] = name
         return name
 
@@ -457,7 +457,7 @@ class Target:
         self.dirty = True
         self.running = True
         try:
-            done = self._kl_batch(st)
+            done = self._pk_batch(st) if st.kind == "pk_update" else self._kl_batch(st)
         except pymysql.err.OperationalError as e:
             if error_code(e) in CONN_ERRORS:
                 raise Reconnect(f"target: {e.args[-1]}") from None
@@ -476,6 +476,68 @@ class Target:
         self.kl_per_row += len(done)
         rest = S.per_row(st)
         return self.run([rest[i] for i in done])
+
+    # UPDATEs by primary key: the images in a temporary table (the key's and the set columns' types),
+    # one UPDATE joining it to the table by the key: one statement for the batch instead of one per
+    # row. Only when the keys of the batch are distinct values, unchanged by the updates, and the
+    # target's own key is the same: then each row is changed once, by its one image, whatever the
+    # order. Otherwise (or when the matched count is not one row per image, or anything fails: the
+    # savepoint undoes it) the per-row statements run, in order.
+    def _pk_batch(self, st: Stmt):
+        if len(st.rows) < 2:
+            return None
+        ti = st.info
+        keys, sets = st.keys, st.cols or []
+        if not keys or self._ukeys.get((ti.tdb, ti.table)) != list(keys):
+            return None
+        setpos = {c: j for j, c in enumerate(sets)}
+        if any(k not in setpos for k in keys):
+            return None
+        seen = set()
+        for b, a in st.lits:
+            kb = tuple(b)
+            if kb in seen or "NULL" in kb or any(a[setpos[k]] != b[i] for i, k in enumerate(keys)):
+                return None
+            seen.add(kb)
+        name = self._kl_plan(st, index=False)
+        if name is None:
+            return None
+        rows = [f"({i},0,{','.join(b)},{','.join(a)})" for i, (b, a) in enumerate(st.lits)]
+        q = ti.qname
+        on = " AND ".join(f"{q}.{quote_name(col)}=u.`b{i}`" for i, col in enumerate(keys))
+        sql = (f"UPDATE {name} u STRAIGHT_JOIN {q} ON {on} SET " +
+               ",".join(f"{q}.{quote_name(col)}=u.`a{j}`" for j, col in enumerate(sets) if col not in keys))
+        with self.conn.cursor() as c:
+            if not self._kl_fill(c, name, rows):
+                return None
+            c.execute("SAVEPOINT binrpt_kl")
+            try:
+                c.execute(sql)
+                matched = c.rowcount
+            except pymysql.MySQLError as e:
+                if error_code(e) not in CONN_ERRORS:
+                    c.execute("ROLLBACK TO SAVEPOINT binrpt_kl")
+                raise
+            if matched != len(rows):
+                c.execute("ROLLBACK TO SAVEPOINT binrpt_kl")
+                return None
+        self.kl_batched += len(rows)
+        return []
+
+    def _kl_fill(self, c, name: str, rows: list[str]) -> bool:
+        """Empty the temporary table and insert the rows; False when a value changed on its way in."""
+        c.execute(f"DELETE FROM {name}")
+        k = 0
+        while k < len(rows):
+            j, size = k, 0
+            while j < len(rows) and (j == k or size + len(rows[j]) < MAX_PACKET // 2):
+                size += len(rows[j]) + 1
+                j += 1
+            c.execute(f"INSERT INTO {name} VALUES {','.join(rows[k:j])}")
+            if c.warning_count:
+                return False
+            k = j
+        return True
 
     def _kl_batch(self, st: Stmt):
         """Apply what can be applied as a set. Returns the indexes of the images still to run per
@@ -499,17 +561,8 @@ class Target:
                 res = [a[setpos[c]] if c in setpos else b[k] for k, c in enumerate(keys)]
                 rows.append(f"({i},1,{','.join(res)}{',NULL' * len(a)})")
         with self.conn.cursor() as c:
-            c.execute(f"DELETE FROM {tmp}")
-            k = 0
-            while k < len(rows):
-                j, size = k, 0
-                while j < len(rows) and (j == k or size + len(rows[j]) < MAX_PACKET // 2):
-                    size += len(rows[j]) + 1
-                    j += 1
-                c.execute(f"INSERT INTO {tmp} VALUES {','.join(rows[k:j])}")
-                if c.warning_count:
-                    return None  # a value changed on its way into the temporary table
-                k = j
+            if not self._kl_fill(c, tmp, rows):
+                return None  # a value changed on its way into the temporary table
             bcols = ",".join(f"`b{i}`" for i in range(nb))
             c.execute(f"SELECT _id, n - s, s FROM (SELECT _id, _side, COUNT(*) OVER w AS n, SUM(_side) OVER w AS s "
                       f"FROM {tmp} WINDOW w AS (PARTITION BY {bcols})) z WHERE _side=0")
