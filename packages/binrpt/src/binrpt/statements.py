@@ -11,7 +11,8 @@ Tables without any key: consecutive UPDATE (or DELETE) images of one table becom
 statement (kind kl_update / kl_delete), which the target runs as a set (target.run_keyless: the
 images in a temporary table joined to the table, one scan per batch instead of one per row) where
 that provably gives the per-row result, and otherwise as the per-row statements (per_row(), the
-reference path: every column `<=>`, LIMIT 1, in order).
+reference path: every column `<=>`, LIMIT 1, in order). Consecutive UPDATEs by primary key of one
+table likewise become one `pk_update` batch (target._pk_batch: one UPDATE joined to the images).
 """
 from __future__ import annotations
 
