@@ -2,6 +2,8 @@
 that never outlives freshness or exp, the decision for one request (with an injected clock)."""
 from __future__ import annotations
 
+import json
+
 import pytest
 from conftest import make_token, pem_public, toml_conf
 from deteco import auth, config
@@ -198,4 +200,51 @@ def test_authorized_line_is_loggers_line(monkeypatch, fmt, service, path, peer):
         monkeypatch.setattr(logs.time, "time", lambda: ts)
         want = log.line("info", "Authorized", service=service, path=path,
                         **{"req-id": "1a-2b-3", "remote-addr": peer, "cache": cached, "duration": took})
-        assert w.authorized(service, path, "1a-2b-3", w.field("remote-addr", peer), cached, took, ts) == want
+        d = auth.Decision(200, service, path, cached=cached)
+        assert w.authorized(d, "1a-2b-3", w.field("remote-addr", peer), took, ts) == want
+
+
+def test_repeated_request_bytes_are_parsed_once_but_decided_each_time(keys):
+    """The server keeps parsed requests by their bytes (nginx repeats them): the decision and its
+    exp/freshness checks still run for every request."""
+    import asyncio
+    import io
+
+    from deteco import logs, server
+    now = [NOW]
+    cfg = server.Config(listeners=[], conf_path="-", freshness=30, clock=lambda: now[0])
+    sent = []
+
+    class Transport:
+        def write(self, b):
+            sent.append(b)
+
+        def close(self):
+            sent.append(None)
+
+        def get_extra_info(self, k):
+            return ("127.0.0.1", 5555)
+
+    async def go():
+        srv = server.Server(cfg, _services(keys), logs.Logger("json", io.BytesIO()))
+        c = server.Connection(srv)
+        c.connection_made(Transport())
+        tok = make_token(keys["rsa"], now=NOW, exp_in=100)
+        req = f"GET /auth HTTP/1.1\r\nAuthorization: Bearer {tok}\r\nX-Original-URI: /allowed/x\r\n\r\n".encode()
+        for t in (0, 10, 31):
+            now[0] = NOW + t
+            c.data_received(req)
+        assert req in srv.heads
+        c.data_received(b"HEAD /live HTTP/1.0\r\n\r\n")
+        c.data_received(b"HEAD /live HTTP/1.0\r\n\r\n")     # after the close: ignored
+        c = server.Connection(srv)
+        c.connection_made(Transport())
+        c.data_received(b"HEAD /live HTTP/1.0\r\n\r\n")     # memoised, and still closes
+        return srv
+    srv = asyncio.run(go())
+    assert [s.split(b"\r\n")[0] if s else s for s in sent] == [
+        b"HTTP/1.1 200 OK", b"HTTP/1.1 200 OK", b"HTTP/1.1 401 Unauthorized", b"HTTP/1.1 200 OK", None,
+        b"HTTP/1.1 200 OK", None]
+    assert sent[3] == sent[5] and sent[3].endswith(b"Connection: close\r\n\r\n")
+    lines = srv.log.stream.getvalue().decode().splitlines()
+    assert [json.loads(x)["msg"] for x in lines] == ["Authorized", "Authorized", "Unauthorized"]

@@ -25,6 +25,7 @@ from deteco.logs import Logger, _ltsv_value
 
 MAX_HEADER = 16 * 1024
 MAX_BODY = 1 << 20
+HEAD_MEMO_MAX, HEAD_MEMO_BYTES = 1024, 4096     # parsed requests kept by their bytes
 REASONS = {200: "OK", 400: "Bad Request", 401: "Unauthorized", 403: "Forbidden", 404: "Not Found",
            405: "Method Not Allowed", 431: "Request Header Fields Too Large", 500: "Internal Server Error"}
 BODIES = {200: b"OK\n", 401: b"Unauthorized\n", 403: b"Forbidden\n", 404: b"Not Found\n", 400: b"Bad Request\n",
@@ -115,16 +116,15 @@ class LineWriter:
             return f"\t{_ltsv_value(k)}:{_ltsv_value(v)}"
         return "," + json.dumps(k, ensure_ascii=False) + ":" + json.dumps(v, separators=(",", ":"), ensure_ascii=False)
 
-    def authorized(self, service: str, path: str, rid: str, peer_field: str, cached: bool, took: float,
-                   ts: float) -> bytes:
-        """The `Authorized` line: service, path, req-id (letters, digits and `-`: written as is),
+    def authorized(self, d: auth.Decision, rid: str, peer_field: str, took: float, ts: float) -> bytes:
+        """The `Authorized` line of decision d: service, path, req-id (letters, digits and `-`: written as is),
         remote-addr (peer_field: field('remote-addr', peer)), cache, duration."""
-        key = (service, path)
-        frag = self.frags.get(key)
+        frag = self.frags.get(d)            # by identity: the decisions of the cache are reused
         if frag is None:
             if len(self.frags) > 4096:
                 self.frags.clear()
-            frag = self.frags[key] = self.field("service", service) + self.field("path", path)
+            frag = self.frags[d] = self.field("service", d.service) + self.field("path", d.path)
+        cached = d.cached
         if self.ltsv:
             return (f"level:info\tts:{_ltsv_value(ts)}\tmsg:Authorized{frag}\treq-id:{rid}{peer_field}"
                     f"\tcache:{cached}\tduration:{_ltsv_value(took)}").encode("utf-8", "backslashreplace") + b"\n"
@@ -199,8 +199,22 @@ class Connection(asyncio.Protocol):
     def data_received(self, data: bytes) -> None:
         if self.closing:
             return
-        buf = self.buf + data if self.buf else data
         srv = self.srv
+        if not self.buf:
+            req = srv.heads.get(data)       # a request seen before, byte for byte: parsed already
+            if req is not None:
+                try:
+                    resp, keep = srv.respond(req, self)
+                except Exception as e:                  # never a traceback per request
+                    self.fail(e, [])
+                    return
+                self.last = time.monotonic()
+                if keep:
+                    self.transport.write(resp)
+                else:
+                    self.close(resp)
+                return
+        buf = self.buf + data if self.buf else data
         out = []
         try:
             while buf:
@@ -226,25 +240,28 @@ class Connection(asyncio.Protocol):
                     return
                 if len(buf) < end:
                     break                               # the body is still coming
+                q = target.find("?")
+                req = (method, target if q < 0 else target[:q], version, headers, keep_alive(version, headers))
+                if buf is data and end == len(data):
+                    srv.remember_head(data, req)
                 buf = buf[end:]
-                keep = keep_alive(version, headers) and not srv.stopping.is_set()
-                resp = srv.answer(target, headers, self)
-                resp = resp if keep and version == "HTTP/1.1" else srv.reframe(resp, keep, version)
-                if method == "HEAD":
-                    resp = resp[:resp.index(b"\r\n\r\n") + 4]
+                resp, keep = srv.respond(req, self)
                 out.append(resp)
                 self.last = time.monotonic()
                 if not keep:
                     self.close(b"".join(out))
                     return
         except Exception as e:                          # never a traceback per request
-            srv.lines.line("error", "internal error", error=repr(e), **{"remote-addr": self.peer})
-            out.append(_response(500, BODIES[500], False))
-            self.close(b"".join(out))
+            self.fail(e, out)
             return
         self.buf = buf
         if out:
             self.transport.write(out[0] if len(out) == 1 else b"".join(out))
+
+    def fail(self, e: Exception, out: list) -> None:
+        self.srv.lines.line("error", "internal error", error=repr(e), **{"remote-addr": self.peer})
+        out.append(_response(500, BODIES[500], False))
+        self.close(b"".join(out))
 
 
 class Server:
@@ -262,6 +279,7 @@ class Server:
         # after one that has a body (a header-only subrequest): empty bodies keep it alive
         self.auth_bodies = BODIES if cfg.auth_body else {200: b"", 401: b"", 403: b""}
         self.ok200: dict = {}
+        self.heads: dict = {}
         self.stopping = asyncio.Event()
         self.drained = asyncio.Event()
 
@@ -274,6 +292,7 @@ class Server:
         self.services = new
         self.cache.clear()
         self.ok200.clear()
+        self.lines.frags.clear()
         self.lines.line("info", "reloaded", services=len(new))
 
     @staticmethod
@@ -284,10 +303,30 @@ class Server:
         conn = b"Connection: keep-alive" if keep else b"Connection: close"
         return head + b"\r\n" + conn + b"\r\n\r\n" + body
 
-    def answer(self, target: str, headers: dict, conn: Connection) -> bytes:
-        """The keep-alive HTTP/1.1 answer to one request; the decision is logged."""
-        q = target.find("?")
-        path = target if q < 0 else target[:q]
+    def remember_head(self, data: bytes, req: tuple) -> None:
+        """data (one whole request without a body) parses to req: the next identical request (nginx
+        sends the same bytes for each auth_request of one token and URI) is not parsed again."""
+        if len(data) <= HEAD_MEMO_BYTES:
+            if len(self.heads) >= HEAD_MEMO_MAX:
+                self.heads.clear()
+            self.heads[data] = req
+
+    def respond(self, req: tuple, conn: Connection) -> tuple[bytes, bool]:
+        """The answer to one parsed request (method, path, version, headers, keep-alive asked)
+        and whether the connection stays open."""
+        method, path, version, headers, keep = req
+        if keep and self.stopping.is_set():
+            keep = False
+        resp = self.answer(path, headers, conn)
+        if not keep or version != "HTTP/1.1":
+            resp = self.reframe(resp, keep, version)
+        if method == "HEAD":
+            resp = resp[:resp.index(b"\r\n\r\n") + 4]
+        return resp, keep
+
+    def answer(self, path: str, headers: dict, conn: Connection) -> bytes:
+        """The keep-alive HTTP/1.1 answer to a request for path (the target without its query);
+        the decision is logged."""
         if path != self.endpoint:
             if path == "/" or path == "/live":
                 return _response(200, b"OK\n", True)
@@ -299,8 +338,7 @@ class Server:
         rid = f"{self.prefix}-{self.seq}"
         took = round(time.monotonic() - t0, 6)
         if d.status == 200:
-            self.lines.add(self.lines.authorized(d.service, d.path, rid, conn.peer_field, d.cached, took,
-                                                 round(time.time(), 6)))
+            self.lines.add(self.lines.authorized(d, rid, conn.peer_field, took, round(time.time(), 6)))
             r = self.ok200.get(d.service)
             if r is None:
                 r = self.ok200[d.service] = _response(200, self.auth_bodies[200], True,
