@@ -189,21 +189,35 @@ def touched_tables(cfg, flavor: str, start: str, upto: str, tables: set, ddl_onl
         lib_log.addHandler(logging.NullHandler())
     lib_log.propagate = False
     settings = dict(cfg.source.pymysql_kwargs())
-    settings["read_timeout"] = cfg.read_timeout
+    # the source sends nothing while it looks for `start` in a large binlog (seconds under load):
+    # a longer read timeout than replication's, and heartbeats
+    settings["read_timeout"] = max(cfg.read_timeout, 300.0)
     if "password" in settings:
         settings["passwd"] = settings.pop("password")
     connects = [0]
+    last_error: list = [None]
 
     def wrapper(**kw):
         # the library reconnects by itself after a lost connection, for ever: a few times only here
         connects[0] += 1
         if connects[0] > 6:
             raise Fatal(f"source {cfg.source.dsn()}: the binlog connection was lost repeatedly while reading "
-                        f"the binlog from {start or 'the beginning'} to {upto}")
-        return pymysql.connect(**kw)
+                        f"the binlog from {start or 'the beginning'} to {upto} ({last_error[0]})")
+        conn = pymysql.connect(**kw)
+        read = conn._read_packet
+
+        def read_packet(*a, **k):
+            try:
+                return read(*a, **k)
+            except pymysql.MySQLError as e:
+                last_error[0] = e
+                raise
+        conn._read_packet = read_packet
+        return conn
 
     common = dict(connection_settings=settings, server_id=cfg.server_id, blocking=False, resume_stream=True,
                   report_slave=(report_host(cfg.channel), "", "", 0), enable_logging=False,
+                  slave_heartbeat=cfg.heartbeat or 1.0,
                   only_events=[GtidEvent, MariadbGtidEvent, QueryEvent, TableMapEvent],
                   pymysql_wrapper=wrapper)
     if flavor != "mysql":
@@ -461,6 +475,7 @@ class Snapshot:
             c.close()
 
     def _resume(self, snap: dict) -> None:
+        import pymysql
         cfg, src = self.cfg, self.src
         gtid2, _file2, _pos2 = open_snapshot(src, self.source.flavor)
         rows = self._state_rows()
@@ -468,10 +483,14 @@ class Snapshot:
         for d, n in sorted(todo):
             try:
                 _q(src, f"SELECT 1 FROM {quote_name(d)}.{quote_name(n)} LIMIT 0")
-            except Exception:
+            except pymysql.err.ProgrammingError as e:
+                if error_code(e) not in (1146, 1049):
+                    raise
                 raise Fatal(f"cannot resume the snapshot: table {d}.{n} is gone from the source; "
                             "run `binrpt snapshot --restart`") from None
-        changed = touched_tables(cfg, self.source.flavor, snap["gtid_state"], gtid2, todo)
+        # up to the source's position after those tables are locked (a DDL between the new snapshot
+        # and the locks counts too); conservative: a change after the new snapshot refuses as well
+        changed = touched_tables(cfg, self.source.flavor, snap["gtid_state"], self._source_now(), todo)
         if changed:
             raise Fatal(f"cannot resume the snapshot at position {snap['gtid_state']}: its consistent view ended "
                         "with the interrupted run, and the source changed "
