@@ -133,7 +133,7 @@ def test_snapshot_under_concurrent_writes_then_replication_is_exact(rig):
     _replicate_and_verify(rig, cfg)
 
 
-def _kill_mid_copy(rig, cfg: str) -> None:
+def _kill_mid_copy(rig, cfg: str, sig=signal.SIGKILL) -> int:
     p = subprocess.Popen([BIN, "snapshot", "-config", cfg, "--chunk-size", "100"],
                          stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     deadline = time.monotonic() + 120
@@ -150,8 +150,8 @@ def _kill_mid_copy(rig, cfg: str) -> None:
             time.sleep(0.01)
         else:
             raise AssertionError("the copy of pk never started")
-        p.send_signal(signal.SIGKILL)
-        p.wait(20)
+        p.send_signal(sig)
+        code = p.wait(30)
     finally:
         if p.poll() is None:
             p.kill()
@@ -165,6 +165,7 @@ def _kill_mid_copy(rig, cfg: str) -> None:
     assert rig.dst.q(f"SELECT COUNT(*) FROM `{rig.db}`.pk")[0][0] == copied
     assert _snapshot_state(rig)[1] is None
     assert rig.checkpoint() is None
+    return code
 
 
 def test_kill_9_mid_copy_resumes_at_the_next_chunk(rig):
@@ -188,6 +189,17 @@ def test_kill_9_mid_copy_resumes_at_the_next_chunk(rig):
     assert "snapshot resumed" in _stderr(r) and "table resumed" in _stderr(r), _stderr(r)
     _replicate_and_verify(rig, cfg)
     assert rig.dst.q(f"SELECT SUM(v) FROM `{rig.db}`.aa_first")[0][0] == 36
+
+
+def test_sigterm_mid_copy_exits_143_and_resumes(rig):
+    """SIGTERM during the copy: the chunk in flight is rolled back, exit 143; the rerun goes on."""
+    _load(rig, big=20000)
+    cfg = rig.config()
+    assert _kill_mid_copy(rig, cfg, signal.SIGTERM) == 143
+    r = _snapshot(cfg, "--chunk-size", "1000")
+    assert r.returncode == 0, _stderr(r)
+    assert "table resumed" in _stderr(r), _stderr(r)
+    _replicate_and_verify(rig, cfg)
 
 
 def test_resume_refused_when_an_unfinished_table_changed_then_restart(rig):
