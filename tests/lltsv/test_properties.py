@@ -297,3 +297,31 @@ def test_bulk_expressions_on_mixed_logs(data, keys, exprs, cond, small):
     slow, e2 = run(data, opts, fast=False)
     assert fast == slow
     assert e1.problems == e2.problems
+
+
+@MSETTINGS
+@given(mixed_log(), st.integers(3, 5))
+def test_all_fields_layout_trie_on_mixed_logs(data, reps):
+    """All fields through the trie of known layouts (learned on earlier chunks): the lines it
+    recognises print as they are, the others are checked one by one and replaced in place."""
+    chunk = data if data.endswith(b"\n") or not data else data + b"\n"
+    chunk = chunk.replace(b"\r\n", b"\n")   # as the reader does
+    expect = model(chunk)
+    eng = core.Engine(core.Options())
+    for _ in range(reps):
+        eng._sig_failing = 1          # past the single-layout try
+        eng._layout_failing = 0       # the trie even when it recognises few lines
+        assert eng.chunk(chunk, "t", 0) == expect
+    regular = [ln for ln in chunk.split(b"\n") if ln and core.line_signature(ln)]
+    if regular:
+        assert eng._layout_rx is not None
+
+
+def test_splice_replaces_the_right_line_among_equal_texts():
+    fixes_in = b"a:1\tb:2\na:1\ta:2\nc:3\na:1\ta:2\nnot ltsv\na:1\ta:2\n"
+    eng = core.Engine(core.Options())
+    for _ in range(4):
+        eng._sig_failing = 1
+        eng._layout_failing = 0
+        assert eng.chunk(fixes_in, "t", 0) == model(fixes_in)
+    assert eng._layout_rx is not None

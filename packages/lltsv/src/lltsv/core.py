@@ -124,6 +124,7 @@ class Engine:
         self._layout_seen: dict = {}
         self._layout_rx = None
         self._layout_failing = 0
+        self._layouts_new = False
         self._expr_names = {e.name for e in opts.exprs}
         o = opts
         plain = not o.exprs and not o.json and not o.color
@@ -269,12 +270,23 @@ class Engine:
                 b"(?m)^(?:(?:[^\n]*\t)?" + re.escape(key) + b":([^\t\n]*))?[^\n]*\n")
         return rx.findall(chunk)
 
+    def _walk_rx(self, keys):
+        """One regex that reads the values of several keys from a line of any layout and label
+        order in one pass: column by column (possessive, so nothing is tried twice), a column
+        labelled with a wanted key fills that key's group; a later column with the same label
+        overwrites it (last value wins, as upstream); any other column is skipped."""
+        rx = self._key_rx.get(keys)
+        if rx is None:
+            col = b"(?:" + b"|".join(re.escape(k) + b":([^\t\n]*+)" for k in keys) + b"|[^\t\n]*+)"
+            rx = self._key_rx[keys] = re.compile(b"(?m)^(?:\t?" + col + b")*+\n")
+        return rx
+
     def _bulk_columns(self, chunk, n, needed):
         """{key: list of n values} for `needed` (b"" = missing or empty: they print alike), or None
         when a key cannot be searched for (it holds ':', TAB or LF). Tried in turn: the chunk's
-        first-line layout on every line (one regex for all keys); one regex per key, which is
-        right for any line (an alternation of the frequent layouts with the odd lines read one by
-        one was tried: slower than this, see scripts/bench/NOTES.md)."""
+        first-line layout on every line (one regex for all keys); else, right for any line: one
+        regex per key for a single key, one column walk (_walk_rx) for several (one pass instead
+        of one per key; see scripts/bench/NOTES.md)."""
         if not self._sig_failing:
             cols = self._columns(chunk, n, needed)
             if cols is not None:
@@ -283,6 +295,7 @@ class Engine:
         else:
             self._sig_failing -= 1
         cols = {}
+        todo = []
         for k in needed:
             if b":" in k or b"\t" in k or b"\n" in k:
                 return None
@@ -290,10 +303,18 @@ class Engine:
                     and not chunk.startswith(k + b":"):
                 cols[k] = [b""] * n     # on no line (a key -e computes, a typo)
                 continue
-            c = self._key_column(chunk, k)
+            todo.append(k)
+        if len(todo) == 1:
+            c = self._key_column(chunk, todo[0])
             if len(c) != n:
                 return None
-            cols[k] = c
+            cols[todo[0]] = c
+        elif todo:
+            found = self._walk_rx(tuple(todo)).findall(chunk)
+            if len(found) != n:
+                return None
+            for j, k in enumerate(todo):
+                cols[k] = list(map(itemgetter(j), found))
         return cols
 
     def _nth_line(self, chunk, idx):
@@ -461,10 +482,12 @@ class Engine:
     def _all_fields(self, chunk, n):
         """Every field of every line: a line whose columns all have ':' and whose labels are
         distinct prints as it is. When the chunk's first-line layout fits every line, one regex
-        proves it. Else the frequent layouts seen so far (at most 12) form one alternation regex
-        that recognises in one pass the lines having one of them, and the other lines are checked
-        one by one (split on TAB, a set of labels), which is right for any layout and order; when
-        the alternation recognises few lines (shuffled labels), it is left out for a while."""
+        proves it. Else the layouts seen so far (at most 64) form one regex, a trie of their
+        labels (common prefixes read once, values possessive), that recognises in one pass the
+        lines having one of them; findall gives b"" for those (and for empty lines) and the text
+        of every other line, which is checked on its own (split on TAB, a set of labels): right
+        for any layout and order. Only the lines whose output differs are replaced, in place.
+        When the trie recognises few lines (shuffled labels), it is left out for a while."""
         if not self._sig_failing:
             sig = self._sig(chunk)
             if sig is not None and len(sig.regex(()).findall(chunk)) == n:
@@ -477,53 +500,103 @@ class Engine:
             found = self._layout_rx.findall(chunk)
             if len(found) != n:
                 found = None
-            elif not any(map(_SECOND, found)):
+            elif found.count(b"") == n:
                 return chunk      # every line has a known layout (or is empty)
         elif self._layout_failing:
             self._layout_failing -= 1
-        lines = chunk.split(b"\n")
-        lines.pop()
-        out = []
-        append = out.append
-        slow = self._slow_one
-        strict = self.o.strict
-        learn = self._layout_failing == 0 and len(self._layouts) < 12
+        if found is None:
+            found = chunk.split(b"\n")
+            found.pop()
+            tried = False
+        else:
+            tried = True
+        fixes = []
+        check = self._check_line
+        learn = self._layout_failing == 0 and len(self._layouts) < 64
         odd = 0
-        for i, line in enumerate(lines):
-            if not line or (found is not None and found[i][0]):
-                append(line)
+        for i, line in enumerate(found):
+            if not line:
                 continue
             odd += 1
-            cols = line.split(b"\t")
-            try:
-                labels = {c[:c.index(b":")] for c in cols}
-            except ValueError:
-                if strict and any(c and b":" not in c for c in cols):
-                    return None   # --strict: the per-record path reports it
-                append(slow(line))
+            r = check(line, learn and odd <= 64)
+            if r is None:
                 continue
-            if len(labels) == len(cols):
-                append(line)
-                if learn and odd <= 64:
-                    self._learn_layout(tuple(c[:c.index(b":")] for c in cols))
+            if r is False:
+                return None       # --strict: the per-record path reports it
+            fixes.append((i, line, r))
+        if odd * 10 > n:          # known layouts recognise less than 90 % of the lines
+            self._layout_failing = 8 if tried else 0
+        if self._layouts_new:
+            self._build_layout_rx()
+        if not fixes:
+            return chunk
+        return self._splice(chunk, fixes)
+
+    def _check_line(self, line, learn):
+        """None when a non-empty line prints as it is (every column has ':', labels distinct),
+        else its output (False under --strict for a column without ':')."""
+        cols = line.split(b"\t")
+        try:
+            labels = {c[:c.index(b":")] for c in cols}
+        except ValueError:
+            if self.o.strict and any(c and b":" not in c for c in cols):
+                return False
+            return self._slow_one(line)
+        if len(labels) == len(cols):
+            if learn:
+                self._learn_layout(tuple(c[:c.index(b":")] for c in cols))
+            return None
+        return self._slow_one(line)
+
+    @staticmethod
+    def _splice(chunk, fixes):
+        """chunk with line i (text `line`) replaced by `out`, for each (i, line, out) in order.
+        A line is found by its text between two LFs, from where the previous one ended: every
+        line with that text is in `fixes` (same text, same verdict), so the first one found
+        from there is line i."""
+        parts = []
+        pos = 0
+        for i, line, out in fixes:
+            if i == 0:
+                start = 0
             else:
-                append(slow(line))
-        if odd * 10 > n:          # the layouts recognise less than 90 % of the lines
-            self._layout_failing = 8 if found is not None else 0
-        out.append(b"")
-        return b"\n".join(out)
+                start = chunk.index(b"\n" + line + b"\n", pos) + 1
+            parts.append(chunk[pos:start])
+            parts.append(out)
+            pos = start + len(line)
+        parts.append(chunk[pos:])
+        return b"".join(parts)
 
     def _learn_layout(self, labels):
-        """Count a layout; one seen 3 times joins the alternation."""
+        """Count a layout; one seen 3 times joins the trie (rebuilt after the chunk)."""
         c = self._layout_seen.get(labels, 0) + 1
         if len(self._layout_seen) > 4096:
             self._layout_seen.clear()
         self._layout_seen[labels] = c
-        if c != 3 or labels in self._layouts:
-            return
-        self._layouts.append(labels)
-        alts = b"|".join(b"\t".join(re.escape(lb) + b":[^\t\n]*" for lb in lay) for lay in self._layouts)
-        self._layout_rx = re.compile(b"(?m)^(?:(" + alts + b")|([^\n]*))\n")
+        if c == 3 and labels not in self._layouts and len(self._layouts) < 64:
+            self._layouts.append(labels)
+            self._layouts_new = True
+
+    def _build_layout_rx(self):
+        self._layouts_new = False
+        trie: dict = {}
+        for lay in self._layouts:
+            node = trie
+            for lb in lay:
+                node = node.setdefault(lb, {})
+            node[None] = None
+
+        def pat(node, first):
+            alts = []
+            for lb, child in node.items():
+                if lb is None:
+                    alts.append(b"(?=\n)")
+                else:
+                    alts.append((b"" if first else b"\t") + re.escape(lb) + b":[^\t\n]*+"
+                                + pat(child, False))
+            return alts[0] if len(alts) == 1 else b"(?:" + b"|".join(alts) + b")"
+
+        self._layout_rx = re.compile(b"(?m)^(?:" + pat(trie, True) + b"|([^\n]*+))\n")
 
     def _slow_one(self, line):
         """One line through the per-record path (all fields, nothing to report)."""

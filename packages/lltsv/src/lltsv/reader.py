@@ -15,6 +15,27 @@ import stat
 from . import _entry
 
 CHUNK = 4 << 20
+_heap_kept = False
+
+
+def keep_heap() -> None:
+    """Big inputs: each chunk, its copies and the output are buffers of a few MiB; glibc serves
+    them with mmap (or gives the top of the heap back after each one) and faults them in again:
+    270 000 page faults and a fifth of the CPU for 1 M lines (scripts/bench/NOTES.md). Keep
+    them on the heap: no mmap below 64 MiB, no trimming below 128 MiB, 16 MiB of slack at the
+    top. Once per process; not glibc (no mallopt): nothing happens."""
+    global _heap_kept
+    if _heap_kept:
+        return
+    _heap_kept = True
+    try:
+        import ctypes
+        libc = ctypes.CDLL(None)
+        libc.mallopt(-3, 64 << 20)     # M_MMAP_THRESHOLD
+        libc.mallopt(-1, 128 << 20)    # M_TRIM_THRESHOLD
+        libc.mallopt(-2, 16 << 20)     # M_TOP_PAD
+    except (OSError, AttributeError, ImportError):
+        pass
 
 
 class ReadError(Exception):
@@ -101,6 +122,8 @@ def run(engine, f, where: str, out) -> None:
             raise _entry.WriteError(e.strerror or str(e)) from None
 
     for data in _reads(f):
+        if len(data) >= CHUNK:
+            keep_heap()
         if carry:
             data = carry + data
         cut = data.rfind(b"\n")
