@@ -248,3 +248,16 @@ def test_repeated_request_bytes_are_parsed_once_but_decided_each_time(keys):
     assert sent[3] == sent[5] and sent[3].endswith(b"Connection: close\r\n\r\n")
     lines = srv.log.stream.getvalue().decode().splitlines()
     assert [json.loads(x)["msg"] for x in lines] == ["Authorized", "Authorized", "Unauthorized"]
+
+
+@pytest.mark.parametrize("tok", ["abc", "a.b", "a.!!!.c", "e30.bm90IGpzb24.x", "e30.WzFd.x", "e30.\u00e9.x",
+                                 "e30.eyJzdWIiOiJzdmMtYSJ9", "a.b.c.d"])
+def test_malformed_tokens_are_401_malformed(keys, tok):
+    d = auth.decide(f"Bearer {tok}", "/allowed", _services(keys), auth.Cache(10, 1), 3600, NOW)
+    assert (d.status, d.reason) == (401, "malformed token")
+
+
+def test_unverified_sub_reads_what_pyjwt_reads(keys):
+    import jwt
+    tok = make_token(keys["rsa"], now=NOW)
+    assert auth.unverified_sub(tok) == jwt.decode(tok, options={"verify_signature": False})["sub"] == "svc-a"
