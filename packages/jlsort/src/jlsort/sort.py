@@ -30,6 +30,7 @@ from .records import converter, make_keys
 
 KEEPALIVE = None      # a list when the process will end with os._exit: big lists are not freed
 LINE_OVERHEAD = 112   # estimated memory per line beside its bytes: objects, list slots, key
+GROUP_OVERHEAD = 64   # the same in the grouped buffer (no key per line: a bytes object, a slot)
 FANIN = 64           # runs merged at once, at most (fewer under a small descriptor limit)
 RESERVED_FDS = 24    # descriptors kept for the standard streams, the input, the output ...
 
@@ -359,7 +360,7 @@ class Sorter:
                     acc += vals
         if nbytes is None:
             nbytes = sum(map(len, lines))
-        self.mem += nbytes + LINE_OVERHEAD * n
+        self.mem += nbytes + (LINE_OVERHEAD if self.groups is None else GROUP_OVERHEAD) * n
         if self.mem >= self.capacity:
             self.spill()
 
@@ -371,6 +372,7 @@ class Sorter:
     def _to_list(self):
         """The grouped buffer -> the list form (its lines in sorted order: a sorted prefix)."""
         order, groups = self._sorted_groups()
+        self.mem += (LINE_OVERHEAD - GROUP_OVERHEAD) * self.glines
         self.lines = list(chain.from_iterable(groups))
         self.comps = [_expand(order, map(len, groups))]
         self.strs = (True,)
@@ -582,17 +584,21 @@ def _group_chunks(order, groups, piece):
     if not counts or max(counts) <= piece:
         return order, list(map(join, groups)), counts
     keys, chunks, cnts = [], [], []
-    for k, g, c in zip(order, groups, counts, strict=True):
-        if c <= piece:
-            keys.append(k)
-            chunks.append(join(g))
-            cnts.append(c)
-            continue
+    a = 0
+    for b in [i for i, c in enumerate(counts) if c > piece]:
+        keys += order[a:b]
+        chunks += map(join, groups[a:b])
+        cnts += counts[a:b]
+        g, c = groups[b], counts[b]
         for i in range(0, c, piece):
             part = g[i:i + piece]
-            keys.append(k)
+            keys.append(order[b])
             chunks.append(join(part))
             cnts.append(len(part))
+        a = b + 1
+    keys += order[a:]
+    chunks += map(join, groups[a:])
+    cnts += counts[a:]
     return keys, chunks, cnts
 
 
