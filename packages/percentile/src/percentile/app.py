@@ -20,7 +20,8 @@ def run(a, pcts, extra, stdin, stdout, stderr) -> int:
     col = Collector(strict=a.strict,
                     key=os.fsencode(a.key) if a.key is not None else None,
                     group=os.fsencode(a.group) if a.group is not None else None,
-                    fmt=a.input_format)
+                    fmt=a.input_format,
+                    quantiles=_quantiles(a, pcts, extra))
     rc = 0
     for name in files:
         shown = "<stdin>" if name == "-" else name
@@ -80,6 +81,17 @@ def run(a, pcts, extra, stdin, stdout, stderr) -> int:
         _summary(col, a.key, stderr)
     return rc
 
+
+
+def _quantiles(a, pcts, extra) -> list | None:
+    """The quantile positions of the wanted statistics, for reading numbers filtered around them
+    (reader.Prefiltered), or None where every value is needed: -k/-g, --scale, stddev and var."""
+    if a.key is not None or a.scale is not None or "stddev" in extra or "var" in extra:
+        return None
+    qs = [float(p.exact) for p in pcts]
+    if "median" in extra:
+        qs.append(0.5)
+    return qs
 
 
 def _quote(raw: bytes) -> str:

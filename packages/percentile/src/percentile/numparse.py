@@ -46,6 +46,26 @@ def parse_lines(lines: list[bytes], first: int, out: list, on_bad: BadFn) -> Non
             on_bad(i, line, e.reason)
 
 
+def decode_block(block: bytes, on_bad: BadFn) -> list:
+    """The values of the LF-separated lines of `block` (no final LF) as a new list: the decoder's
+    own list when every line is a JSON number (no copy), else parse_block's."""
+    if _decoder is None:
+        _init()
+    if block:
+        try:
+            vals = _decoder.decode(b"[" + block.translate(_TR) + b"]")
+        except _errors:
+            pass
+        else:
+            if vals:                   # (one empty line alone decodes as [])
+                if 0.0 in vals and b"-" in block:
+                    _fix_signed_zeros(block, 0, len(block) + 1, vals)
+                return vals
+    out: list = []
+    parse_block(block, out, on_bad)
+    return out
+
+
 def parse_block(block: bytes, out: list, on_bad: BadFn) -> None:
     """Append the values of the LF-separated lines of `block` (no final LF) to `out`."""
     if _decoder is None:

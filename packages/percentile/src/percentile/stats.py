@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import math
 import random
-from bisect import bisect_left
+from bisect import bisect_right
 from dataclasses import dataclass, field
 from fractions import Fraction
 
@@ -90,15 +90,53 @@ class Order:
 
 
 def order_stats(vals: list, wanted: set[int], maybe_nan: bool, rng_seed: int = 0) -> Order:
+    """vals: a list or array('d'), or a Prefiltered (reader.py): the values kept around windows
+    planned before reading, which answers without ever holding every value unless a window
+    missed (then all_values() decodes them again)."""
     n = len(vals)
     o = Order(n)
     if n == 0:
         return o
+    if hasattr(vals, "all_values"):
+        if not maybe_nan and resolve_windows(n, vals.kept(), True, vals.sample, vals.clusters, wanted, o):
+            return o
+        o = Order(n)
+        vals = vals.all_values()
     if n < SORT_BELOW or maybe_nan or not _select(vals, wanted, o, rng_seed):
         s = _sorted_all(vals, maybe_nan)
         o.at = {i: s[i] for i in wanted}
         o.min, o.max = s[0], s[-1]
     return o
+
+
+def plan_windows(sample: list, qs) -> list | None:
+    """Value windows around quantile positions, as clusters [lo, hi] of positions in `sample`
+    (sorted ascending, m values): each q in qs (0..1) gets pos = q*(m-1) +- 6 standard deviations
+    of a sample quantile (+8), lo = -1 when the window reaches the bottom 1 % (no lower bound, the
+    minimum included), hi = m when it reaches the top 1 % (no upper bound). Overlapping windows are
+    merged. None when they would cover more than half of the values (sorting is cheaper then)."""
+    m = len(sample)
+    wins = []
+    for q in sorted(qs):
+        pos = q * (m - 1)
+        margin = 6.0 * math.sqrt(m * q * (1.0 - q)) + 8.0
+        lo = math.floor(pos - margin)
+        hi = math.ceil(pos + margin)
+        if lo <= m * 0.01:
+            lo = -1
+        if hi >= m * 0.99:
+            hi = m
+        wins.append([lo, hi])
+    clusters: list = []
+    for w in wins:
+        if clusters and w[0] <= clusters[-1][1]:
+            clusters[-1][1] = max(clusters[-1][1], w[1])
+        else:
+            clusters.append(w)
+    width = sum(min(c[1], m) - max(c[0], 0) for c in clusters) / m
+    if width > 0.5 or not clusters:
+        return None
+    return clusters
 
 
 def _select(vals: list, wanted: set[int], o: Order, seed: int) -> bool:
@@ -110,70 +148,75 @@ def _select(vals: list, wanted: set[int], o: Order, seed: int) -> bool:
     sample.sort()
     if len(set(sample)) <= m // 10:
         return _count_select(vals, wanted, o)
-    wins = []
-    for idx in sorted(wanted):
-        q = idx / (n - 1)
-        pos = q * (m - 1)
-        margin = 6.0 * math.sqrt(m * q * (1.0 - q)) + 8.0
-        lo = math.floor(pos - margin)
-        hi = math.ceil(pos + margin)
-        if lo <= m * 0.01:
-            lo = -1                      # no lower bound: include the minimum
-        if hi >= m * 0.99:
-            hi = m                       # no upper bound: include the maximum
-        wins.append([lo, hi, [idx]])
-    clusters: list = []
-    for w in wins:
-        if clusters and w[0] <= clusters[-1][1]:
-            c = clusters[-1]
-            c[1] = max(c[1], w[1])
-            c[2].extend(w[2])
-        else:
-            clusters.append(w)
-    width = sum(min(c[1], m) - max(c[0], 0) for c in clusters) / m
-    if width > 0.5 or not clusters:
+    clusters = plan_windows(sample, [idx / (n - 1) for idx in wanted])
+    if clusters is None:
         return False
-    a = vals            # values >= current lower bound (the first time: and those < s0)
-    below = 0           # values not in `a`: all of them sort before the values of `a` >= s0
+    return resolve_windows(n, vals, False, sample, clusters, wanted, o)
+
+
+def resolve_windows(n: int, a, lows: bool, sample: list, clusters: list, wanted: set[int],
+                    o: Order) -> bool:
+    """Find the wanted order statistics of n values inside the windows (plan_windows), or False.
+
+    a: every value (lows False), or, already filtered (lows True), exactly the values >= the first
+    cluster's lower bound or <= sample[0] (the first cluster must have a lower bound then). Each
+    cluster keeps the values >= its lower bound (counting the others: `below`) and <= its upper
+    bound, sorted: `mid`. The values <= sample[0] are kept by the first cluster as well: they are
+    the smallest ones, so they give the exact minimum without a pass of their own. A wanted index
+    is taken from a cluster when below + first <= index < below + len(mid): mid then holds every
+    value of its rank range, so the result is exactly what a full sort gives, whatever the sample
+    was; an index no cluster brackets makes the whole call return False (the caller sorts)."""
+    m = len(sample)
     s0 = sample[0]
     slack = n * 0.01 + 1000
-    for lo, hi, idxs in clusters:
-        lows = False
+    todo = set(wanted)
+    below = 0
+    whole = a           # not to be sorted in place (the caller's values)
+    for ci, (lo, hi) in enumerate(clusters):
+        first_cluster = ci == 0
         if lo >= 0:
             lo_v = sample[lo]
-            if a is vals:
-                # one pass for two jobs: the values from the lower bound up, and the values below
-                # the sample's minimum (few or none), which give the exact minimum
-                a = [x for x in a if x >= lo_v or x < s0]
-                lows = True
+            if first_cluster:
+                if not lows:
+                    # one pass for two jobs: the values from the lower bound up, and the values
+                    # up to the sample's minimum (few or none), which give the exact minimum
+                    a = [x for x in a if x >= lo_v or x <= s0]
             else:
                 a = [x for x in a if x >= lo_v]
             below = n - len(a)
             if len(a) > n * (1 - lo / m) * 1.2 + slack:
                 return False                 # the sample lied (ties, ordering): sort instead
+        elif lows:
+            return False                     # filtered without a lower bound: not this layout
         if hi < m:
             hi_v = sample[hi]
             mid = [x for x in a if x <= hi_v]
         else:
-            mid = a if a is not vals else list(a)
+            mid = list(a) if a is whole else a
         if len(mid) > n * (min(hi, m) - max(lo, 0)) / m * 1.5 + slack:
             return False
+        if not mid:
+            if lo < 0 or hi >= m:
+                return False                 # the extreme it was to give is unknown
+            continue                         # (a sample that lied: nothing in this window)
         mid.sort()
-        first = 0           # mid[:first] are the values < s0 (sorted global indexes 0..first-1)
-        if lows:
-            first = bisect_left(mid, s0)
-            o.min = mid[0] if first else s0
-        if lo < 0:
+        first = 0           # mid[:first]: the values <= s0, global ranks 0..first-1
+        if lo >= 0 and first_cluster:
+            first = bisect_right(mid, s0)
+            if not first:
+                return False                 # s0 is not among the values: minimum unknown
+            o.min = mid[0]
+        elif lo < 0:
             o.min = mid[0]
         if hi >= m:
             o.max = mid[-1]
-        for idx in idxs:
+        for idx in sorted(todo):
             j = idx - below
-            if not first <= j < len(mid):
-                return False
-            o.at[idx] = mid[j]
-    if math.isnan(o.min):
-        o.min = min(vals)
+            if first <= j < len(mid):
+                o.at[idx] = mid[j]
+                todo.discard(idx)
+    if todo or math.isnan(o.min):
+        return False
     if math.isnan(o.max):
         o.max = max(a)     # every value above the last lower bound is in `a`
     return True
@@ -181,7 +224,6 @@ def _select(vals: list, wanted: set[int], o: Order, seed: int) -> bool:
 
 def _count_select(vals, wanted: set[int], o: Order) -> bool:
     """Few distinct values: count them (no sort of n values, little memory)."""
-    from bisect import bisect_right
     from collections import Counter
 
     c = Counter(vals)
