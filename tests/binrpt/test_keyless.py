@@ -261,3 +261,20 @@ def test_keyed_updates_of_distinct_rows_are_one_join(kl_db):
     before = t.kl_batched
     _pk_differential(dst, t, rows, ops[:3] + [(missing, {**missing, "d": decimal.Decimal("1.000")})])
     assert t.kl_batched == before
+
+
+def test_a_non_transactional_table_runs_per_row(kl_db):
+    """A savepoint cannot undo a batch on MyISAM: such tables keep the per-row statements."""
+    from binrpt.values import literal
+    dst, t = kl_db
+    rows = [{"a": i, "s": "x", "f": None, "d": None, "j": None, "b": None} for i in range(10)]
+    dst.q("DROP TABLE IF EXISTS kl_diff.my")
+    dst.q(DDL.format(t="kl_diff.my").replace("InnoDB", "MyISAM"))
+    dst.q("INSERT INTO kl_diff.my VALUES " + ",".join("(" + ",".join(literal(r[c]) for c in COLS) + ")" for r in rows))
+    t.forget_columns()
+    t.columns("kl_diff", "my")
+    before = t.kl_batched
+    ops = [("update", dict(r), {**r, "a": r["a"] + 100}) for r in rows[:6]]
+    assert _apply(t, _batches(_ti("kl_diff", "my"), ops)) == []
+    assert t.kl_batched == before
+    assert dst.q("SELECT COUNT(*) FROM kl_diff.my WHERE a >= 100")[0][0] == 6

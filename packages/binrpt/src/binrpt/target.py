@@ -283,6 +283,13 @@ class Target:
             "TABLE_NAME=%s ORDER BY ORDINAL_POSITION", (db, table))
         out = {r[0]: bool(int(r[1])) for r in rows} if rows else None
         self._types[key] = {r[0]: (str(r[2]), r[3], str(r[4]).lower(), r[5]) for r in rows}
+        if out is not None:
+            # batches run as a set only on a transactional table: a savepoint must undo a batch that
+            # turns out not to give the per-row result before the per-row statements run
+            eng = self.query("SELECT ENGINE FROM information_schema.TABLES WHERE TABLE_SCHEMA=%s AND TABLE_NAME=%s",
+                             (db, table))
+            if not eng or str(eng[0][0]).lower() != "innodb":
+                self._types[key] = {}
         self._ukeys[key] = self._unique_key(db, table) if out is not None else []
         self._columns[key] = out
         return out
