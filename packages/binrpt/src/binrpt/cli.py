@@ -83,8 +83,9 @@ def build_parser(cmd: str) -> _entry.ArgumentParser:
         p = _parser(f"{PROG} snapshot", "Copy the replicated tables from the source to the target in one consistent "
                                         "snapshot, in primary-key chunks, and record its GTID position in the "
                                         "channel's checkpoint: `binrpt` started afterwards continues from there. "
-                                        "An interrupted snapshot resumes at the next chunk when rerun. Refuses while "
-                                        "a binrpt replicates on the channel.")
+                                        "An interrupted snapshot resumes at the next chunk when rerun, if the tables "
+                                        "not yet copied did not change since (otherwise see --restart). Refuses "
+                                        "while a binrpt replicates on the channel.")
         p.add_argument("--chunk-size", type=_positive_int, default=10000,
                        help="rows per primary-key chunk and target transaction (default 10000)")
         p.add_argument("--restart", action="store_true",
