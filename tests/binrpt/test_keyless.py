@@ -97,9 +97,29 @@ def _load(server, db, table, rows):
                  ",".join("(" + ",".join(literal(r[c]) for c in COLS) + ")" for r in rows))
 
 
-@pytest.fixture(scope="module")
-def kl_db(pair):
-    _src, dst = pair
+class _Srv:
+    def __init__(self, db):
+        self.params = db.params
+
+    def q(self, sql, args=None):
+        import pymysql
+        p = self.params
+        c = pymysql.connect(host=p["host"], port=p["port"], user=p["user"], password=p["password"], autocommit=True)
+        try:
+            with c.cursor() as cur:
+                cur.execute(sql, args)
+                return list(cur.fetchall())
+        finally:
+            c.close()
+
+
+@pytest.fixture(scope="module", params=["mariadb", "mysql"])
+def kl_db(request):
+    """The target: the suite's MariaDB target, or a MySQL 9 one (skipped where MySQL is missing)."""
+    if request.param == "mariadb":
+        _src, dst = request.getfixturevalue("pair")
+    else:
+        dst = _Srv(request.getfixturevalue("mysql_factory")(server_id=37))
     dst.q("CREATE DATABASE IF NOT EXISTS kl_diff")
     dst.q("CREATE DATABASE IF NOT EXISTS kl_cp")
     t = _target(dst, "kl_cp")
