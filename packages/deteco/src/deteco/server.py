@@ -26,6 +26,7 @@ from deteco.logs import Logger, _ltsv_value
 MAX_HEADER = 16 * 1024
 MAX_BODY = 1 << 20
 HEAD_MEMO_MAX, HEAD_MEMO_BYTES = 1024, 4096     # parsed requests kept by their bytes
+READ_SIZE = 64 * 1024
 REASONS = {200: "OK", 400: "Bad Request", 401: "Unauthorized", 403: "Forbidden", 404: "Not Found",
            405: "Method Not Allowed", 431: "Request Header Fields Too Large", 500: "Internal Server Error"}
 BODIES = {200: b"OK\n", 401: b"Unauthorized\n", 403: b"Forbidden\n", 404: b"Not Found\n", 400: b"Bad Request\n",
@@ -155,9 +156,11 @@ class LineWriter:
         self.add(self.log.line(level, msg, **fields))
 
 
-class Connection(asyncio.Protocol):
+class Connection(asyncio.BufferedProtocol):
     """One client connection. Requests are decided synchronously as their bytes arrive; the
-    answers to the requests of one read go out in one write, in order."""
+    answers to the requests of one read go out in one write, in order. A BufferedProtocol: the
+    event loop reads into the server's one 64 KiB buffer (asyncio's own recv allocates 256 KiB per
+    read, which glibc serves with mmap/munmap: about 12 us per read, half of deteco's time)."""
     __slots__ = ("srv", "transport", "buf", "peer", "peer_field", "last", "closing")
 
     def __init__(self, srv: "Server"):
@@ -188,6 +191,12 @@ class Connection(asyncio.Protocol):
 
     def eof_received(self):
         return False
+
+    def get_buffer(self, sizehint: int):
+        return self.srv.rview
+
+    def buffer_updated(self, nbytes: int) -> None:
+        self.data_received(bytes(self.srv.rview[:nbytes]))
 
     def close(self, data: bytes = b"") -> None:
         self.closing = True
@@ -280,6 +289,7 @@ class Server:
         self.auth_bodies = BODIES if cfg.auth_body else {200: b"", 401: b"", 403: b""}
         self.ok200: dict = {}
         self.heads: dict = {}
+        self.rview = memoryview(bytearray(READ_SIZE))     # every connection reads into it, in turn
         self.stopping = asyncio.Event()
         self.drained = asyncio.Event()
 
