@@ -225,3 +225,27 @@ def test_grouped_sort_with_parallel_workers(jlsort, tmp_path, cap):
         r = jlsort("-k", "k", "-c", cap, "--parallel", "2", *extra, p)
         assert r.rc == 0, r
         assert r.lines == reference(lines, desc=bool(extra))
+
+
+def test_string_keys_are_first_decoded_as_required_strings():
+    """Top-level keys are first decoded as required strings (no pass over the types); a block
+    with another value (or none) is decoded again generally, and no more tries are made."""
+    specs = [parse_keyspec("k")]
+    ex = Extractor(specs, Stats("t"), "keep")
+    block = [b'{"k":"%d","x":[1,{"k":2}]}' % (i % 3) for i in range(40)]
+    data = b"\n".join(block)
+    kept, comps, _ = ex.block(block, "-", 0, (data, len(data)))
+    assert comps == [[str(i % 3) for i in range(40)]] and ex.last_str == (True,)
+    assert ex.str_dec is not None
+    bad = block[:]
+    bad[5] = b"nope"  # not JSON: decoded again line by line, the next blocks still try
+    data = b"\n".join(bad)
+    kept, comps, _ = ex.block(bad, "-", 0, (data, len(data)))
+    assert len(kept) == 40 and comps[0][5] is not None and ex.last_str == (False,)
+    assert ex.str_dec is not None
+    other = block[:]
+    other[7] = b'{"k":7}'
+    data = b"\n".join(other)
+    kept, comps, _ = ex.block(other, "-", 0, (data, len(data)))
+    assert comps[0][7] == 7 and ex.last_str == (False,) and ex.str_dec is None
+    assert Extractor([parse_keyspec("a.b")], Stats("t")).str_dec is None

@@ -152,6 +152,14 @@ class Extractor:
         self.struct = msgspec.defstruct("Keys", fields, rename=rename, gc=False)
         self.dec = msgspec.json.Decoder(self.struct, float_hook=Decimal)
         self.any_dec = msgspec.json.Decoder(float_hook=Decimal)
+        # keys that are top-level members: first tried as required strings, which leaves out
+        # the pass over the values for their types (until a block has another value: then no
+        # more tries)
+        self.str_dec = None
+        if all(len(s.path) == 1 for s in specs):
+            sfields = [(f"f{i}", str) for i in range(len(tops))]
+            self.str_dec = msgspec.json.Decoder(
+                msgspec.defstruct("StrKeys", sfields, rename=rename, gc=False))
         self.getters = []
         for s in specs:
             g = attrgetter(f"f{tops.index(str(s.path[0]))}")
@@ -178,6 +186,23 @@ class Extractor:
         """-> (kept_lines, comps, linenos or None). lineno0 = number of lines before the block;
         raw = (data, end) with data[:end] == b"\\n".join(lines), for the one-call decode."""
         self.invalid_idx = bad = set()
+        if raw and self.str_dec is not None:
+            try:
+                structs = self._bulk(lines, *raw, dec=self.str_dec)
+            except msgspec.ValidationError:  # a value that is not a string, or missing
+                structs, self.str_dec = None, None
+            except BAD_JSON:
+                structs = None
+            if structs:
+                comps = self._vals(structs)
+                if self.share and len(lines) > 64:
+                    d = self.shared
+                    for vals in comps:
+                        if len(d) > 1 << 16:
+                            d.clear()
+                        vals[:] = map(d.setdefault, vals, vals)
+                self.last_str = (True,) * len(comps)
+                return lines, comps, None
         try:
             structs = (raw and self._bulk(lines, *raw)) or list(map(self.dec.decode, lines))
             linenos = None
@@ -229,7 +254,7 @@ class Extractor:
             raise DataError(pending)
         return lines, comps, linenos
 
-    def _bulk(self, lines, data, end):
+    def _bulk(self, lines, data, end, dec=None):
         """Decode a block in one call when each line is surely one object: every line starts
         with `{` and ends with `}` (then no value can span lines; `}\\r` for CRLF) and the
         number of values is the number of lines."""
@@ -244,7 +269,7 @@ class Extractor:
                 return None
         else:
             return None
-        structs = self.dec.decode_lines(memoryview(data)[:end])
+        structs = (dec or self.dec).decode_lines(memoryview(data)[:end])
         return structs if len(structs) == n else None
 
     def _keys_text(self) -> str:
