@@ -300,28 +300,45 @@ def test_bulk_expressions_on_mixed_logs(data, keys, exprs, cond, small):
 
 
 @MSETTINGS
-@given(mixed_log(), st.integers(3, 5))
-def test_all_fields_layout_trie_on_mixed_logs(data, reps):
-    """All fields through the trie of known layouts (learned on earlier chunks): the lines it
-    recognises print as they are, the others are checked one by one and replaced in place."""
+@given(mixed_log(), st.integers(3, 5), st.booleans())
+def test_all_fields_known_layouts_or_labels_on_mixed_logs(data, reps, trie):
+    """All fields through the trie of known layouts (learned on earlier chunks), or through the
+    regex of known labels (each once, any order): the lines they recognise print as they are,
+    the others are checked one by one and replaced in place."""
     chunk = data if data.endswith(b"\n") or not data else data + b"\n"
     chunk = chunk.replace(b"\r\n", b"\n")   # as the reader does
     expect = model(chunk)
     eng = core.Engine(core.Options())
+    regular = [ln for ln in chunk.split(b"\n") if ln and core.line_signature(ln)]
+    if trie:
+        _learn(eng, regular[::2])     # half the layouts known: the others are odd lines
     for _ in range(reps):
         eng._sig_failing = 1          # past the single-layout try
-        eng._layout_failing = 0       # the trie even when it recognises few lines
+        eng._layout_failing = 0 if trie else 5
         assert eng.chunk(chunk, "t", 0) == expect
-    regular = [ln for ln in chunk.split(b"\n") if ln and core.line_signature(ln)]
     if regular:
-        assert eng._layout_rx is not None
+        assert (eng._layout_rx is not None) == trie
+        if not trie:
+            assert eng._uniq_rx is not None
+
+
+def _learn(eng, lines):
+    for ln in lines:
+        for _ in range(3):
+            eng._learn_layout(core.line_signature(ln))
+    if eng._layouts_new:
+        eng._build_layout_rx()
 
 
 def test_splice_replaces_the_right_line_among_equal_texts():
-    fixes_in = b"a:1\tb:2\na:1\ta:2\nc:3\na:1\ta:2\nnot ltsv\na:1\ta:2\n"
-    eng = core.Engine(core.Options())
-    for _ in range(4):
-        eng._sig_failing = 1
-        eng._layout_failing = 0
-        assert eng.chunk(fixes_in, "t", 0) == model(fixes_in)
-    assert eng._layout_rx is not None
+    fixes_in = (b"a:1\ta:2\na:1\tb:2\na:1\ta:2\nc:3\na:1\ta:2\nnot ltsv\na:1\ta:2\n\ta:1\n"
+                b"b:1\t\ta:1\nb:2\ta:1\t\n")
+    for trie in (True, False):
+        eng = core.Engine(core.Options())
+        if trie:
+            _learn(eng, [b"a:1\tb:2", b"b:1\ta:2"])
+        for _ in range(4):
+            eng._sig_failing = 1
+            eng._layout_failing = 0 if trie else 5
+            assert eng.chunk(fixes_in, "t", 0) == model(fixes_in)
+        assert eng._uniq_rx is not None and (eng._layout_rx is not None) == trie

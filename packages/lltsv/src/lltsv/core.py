@@ -125,6 +125,9 @@ class Engine:
         self._layout_rx = None
         self._layout_failing = 0
         self._layouts_new = False
+        self._labels: dict = {}             # all fields: labels seen on good lines (in order)
+        self._labels_new = False
+        self._uniq_rx = None
         self._expr_names = {e.name for e in opts.exprs}
         o = opts
         plain = not o.exprs and not o.json and not o.color
@@ -500,16 +503,30 @@ class Engine:
             found = self._layout_rx.findall(chunk)
             if len(found) != n:
                 found = None
-            elif found.count(b"") == n:
-                return chunk      # every line has a known layout (or is empty)
+            else:
+                known = found.count(b"")
+                if known == n:
+                    return chunk      # every line has a known layout (or is empty)
+                if known * 10 < n * 9 and self._uniq_rx is not None:
+                    found = None      # under 90 %: the label regex instead, for a while
+                    self._layout_failing = 8
         elif self._layout_failing:
             self._layout_failing -= 1
-        if found is None:
-            found = chunk.split(b"\n")
+        tried = found is not None
+        if found is None and self._uniq_rx is not None:
+            # any order: the lines made of known labels, each once, removed; what is left are
+            # the lines to check one by one
+            rest = self._uniq_rx.sub(b"", chunk)
+            if not rest:
+                return chunk
+            found = rest.split(b"\n")
             found.pop()
-            tried = False
+            n_odd = len(found)
         else:
-            tried = True
+            if found is None:
+                found = chunk.split(b"\n")
+                found.pop()
+            n_odd = None
         fixes = []
         check = self._check_line
         learn = self._layout_failing == 0 and len(self._layouts) < 64
@@ -523,11 +540,13 @@ class Engine:
                 continue
             if r is False:
                 return None       # --strict: the per-record path reports it
-            fixes.append((i, line, r))
-        if odd * 10 > n:          # known layouts recognise less than 90 % of the lines
+            fixes.append((i if n_odd is None else -1, line, r))
+        if n_odd is None and odd * 10 > n:   # known layouts: under 90 % of the lines
             self._layout_failing = 8 if tried else 0
         if self._layouts_new:
             self._build_layout_rx()
+        if self._labels_new:
+            self._build_uniq_rx()
         if not fixes:
             return chunk
         return self._splice(chunk, fixes)
@@ -545,19 +564,23 @@ class Engine:
         if len(labels) == len(cols):
             if learn:
                 self._learn_layout(tuple(c[:c.index(b":")] for c in cols))
+            if not labels <= self._labels.keys() and len(self._labels) < 96:
+                for lb in labels:
+                    self._labels[lb] = None
+                self._labels_new = True
             return None
         return self._slow_one(line)
 
     @staticmethod
     def _splice(chunk, fixes):
         """chunk with line i (text `line`) replaced by `out`, for each (i, line, out) in order.
-        A line is found by its text between two LFs, from where the previous one ended: every
+        (i = -1: the index is not known.) A line is found by its text between two LFs, from where the previous one ended: every
         line with that text is in `fixes` (same text, same verdict), so the first one found
         from there is line i."""
         parts = []
         pos = 0
         for i, line, out in fixes:
-            if i == 0:
+            if i == 0 or (i < 0 and not pos and chunk.startswith(line + b"\n")):
                 start = 0
             else:
                 start = chunk.index(b"\n" + line + b"\n", pos) + 1
@@ -576,6 +599,14 @@ class Engine:
         if c == 3 and labels not in self._layouts and len(self._layouts) < 64:
             self._layouts.append(labels)
             self._layouts_new = True
+
+    def _build_uniq_rx(self):
+        """A regex whose matches are the lines made only of columns with known labels, each
+        label once (a label's empty group is set at its first column; a second column with it
+        fails the line: the conditional (?(g)(?!)) ), no empty column, not starting with TAB."""
+        self._labels_new = False
+        alts = [re.escape(lb) + b":(?(%d)(?!)|())[^\t\n]*+" % g for g, lb in enumerate(self._labels, 1)]
+        self._uniq_rx = re.compile(b"(?m)^(?!\t)(?:\t?(?:" + b"|".join(alts) + b"))*+\n")
 
     def _build_layout_rx(self):
         self._layouts_new = False
