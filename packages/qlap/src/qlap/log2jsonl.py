@@ -37,20 +37,21 @@ _SLOW_ENTRY = re.compile(
     rb"(?:SET timestamp=(\d+)[^\n]*\n)?"
     rb"((?:(?!# (?:Time|User@Host): )[^\n]*(?:\n|\Z))*)", re.M)
 # The fast path (see Converter._fast_slow): the common MariaDB entry shape, matched over the
-# block decoded to text, every field a column of re.split's result. Each part is a strict subset of
-# _SLOW_ENTRY (anything else is left to it): no `# Time:` line (a separate gap); the User@Host and
-# Thread_id lines whole (checked against _SLOW_ENTRY's parts, per distinct line, by the caches
-# that turn them into JSON: no `Id:` after the User@Host line's `]`); no # line before
-# # Query_time, whose line has MariaDB's fields in MariaDB's order (numbers without leading zeros); the # lines after it named
-# `# Name: ...` without another `#`; `SET timestamp=N;` of at most 10 digits; and a statement that
-# starts with neither white space, `;`, `#` nor `use `, ends with `;` right after a non-blank
-# character and runs up to the next entry or the end.
+# block decoded to text, every field a column of re.split's result. Each part is a strict subset
+# of _SLOW_ENTRY (anything else is left to it): no `# Time:` line (a separate gap); the User@Host
+# and Thread_id lines whole (checked against _SLOW_ENTRY's parts, per distinct line, by the
+# caches that turn them into JSON: no `Id:` after the User@Host line's `]`); no #
+# line before # Query_time, whose line has MariaDB's fields in MariaDB's order (numbers without
+# leading zeros); the # lines after it named `# Name: ...` without another `#`; `SET
+# timestamp=N;` of at most 10 digits; and a statement that starts with neither white space, `;`,
+# `#` nor `use `, ends with `;` right after a non-blank character and runs up to the next entry
+# or the end.
 _FAST_SLOW = re.compile(
     "\n# User@Host: ([^\n]*)\n"
     "# Thread_id: ([^\n]*)\n"
     "# Query_time: ((?:0|[1-9][0-9]*)(?:\\.[0-9]+)?)  Lock_time: [0-9.]+  Rows_sent: [0-9]+  "
     "Rows_examined: (0|[1-9][0-9]*)\n"
-    "(?:# (?!Time: |User@Host: )[A-Z][A-Za-z_]*: [^#\n]*\n)*"
+    "(?:# Rows_affected: [0-9]+  Bytes_sent: [0-9]+\n)?(?:# (?!Time: |User@Host: )[A-Z][A-Za-z_]*: [^#\n]*\n)*"
     "(use [^\n]*\n)?"
     "SET timestamp=([0-9]{1,10});\n"
     "(?![uU][sS][eE] )([^\\s;#][^\n]*(?:\n(?!# (?:User@Host|Time): )[^\n]*)*?)(?<![ \t\n\r\x0b\x0c]);"
@@ -237,20 +238,19 @@ class Converter:
         n = len(parts) // w
         if not n or s.find("started with:", len(parts[0])) >= 0:
             return None                       # a server restart inside an entry: the reference cuts it
-        gaps = list(itertools.compress(range(n + 1), parts[0::w]))
-        kinds = []
-        for i in gaps:
+        gaps = list(itertools.compress(range(n + 1), parts[0::w]))     # the gaps that are not empty
+        regions = []                          # those that are more than one `# Time:` line
+        for r, i in enumerate(gaps):
             g = parts[i * w]
             if g.startswith("\n# Time: ") and g.find("\n", 1) < 0:
                 if "." in g:
                     return None               # MySQL's # Time: (the entries' time): reference path
-                kinds.append(True)
             else:
                 if "# Time: " in g and any("." in ln for ln in g.split("\n") if ln.startswith("# Time: ")):
                     return None
-                kinds.append(False)
+                regions.append(r)
         f = self._frag
-        k = 8
+        k = 9
         res = [""] * (k * n)
         res[0::k] = ['{"query": '] * n
         res[1::k] = map(_json_str, parts[7::w])
@@ -260,35 +260,35 @@ class Converter:
         res[2::k] = map(f.day.__getitem__, map(operator.floordiv, secs, itertools.repeat(86400)))
         res[3::k] = map(_hms().__getitem__, map(operator.mod, secs, itertools.repeat(86400)))
         uh = list(map(f.user_host.__getitem__, parts[1::w]))
-        tds = parts[2::w]
+        tds = parts[2::w]                     # the Thread_id lines (after `# Thread_id: `)
         td = list(map(f.thread_db.__getitem__, tds))
         if None in uh or None in td:
             return None                       # a User@Host or Thread_id line of another shape
         res[4::k] = uh
         res[5::k] = parts[3::w]
-        res[6::k] = map(operator.add, itertools.repeat(', "rows_examined": ', n), parts[4::w])
-        res[7::k] = td
+        res[6::k] = [', "rows_examined": '] * n
+        res[7::k] = parts[4::w]
+        res[8::k] = td
         uses = parts[5::w]
         for i in itertools.compress(range(n), uses):       # `use db;` in the entry: its database
             db = _use_db(uses[i], None)
             if db is not None:
-                res[i * k + 7] = f.thread_db_with(tds[i], db)
-        # the gaps, in order, with the state the reference path would have there
+                res[i * k + 8] = f.thread_db_use[tds[i], db]
+        # the gaps that are not one `# Time:` line, in order, with the state the reference path
+        # would have there (the database of the entry before, the last # Time: line)
         st = self.stats
         st.entries += n
         st.written += n
         tail = ""
-        time_line = None
-        for i, is_time in zip(gaps, kinds):
-            g = parts[i * w]
-            if is_time:
-                time_line = g
-                continue
+        last = -1
+        for r in regions:
+            i = gaps[r]
+            if r - 1 > last:                  # gaps last + 1 .. r - 1 are # Time: lines
+                self.cur_time = _gap_time(parts[gaps[r - 1] * w])
+            last = r
             if i:
                 self.cur_db = self._fast_db(tds[i - 1], uses[i - 1])
-            if time_line is not None:
-                self.cur_time = mariadb_time(time_line[9:].strip().encode())
-                time_line = None
+            g = parts[i * w]
             if i == 0:
                 region = g + "\n"
             else:
@@ -300,10 +300,10 @@ class Converter:
                 res[i * k] = _lines(out) + '{"query": '
             else:
                 tail = _lines(out)
-        if n not in gaps:
+        if len(gaps) - 1 > last:
+            self.cur_time = _gap_time(parts[gaps[-1] * w])
+        if not regions or gaps[regions[-1]] != n:
             self.cur_db = self._fast_db(tds[n - 1], uses[n - 1])
-        if time_line is not None:
-            self.cur_time = mariadb_time(time_line[9:].strip().encode())
         return "".join(res) + tail
 
     def _fast_db(self, td: str, use: str | None) -> bytes | None:
@@ -484,6 +484,10 @@ class Converter:
         self._emit(out, stmt, rec, db, lineno)
 
 
+def _gap_time(g: str) -> str:
+    return mariadb_time(g[9:].strip().encode("utf-8"))
+
+
 def _json_number(b: bytes) -> str:
     """A number as logged (query_time keeps its digits), without the leading zeros JSON forbids."""
     i, dot, frac = b.decode("ascii").partition(".")
@@ -538,6 +542,7 @@ class _Fragments:
         self.day = _Cache(lambda d: f', "time": "{time.strftime("%Y-%m-%d", time.gmtime(d * 86400))}T')
         self.user_host = _Cache(self._user_host)
         self.thread_db = _Cache(self._thread_db)
+        self.thread_db_use = _Cache(lambda key: self.thread_db_with(*key))
 
     def _user_host(self, line: str) -> str | None:
         m = _USER_HOST.fullmatch(line.encode("utf-8"))

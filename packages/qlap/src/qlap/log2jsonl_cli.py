@@ -8,7 +8,7 @@ from . import __version__, _entry
 from .cli import console_main
 
 PROG = "mysql-log2jsonl"
-BLOCK = 1 << 23
+BLOCK = 1 << 21
 
 
 def build_parser() -> _entry.ArgumentParser:
