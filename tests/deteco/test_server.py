@@ -265,7 +265,7 @@ def test_idle_timeout_closes_slow_and_idle_connections(deteco, keys):
     for _ in range(3):
         c.request("GET", "/live")
         assert c.getresponse().read() == b"OK\n"
-        time.sleep(0.6)
+        time.sleep(0.4)
     c.close()
 
 
