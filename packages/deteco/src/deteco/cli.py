@@ -25,6 +25,8 @@ nginx:
       proxy_set_header Content-Length "";
       proxy_set_header X-Original-URI $request_uri;
   }
+  (under load: upstream deteco { server 127.0.0.1:8080; keepalive 16; }, then in /_auth
+  proxy_pass http://deteco/auth; proxy_http_version 1.1; proxy_set_header Connection "";)
 token for operators: deteco token --key private.pem --sub SERVICE_ID [--ttl 1h]
 exit status: 0 stopped by SIGTERM/SIGINT (or --dry-run passed), 1 bad configuration or cannot
 listen, 2 usage error."""
