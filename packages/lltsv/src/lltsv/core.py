@@ -284,12 +284,13 @@ class Engine:
             rx = self._key_rx[keys] = re.compile(b"(?m)^(?:\t?" + col + b")*+\n")
         return rx
 
-    def _bulk_columns(self, chunk, n, needed):
+    def _bulk_columns(self, chunk, n, needed, direct=False):
         """{key: list of n values} for `needed` (b"" = missing or empty: they print alike), or None
         when a key cannot be searched for (it holds ':', TAB or LF). Tried in turn: the chunk's
         first-line layout on every line (one regex for all keys); else, right for any line: one
         regex per key for a single key, one column walk (_walk_rx) for several (one pass instead
-        of one per key; see scripts/bench/NOTES.md)."""
+        of one per key; see scripts/bench/NOTES.md). `direct` (-k alone): when the walk read
+        exactly the -k keys, its rows (tuples in -k order) are returned instead of columns."""
         if not self._sig_failing:
             cols = self._columns(chunk, n, needed)
             if cols is not None:
@@ -316,6 +317,8 @@ class Engine:
             found = self._walk_rx(tuple(todo)).findall(chunk)
             if len(found) != n:
                 return None
+            if direct and todo == self.o.keys:
+                return found      # rows of the -k values, in -k order: printed as they are
             for j, k in enumerate(todo):
                 cols[k] = list(map(itemgetter(j), found))
         return cols
@@ -412,9 +415,14 @@ class Engine:
 
     def _fast_columns(self, chunk, n, where, line0):
         """-k (with -f, -e): the needed columns of the whole chunk, then the output."""
-        cols = self._bulk_columns(chunk, n, self.needed)
+        direct = not self.o.exprs and not self.o.filters
+        cols = self._bulk_columns(chunk, n, self.needed, direct)
         if cols is None:
             return None
+        if type(cols) is list:    # -k only, every key read by the column walk: rows
+            fmt = b"\t".join(b"%s" if self.o.no_key else k.replace(b"%", b"%%") + b":%s"
+                             for k in self.o.keys)
+            return b"\n".join(map(fmt.__mod__, cols)) + b"\n"
         pending: list = []
         if self.o.exprs:
             self._bulk_exprs(cols, n, where, line0, pending)
