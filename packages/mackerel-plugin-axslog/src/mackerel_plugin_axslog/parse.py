@@ -89,10 +89,12 @@ class LtsvParser:
             # no tuple). The pattern starts with the literal "status:" so that `re` finds it with
             # its literal-prefix search instead of trying a match at every byte; the lookbehind
             # then keeps only a label (at a line start or after a TAB), and the match takes the
-            # rest of its line.
+            # rest of its line. Greedy repeats and `.*`, not possessive ones: the same matches
+            # (nothing after them can fail), but CPython's engine runs possessive repeats
+            # without its fast single-character loop: 15-20 % more time in findall.
             s, p = _esc(status_keys[0]), _esc(ptime_key)
-            self.adj = re.compile(s + b":(?<![^\t\n]" + s + rb":)([^\t\r\n]*+(?:\t" + p +
-                                  rb":[^\t\r\n]*+)?)[^\n]*+")
+            self.adj = re.compile(s + b":(?<![^\t\n]" + s + rb":)([^\t\r\n]*(?:\t" + p +
+                                  rb":[^\t\r\n]*)?).*")
             self.adj_sep = b"\t" + ptime_key.encode() + b":"
         self.use_adj = self.adj is not None
         self.adj_misses = 0
