@@ -111,7 +111,7 @@ def test_direct_statuses_and_bad_requests(deteco, keys):
     assert get(port, "/")[:2] == (200, b"OK\n") and get(port, "/live")[:2] == (200, b"OK\n")
     tok = make_token(keys["rsa"])
     st, body, h = get(port, "/auth", {"Authorization": f"Bearer {tok}", "X-Original-URI": "/allowed"})
-    assert (st, body, h["x-deteco-user"], h["content-length"]) == (200, b"", "svc-a", "0")
+    assert (st, body, h["x-deteco-user"], h["content-length"]) == (200, b"OK\n", "svc-a", "3")   # upstream's bodies
     assert get(port, "/auth", {"Authorization": "Bearer " + "A" * 10000, "X-Original-URI": "/allowed"})[0] == 401
     none_tok = "eyJhbGciOiJub25lIn0.eyJzdWIiOiJzdmMtYSIsImV4cCI6OTk5OTk5OTk5OSwiaWF0IjoxfQ."
     assert get(port, "/auth", {"Authorization": f"Bearer {none_tok}", "X-Original-URI": "/allowed"})[0] == 401
@@ -126,7 +126,7 @@ def test_direct_statuses_and_bad_requests(deteco, keys):
     for _ in range(2):
         c.request("GET", "/auth", headers={"Authorization": f"Bearer {tok}", "X-Original-URI": "/nope"})
         r = c.getresponse()
-        assert r.status == 403 and r.read() == b""
+        assert r.status == 403 and r.read() == b"Forbidden\n"
     c.close()
     # HTTP/1.0 keep-alive (ab -k, nginx without proxy_http_version 1.1 keep-alive): the answer says so
     s = socket.create_connection(("127.0.0.1", port), timeout=5)
@@ -134,9 +134,10 @@ def test_direct_statuses_and_bad_requests(deteco, keys):
            "X-Original-URI: /allowed\r\n\r\n").encode()
     for _ in range(2):
         s.sendall(req)
-        head = b""
-        while not head.endswith(b"\r\n\r\n"):
-            head += s.recv(4096)
+        data = b""
+        while not data.endswith(b"\r\n\r\nOK\n"):
+            data += s.recv(4096)
+        head = data.split(b"\r\n\r\n")[0]
         assert b"Connection: keep-alive" in head and b"X-Deteco-User: svc-a" in head
     s.close()
     assert "Traceback" not in d.text()
@@ -224,7 +225,7 @@ def test_http_framing_pipelining_and_malformed(deteco, keys):
     got, rest = _read_answers(s, 5, no_body={3})
     assert [g[0] for g in got] == ["HTTP/1.1 200 OK", "HTTP/1.1 401 Unauthorized", "HTTP/1.1 403 Forbidden",
                                    "HTTP/1.1 200 OK", "HTTP/1.1 200 OK"]
-    assert "X-Deteco-User: svc-a" in got[0][1] and got[4][2] == b"" and "X-Deteco-User" in got[4][1]
+    assert "X-Deteco-User: svc-a" in got[0][1] and got[4][2] == b"OK\n" and "X-Deteco-User" in got[4][1]
     # the HEAD answer carried no body: what follows it is the last answer, whole
     assert rest == b"" and got[3][2] == b""
     # one request sent a byte at a time
@@ -286,10 +287,10 @@ def test_graceful_stop_lets_a_request_being_received_finish(deteco, keys):
 
 @pytest.mark.parametrize("auth_body", [False, True])
 def test_nginx_keeps_the_upstream_connection(deteco, procs, backend, keys, tmp_path, auth_body):
-    """nginx drops an upstream connection after an auth_request answer with a body: the empty
-    bodies let its `keepalive` work (one connection for sequential requests); with --auth-body
-    (upstream's text bodies) every request is a new connection."""
-    d, dport, _ = deteco(*(["--auth-body"] if auth_body else []))
+    """nginx drops an upstream connection after an auth_request answer with a body: with
+    --empty-auth-body its `keepalive` works (one connection for sequential requests); with
+    upstream's text bodies (the default) every request is a new connection."""
+    d, dport, _ = deteco(*([] if auth_body else ["--empty-auth-body"]))
     nport = nginx(tmp_path, procs, dport, backend.server_address[1], keepalive=True)
     tok = make_token(keys["rsa"], exp_in=600)
     for i in range(20):

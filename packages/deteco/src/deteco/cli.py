@@ -52,9 +52,10 @@ def build_parser() -> argparse.ArgumentParser:
     ap.add_argument("--idle-timeout", type=duration_arg, default=60.0, metavar="DURATION",
                     help="close a connection that sent no complete request this long after the connect "
                          "or the previous answer (default 60s)")
-    ap.add_argument("--auth-body", action="store_true",
-                    help="answer the auth endpoint with upstream's text bodies (OK, Unauthorized, Forbidden) "
-                         "instead of empty ones; nginx then opens a new connection for every auth_request")
+    ap.add_argument("--empty-auth-body", action="store_true",
+                    help="answer the auth endpoint with empty bodies instead of upstream's text (OK, "
+                         "Unauthorized, Forbidden): nginx keeps its keepalive connection to deteco only "
+                         "after an auth_request answer without a body (recommended behind nginx)")
     ap.add_argument("--log-format", choices=["json", "ltsv"], default="json", help="log lines (default json)")
     ap.add_argument("-v", "--version", action="version", version=f"{PROG} {__version__}")
     return ap
@@ -130,7 +131,7 @@ def _serve(ap, argv) -> int:
     cfg = server.Config(listeners=socks, conf_path=args.conf, freshness=args.jwt_freshness,
                         endpoint=args.auth_endpoint, cache_size=args.cache_size, prune_size=args.prune_size,
                         shutdown_timeout=args.shutdown_timeout, idle_timeout=args.idle_timeout,
-                        auth_body=args.auth_body)
+                        empty_auth_body=args.empty_auth_body)
     return server.serve(cfg, services, log)
 
 

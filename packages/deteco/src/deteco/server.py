@@ -3,8 +3,8 @@ streams, no task per connection): keep-alive, pipelined requests answered in ord
 (Content-Length bodies read and dropped, Transfer-Encoding refused), a 16 KiB header limit (431),
 400 on a malformed request, and a connection closed when no complete request arrived within
 --idle-timeout (60s) of the connect or the previous answer. `/` and `/live` answer OK;
-`/<auth-endpoint>` answers 200 with X-Deteco-User, 401 or 403 (auth.decide), with an empty body
-(upstream's text bodies with --auth-body) so that nginx keeps the connection. SIGTERM/SIGINT: stop
+`/<auth-endpoint>` answers 200 with X-Deteco-User, 401 or 403 (auth.decide), with upstream's text
+bodies, or empty ones with --empty-auth-body so that nginx keeps the connection. SIGTERM/SIGINT: stop
 accepting, close idle connections, let requests being received finish (up to --shutdown-timeout),
 exit 0. SIGHUP reloads the configuration (a bad one is logged and the old one kept) and empties the
 cache. The request log lines are formatted from pieces prepared once and written together at
@@ -44,7 +44,7 @@ class Config:
     prune_size: int = 100
     shutdown_timeout: float = 10.0
     idle_timeout: float = 60.0
-    auth_body: bool = False
+    empty_auth_body: bool = False
     clock: object = time.time
 
 
@@ -288,8 +288,8 @@ class Server:
         self.conns: set = set()
         self.endpoint = "/" + cfg.endpoint.strip("/")
         # nginx never reads the body of an auth_request answer, and closes the upstream connection
-        # after one that has a body (a header-only subrequest): empty bodies keep it alive
-        self.auth_bodies = BODIES if cfg.auth_body else {200: b"", 401: b"", 403: b""}
+        # after one that has a body (a header-only subrequest): --empty-auth-body keeps it alive
+        self.auth_bodies = {200: b"", 401: b"", 403: b""} if cfg.empty_auth_body else BODIES
         self.ok200: dict = {}
         self.heads: dict = {}
         self.rview = memoryview(bytearray(READ_SIZE))     # every connection reads into it, in turn
