@@ -25,10 +25,26 @@ WORDS = [b"SELECT", b"select", b"INSERT INTO t VALUES", b"UPDATE t SET v = 1", b
          b"\n# Query_time: 1", b"\nuse z;", b"\nSET timestamp=5;"]
 
 
+def _utf8(b: bytes) -> bool:
+    try:
+        b.decode("utf-8")
+        return True
+    except UnicodeDecodeError:
+        return False
+
+
+CLEAN_WORDS = [w for w in WORDS if _utf8(w)]
+
+
+def pick(draw, clean: bool, values: list[bytes]) -> bytes:
+    """One of `values`; a clean log (one the fast path takes whole) only gets valid UTF-8."""
+    return draw(st.sampled_from([v for v in values if _utf8(v)] if clean else values))
+
+
 @st.composite
-def statements(draw):
+def statements(draw, clean: bool):
     n = draw(st.integers(0, 7))
-    body = b" ".join(draw(st.sampled_from(WORDS)) for _ in range(n))
+    body = b" ".join(draw(st.sampled_from(CLEAN_WORDS if clean else WORDS)) for _ in range(n))
     if draw(st.booleans()):
         body = draw(st.sampled_from([b"SELECT 1", b"SELECT * FROM orders WHERE id = 7",
                                      b"INSERT INTO e VALUES (1, '{\"k\": \"v\"}')"])) + (b" " + body if body else b"")
@@ -37,7 +53,7 @@ def statements(draw):
 
 
 @st.composite
-def entries(draw, mysql: bool):
+def entries(draw, mysql: bool, clean: bool):
     out = b""
     if draw(st.integers(0, 3)) == 0:
         out += draw(st.sampled_from([b"# Time: 261207 10:00:01\n", b"# Time: 261207  9:05:59\n",
@@ -45,15 +61,14 @@ def entries(draw, mysql: bool):
                                      b"# Time: \xff\n"] if mysql else
                                     [b"# Time: 261207 10:00:01\n", b"# Time: 261207  9:05:59\n",
                                      b"# Time: 261207 23:59:59\n"]))
-    user = draw(st.sampled_from([b"app", b"", b"r\xc3\xa9", b'q"u', b"b\\s", b"x y", b"\xff"]))
+    user = pick(draw, clean, [b"app", b"app", b"", b"r\xc3\xa9", b'q"u', b"b\\s", b"x y", b"\xff"])
     host = draw(st.sampled_from([b"web1 ", b"", b" ", b"localhost ", b"h\tx "]))
     ip = draw(st.sampled_from([b"10.0.0.5", b"", b"::1"]))
-    tail = draw(st.sampled_from([b"", b"", b"  Id:     8", b" junk"])) if mysql else \
-        draw(st.sampled_from([b"", b"", b"", b"  Id: 3"]))
+    tail = b"" if clean else draw(st.sampled_from([b"", b"", b"  Id:     8", b" junk"]))
     out += b"# User@Host: " + user + b"[" + user + b"] @ " + host + b"[" + ip + b"]" + tail + b"\n"
     if not mysql or draw(st.integers(0, 5)) == 0:
-        tid = draw(st.sampled_from([b"62", b"0", b"007", b"123456789", b"x"]))
-        schema = draw(st.sampled_from([b"shop", b"shop", b"", b"caf\xc3\xa9", b"d\"b", b"s\\b", b"\xfe"]))
+        tid = draw(st.sampled_from([b"62", b"0", b"007", b"123456789"] + ([] if clean else [b"x"])))
+        schema = pick(draw, clean, [b"shop", b"shop", b"", b"caf\xc3\xa9", b"d\"b", b"s\\b", b"\xfe"])
         sep = draw(st.sampled_from([b"  ", b"  ", b"\t", b""]))
         out += b"# Thread_id: " + tid + sep + b"Schema: " + schema + draw(st.sampled_from([b"  QC_hit: No", b""])) + b"\n"
     if draw(st.integers(0, 9)) == 0:
@@ -76,25 +91,54 @@ def entries(draw, mysql: bool):
     if draw(st.integers(0, 12)) == 0:
         out += b"# administrator command: Quit;\n"
     else:
-        out += draw(statements())
+        out += draw(statements(clean))
     return out
 
 
 @st.composite
+def common_entries(draw):
+    """The shape MariaDB writes (what the fast path takes), its fields and statement varied."""
+    out = b""
+    if draw(st.integers(0, 2)) == 0:
+        out += b"# Time: 261207 10:00:0" + draw(st.sampled_from([b"1", b"2", b"3"])) + b"\n"
+    user = draw(st.sampled_from([b"app", b"batch", b"", b"r\xc3\xa9", b'q"u', b"b\\s"]))
+    host = draw(st.sampled_from([b"web1 [10.0.0.5]", b" [10.0.0.6]", b"localhost []", b"job1 [::1]"]))
+    out += b"# User@Host: " + user + b"[" + user + b"] @ " + host + b"\n"
+    out += (b"# Thread_id: " + draw(st.sampled_from([b"62", b"0", b"123456789"])) + b"  Schema: "
+            + draw(st.sampled_from([b"shop", b"shop", b"", b"caf\xc3\xa9", b'd"b'])) + b"  QC_hit: No\n")
+    out += (b"# Query_time: " + draw(st.sampled_from([b"0.010230", b"1", b"0.5"])) + b"  Lock_time: 0.000012  "
+            b"Rows_sent: 25  Rows_examined: " + draw(st.sampled_from([b"2844", b"0"])) + b"\n")
+    if draw(st.booleans()):
+        out += b"# Rows_affected: 0  Bytes_sent: 11\n"
+    if draw(st.integers(0, 4)) == 0:
+        out += draw(st.sampled_from([b"use other;\n", b"use `we ird`;\n", b"use caf\xc3\xa9;\n"]))
+    out += b"SET timestamp=" + draw(st.sampled_from([b"1796650000", b"1796650001", b"1796736000"])) + b";\n"
+    n = draw(st.integers(0, 4))
+    body = b" ".join(draw(st.sampled_from(CLEAN_WORDS)) for _ in range(n))
+    out += draw(st.sampled_from([b"SELECT 1", b"SELECT * FROM orders WHERE id = 7",
+                                 b"INSERT INTO e VALUES (1, '{\"k\": \"v\"}')"])) + (b" " + body if body else b"")
+    return out + draw(st.sampled_from([b";\n", b";\n", b";\n", b";\n", b"\n", b";;\n"]))
+
+
+@st.composite
 def slow_logs(draw):
-    mysql = draw(st.booleans()) and draw(st.booleans())
+    clean = draw(st.booleans())
+    mysql = not clean and draw(st.booleans()) and draw(st.booleans())
     out = HEADER if draw(st.booleans()) else b""
     for _ in range(draw(st.integers(0, 25))):
         r = draw(st.integers(0, 30))
         if r == 0:
-            out += draw(st.sampled_from([b"this line is damaged\n", b"\n", HEADER, b"Tcp port: 3306\n"]))
+            out += draw(st.sampled_from([b"this line is damaged\n", b"\n", b"Tcp port: 3306\n"]
+                                        + ([] if clean else [HEADER])))
         elif r == 1:       # an entry that lost lines
-            e = draw(entries(mysql))
+            e = draw(entries(mysql, clean))
             lines = e.split(b"\n")
             del lines[draw(st.integers(0, len(lines) - 1))]
             out += b"\n".join(lines)
+        elif clean and r > 6:
+            out += draw(common_entries())
         else:
-            out += draw(entries(mysql))
+            out += draw(entries(mysql, clean))
     return out
 
 
@@ -163,6 +207,17 @@ def test_fast_path_is_taken_and_equal_on_a_production_like_log():
     assert len(recs) == fast[1][1] and fast[1][3] == 0
     assert not any(r["query"].startswith("# administrator") for r in recs)
     assert any("\t" in r["query"] for r in recs) and any("\u00e9" in r["query"] for r in recs)
+
+
+def test_first_invalid_line_number_inside_a_fast_block():
+    data = bench_like_log(400)
+    at = data.index(b";\n# User@Host: ", len(data) // 2) + 2          # not after a # Time: line
+    data = data[:at] + b"# User@Host: cut[cut] @ web1 [10.0.0.5]\nSELECT 'lost its header';\n" + data[at:]
+    line = data[:at].count(b"\n") + 1
+    c = Converter(fmt="slow", name="s.log")
+    assert c._fast_slow(data) is not None and c.stats.invalid == 1
+    assert c.stats.first_invalid.startswith(f"s.log:{line}: '# User@Host: cut")
+    assert _convert(data, [], True) == _convert(data, [], False)
 
 
 def test_invalid_utf8_and_mysql_time_leave_the_block_to_the_reference():

@@ -294,7 +294,7 @@ class Converter:
             else:
                 region = g[1:] + "\n" if i < n else g[1:]
             out: list[str] = []
-            base = _LineBase(self.lineno, s, parts, i * w, i > 0)
+            base = _LineBase(self.lineno, s, i)
             self._slow_text(region.encode("utf-8"), out, base)
             if i < n:
                 res[i * k] = _lines(out) + '{"query": '
@@ -507,15 +507,19 @@ def _use_db(use: bytes | str, cur: bytes | None) -> bytes | None:
 
 
 class _LineBase:
-    """The number of lines before a gap of the fast path (worked out only when asked: for the
-    first invalid entry)."""
+    """The number of lines before gap `index` of the fast path's block `s` (worked out only when
+    asked: for the first invalid entry; re.split's fields do not give the matches' extent, so
+    the matches are found again up to the one before the gap)."""
 
-    def __init__(self, lineno: int, s: str, parts: list, index: int, skip_newline: bool):
-        self.args = (lineno, s, parts, index, skip_newline)
+    def __init__(self, lineno: int, s: str, index: int):
+        self.args = (lineno, s, index)
 
     def __call__(self) -> int:
-        lineno, s, parts, index, skip_newline = self.args
-        pos = sum(map(len, filter(None, parts[:index]))) + skip_newline
+        lineno, s, index = self.args
+        pos = 0
+        if index:
+            m = next(itertools.islice(_FAST_SLOW.finditer(s), index - 1, None))
+            pos = m.end() + 1                 # after the entry, its newline
         return lineno + s.count("\n", 0, pos)
 
 
