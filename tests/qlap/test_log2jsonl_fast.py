@@ -20,7 +20,7 @@ HEADER = (b"/usr/sbin/mariadbd, Version: 10.11.19-MariaDB-log (Debian 12). start
 WORDS = [b"SELECT", b"select", b"INSERT INTO t VALUES", b"UPDATE t SET v = 1", b"DELETE FROM t", b"1", b"*",
          b"FROM t", b"WHERE id = 42", b"'it''s'", b'"q"', b"'a\\\\b'", b"\\", b"\t", b"\x00", b"\x1f", b"\x7f",
          b"\r", b"caf\xc3\xa9", b"\xe2\x80\xa8", b"\xf0\x9f\x98\x80", b"\xff", b"\xc3", b";", b";;", b"#",
-         b"# c", b" ", b"  ", b"use x", b"USE y", b"/* c */", b"(", b")", b"\xc2\xa0", b"\x0c", b"\x0b",
+         b"# c", b" ", b"  ", b"use x", b"USE y", b"/* c */", b"/*! c */", b"*/", b"(", b")", b"WITH", b"Replace", b"\xc2\xa0", b"\x0c", b"\x0b",
          b"started with:", b"\x1c", b"\n", b"\n  ", b"\n# Time: 261207 10:00:00", b"\n# User@Host: a[a] @ h [i]",
          b"\n# Query_time: 1", b"\nuse z;", b"\nSET timestamp=5;"]
 
@@ -116,7 +116,10 @@ def common_entries(draw):
     n = draw(st.integers(0, 4))
     body = b" ".join(draw(st.sampled_from(CLEAN_WORDS)) for _ in range(n))
     out += draw(st.sampled_from([b"SELECT 1", b"SELECT * FROM orders WHERE id = 7",
-                                 b"INSERT INTO e VALUES (1, '{\"k\": \"v\"}')"])) + (b" " + body if body else b"")
+                                 b"INSERT INTO e VALUES (1, '{\"k\": \"v\"}')", b"/* c */ WITH x AS (SELECT 1)",
+                                 b"( SELECT 1 )", b"UPDATE t SET v = 1", b"Replace INTO t VALUES (1)",
+                                 b"/* a */ 1 */ SELECT 2", b"/*! c */ SELECT 3", b"SHOW TABLES", b"delete FROM t",
+                                 b"/* x */\x1cSELECT 4"])) + (b" " + body if body else b"")
     return out + draw(st.sampled_from([b";\n", b";\n", b";\n", b";\n", b"\n", b";;\n"]))
 
 
@@ -142,8 +145,8 @@ def slow_logs(draw):
     return out
 
 
-def _convert(data: bytes, cuts: list[int], fast: bool, fmt: str = "slow"):
-    c = Converter(fmt=fmt, fast=fast, name="x.log")
+def _convert(data: bytes, cuts: list[int], fast: bool, fmt: str = "slow", only: str = "all", db: str | None = None):
+    c = Converter(only, db, fmt=fmt, fast=fast, name="x.log")
     out, prev = [], 0
     for k in sorted({min(x, len(data)) for x in cuts}) + [len(data)]:
         if k > prev:
@@ -156,10 +159,11 @@ def _convert(data: bytes, cuts: list[int], fast: bool, fmt: str = "slow"):
 
 
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
-@given(data=slow_logs(), cuts=st.lists(st.integers(0, 6000), max_size=4), fmt=st.sampled_from(["slow", "auto"]))
-def test_fast_path_equals_the_reference(data, cuts, fmt):
-    ref = _convert(data, cuts, False, fmt)
-    assert _convert(data, cuts, True, fmt) == ref
+@given(data=slow_logs(), cuts=st.lists(st.integers(0, 6000), max_size=4), fmt=st.sampled_from(["slow", "auto"]),
+       only=st.sampled_from(["all", "all", "select", "dml"]), db=st.sampled_from([None, None, "shop", "other", "caf\u00e9"]))
+def test_fast_path_equals_the_reference(data, cuts, fmt, only, db):
+    ref = _convert(data, cuts, False, fmt, only, db)
+    assert _convert(data, cuts, True, fmt, only, db) == ref
     for line in ref[0].splitlines():
         json.loads(line)
 
@@ -203,6 +207,8 @@ def test_fast_path_is_taken_and_equal_on_a_production_like_log():
     for cuts in ([], [100_000, 300_000], list(range(0, len(data), 7001))):
         fast, ref = _convert(data, cuts, True), _convert(data, cuts, False)
         assert fast == ref
+    for only, db in (("select", None), ("dml", "shop"), ("all", "st\u00e4ts")):   # --only, --db: fast too
+        assert _convert(data, [200_000], True, "slow", only, db) == _convert(data, [200_000], False, "slow", only, db)
     recs = [json.loads(x) for x in fast[0].splitlines()]
     assert len(recs) == fast[1][1] and fast[1][3] == 0
     assert not any(r["query"].startswith("# administrator") for r in recs)

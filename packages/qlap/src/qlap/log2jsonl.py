@@ -23,6 +23,10 @@ ONLY = ("all", "dml", "select")
 _SELECT_WORDS = frozenset((b"select", b"with", b"("))
 _DML_WORDS = _SELECT_WORDS | frozenset((b"insert", b"update", b"delete", b"replace"))
 _FIRST_WORD = re.compile(rb"\s*(?:/\*(?!!).*?\*/\s*)*(\(|[A-Za-z]+)", re.S)
+# the same over the fast path's text (white space as bytes.strip's, not Unicode's)
+_FIRST_WORD_TEXT = re.compile("[ \t\n\r\x0b\x0c]*(?:/\\*(?!!).*?\\*/[ \t\n\r\x0b\x0c]*)*(\\(|[A-Za-z]+)", re.S)
+_SELECT_KINDS = frozenset(w.decode() for w in _SELECT_WORDS)
+_DML_KINDS = frozenset(w.decode() for w in _DML_WORDS)
 # one slow log entry: [# Time:] # User@Host: ... [Id: N] / [# Thread_id: N  Schema: db ...] / other
 # # lines / # Query_time: ... Rows_examined: N / more # lines (Rows_affected, administrator
 # command) / [use db;] / [SET timestamp=N;] / the statement: lines up to the next entry
@@ -197,7 +201,7 @@ class Converter:
         else:
             self.carry = b""
         text = None
-        if self.fast and self.only == "all" and self.db is None and not (self.cur_time and "." in self.cur_time):
+        if self.fast and not (self.cur_time and "." in self.cur_time):
             text = self._fast_slow(data)
         if text is None:
             out: list[str] = []
@@ -276,9 +280,10 @@ class Converter:
                 res[i * k + 8] = f.thread_db_use[tds[i], db]
         # the gaps that are not one `# Time:` line, in order, with the state the reference path
         # would have there (the database of the entry before, the last # Time: line)
+        keep_mask = self._fast_keep(parts, w, n, tds, uses) if self.db is not None or self.only != "all" else None
         st = self.stats
         st.entries += n
-        st.written += n
+        pre: dict[int, str] = {}              # the output of the gap before entry i
         tail = ""
         last = -1
         for r in regions:
@@ -296,15 +301,45 @@ class Converter:
             out: list[str] = []
             base = _LineBase(self.lineno, s, i)
             self._slow_text(region.encode("utf-8"), out, base)
-            if i < n:
-                res[i * k] = _lines(out) + '{"query": '
-            else:
-                tail = _lines(out)
+            pre[i] = _lines(out)
         if len(gaps) - 1 > last:
             self.cur_time = _gap_time(parts[gaps[-1] * w])
         if not regions or gaps[regions[-1]] != n:
             self.cur_db = self._fast_db(tds[n - 1], uses[n - 1])
+        if keep_mask is not None:             # --db, --only: the entries left out, counted
+            kept = sum(keep_mask)
+            st.skipped += n - kept
+            res = list(itertools.compress(res, itertools.chain.from_iterable(
+                map(itertools.repeat, keep_mask, itertools.repeat(k)))))
+            before = list(itertools.accumulate(keep_mask, initial=0))     # kept entries before i
+            n = kept
+        else:
+            before = range(n + 1)
+        st.written += n
+        for i, text in pre.items():           # in order: each gap's output before the next entry
+            j = before[i]
+            if j < n:
+                res[j * k] = res[j * k][:-len('{"query": ')] + text + '{"query": '
+            else:
+                tail += text
         return "".join(res) + tail
+
+    def _fast_keep(self, parts: list, w: int, n: int, tds: list, uses: list) -> list[bool]:
+        """Which of the fast path's entries --db and --only keep (the reference path's rules)."""
+        mask = [True] * n
+        if self.db is not None:
+            f = self._frag
+            dbs = [f.schema(td) for td in tds]
+            for i in itertools.compress(range(n), uses):
+                db = _use_db(uses[i], None)
+                if db is not None:
+                    dbs[i] = db
+            mask = list(map(operator.eq, dbs, itertools.repeat(self.db)))
+        if self.only != "all":
+            words = _SELECT_KINDS if self.only == "select" else _DML_KINDS
+            kinds = [m.group(1).lower() if m else "" for m in map(_FIRST_WORD_TEXT.match, parts[7::w])]
+            mask = list(map(operator.and_, mask, map(words.__contains__, kinds)))
+        return mask
 
     def _fast_db(self, td: str, use: str | None) -> bytes | None:
         """The current database after a fast-path entry (its Schema, or its `use`)."""
