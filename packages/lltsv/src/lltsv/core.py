@@ -303,11 +303,11 @@ class Engine:
         for k in needed:
             if b":" in k or b"\t" in k or b"\n" in k:
                 return None
-            if (b"\t" + k + b":") not in chunk and (b"\n" + k + b":") not in chunk \
-                    and not chunk.startswith(k + b":"):
+            if len(needed) == 1 and (b"\t" + k + b":") not in chunk \
+                    and (b"\n" + k + b":") not in chunk and not chunk.startswith(k + b":"):
                 cols[k] = [b""] * n     # on no line (a key -e computes, a typo)
                 continue
-            todo.append(k)
+            todo.append(k)          # several keys: all in the walk (cheaper than a search each)
         if len(todo) == 1:
             c = self._key_column(chunk, todo[0])
             if len(c) != n:
