@@ -320,3 +320,11 @@ def test_template_and_sweep_usage_errors():
     validate(a)
     from qlap.app import steps
     assert a.nagents == 32 and steps(a) == [(1, 1), (1, 2), (8, 1), (8, 2), (32, 1), (32, 2)]
+
+
+def test_histogram_bins_of_a_span_narrower_than_the_bin_count_hold_their_values():
+    # found by test_histogram_property: [1, 3] in 10 bins gave bins (1, 1) that could hold nothing
+    bins = stats.histogram_bins([1, 3], 0)
+    assert bins == [(1, 2, 1), (2, 3, 1)]
+    assert stats.histogram_bins([5, 5, 5], 0) == [(5, 5, 3)]
+    assert [c for _, _, c in stats.histogram_bins(list(range(100)), 0)] == [10] * 10

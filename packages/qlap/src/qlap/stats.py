@@ -2,6 +2,7 @@
 Durations are integer nanoseconds. Pure functions."""
 from __future__ import annotations
 
+import bisect
 import math
 
 from .gofmt import duration
@@ -82,13 +83,17 @@ def histogram_bins(d: list[int], hinterval_ns: int = 0, nbins: int = 10) -> list
         return [(k * w, (k + 1) * w, c) for k, c in sorted(sparse.items())]
     if hi == lo:
         return [(lo, hi, len(d))]
-    nb = max(int(nbins), 1)
-    width = (hi - lo) / nb
+    # integer edges lo + ceil(span*i/nb) (x >= edge exactly when x >= lo + i*span/nb), strictly
+    # increasing: at most one bin per nanosecond of span
+    # (float edges truncated to integers gave zero-width bins that held no value of their own)
+    span = hi - lo
+    nb = min(max(int(nbins), 1), span)
+    edges = [lo - (-span * i // nb) for i in range(nb)] + [hi]
     counts = [0] * nb
+    last = nb - 1
     for x in d:
-        counts[min(int((x - lo) / width), nb - 1)] += 1
-    return [(int(lo + i * width), hi if i == nb - 1 else int(lo + (i + 1) * width), c)
-            for i, c in enumerate(counts)]
+        counts[min(bisect.bisect_right(edges, x) - 1, last)] += 1
+    return [(edges[i], edges[i + 1], c) for i, c in enumerate(counts)]
 
 
 def histogram(d: list[int], hinterval_ns: int = 0, nbins: int = 10):
