@@ -465,12 +465,9 @@ class Target:
         self.running = True
         try:
             done = self._pk_batch(st) if st.kind == "pk_update" else self._kl_batch(st)
-        except pymysql.err.OperationalError as e:
-            if error_code(e) in CONN_ERRORS:
-                raise Reconnect(f"target: {e.args[-1]}") from None
-            self.log.debug("keyless batch run per row", table=f"{st.db}.{st.table}", error=e.args[-1])
-            done = None
         except pymysql.MySQLError as e:
+            if isinstance(e, pymysql.err.OperationalError) and error_code(e) in CONN_ERRORS:
+                raise Reconnect(f"target: {e.args[-1]}") from None
             self.log.debug("keyless batch run per row", table=f"{st.db}.{st.table}", error=e.args[-1])
             done = None
         finally:
@@ -517,19 +514,28 @@ class Target:
         with self.conn.cursor() as c:
             if not self._kl_fill(c, name, rows):
                 return None
-            c.execute("SAVEPOINT binrpt_kl")
-            try:
-                c.execute(sql)
-                matched = c.rowcount
-            except pymysql.MySQLError as e:
-                if error_code(e) not in CONN_ERRORS:
-                    c.execute("ROLLBACK TO SAVEPOINT binrpt_kl")
-                raise
-            if matched != len(rows):
-                c.execute("ROLLBACK TO SAVEPOINT binrpt_kl")
+            if not self._kl_apply(c, [sql], len(rows)):
                 return None
         self.kl_batched += len(rows)
         return []
+
+    @staticmethod
+    def _kl_apply(c, sqls: list[str], want: int) -> bool:
+        """Run the statements under a savepoint; True when the last one matched `want` rows, else
+        undone (False). An error is undone too (but for a lost connection) and raised."""
+        c.execute("SAVEPOINT binrpt_kl")
+        try:
+            for sql in sqls:
+                c.execute(sql)
+            matched = c.rowcount
+        except pymysql.MySQLError as e:
+            if error_code(e) not in CONN_ERRORS:
+                c.execute("ROLLBACK TO SAVEPOINT binrpt_kl")
+            raise
+        if matched != want:
+            c.execute("ROLLBACK TO SAVEPOINT binrpt_kl")
+            return False
+        return True
 
     def _kl_fill(self, c, name: str, rows: list[str]) -> bool:
         """Empty the temporary table and insert the rows; False when a value changed on its way in."""
@@ -594,22 +600,14 @@ class Target:
             ok = len(st.rows) - len(later)
             if ok == 0:
                 return later
-            c.execute("SAVEPOINT binrpt_kl")
             if upd:
                 sql = f"UPDATE {join} SET " + ",".join(f"{q}.{quote_name(col)}=u.`a{j}`" for j, col in enumerate(sets))
             else:
                 sql = f"DELETE {q} FROM {join}"
-            try:
-                if later:
-                    c.execute(f"UPDATE {tmp} SET _side=2 WHERE _side=0 AND _id IN ({','.join(map(str, later))})")
-                c.execute(sql)
-                matched = c.rowcount
-            except pymysql.MySQLError as e:
-                if error_code(e) not in CONN_ERRORS:
-                    c.execute("ROLLBACK TO SAVEPOINT binrpt_kl")
-                raise
-            if matched != ok:
-                c.execute("ROLLBACK TO SAVEPOINT binrpt_kl")
+            sqls = [sql]
+            if later:       # those images are left out of the join (and run per row afterwards)
+                sqls.insert(0, f"UPDATE {tmp} SET _side=2 WHERE _side=0 AND _id IN ({','.join(map(str, later))})")
+            if not self._kl_apply(c, sqls, ok):
                 return None
         self.kl_batched += ok
         return later
