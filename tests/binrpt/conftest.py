@@ -76,6 +76,13 @@ def pair(mariadb_factory):
     return src, dst
 
 
+@pytest.fixture(scope="session")
+def mysql_servers(mysql_factory):
+    """Two MySQL 9 servers (source, target) for the whole session, shared by every MySQL test of
+    binrpt (each test has its own databases and channel); skipped where MySQL is missing."""
+    return mysql_factory(server_id=31), mysql_factory(server_id=32)
+
+
 class Rig:
     """One test's replication channel: its own databases, channel name and server_id."""
 

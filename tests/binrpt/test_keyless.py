@@ -119,7 +119,7 @@ def kl_db(request):
     if request.param == "mariadb":
         _src, dst = request.getfixturevalue("pair")
     else:
-        dst = _Srv(request.getfixturevalue("mysql_factory")(server_id=37))
+        dst = _Srv(request.getfixturevalue("mysql_servers")[1])   # the session's MySQL target
     dst.q("CREATE DATABASE IF NOT EXISTS kl_diff")
     dst.q("CREATE DATABASE IF NOT EXISTS kl_cp")
     t = _target(dst, "kl_cp")

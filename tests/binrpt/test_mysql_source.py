@@ -100,8 +100,8 @@ def _norm(v):
 
 
 @pytest.fixture(scope="session")
-def mysql_pair(mysql_factory):
-    return MyServer(mysql_factory(server_id=31)), MyServer(mysql_factory(server_id=32))
+def mysql_pair(mysql_servers):
+    return MyServer(mysql_servers[0]), MyServer(mysql_servers[1])
 
 
 @pytest.fixture(params=["to_mariadb", "to_mysql"])

@@ -4,6 +4,7 @@ there with nothing lost or applied twice; resumable per chunk after kill -9; ref
 holds the channel's lock; filtered tables are not copied."""
 from __future__ import annotations
 
+import functools
 import pathlib
 import signal
 import subprocess
@@ -75,9 +76,10 @@ def _replicate_and_verify(rig, cfg: str) -> None:
 class Writer:
     """Random transactions on the source from a thread, until stopped."""
 
-    def __init__(self, rig, tables=None):
+    def __init__(self, rig, extra=None):
         import random
         self.rig, self.rnd = rig, random.Random(rig.n * 7)
+        self.extra = extra        # extra(rnd) -> more statements for each transaction
         self.count = 0
         self.stop = threading.Event()
         self.error = None
@@ -88,7 +90,9 @@ class Writer:
             c = self.rig.src.connect()
             with c.cursor() as cur:
                 while not self.stop.is_set():
-                    cur.execute(";".join(["BEGIN", *(W.statement(self.rnd, self.rig.db) for _ in range(3)), "COMMIT"]))
+                    stmts = [W.statement(self.rnd, self.rig.db) for _ in range(3)]
+                    stmts += self.extra(self.rnd) if self.extra else []
+                    cur.execute(";".join(["BEGIN", *stmts, "COMMIT"]))
                     while cur.nextset():
                         pass
                     self.count += 1
@@ -304,6 +308,7 @@ def test_snapshot_usage_errors(capsys):
 
 
 # -- MySQL source --------------------------------------------------------------------------------
+@functools.cache
 def _mysql_module():
     import importlib.util
     spec = importlib.util.spec_from_file_location("_binrpt_snapshot_mysql",
@@ -314,8 +319,13 @@ def _mysql_module():
 
 
 @pytest.fixture(scope="module")
-def mysql_source(mysql_factory):
-    return _mysql_module().MyServer(mysql_factory(server_id=41))
+def mysql_source(mysql_servers):
+    return _mysql_module().MyServer(mysql_servers[0])    # the session's MySQL source
+
+
+@pytest.fixture(scope="module")
+def mysql_target(mysql_servers):
+    return _mysql_module().MyServer(mysql_servers[1])    # the session's MySQL target
 
 
 def test_mysql_source_snapshot_under_concurrent_writes(mysql_source, pair, tmp_path):
@@ -324,6 +334,7 @@ def test_mysql_source_snapshot_under_concurrent_writes(mysql_source, pair, tmp_p
     the sorted row dumps are equal."""
     my = _mysql_module()
     rig = my.Rig(mysql_source, my.MyServer(pair[1].db), tmp_path, "snap_mysql")
+    rig.server_id = 4100 + rig.n          # not one of test_mysql_source's ids on the same source
     rig.start_gtid = mysql_source.gtid_pos()
     mysql_source.q(f"CREATE DATABASE `{rig.db}`")
     try:
@@ -348,5 +359,76 @@ def test_mysql_source_snapshot_under_concurrent_writes(mysql_source, pair, tmp_p
         assert r.returncode == 0, _stderr(r)
         rig.wait_caught_up()
         my.assert_same(rig)
+    finally:
+        rig.stop_all()
+
+
+def test_mysql_source_snapshot_into_a_mysql_target(mysql_source, mysql_target, tmp_path):
+    """MySQL 9 -> MySQL 9: filtered tables (an ignored table, an ignored name pattern, a masked column)
+    are neither copied nor replicated while a writer commits to all of them during the snapshot;
+    binrpt started while the writer still runs catches up; `binrpt verify` is clean and the sorted
+    row dumps of the replicated tables are equal (the precision table included: zero dates, DECIMAL(65,30),
+    BIGINT UNSIGNED, JSON, BIT, negative TIME, a generated column)."""
+    import hashlib
+    my = _mysql_module()
+    rig = my.Rig(mysql_source, mysql_target, tmp_path, "snap_my2my")
+    rig.server_id = 4100 + rig.n
+    rig.start_gtid = mysql_source.gtid_pos()
+    db = rig.db
+    mysql_source.q(f"CREATE DATABASE `{db}`")
+    try:
+        _load(rig, big=3000)
+        rig.src.run_many([f"CREATE TABLE `{db}`.secret (id INT PRIMARY KEY, v VARCHAR(20)) ENGINE=InnoDB",
+                          f"CREATE TABLE `{db}`.tmp_x (id INT PRIMARY KEY, v INT) ENGINE=InnoDB",
+                          f"CREATE TABLE `{db}`.users (id INT PRIMARY KEY, email VARCHAR(80), n INT) ENGINE=InnoDB",
+                          f"INSERT INTO `{db}`.secret VALUES (1, 'pw')", f"INSERT INTO `{db}`.tmp_x VALUES (1, 1)",
+                          f"INSERT INTO `{db}`.users VALUES " + ",".join(f"({i}, 'u{i}@x', 0)" for i in range(500))])
+
+        def extra(rnd):
+            i = rnd.randrange(1000)
+            return [f"INSERT INTO `{db}`.secret VALUES ({i}, 'pw{i}') ON DUPLICATE KEY UPDATE v = 'again'",
+                    f"REPLACE INTO `{db}`.tmp_x VALUES ({i}, {i})",
+                    f"INSERT INTO `{db}`.users VALUES ({i}, 'w{i}@x', 1) ON DUPLICATE KEY UPDATE n = n + 1, "
+                    f"email = CONCAT('v', email)"]
+
+        flt = (f'replicate_do_db = ["{db}"]\nreplicate_ignore_table = ["{db}.secret"]\n'
+               'replicate_ignore_tables = ["^tmp_"]')
+        cfg = rig.config(filters=flt, replica_extra=f'mask = {{ "{db}.users.email" = "sha256" }}')
+        with Writer(rig, extra=extra) as w:
+            while w.count < 20:
+                time.sleep(0.05)
+            before = w.count
+            r = _snapshot(cfg, "--chunk-size", "200")
+            during = w.count - before
+            assert r.returncode == 0, _stderr(r)
+            assert during > 0, "the writer made no transaction during the snapshot"
+            cp = rig.checkpoint()
+            assert cp is not None and cp[0] == _snapshot_state(rig)[0], (cp, _snapshot_state(rig))
+            assert cp[0].startswith(rig.src.q("SELECT @@server_uuid")[0][0] + ":")   # a MySQL GTID set
+            p = rig.start(cfg)                     # replication catches up while the writer goes on
+            deadline = time.monotonic() + 60
+            while w.count < before + during + 30 and time.monotonic() < deadline:
+                time.sleep(0.05)
+                assert p.poll() is None, p.stderr.read().decode()[-3000:]
+        rig.wait_caught_up(proc=p)
+        tables = {t for (t,) in rig.dst.q("SELECT TABLE_NAME FROM information_schema.TABLES WHERE TABLE_SCHEMA=%s",
+                                          (db,))}
+        assert tables == {"pk", "ck", "nk", "ty", "users"}, tables
+        v = _bin("verify", "-config", cfg, "--chunk-size", "500")
+        assert v.returncode == 0, (v.stdout.decode(), _stderr(v))
+        assert b"differ" not in v.stdout
+        a, b = rig.src.dump(db), rig.dst.dump(db)
+        for t in ("pk", "ck", "nk", "ty"):
+            assert a[t] == b[t], t
+        emails = dict(rig.src.q(f"SELECT id, email FROM `{db}`.users"))
+        want = {i: hashlib.sha256(e.encode()).hexdigest() for i, e in emails.items()}
+        assert dict(rig.dst.q(f"SELECT id, email FROM `{db}`.users")) == want
+        assert (rig.src.q(f"SELECT id, n FROM `{db}`.users ORDER BY id")
+                == rig.dst.q(f"SELECT id, n FROM `{db}`.users ORDER BY id"))
+        assert rig.dst.q(f"SELECT COUNT(*) FROM `{db}`.ty")[0][0] == 3
+        p.send_signal(signal.SIGTERM)
+        assert p.wait(20) == 143
+        err = p.stderr.read().decode(errors="replace")
+        assert "row_not_found" not in err and "duplicate_key" not in err, err[-3000:]
     finally:
         rig.stop_all()

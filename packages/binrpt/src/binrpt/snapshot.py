@@ -266,11 +266,13 @@ def touched_tables(cfg, flavor: str, start: str, upto: str, tables: set, ddl_onl
 
 # -- the target side ---------------------------------------------------------------------------
 def _target_has_rows(t: Target, tdb: str, tbl: str) -> bool | None:
-    """None when the table does not exist, else whether it has a row."""
+    """None when the table does not exist, else whether it has a row. A missing table is error 1146;
+    MySQL reports a missing database as 1049, which PyMySQL raises as an OperationalError, not a
+    ProgrammingError (MariaDB says 1146 for both)."""
     import pymysql
     try:
         return bool(t.query(f"SELECT 1 FROM {quote_name(tdb)}.{quote_name(tbl)} LIMIT 1"))
-    except pymysql.err.ProgrammingError as e:
+    except pymysql.MySQLError as e:     # 1049 is an OperationalError
         if error_code(e) in (1146, 1049):
             return None
         raise
@@ -310,7 +312,7 @@ def unfinished(t: Target) -> dict | None:
     try:
         rows = t.query(f"SELECT gtid_state, binlog_file, binlog_pos, started_at FROM {quote_name(t.schema)}.`snapshot` "
                        "WHERE channel=%s AND finished_at IS NULL", (t.channel,))
-    except pymysql.err.ProgrammingError as e:
+    except pymysql.MySQLError as e:     # 1049 is an OperationalError
         if error_code(e) in (1146, 1049):
             return None
         raise
@@ -483,7 +485,7 @@ class Snapshot:
         for d, n in sorted(todo):
             try:
                 _q(src, f"SELECT 1 FROM {quote_name(d)}.{quote_name(n)} LIMIT 0")
-            except pymysql.err.ProgrammingError as e:
+            except pymysql.MySQLError as e:     # 1049 is an OperationalError
                 if error_code(e) not in (1146, 1049):
                     raise
                 raise Fatal(f"cannot resume the snapshot: table {d}.{n} is gone from the source; "
