@@ -191,17 +191,81 @@ def test_memo_is_bounded():
     ("svc-a", "/allowed/x/", "127.0.0.1:5555"), ('sv"c\\', "/é/\udcff/\t\n/", "[::1]:80"),
     ("s", "/a\u2028b/\x7f/", "/run/x.sock")])
 def test_authorized_line_is_loggers_line(monkeypatch, fmt, service, path, peer):
+    """The request log's fast `Authorized` line (the daemon template's Logger.fragment and
+    Logger.prepared, fragments kept per decision) is byte for byte Logger.line's."""
     import io
 
     from deteco import logs, server
     log = logs.Logger(fmt, io.BytesIO())
-    w = server.LineWriter(log)
+    w = server.RequestLog(log)
     for ts, took, cached in [(1765000000.123456, 1.2e-05, True), (1765000000.5, 0.25, False)]:
         monkeypatch.setattr(logs.time, "time", lambda: ts)
         want = log.line("info", "Authorized", service=service, path=path,
                         **{"req-id": "1a-2b-3", "remote-addr": peer, "cache": cached, "duration": took})
         d = auth.Decision(200, service, path, cached=cached)
-        assert w.authorized(d, "1a-2b-3", w.field("remote-addr", peer), took, ts) == want
+        assert w.authorized(d, "1a-2b-3", log.fragment("remote-addr", peer), took, ts) == want
+        assert w.authorized(d, "1a-2b-3", log.fragment("remote-addr", peer), took, ts) == want   # kept fragments
+
+
+_scalars = (st.none() | st.booleans() | st.integers() | st.floats() | st.text()
+            | st.text(st.sampled_from("a\t\n\r\\\"é\udcff\u2028\x00")))
+_values = st.recursive(_scalars, lambda v: st.lists(v, max_size=3) | st.dictionaries(st.text(max_size=3), v, max_size=3),
+                       max_leaves=6)
+
+
+@given(fmt=st.sampled_from(["json", "ltsv"]), level=st.text(max_size=5), msg=st.text(max_size=8),
+       ts=st.floats(0, 4e9).map(lambda t: round(t, 6)),
+       fields=st.dictionaries(st.text(max_size=6).filter(lambda k: k not in ("level", "ts", "msg")), _values,
+                              max_size=5))
+def test_template_fragments_make_loggers_line(fmt, level, msg, ts, fields):
+    """Logger.prepared over the join of Logger.fragment is Logger.line, byte for byte, whatever
+    the values (None left out, NaN and infinities, lone surrogates, nested values)."""
+    import io
+    from unittest import mock
+
+    from deteco import logs
+    log = logs.Logger(fmt, io.BytesIO())
+    with mock.patch.object(logs.time, "time", lambda: ts):
+        want = log.line(level, msg, **fields)
+    assert log.prepared(level, msg, ts, "".join(log.fragment(k, v) for k, v in fields.items())) == want
+
+
+def test_batch_writes_pending_lines_together_and_at_close():
+    """A Batch bound to a loop writes its lines in one write, delay after the first; unbound (or
+    closed), at once."""
+    import asyncio
+    import io
+
+    from deteco import logs
+
+    class Stream(io.BytesIO):
+        writes = 0
+
+        def write(self, b):
+            self.writes += 1
+            return super().write(b)
+
+    stream = Stream()
+    b = logs.Batch(logs.Logger("json", stream), delay=0.05)
+    b.line("info", "one")
+    assert stream.writes == 1                           # no loop: at once
+
+    async def go():
+        b.bind(asyncio.get_running_loop())
+        b.line("info", "two")
+        b.add(b"three\n")
+        assert stream.writes == 1                       # pending
+        await asyncio.sleep(0.2)
+        assert stream.writes == 2                       # one write for both
+        b.line("info", "four")
+        b.close()                                       # on the way out: nothing lost
+        assert stream.writes == 3
+        b.line("info", "five")
+        assert stream.writes == 4
+    asyncio.run(go())
+    lines = stream.getvalue().splitlines()
+    assert [json.loads(x)["msg"] if x.startswith(b"{") else x.decode() for x in lines] == [
+        "one", "two", "three", "four", "five"]
 
 
 def test_repeated_request_bytes_are_parsed_once_but_decided_each_time(keys):

@@ -8,12 +8,11 @@ bodies, or empty ones with --empty-auth-body so that nginx keeps the connection.
 accepting, close idle connections, let requests being received finish (up to --shutdown-timeout),
 exit 0. SIGHUP reloads the configuration (a bad one is logged and the old one kept) and empties the
 cache. The request log lines are formatted from pieces prepared once and written together at
-most 10 ms later."""
+most 10 ms later (the daemon template's Logger.fragment, Logger.prepared and Batch)."""
 from __future__ import annotations
 
 import asyncio
 import functools
-import json
 import os
 import signal
 import time
@@ -21,7 +20,7 @@ from dataclasses import dataclass
 
 from deteco import auth, config
 from deteco.listeners import format_addr
-from deteco.logs import Logger, _ltsv_value
+from deteco.logs import Batch, Logger
 
 MAX_HEADER = 16 * 1024
 MAX_BODY = 1 << 20
@@ -100,63 +99,27 @@ def keep_alive(version: str, headers: dict) -> bool:
     return version == "HTTP/1.1" or "keep-alive" in tokens
 
 
-class LineWriter:
-    """Request log lines exactly as Logger.line formats them (JSON or LTSV), but built from
-    fragments prepared once per decision and peer, and written to the log stream together, 10 ms
-    after the first of them (FLUSH_DELAY), instead of a write and flush per line. Not call_soon:
-    a pending callback makes the loop's next epoll_wait return at once, an extra system call per
-    request. run() flushes on the way out."""
+class RequestLog(Batch):
+    """The request log: a Batch (lines written together, FLUSH_DELAY after the first of them) that
+    makes the `Authorized` line of a cache hit from fragments prepared once per decision
+    (Logger.fragment) and per connection (remote-addr)."""
 
     def __init__(self, log: Logger):
-        self.log = log
-        self.ltsv = log.fmt == "ltsv"
-        self.pending: list = []
-        self.loop = None
+        super().__init__(log, FLUSH_DELAY)
         self.frags: dict = {}
-
-    def field(self, k: str, v) -> str:
-        """',"k":v' (JSON) or '\\tk:v' (LTSV) for one field, as Logger.line writes it."""
-        if self.ltsv:
-            return f"\t{_ltsv_value(k)}:{_ltsv_value(v)}"
-        return "," + json.dumps(k, ensure_ascii=False) + ":" + json.dumps(v, separators=(",", ":"), ensure_ascii=False)
+        self.cached = {c: log.fragment("cache", c) for c in (True, False)}
 
     def authorized(self, d: auth.Decision, rid: str, peer_field: str, took: float, ts: float) -> bytes:
-        """The `Authorized` line of decision d: service, path, req-id (letters, digits and `-`: written as is),
-        remote-addr (peer_field: field('remote-addr', peer)), cache, duration."""
+        """The `Authorized` line of decision d: service, path, req-id, remote-addr (peer_field:
+        log.fragment('remote-addr', peer)), cache, duration."""
+        log = self.log
         frag = self.frags.get(d)            # by identity: the decisions of the cache are reused
         if frag is None:
             if len(self.frags) > 4096:
                 self.frags.clear()
-            frag = self.frags[d] = self.field("service", d.service) + self.field("path", d.path)
-        cached = d.cached
-        if self.ltsv:
-            return (f"level:info\tts:{_ltsv_value(ts)}\tmsg:Authorized{frag}\treq-id:{rid}{peer_field}"
-                    f"\tcache:{cached}\tduration:{_ltsv_value(took)}").encode("utf-8", "backslashreplace") + b"\n"
-        return (f'{{"level":"info","ts":{ts!r},"msg":"Authorized"{frag},"req-id":"{rid}"{peer_field}'
-                f',"cache":{"true" if cached else "false"},"duration":{took!r}}}\n').encode("utf-8", "backslashreplace")
-
-    def add(self, line: bytes) -> None:
-        self.pending.append(line)
-        if len(self.pending) == 1:
-            if self.loop is None:
-                self.flush()
-            else:
-                self.loop.call_later(FLUSH_DELAY, self.flush)
-
-    def flush(self) -> None:
-        if not self.pending:
-            return
-        data = b"".join(self.pending)
-        self.pending.clear()
-        try:
-            self.log.stream.write(data)
-            self.log.stream.flush()
-        except (OSError, ValueError):
-            pass
-
-    def line(self, level: str, msg: str, **fields) -> None:
-        """Any other line: Logger's own formatting, in order with the pending ones."""
-        self.add(self.log.line(level, msg, **fields))
+            frag = self.frags[d] = log.fragment("service", d.service) + log.fragment("path", d.path)
+        return log.prepared("info", "Authorized", ts, frag + log.fragment("req-id", rid) + peer_field
+                            + self.cached[d.cached] + log.fragment("duration", took))
 
 
 class Connection(asyncio.BufferedProtocol):
@@ -175,7 +138,7 @@ class Connection(asyncio.BufferedProtocol):
     def connection_made(self, transport) -> None:
         self.transport = transport
         self.peer = format_addr(transport.get_extra_info("peername"))
-        self.peer_field = self.srv.lines.field("remote-addr", self.peer)
+        self.peer_field = self.srv.log.fragment("remote-addr", self.peer)
         self.last = time.monotonic()
         self.srv.conns.add(self)
 
@@ -281,7 +244,7 @@ class Server:
         self.cfg = cfg
         self.services = services
         self.log = log
-        self.lines = LineWriter(log)
+        self.lines = RequestLog(log)
         self.cache = auth.Cache(cfg.cache_size, cfg.prune_size)
         self.seq = 0
         self.prefix = f"{os.getpid():x}-{int(time.time()):x}"
@@ -371,7 +334,7 @@ class Server:
 
     async def run(self) -> int:
         loop = asyncio.get_running_loop()
-        self.lines.loop = loop
+        self.lines.bind(loop)
         prev = {sig: signal.getsignal(sig) for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)}
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, self.stopping.set)
@@ -402,8 +365,7 @@ class Server:
             return 0
         finally:
             self.sweeper.cancel()
-            self.lines.flush()
-            self.lines.loop = None
+            self.lines.close()
             for sig, handler in prev.items():
                 loop.remove_signal_handler(sig)
                 signal.signal(sig, handler if handler is not None else signal.SIG_DFL)
