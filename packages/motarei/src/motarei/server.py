@@ -8,13 +8,13 @@ import asyncio
 import datetime
 import itertools
 import os
-import signal
 import socket
 import threading
 import time
 from dataclasses import dataclass
 
 from motarei import backends as bk
+from motarei.lifecycle import accept_loop, cancel, shutdown, signal_handlers
 from motarei.logs import Logger
 from motarei.relay import SPLICE, Stats, relay
 
@@ -102,8 +102,10 @@ class Server:
             self.log.error("cannot listen", listener=_fmt(self.cfg.bind, port), error=e.strerror or str(e))
             return
         self.listeners[port] = s
-        self.accepts.append(asyncio.ensure_future(self.accept_loop(s, port)))
-        self.log.info("listening", listener=_fmt(self.cfg.bind, port))
+        name = _fmt(self.cfg.bind, port)
+        self.accepts.append(asyncio.ensure_future(accept_loop(
+            self.loop, s, name, self.log, self.conns, lambda c, p: self.handle(c, p, name, port))))
+        self.log.info("listening", listener=name)
 
     def on_event(self, ev: dict) -> None:
         """In the loop thread: a container event."""
@@ -147,19 +149,6 @@ class Server:
             await self.resync()
 
     # -- connections -------------------------------------------------------------------------
-    async def accept_loop(self, lsock, port: int) -> None:
-        name = _fmt(self.cfg.bind, port)
-        while True:
-            try:
-                csock, peer = await self.loop.sock_accept(lsock)
-            except OSError as e:
-                self.log.warn("accept failed", listener=name, error=e.strerror or str(e))
-                await asyncio.sleep(0.1)
-                continue
-            t = asyncio.ensure_future(self.handle(csock, peer, name, port))
-            self.conns[t] = None
-            t.add_done_callback(self.conns.pop)
-
     async def handle(self, csock, peer, listener: str, port: int) -> None:
         cid = f"{self.prefix}-{next(self.ids)}"
         t0 = time.monotonic()
@@ -221,42 +210,19 @@ class Server:
         self.stopping = asyncio.Event()
         self.resync_wanted = asyncio.Event()
         self._resync_lock = asyncio.Lock()
-        # the loop's handlers for the life of the server; the caller's (the entry's) come back after
-        prev = {sig: signal.getsignal(sig) for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)}
-        for sig in (signal.SIGTERM, signal.SIGINT):
-            loop.add_signal_handler(sig, self.stopping.set)
-        loop.add_signal_handler(signal.SIGHUP, self.resync_wanted.set)
         bg = []
-        try:
-            await self.resync()
-            if not self.listeners:
-                self.log.warn("no running container with the labels yet", label=",".join(self.cfg.labels))
-            bg = [asyncio.ensure_future(self.follow_events()), asyncio.ensure_future(self.resyncer())]
-            await self.stopping.wait()
-            for t in self.accepts:
-                t.cancel()
-            for s in self.listeners.values():
-                s.close()
-            open_ = [t for t in self.conns if not t.done()]
-            self.log.info("shutting down", connections=len(open_), **{"shutdown-timeout": self.cfg.shutdown_timeout})
-            if open_:
-                _, pending = await asyncio.wait(open_, timeout=self.cfg.shutdown_timeout)
-                for t in pending:
-                    st = self.conns.get(t)
-                    if st is not None:
-                        st.reason = "shutdown timeout"
-                    t.cancel()
-                if pending:
-                    await asyncio.wait(pending, timeout=5)
-            return 0
-        finally:
-            self.engine.close()
-            for t in bg + self.accepts:
-                t.cancel()
-            await asyncio.gather(*bg, *self.accepts, return_exceptions=True)
-            for sig, handler in prev.items():
-                loop.remove_signal_handler(sig)
-                signal.signal(sig, handler if handler is not None else signal.SIG_DFL)
+        with signal_handlers(loop, self.stopping.set, self.resync_wanted.set):
+            try:
+                await self.resync()
+                if not self.listeners:
+                    self.log.warn("no running container with the labels yet", label=",".join(self.cfg.labels))
+                bg = [asyncio.ensure_future(self.follow_events()), asyncio.ensure_future(self.resyncer())]
+                await self.stopping.wait()
+                return await shutdown(self.log, self.conns, self.accepts, self.listeners.values(),
+                                      self.cfg.shutdown_timeout)
+            finally:
+                self.engine.close()
+                await cancel(bg + self.accepts)
 
 
 def serve(cfg: Config, engine, logger: Logger | None = None) -> int:

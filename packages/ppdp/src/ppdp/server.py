@@ -1,8 +1,8 @@
 """The ppdp daemon: accept, read the PROXY header, dial an upstream, relay, log; graceful stop.
 
 serve(cfg) runs one asyncio loop until SIGTERM or SIGINT: both stop accepting at once, let open
-connections finish for up to cfg.shutdown_timeout, then close the rest and return 0. SIGHUP
-re-resolves the upstream name at once.
+connections finish for up to cfg.shutdown_timeout, then close the rest and return 0 (the daemon
+template lifecycle.py). SIGHUP re-resolves the upstream name at once.
 """
 from __future__ import annotations
 
@@ -11,7 +11,6 @@ import datetime
 import ipaddress
 import itertools
 import os
-import signal
 import socket
 import time
 from dataclasses import dataclass, field
@@ -19,6 +18,7 @@ from dataclasses import dataclass, field
 from ppdp import proxyproto
 from ppdp.balancer import Upstream
 from ppdp.dump import Dumper
+from ppdp.lifecycle import accept_loop, cancel, shutdown, signal_handlers
 from ppdp.listeners import format_addr
 from ppdp.logs import Logger
 from ppdp.relay import SPLICE, Stats, relay
@@ -138,20 +138,6 @@ class Server:
         while True:
             await asyncio.sleep(self.cfg.refresh_interval)
             await self.resolve()
-
-    # -- accepting ---------------------------------------------------------------------------
-    async def accept_loop(self, lsock) -> None:
-        name = format_addr(lsock.getsockname())
-        while True:
-            try:
-                csock, peer = await self.loop.sock_accept(lsock)
-            except OSError as e:               # EMFILE, ENFILE, ECONNABORTED: keep serving
-                self.log.warn("accept failed", listener=name, error=e.strerror or str(e))
-                await asyncio.sleep(0.1)
-                continue
-            t = asyncio.ensure_future(self.handle(csock, peer, name))
-            self.conns[t] = None
-            t.add_done_callback(self.conns.pop)
 
     # -- one connection ----------------------------------------------------------------------
     async def handle(self, csock: socket.socket, peer, listener: str) -> None:
@@ -273,46 +259,23 @@ class Server:
     async def run(self) -> int:
         self.loop = loop = asyncio.get_running_loop()
         self.stopping = asyncio.Event()
-        # the loop's handlers for the life of the server; the caller's (the entry's) come back after
-        prev = {sig: signal.getsignal(sig) for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)}
-        for sig in (signal.SIGTERM, signal.SIGINT):
-            loop.add_signal_handler(sig, self.stopping.set)
-        loop.add_signal_handler(signal.SIGHUP, lambda: asyncio.ensure_future(self.resolve()))
-        try:
-            await self.resolve()
-            bg = [asyncio.ensure_future(self.refresher())]
-            if self.cfg.idle_timeout > 0:
-                bg.append(asyncio.ensure_future(self.idle_reaper()))
-            accepts = [asyncio.ensure_future(self.accept_loop(s)) for s in self.cfg.listeners]
-            for s in self.cfg.listeners:
-                self.log.info("listening", listener=format_addr(s.getsockname()),
-                              upstream=f"{self.cfg.upstream_host}:{self.cfg.upstream_port}")
-            await self.stopping.wait()
-            # stop accepting at once, let the open connections finish, then close them
-            for t in accepts:
-                t.cancel()
-            for s in self.cfg.listeners:
-                s.close()
-            open_ = [t for t in self.conns if not t.done()]
-            self.log.info("shutting down", connections=len(open_),
-                          **{"shutdown-timeout": self.cfg.shutdown_timeout})
-            if open_:
-                _, pending = await asyncio.wait(open_, timeout=self.cfg.shutdown_timeout)
-                for t in pending:
-                    st = self.conns.get(t)
-                    if st is not None:
-                        st.reason = "shutdown timeout"
-                    t.cancel()
-                if pending:
-                    await asyncio.wait(pending, timeout=5)
-            for t in bg + accepts:
-                t.cancel()
-            await asyncio.gather(*bg, *accepts, return_exceptions=True)
-            return 0
-        finally:
-            for sig, handler in prev.items():
-                loop.remove_signal_handler(sig)
-                signal.signal(sig, handler if handler is not None else signal.SIG_DFL)
+        bg, accepts = [], []
+        with signal_handlers(loop, self.stopping.set, lambda: asyncio.ensure_future(self.resolve())):
+            try:
+                await self.resolve()
+                bg.append(asyncio.ensure_future(self.refresher()))
+                if self.cfg.idle_timeout > 0:
+                    bg.append(asyncio.ensure_future(self.idle_reaper()))
+                for s in self.cfg.listeners:
+                    name = format_addr(s.getsockname())
+                    accepts.append(asyncio.ensure_future(accept_loop(
+                        loop, s, name, self.log, self.conns, lambda c, p, name=name: self.handle(c, p, name))))
+                    self.log.info("listening", listener=name,
+                                  upstream=f"{self.cfg.upstream_host}:{self.cfg.upstream_port}")
+                await self.stopping.wait()
+                return await shutdown(self.log, self.conns, accepts, self.cfg.listeners, self.cfg.shutdown_timeout)
+            finally:
+                await cancel(bg + accepts)
 
 
 def _why(e: BaseException) -> str:
