@@ -153,6 +153,19 @@ WHERE id = 3;
 """
 
 
+def test_log2jsonl_first_invalid_line_shows_the_bytes_as_typed():
+    """The message about the first invalid line shows the user's bytes as the suite's messages do:
+    a backslash as typed (not doubled by repr), bytes that are not UTF-8 and control characters
+    as \\xNN (not U+FFFD), a long line cut with `...`."""
+    bad = SLOW.replace(b"garbage line without a header", b"garbage \xff\xfe caf\xc3\xa9 \\N\tend")
+    r = l2j(input=bad)
+    assert r.returncode == 0, r.stderr
+    assert b"'garbage \\xff\\xfe caf\xc3\xa9 \\N\\x09end'" in r.stderr, r.stderr
+    assert "\ufffd".encode() not in r.stderr and b"\\\\N" not in r.stderr
+    long = SLOW.replace(b"garbage line without a header", b"garbage " + b"x" * 500)
+    assert b"'garbage " + b"x" * 112 + b"...'" in l2j(input=long).stderr
+
+
 def test_synthetic_slow_log_admin_commands_and_bad_lines(tmp_path):
     r = l2j(input=SLOW)
     assert r.returncode == 0, r.stderr

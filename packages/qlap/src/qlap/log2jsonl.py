@@ -91,6 +91,18 @@ def mariadb_time(t: bytes) -> str:
     return f"20{d[0:2]}-{d[2:4]}-{d[4:6]}T{hms}"
 
 
+
+def show(b: bytes, limit: int = 0) -> str:
+    """The user's bytes in a message as typed, in single quotes, as the suite's tools show user
+    text (lltsv, percentile): no repr() (it doubles backslashes), bytes that are not UTF-8 and
+    control characters as \\xNN (never U+FFFD), cut after `limit` characters with `...`."""
+    s = (b[:limit * 4] if limit else b).decode("utf-8", "surrogateescape")
+    cut = limit and (len(s) > limit or len(b) > limit * 4)
+    if cut:
+        s = s[:limit]
+    s = "".join(f"\\x{ord(c) & 0xFF:02x}" if c < " " or c == "\x7f" or "\udc80" <= c <= "\udcff" else c for c in s)
+    return f"'{s}...'" if cut else f"'{s}'"
+
 class Stats:
     def __init__(self):
         self.entries = 0
@@ -135,7 +147,7 @@ class Converter:
         if not st.first_invalid:
             if callable(lineno):
                 lineno = lineno()
-            st.first_invalid = f"{self.name}:{lineno}: {what[:120].decode('utf-8', 'replace')!r}"
+            st.first_invalid = f"{self.name}:{lineno}: {show(what, 120)}"
 
     def _emit(self, out: list, q: bytes, rec: dict, db: bytes | None, lineno: int) -> None:
         st = self.stats
