@@ -325,3 +325,46 @@ def test_unverified_sub_reads_what_pyjwt_reads(keys):
     import jwt
     tok = make_token(keys["rsa"], now=NOW)
     assert auth.unverified_sub(tok) == jwt.decode(tok, options={"verify_signature": False})["sub"] == "svc-a"
+
+
+def test_idle_server_stops_without_waiting_on_a_timer(keys):
+    """SIGTERM to an idle deteco (no connection; one came and went): run() returns 0 within a few
+    loop iterations, so no sleep, timeout or timer lies in the stop path of an idle server (the
+    request log still flushed on the way out). Counted in iterations, not timed."""
+    import asyncio
+    import io
+    import os
+    import signal
+    import socket
+
+    from deteco import logs, server
+    lsock = socket.create_server(("127.0.0.1", 0))
+    cfg = server.Config(listeners=[lsock], conf_path="-", shutdown_timeout=30, idle_timeout=60)
+    stream = io.BytesIO()
+
+    async def go():
+        srv = server.Server(cfg, _services(keys), logs.Logger("json", stream))
+        task = asyncio.ensure_future(srv.run())
+        for _ in range(500):
+            await asyncio.sleep(0.01)
+            if srv.stopping is not None and b'"listening"' in stream.getvalue():
+                break
+        r, w = await asyncio.open_connection(*lsock.getsockname()[:2])
+        w.write(b"GET /live HTTP/1.1\r\n\r\n")
+        assert (await r.readline()).startswith(b"HTTP/1.1 200")
+        w.close()
+        await w.wait_closed()
+        for _ in range(500):
+            await asyncio.sleep(0.01)
+            if not srv.conns:
+                break
+        os.kill(os.getpid(), signal.SIGTERM)
+        for n in range(20):
+            await asyncio.sleep(0)
+            if task.done():
+                break
+        assert task.done(), "run() still waiting 20 loop iterations after SIGTERM"
+        return task.result(), n
+    rc, n = asyncio.run(go())
+    assert rc == 0
+    assert b'"shutting down","requests":0' in stream.getvalue()
