@@ -11,10 +11,13 @@ import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import textwrap
 import time
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from mackerel_logfollow.follow import Follower, FollowError, State, load_state, save_state
 
 
@@ -399,3 +402,40 @@ def test_three_rotations_with_compression_between_runs(tmp_path):
         os.unlink(log)
         log.write_bytes(f"{k}\n".encode())
     assert read_run(log, st)[0] == [b"2", b"3", b"4"]
+
+
+def _reference_runs(appends: list[bytes], max_line: int) -> tuple[list[bytes], int]:
+    """What a series of runs must return: the complete lines of the whole file up to max_line
+    bytes, and the number of longer lines (the file ends with a newline)."""
+    data = b"".join(appends)
+    lines = data.split(b"\n")[:-1]
+    return [ln for ln in lines if len(ln) <= max_line], sum(1 for ln in lines if len(ln) > max_line)
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(data=st.data(), read_size=st.sampled_from([1, 2, 3, 7, 16, 64, 100, 4096]),
+       max_line=st.sampled_from([1, 5, 20, 64, 1 << 20]))
+def test_reused_buffer_reads_equal_the_reference_across_runs(tmp_path, data, read_size, max_line):
+    # the reading buffer is reused across reads (carry moved to its front): lines, over-long
+    # counts and positions must be those of the whole file however reads and appends cut it
+    lens = data.draw(st.lists(st.sampled_from([0, 1, 4, 5, 6, 19, 20, 21, 63, 64, 65, 200]),
+                              min_size=1, max_size=40))
+    text = b"".join(bytes([97 + i % 26]) * n + b"\n" for i, n in enumerate(lens))
+    cuts = sorted(data.draw(st.lists(st.integers(0, len(text)), max_size=5)))
+    appends = [text[a:b] for a, b in zip([0, *cuts], [*cuts, len(text)], strict=True)]
+    d = tempfile.mkdtemp(dir=tmp_path)
+    log, state = os.path.join(d, "a.log"), os.path.join(d, "state")
+    got, over = [], 0
+    for part in appends:
+        with open(log, "ab") as fh:
+            fh.write(part)
+        with Follower(str(log), str(state), max_line=max_line, read_size=read_size) as f:
+            for chunk in f.chunks():
+                assert type(chunk) is bytes and chunk.endswith(b"\n")
+                got += chunk.split(b"\n")[:-1]
+            f.commit()
+        over += f.stats.lines_overlong
+    want, want_over = _reference_runs(appends, max_line)
+    assert got == want
+    assert over == want_over
+    assert load_state(str(state)).pos == len(text)
