@@ -17,25 +17,7 @@ from hypothesis import strategies as st
 from jlsort import sort
 from jlsort.keys import parse_keyspec
 from jlsort.records import Extractor, Stats
-
-MISSING = object()
-
-
-def ref_key(v):
-    if v is MISSING:
-        return (0,)
-    if v is None:
-        return (1,)
-    if isinstance(v, bool):
-        return (3,) if v else (2,)
-    if isinstance(v, (int, Decimal)):
-        return (4, v)
-    if isinstance(v, str):
-        return (5, v)
-    if isinstance(v, list):
-        return (6, tuple(ref_key(x) for x in v))
-    names = sorted(v)
-    return (7, tuple(names), tuple(ref_key(v[n]) for n in names))
+from test_properties import MISSING, ref_key
 
 
 def value(line):

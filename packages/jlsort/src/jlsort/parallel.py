@@ -165,6 +165,10 @@ class RangeReader:
         self.pos += len(data)
         return data
 
+    def unread(self, n):
+        """The next read starts n bytes earlier (records.iter_blocks: the partial last line)."""
+        self.pos -= n
+
     def close(self):
         pass
 

@@ -10,7 +10,10 @@ first one reported with its line number, and kept as a line without the key
 from __future__ import annotations
 
 import gzip
+import io
+import os
 import select
+import stat
 import sys
 from decimal import Decimal
 from operator import attrgetter
@@ -88,11 +91,30 @@ def open_input(name: str):
     return open(name, "rb", buffering=0)
 
 
+def _unreader(f):
+    """A function giving back the last n bytes read from f (so that the next read starts with
+    them), or None: a regular file read without a buffer (seek back), or a reader that has an
+    `unread` method (parallel.RangeReader)."""
+    u = getattr(f, "unread", None)
+    if u is not None:
+        return u
+    if isinstance(f, io.FileIO):
+        try:
+            if stat.S_ISREG(os.fstat(f.fileno()).st_mode):
+                return lambda n: f.seek(-n, 1)
+        except (OSError, ValueError):
+            pass
+    return None
+
+
 def iter_blocks(f, block_bytes: int = BLOCK_BYTES, raw: bool = False):
     """Yield lists of lines (bytes, no trailing newline); a last line without newline included.
-    With raw=True, yield (lines, data, end): data[:end] is the lines joined by newlines."""
+    With raw=True, yield (lines, data, end): data[:end] is the lines joined by newlines.
+    The partial line at the end of a block is read again with the next block when f can give
+    it back (a regular file): no copy of each block behind the carried bytes."""
     carry = b""
     read = f.read
+    unread = _unreader(f)
     while True:
         try:
             data = read(block_bytes)
@@ -111,6 +133,9 @@ def iter_blocks(f, block_bytes: int = BLOCK_BYTES, raw: bool = False):
             continue
         lines = data.split(b"\n")
         carry = lines.pop()
+        if carry and unread is not None:  # (carry holds no newline: the tail is in this read)
+            unread(len(carry))
+            carry = b""
         yield (lines, data, end) if raw else lines
     if carry:
         yield ([carry], carry, len(carry)) if raw else [carry]
@@ -160,6 +185,7 @@ class Extractor:
             sfields = [(f"f{i}", str) for i in range(len(tops))]
             self.str_dec = msgspec.json.Decoder(
                 msgspec.defstruct("StrKeys", sfields, rename=rename, gc=False))
+        self.str_get = attrgetter("f0") if len(specs) == 1 and self.str_dec else None
         self.getters = []
         for s in specs:
             g = attrgetter(f"f{tops.index(str(s.path[0]))}")
@@ -184,17 +210,20 @@ class Extractor:
 
     def block(self, lines: list[bytes], src: str, lineno0: int, raw=None):
         """-> (kept_lines, comps, linenos or None). lineno0 = number of lines before the block;
-        raw = (data, end) with data[:end] == b"\\n".join(lines), for the one-call decode."""
+        raw: unused (kept for the callers)."""
         self.invalid_idx = bad = set()
-        if raw and self.str_dec is not None:
+        if self.str_dec is not None and lines:
             try:
-                structs = self._bulk(lines, *raw, dec=self.str_dec)
+                if self.str_get is not None:
+                    # one key: the struct of each line is dropped as soon as its key is read
+                    comps = [list(map(self.str_get, map(self.str_dec.decode, lines)))]
+                else:
+                    comps = self._vals(list(map(self.str_dec.decode, lines)))
             except msgspec.ValidationError:  # a value that is not a string, or missing
-                structs, self.str_dec = None, None
+                comps, self.str_dec = None, None
             except BAD_JSON:
-                structs = None
-            if structs:
-                comps = self._vals(structs)
+                comps = None
+            if comps is not None:
                 if self.share and len(lines) > 64:
                     d = self.shared
                     for vals in comps:
@@ -204,7 +233,10 @@ class Extractor:
                 self.last_str = (True,) * len(comps)
                 return lines, comps, None
         try:
-            structs = (raw and self._bulk(lines, *raw)) or list(map(self.dec.decode, lines))
+            # one decode call per line: as fast as one decode_lines call per block over the
+            # same lines (which also needs a pass to check that each line is one value), and
+            # exact (a line that fails is found again by _slow)
+            structs = list(map(self.dec.decode, lines))
             linenos = None
         except (msgspec.DecodeError, UnicodeDecodeError, msgspec.ValidationError):
             structs, lines, linenos = self._slow(lines, src, lineno0)
@@ -253,24 +285,6 @@ class Extractor:
         if pending:
             raise DataError(pending)
         return lines, comps, linenos
-
-    def _bulk(self, lines, data, end, dec=None):
-        """Decode a block in one call when each line is surely one object: every line starts
-        with `{` and ends with `}` (then no value can span lines; `}\\r` for CRLF) and the
-        number of values is the number of lines."""
-        n = len(lines)
-        if n < 16 or data[:1] != b"{":
-            return None
-        if data[end - 1] == 0x7D:  # "}"
-            if data.count(b"}\n{", 0, end) != n - 1:
-                return None
-        elif data[end - 1] == 0x0D and data[end - 2] == 0x7D:
-            if data.count(b"}\r\n{", 0, end) != n - 1:
-                return None
-        else:
-            return None
-        structs = (dec or self.dec).decode_lines(memoryview(data)[:end])
-        return structs if len(structs) == n else None
 
     def _keys_text(self) -> str:
         return ", ".join(f"'{s.text}'" for s in self.specs)

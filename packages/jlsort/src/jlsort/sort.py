@@ -24,7 +24,7 @@ from array import array
 from bisect import bisect_left, bisect_right
 from collections import Counter, defaultdict, deque
 from functools import partial
-from itertools import accumulate, chain, repeat
+from itertools import accumulate, chain, islice, repeat
 
 from .outio import full_writer
 from .records import converter, make_keys
@@ -54,6 +54,7 @@ _HEAD = struct.Struct("<BQQ")   # block: tag, size of the keys part, size of the
 # keys, number of entries), the keys, the line count of each entry and its byte length (uint64)
 _RLE = struct.Struct("<QQ")
 GROUP_PIECE = 4096    # lines per entry at most when a group is cut into pieces (memory bound)
+OUT_LINES = 16384     # lines joined per write of the in-memory grouped output
 _json = None
 
 
@@ -544,6 +545,13 @@ class Sorter:
                     if KEEPALIVE is not None:
                         KEEPALIVE.append(self.groups)
                     self.groups = None
+                    if not need_keys:
+                        # the lines of the groups in turn, one join per OUT_LINES lines (each
+                        # line is copied once, not into its group's chunk and then again)
+                        it = chain.from_iterable(groups)
+                        while part := list(islice(it, OUT_LINES)):
+                            yield None, [b"\n".join(part)], True
+                        return
                     step = 512
                     for i in range(0, len(order), step):
                         keys, chunks, _ = _group_chunks(order[i:i + step], groups[i:i + step],
