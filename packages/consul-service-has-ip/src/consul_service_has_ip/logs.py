@@ -63,10 +63,10 @@ class Logger:
         """The line that line(level, msg, **fields) writes at time ts (round(time.time(), 6)),
         with the fields given as the join of their fragment()s, in order."""
         if self.fmt == "ltsv":
-            text = f"level:{_ltsv_value(level)}\tts:{_ltsv_value(ts)}\tmsg:{_ltsv_value(msg)}{fragments}"
-        else:
-            text = f'{{"level":{_json_str(level)},"ts":{ts!r},"msg":{_json_str(msg)}{fragments}}}'
-        return text.encode("utf-8", "backslashreplace") + b"\n"
+            return (f"level:{_ltsv_value(level)}\tts:{_ltsv_value(ts)}\tmsg:{_ltsv_value(msg)}{fragments}\n"
+                    ).encode("utf-8", "backslashreplace")
+        return f'{{"level":{_json_str(level)},"ts":{ts!r},"msg":{_json_str(msg)}{fragments}}}\n'.encode(
+            "utf-8", "backslashreplace")
 
     def log(self, level: str, msg: str, **fields) -> None:
         try:
