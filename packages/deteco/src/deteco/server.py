@@ -14,11 +14,11 @@ from __future__ import annotations
 import asyncio
 import functools
 import os
-import signal
 import time
 from dataclasses import dataclass
 
 from deteco import auth, config
+from deteco.lifecycle import signal_handlers
 from deteco.listeners import format_addr
 from deteco.logs import Batch, Logger
 
@@ -335,40 +335,34 @@ class Server:
     async def run(self) -> int:
         loop = asyncio.get_running_loop()
         self.lines.bind(loop)
-        prev = {sig: signal.getsignal(sig) for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)}
-        for sig in (signal.SIGTERM, signal.SIGINT):
-            loop.add_signal_handler(sig, self.stopping.set)
-        loop.add_signal_handler(signal.SIGHUP, self.reload)
         servers = []
         self._sweep()
-        try:
-            for s in self.cfg.listeners:
-                servers.append(await loop.create_server(lambda: Connection(self), sock=s))
-                self.lines.line("info", "listening", listener=format_addr(s.getsockname()),
-                                services=len(self.services), endpoint=self.endpoint)
-            await self.stopping.wait()
-            for srv in servers:
-                srv.close()
-            # idle keep-alive connections go at once; requests being received may finish
-            for c in list(self.conns):
-                if not c.buf:
-                    c.close()
-            busy = [c for c in self.conns if not c.closing]
-            self.lines.line("info", "shutting down", requests=len(busy),
-                            **{"shutdown-timeout": self.cfg.shutdown_timeout})
-            if self.conns:
-                try:
-                    await asyncio.wait_for(self.drained.wait(), self.cfg.shutdown_timeout)
-                except TimeoutError:
-                    for c in list(self.conns):
-                        c.transport.abort()
-            return 0
-        finally:
-            self.sweeper.cancel()
-            self.lines.close()
-            for sig, handler in prev.items():
-                loop.remove_signal_handler(sig)
-                signal.signal(sig, handler if handler is not None else signal.SIG_DFL)
+        with signal_handlers(loop, self.stopping.set, self.reload):
+            try:
+                for s in self.cfg.listeners:
+                    servers.append(await loop.create_server(lambda: Connection(self), sock=s))
+                    self.lines.line("info", "listening", listener=format_addr(s.getsockname()),
+                                    services=len(self.services), endpoint=self.endpoint)
+                await self.stopping.wait()
+                for srv in servers:
+                    srv.close()
+                # idle keep-alive connections go at once; requests being received may finish
+                for c in list(self.conns):
+                    if not c.buf:
+                        c.close()
+                busy = [c for c in self.conns if not c.closing]
+                self.lines.line("info", "shutting down", requests=len(busy),
+                                **{"shutdown-timeout": self.cfg.shutdown_timeout})
+                if self.conns:
+                    try:
+                        await asyncio.wait_for(self.drained.wait(), self.cfg.shutdown_timeout)
+                    except TimeoutError:
+                        for c in list(self.conns):
+                            c.transport.abort()
+                return 0
+            finally:
+                self.sweeper.cancel()
+                self.lines.close()
 
 
 def serve(cfg: Config, services: dict, log: Logger | None = None) -> int:

@@ -1,8 +1,9 @@
 # The suite's daemon template lifecycle.py: copied byte for byte from scripts/templates/daemon/lifecycle.py
 # into each server package that lists "daemon/lifecycle" under [tool.suite] templates (scripts/sync-entry).
 # Edit the template and run scripts/sync-entry, never a copy.
-"""The life of a relay server whose connections are asyncio tasks (ppdp, motarei): the signals it
-answers while it runs, the accept loop that starts a task per connection, and the graceful stop.
+"""The life of a server: the signals it answers while it runs (signal_handlers: every server), and
+for a relay whose connections are asyncio tasks (ppdp, motarei) the accept loop that starts a task
+per connection and the graceful stop.
 
     conns = {}                                  # task -> its relay Stats (None until it has one)
     with signal_handlers(loop, stopping.set, reload):
