@@ -21,8 +21,8 @@ from __future__ import annotations
 
 import json
 import re
-from itertools import compress
-from operator import itemgetter
+from itertools import compress, repeat
+from operator import is_, itemgetter
 
 from .expr import DivisionByZero, NoValue
 from .show import show
@@ -374,19 +374,23 @@ class Engine:
             if None in res:
                 if f.key in computed:
                     return None, False
-                bad = [i for i, r in enumerate(res) if r is None and (alive is None or alive[i])]
-                if bad:
+                # the records this filter cannot read, among those still alive (C-level maps)
+                bad = list(map(is_, res, repeat(None)))
+                if alive is not None:
+                    bad = list(map(bool.__and__, alive, bad))
+                nbad = bad.count(True)
+                if nbad:
                     kind = ("filter", str(f))
                     first = None
                     if kind not in self.problems and kind not in [p[0] for p in pending]:
-                        i = bad[0]
+                        i = bad.index(True)
                         line = self._nth_line(chunk, i)
                         v = col[i]
                         present = line.startswith(f.key + b":") or (b"\t" + f.key + b":") in line
                         what = show(f.key + b":" + v, 80) if present else "missing key " + show(f.key)
                         first = f"{where}:{line0 + i + 1}: {what}"
-                    pending.append((kind, len(bad), first))
-                res = [r is True for r in res]
+                    pending.append((kind, nbad, first))
+                res = list(map(is_, res, repeat(True)))
             alive = res if alive is None else list(map(bool.__and__, alive, res))
         return alive, True
 
@@ -475,18 +479,16 @@ class Engine:
                     return None
             res = f.mask(col) if f.op in _MASK_OPS else self._memo_results(f, col)
             if None in res:
-                bad = [i for i, r in enumerate(res) if r is None]
                 kind = ("filter", str(f))
                 first = None
                 if kind not in self.problems and kind not in [p[0] for p in pending]:
-                    i = bad[0]
+                    i = res.index(None)
                     line = self._nth_line(sub, i)
                     present = line.startswith(k + b":") or (b"\t" + k + b":") in line
                     what = show(k + b":" + col[i], 80) if present else "missing key " + show(k)
                     first = f"{where}:{line0 + (idx[i] if idx is not None else i) + 1}: {what}"
-                pending.append((kind, len(bad), first))
-                res = [r is True for r in res]
-            kept = res.count(True)
+                pending.append((kind, res.count(None), first))
+            kept = res.count(True)     # None (not a number) is false for compress too
             if kept == m:
                 continue
             if not kept:

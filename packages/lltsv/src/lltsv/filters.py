@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import operator
 import re
+from itertools import repeat
 
 from . import gonum
 from .show import show
@@ -166,15 +167,14 @@ class Filter:
         per-record path (not a number for a numeric operator, or an unusual number)."""
         op = self.op
         if op in ("==*", "!=*", "=~", "!~", "=~*", "!~*"):
+            # C-level maps over the column (no Python code per value)
             texts = map(_DECODE, values)
             if op == "==*":
-                return [t.lower() == self._rhs_lower for t in texts]
+                return list(map(self._rhs_lower.__eq__, map(str.lower, texts)))
             if op == "!=*":
-                return [t.lower() != self._rhs_lower for t in texts]
+                return list(map(self._rhs_lower.__ne__, map(str.lower, texts)))
             found = map(self._rx.search, texts)
-            if op[0] == "=":
-                return [f is not None for f in found]
-            return [f is None for f in found]
+            return list(map(operator.is_not if op[0] == "=" else operator.is_, found, repeat(None)))
         if self.numeric:
             fl = gonum.fast_floats(values)
             if fl is None:
