@@ -37,6 +37,7 @@ _INF = float("inf")
 _DIVZERO = object()
 _MASK_OPS = ("==*", "!=*", "=~", "!~", "=~*", "!~*")
 _SECOND = itemgetter(1)
+_NONE_EMPTY = {None: b""}   # .get(r, r): None -> b"", anything else -> itself
 
 _V = b"[^\t]*"        # a value inside a line (a stray LF is caught by the line count)
 _VLAST = b"[^\t\n]*"  # the last value of a line
@@ -422,9 +423,10 @@ class Engine:
                 pending.append((("divzero", e.source), res.count(_DIVZERO), f"{where}:{line0 + first + 1}"))
                 res = [b"" if r is _DIVZERO else r for r in res]
             if None in res:
-                if old is None:
-                    old = [b""] * n
-                res = [o if r is None else r for r, o in zip(res, old, strict=True)]
+                if old is None or not any(old):   # no value: the key stays missing or empty
+                    res = list(map(_NONE_EMPTY.get, res, res))
+                else:
+                    res = [o if r is None else r for r, o in zip(res, old, strict=True)]
             cols[e.name] = res
 
     def _fast_columns(self, chunk, n, where, line0):
