@@ -37,16 +37,23 @@ def kill_dump_threads(src, timeout: float = 15) -> int:
     return len(ids)
 
 
-def kill_target_conns(dst, user, timeout: float = 10) -> int:
-    """Kill binrpt's target connection, preferably while it has a transaction open."""
+def kill_target_conns(dst, user, timeout: float = 10, idle: Callable[[], bool] | None = None) -> int:
+    """Kill binrpt's target connection, preferably while it has a transaction open: watched for up to
+    `timeout` s, or until `idle()` says that no transaction can open any more (the source's writes
+    done and applied); then it is killed anyway."""
     deadline = time.monotonic() + timeout
     ids = []
+    next_idle_check = 0.0
     while time.monotonic() < deadline:
         ids = [r[0] for r in dst.q(
             "SELECT p.ID FROM information_schema.PROCESSLIST p JOIN information_schema.INNODB_TRX t "
             "ON t.trx_mysql_thread_id = p.ID WHERE p.USER=%s AND p.ID<>CONNECTION_ID()", (user,))]
         if ids:
             break
+        if idle is not None and time.monotonic() >= next_idle_check:
+            if idle():
+                break
+            next_idle_check = time.monotonic() + 0.1
         time.sleep(0.005)
     if not ids:  # never caught it inside a transaction: kill it anyway
         ids = [r[0] for r in dst.q("SELECT ID FROM information_schema.PROCESSLIST WHERE USER=%s AND "
@@ -59,17 +66,24 @@ def kill_target_conns(dst, user, timeout: float = 10) -> int:
     return len(ids)
 
 
-def kill_target_conns_retrying(dst, user, timeout: float = 10) -> int:
+def kill_target_conns_retrying(dst, user, timeout: float = 10, idle: Callable[[], bool] | None = None) -> int:
     """kill_target_conns for a MySQL target: its information_schema.PROCESSLIST is utf8mb3 and fails (3854)
     while the listed connection runs a statement with a 4-byte character: retry."""
     import pymysql
     deadline = time.monotonic() + timeout
     while True:
         try:
-            return kill_target_conns(dst, user, timeout=max(0.5, deadline - time.monotonic()))
+            return kill_target_conns(dst, user, timeout=max(0.5, deadline - time.monotonic()), idle=idle)
         except pymysql.err.OperationalError as e:
             if e.args[0] != 3854 or time.monotonic() > deadline:
                 raise
+
+
+def caught_up(rig) -> bool:
+    """The channel's checkpoint covers the source's current GTID position."""
+    from binrpt import gtid
+    cp = rig.checkpoint()
+    return bool(cp) and gtid.covers(gtid.parse(cp[0]), gtid.parse(rig.src.gtid_pos()))
 
 
 # -- 1. random workload ------------------------------------------------------------------------
@@ -170,10 +184,17 @@ def dropped_connections(rig, assert_same: Oracle, *, kill_target: Callable[..., 
         time.sleep(0.15)
         dump_kills += kill_dump_threads(rig.src) > 0
         found = []
-        killer = threading.Thread(target=lambda: found.append(kill_target(rig.dst, rig.dst.params["user"])))
+        written = threading.Event()
+
+        def idle() -> bool:   # all written and applied: no transaction will open on the target now
+            return written.is_set() and caught_up(rig)
+
+        killer = threading.Thread(target=lambda: found.append(kill_target(rig.dst, rig.dst.params["user"],
+                                                                          idle=idle)))
         killer.start()   # watches the target while the source writes the big transaction
         rig.src.run_many(W.big_transaction(rig.db, big_rows, start=300_000 + 10_000 * i))
         rig.src.run_many(W.transactions(rig.db, after_txns, seed=after_seed + i))
+        written.set()
         killer.join()
         target_kills += found[0] > 0
     rig.wait_caught_up(proc=p)
@@ -274,7 +295,9 @@ def refuses_target_is_source(rig) -> None:
 
 def duplicate_server_id_is_fatal(rig, *, no_traceback: bool = False) -> None:
     """A second channel with the same server_id while the first streams: one of the two exits 1 about the
-    server_id (and, with `no_traceback`, without a traceback)."""
+    server_id (and, with `no_traceback`, without a traceback). The second is refused at start (the id
+    is listed by the source; after a grace of 2 heartbeats + 3 s) or, when it got to stream, the source
+    kicks one of the two, which stops saying so."""
     cfg = rig.config()
     p = rig.start(cfg)
     rig.src.q(f"CREATE TABLE `{rig.db}`.t (id INT)")
@@ -283,12 +306,18 @@ def duplicate_server_id_is_fatal(rig, *, no_traceback: bool = False) -> None:
     cfg2 = pathlib.Path(rig.config())     # another channel (so it has to stream), the same server_id
     cfg2.write_text(cfg2.read_text().replace(f'channel = "{rig.channel}"', f'channel = "{rig.channel}_2"'))
     r = rig.run(str(cfg2), "--stop-at-end", timeout=60)  # refused at start, or one of the two is kicked
-    try:
-        rc1 = p.wait(15)
-    except subprocess.TimeoutExpired:
-        rc1 = None
+    if r.returncode == 1:
+        # the second one exited 1 (refused at start, or kicked): nothing to wait for from the first
+        # (which, when the second never streamed, keeps running untouched)
+        rc1 = p.poll()
+    else:
+        try:
+            rc1 = p.wait(15)
+        except subprocess.TimeoutExpired:
+            rc1 = None
     err = p.stderr.read().decode(errors="replace") if rc1 is not None else ""
     assert rc1 == 1 or r.returncode == 1, (rc1, r.returncode, stderr(r))
-    assert "server_id" in err + stderr(r)
+    # binrpt's own words, with the id (the server's error text says "server_id" too, without it)
+    assert f"server_id {rig.server_id}" in err + stderr(r), (err, stderr(r))
     if no_traceback:
         assert "Traceback" not in err + stderr(r)
