@@ -121,6 +121,7 @@ class Engine:
     def __init__(self, opts: Options):
         self.o = opts
         self.problems: dict = {}   # kind -> [count, first message]
+        self.lines = 0             # the line count of the last chunk
         self._sigs: dict = {}
         self._key_rx: dict = {}
         self._fmemo: dict = {}
@@ -182,10 +183,21 @@ class Engine:
 
     # -- chunks ---------------------------------------------------------------------------------
     def chunk(self, chunk: bytes, where: str, line0: int, n: int | None = None) -> bytes:
-        """Output for `chunk` (n complete lines, LF-terminated); its first line is number line0+1."""
+        """Output for `chunk` (n complete lines, LF-terminated); its first line is number line0+1.
+        Without n, the lines are counted here; self.lines is the count either way."""
         out: list[bytes] = []
         if n is None:
+            # the first column read has one value per line: it gives the count, which spares a
+            # pass over the chunk (bytes.count tests every byte); not for the single-layout try
+            r = None
+            if self.fast_filter_all:
+                r = self._fast_filter_all(chunk, None, where, line0)
+            elif (self.fast_keys or self.fast_expr) and self._sig_failing:
+                r = self._fast_columns(chunk, None, where, line0)
+            if r is not None:
+                return r
             n = chunk.count(b"\n")
+        self.lines = n
         try:
             self._process(chunk, n, where, line0, out, 0)
         except StrictError as e:
@@ -316,17 +328,23 @@ class Engine:
                 return None
             if len(needed) == 1 and (b"\t" + k + b":") not in chunk \
                     and (b"\n" + k + b":") not in chunk and not chunk.startswith(k + b":"):
+                if n is None:
+                    n = self.lines = chunk.count(b"\n")
                 cols[k] = [b""] * n     # on no line (a key -e computes, a typo)
                 continue
             todo.append(k)          # several keys: all in the walk (cheaper than a search each)
         if len(todo) == 1:
             c = self._key_column(chunk, todo[0])
-            if len(c) != n:
+            if n is None:
+                n = self.lines = len(c)    # one match per line
+            elif len(c) != n:
                 return None
             cols[todo[0]] = c
         elif todo:
             found = self._walk_rx(tuple(todo)).findall(tab_ended(chunk))
-            if len(found) != n:
+            if n is None:
+                n = self.lines = len(found)    # one match per line, never across lines
+            elif len(found) != n:
                 return None
             if direct and todo == self.o.keys:
                 return found      # rows of the -k values, in -k order: printed as they are
@@ -435,6 +453,8 @@ class Engine:
         cols = self._bulk_columns(chunk, n, self.needed, direct)
         if cols is None:
             return None
+        if n is None:
+            n = self.lines
         if type(cols) is list:    # -k only, every key read by the column walk: rows
             fmt = b"\t".join(b"%s" if self.o.no_key else k.replace(b"%", b"%%") + b":%s"
                              for k in self.o.keys)
@@ -465,7 +485,7 @@ class Engine:
     def _fast_filter_all(self, chunk, n, where, line0):
         """-f without -k: filter by filter, each on the lines the ones before it kept (a column
         of a smaller chunk), then every field of the lines kept."""
-        sub, m = chunk, n
+        sub, m = chunk, n          # n None: not counted yet (self.lines is set once it is)
         idx = None                 # line numbers (in chunk) of the lines of sub
         pending: list = []
         for f in self.o.filters:
@@ -474,10 +494,14 @@ class Engine:
                 return None
             if (b"\t" + k + b":") not in sub and (b"\n" + k + b":") not in sub \
                     and not sub.startswith(k + b":"):
+                if m is None:
+                    m = self.lines = sub.count(b"\n")
                 col = [b""] * m
             else:
                 col = self._key_column(sub, k)
-                if len(col) != m:
+                if m is None:
+                    m = self.lines = len(col)    # one match per line, whatever it holds
+                elif len(col) != m:
                     return None
             res = f.mask(col) if f.op in _MASK_OPS else self._memo_results(f, col)
             if None in res:

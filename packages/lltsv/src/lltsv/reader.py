@@ -98,15 +98,14 @@ def run(engine, f, where: str, out) -> None:
         nonlocal line0
         if b"\r" in chunk:
             chunk = chunk.replace(b"\r\n", b"\n")
-        n = chunk.count(b"\n")
         try:
-            res = engine.chunk(chunk, where, line0, n)
+            res = engine.chunk(chunk, where, line0)   # counts the lines: engine.lines
         except Exception as e:   # --strict: what came before the bad line is still printed
             partial = getattr(e, "partial", b"")
             if partial:
                 write(partial)
             raise
-        line0 += n
+        line0 += engine.lines
         if res:
             write(res)
 
