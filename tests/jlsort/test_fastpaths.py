@@ -3,16 +3,25 @@
 - Reading: a regular file (and a --parallel range) gives the partial last line of a block back
   to the file (seek back) instead of copying it in front of the next block; a stream that
   cannot (a pipe, gzip) carries it over. Both must give the lines of `data.split(b"\\n")`.
+- Grouping: while the buffer is grouped, the extractor decodes each line, reads its key and
+  appends the line to the key's list in one pass (Sorter.feed_from); a line that fails undoes
+  the appends of its block. Against the Sorter grouping the returned keys itself.
+- After a spill, the next grouped buffer starts with the last one's keys in order (empty lists
+  that never reach a run or the output).
 """
 from __future__ import annotations
 
 import io
+import json
 import os
+import random
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from jlsort import sort
+from jlsort.keys import parse_keyspec
 from jlsort.parallel import RangeReader
-from jlsort.records import iter_blocks, open_input
+from jlsort.records import Extractor, Stats, iter_blocks, open_input
 
 line_bytes = st.one_of(
     st.binary(max_size=12).map(lambda b: b.replace(b"\n", b"")),
@@ -67,3 +76,102 @@ def test_reading_a_range_gives_its_lines(tmp_path, lines, block, cut):
     finally:
         os.close(fd)
     assert got == (expected_lines(data[a:b]) if b > a else [])
+
+
+# -- the grouped buffer filled by the extractor (Sorter.feed_from) ------------------------------
+def sort_in_blocks(data: bytes, key: str, capacity: int, block: int, unique: bool, fused: bool,
+                   tmp_path) -> bytes:
+    """What app._sort does, with tiny blocks: fused=True lets the extractor put the lines of a
+    block into the grouped buffer itself, fused=False is the reference path (keys returned, the
+    Sorter groups them)."""
+    specs = [parse_keyspec(key)]
+    ex = Extractor(specs, Stats("t"), "keep")
+    ex.share = False
+    s = sort.Sorter(specs, capacity, str(tmp_path))
+    if fused:
+        s.feed_from(ex)
+    n = 0
+    for lines, raw, end in iter_blocks(io.BytesIO(data), block, raw=True):
+        kept, comps, _ = ex.block(lines, "-", n, (raw, end))
+        n += len(lines)
+        s.add(kept, comps, None, ex.last_str)
+    out = io.BytesIO()
+    sort.write_batches(out, s.batches(unique), unique)
+    return out.getvalue()
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(seed=st.integers(0, 10 ** 6), n=st.integers(0, 1500), keys=st.integers(1, 40),
+       odd=st.sampled_from([0, 0.001, 0.01, 0.2]), block=st.sampled_from([200, 2000, 1 << 16]),
+       capacity=st.sampled_from([3000, 20000, 1 << 30]), desc=st.booleans(), unique=st.booleans())
+def test_extractor_filling_the_groups_gives_the_reference_order(tmp_path, seed, n, keys, odd, block,
+                                                              capacity, desc, unique):
+    """Blocks of string keys from a small pool (grouped, the extractor filling the buffer), now
+    and then a line that fails in the middle of a block (not JSON, a number, no key, a BOM: its
+    block's appends are undone and the block takes the reference path), spills with tiny
+    capacities (the next buffer starts with the keys of the last one)."""
+    rnd = random.Random(seed)
+    pool = [f"v{rnd.randrange(10 ** 6)}" for _ in range(keys)] + ["é", "A", 'a"b']
+    lines = []
+    for i in range(n):
+        if i > n // 3 and rnd.random() < odd:
+            lines.append(rnd.choice([b"nope", b'{"x":1}', b'{"k":2}', b'{"k":null}', b"[1]", b"",
+                                     b'\xef\xbb\xbf{"k":"a"}', b'{"k":"\\ud800"}']))
+        else:
+            lines.append(json.dumps({"k": rnd.choice(pool), "i": i}).encode())
+    data = b"".join(x + b"\n" for x in lines)
+    key = "k:r" if desc else "k"
+    got = sort_in_blocks(data, key, capacity, block, unique, True, tmp_path)
+    want = sort_in_blocks(data, key, capacity, block, unique, False, tmp_path)
+    assert got == want
+    if not unique:
+        assert sorted(got.splitlines()) == sorted(lines)
+
+
+def test_a_failing_line_undoes_the_appends_of_its_block(tmp_path):
+    specs = [parse_keyspec("k")]
+    ex = Extractor(specs, Stats("t"), "keep")
+    ex.share = False
+    s = sort.Sorter(specs, 1 << 30, str(tmp_path))
+    s.feed_from(ex)
+    first = [b'{"k":"a"}', b'{"k":"b"}', b'{"k":"a"}', b'{"k":"b","m":0}']
+    kept, comps, _ = ex.block(first, "-", 0)
+    s.add(kept, comps, None, ex.last_str)
+    assert s.groups is not None and ex.sink is s.groups
+    second = [b'{"k":"b","n":1}', b'{"k":"c"}', b"nope", b'{"k":"a","n":2}']
+    kept, comps, _ = ex.block(second, "-", 4)
+    assert comps is not None  # the reference path, after the undo
+    assert dict(s.groups) == {"a": [first[0], first[2]], "b": [first[1], first[3]]}
+    s.add(kept, comps, None, ex.last_str)
+    assert s.groups is None and ex.sink is None  # a line without the key: the list form
+    third = [b'{"k":"c","n":3}', b'{"k":"a","n":4}']
+    kept, comps, _ = ex.block(third, "-", 8)
+    s.add(kept, comps, None, ex.last_str)
+    out = io.BytesIO()
+    sort.write_batches(out, s.batches(False), False)
+    assert out.getvalue().splitlines() == [
+        b"nope", first[0], first[2], second[3], third[1], first[1], first[3], second[0],
+        second[1], third[0]]
+
+
+def test_a_line_read_leniently_undoes_the_appends_and_the_groups_go_on(tmp_path):
+    specs = [parse_keyspec("k")]
+    ex = Extractor(specs, Stats("t"), "keep")
+    ex.share = False
+    s = sort.Sorter(specs, 1 << 30, str(tmp_path))
+    s.feed_from(ex)
+    first = [b'{"k":"a"}', b'{"k":"b"}', b'{"k":"a","m":1}', b'{"k":"b","m":1}']
+    s.add(*ex.block(first, "-", 0)[:2], None, ex.last_str)
+    second = [b'{"k":"c"}', b'\xef\xbb\xbf{"k":"a","bom":1}', b'{"k":"b","n":2}']
+    kept, comps, _ = ex.block(second, "-", 4)
+    assert comps == [["c", "a", "b"]]  # msgspec refused the BOM: undone, read leniently
+    assert dict(s.groups) == {"a": first[0::2], "b": first[1::2]}
+    s.add(kept, comps, None, ex.last_str)
+    assert s.groups is not None and ex.sink is s.groups
+    third = [b'{"k":"a","n":3}']
+    assert ex.block(third, "-", 7)[1] is None
+    s.add(third, None, None, ex.last_str)
+    out = io.BytesIO()
+    sort.write_batches(out, s.batches(False), False)
+    assert out.getvalue().splitlines() == [first[0], first[2], second[1], third[0], first[1],
+                                           first[3], second[2], second[0]]

@@ -108,6 +108,7 @@ def _sort(args, specs) -> int:
                              on_invalid == "error" or ex.error_missing)
             else:
                 sorter = Sorter(specs, args.capacity, temp_dir(args.temporary_directory))
+                sorter.feed_from(ex)
                 try:
                     bb = min(1 << 22, max(1 << 16, args.capacity // 16))
                     sources = _sources(args.files, rc)

@@ -15,6 +15,7 @@ import os
 import select
 import stat
 import sys
+from collections import deque
 from decimal import Decimal
 from operator import attrgetter
 from typing import Any
@@ -186,6 +187,8 @@ class Extractor:
             self.str_dec = msgspec.json.Decoder(
                 msgspec.defstruct("StrKeys", sfields, rename=rename, gc=False))
         self.str_get = attrgetter("f0") if len(specs) == 1 and self.str_dec else None
+        self.sink = None          # a dict key -> lines (Sorter.feed_from), filled by block()
+        self.sink_lines = 0       # the lines in it before the block
         self.getters = []
         for s in specs:
             g = attrgetter(f"f{tops.index(str(s.path[0]))}")
@@ -212,6 +215,20 @@ class Extractor:
         """-> (kept_lines, comps, linenos or None). lineno0 = number of lines before the block;
         raw: unused (kept for the callers)."""
         self.invalid_idx = bad = set()
+        sink = self.sink
+        if sink is not None and self.str_dec is not None and lines:
+            # the caller's grouped buffer (Sorter.feed_from): each line is decoded, its key read
+            # and the line appended to the key's list in one C-level pass, while both are in
+            # the cache; -> (lines, None, None). A line that fails undoes the appends of the
+            # lines before it, and the block takes the path below.
+            get, dec = self.str_get, self.str_dec.decode
+            try:
+                deque(map(list.append, map(sink.__getitem__, map(get, map(dec, lines))), lines), 0)
+            except (msgspec.ValidationError, *BAD_JSON):
+                self._unsink(sink, lines)
+            else:
+                self.last_str = (True,)
+                return lines, None, None
         if self.str_dec is not None and lines:
             try:
                 if self.str_get is not None:
@@ -285,6 +302,19 @@ class Extractor:
         if pending:
             raise DataError(pending)
         return lines, comps, linenos
+
+    def _unsink(self, sink, lines):
+        """Take the first lines of a block out of sink again (the ones appended before a line
+        failed): each is the last item of its key's list; a list left empty goes."""
+        done = sum(map(len, sink.values())) - self.sink_lines
+        get, dec = self.str_get, self.str_dec.decode
+        for line in reversed(lines[:done]):
+            k = get(dec(line))
+            lst = sink[k]
+            if lst.pop() is not line:
+                raise AssertionError("grouped buffer out of step")
+            if not lst:
+                del sink[k]
 
     def _keys_text(self) -> str:
         return ", ".join(f"'{s.text}'" for s in self.specs)

@@ -24,7 +24,7 @@ from array import array
 from bisect import bisect_left, bisect_right
 from collections import Counter, defaultdict, deque
 from functools import partial
-from itertools import accumulate, chain, islice, repeat
+from itertools import accumulate, chain, compress, repeat
 
 from .outio import full_writer
 from .records import converter, make_keys
@@ -54,7 +54,6 @@ _HEAD = struct.Struct("<BQQ")   # block: tag, size of the keys part, size of the
 # keys, number of entries), the keys, the line count of each entry and its byte length (uint64)
 _RLE = struct.Struct("<QQ")
 GROUP_PIECE = 4096    # lines per entry at most when a group is cut into pieces (memory bound)
-OUT_LINES = 16384     # lines joined per write of the in-memory grouped output
 _json = None
 
 
@@ -310,6 +309,7 @@ class Sorter:
         self.comps: list[list] = [[] for _ in specs]
         self.groups = None        # the grouped buffer: key -> lines
         self.glines = 0           # lines in it
+        self.prefilled = 0        # keys it started with (empty lists; see take_entries)
         self.groupable = (len(specs) == 1 and specs[0].mode == "auto" and not specs[0].fold)
         self.rev = bool(specs) and specs[0].desc
         self.mem = 0
@@ -319,10 +319,11 @@ class Sorter:
         self.fanin = fanin()
         self.final_limit = None   # runs left by finish_runs (a --parallel worker: fewer)
         self.shared: dict = {}
+        self.ex = None            # an Extractor that groups lines itself (feed_from)
 
     def pending(self) -> bool:
         """Lines held in memory?"""
-        return bool(self.lines) or bool(self.groups)
+        return bool(self.lines) or self.glines > 0
 
     # -- input ------------------------------------------------------------------------------
     def add(self, lines, comps, nbytes=None, strs=()):
@@ -332,17 +333,24 @@ class Sorter:
             return
         n = len(lines)
         grp = self.groupable and strs and strs[0]
-        if self.groups is None and not self.lines and grp:
+        if comps is None:
+            # the extractor has put the lines into self.groups itself (Extractor.sink)
+            self.glines += n
+            if (len(self.groups) - self.prefilled) * 2 > self.glines and self.glines > 4096:
+                self._to_list()
+        elif self.groups is None and not self.lines and grp:
             vals = comps[0]
             if len(set(vals)) * 2 <= n:
                 self.groups = defaultdict(list)
         elif self.groups is not None and not grp:
             self._to_list()
-        if self.groups is not None:
+        if comps is None:
+            pass
+        elif self.groups is not None:
             dd = self.groups
             deque(map(list.append, map(dd.__getitem__, comps[0]), lines), 0)
             self.glines += n
-            if len(dd) * 2 > self.glines and self.glines > 4096:
+            if (len(dd) - self.prefilled) * 2 > self.glines and self.glines > 4096:
                 self._to_list()  # many distinct keys after all: timsort does better
         else:
             if self.lines:
@@ -365,11 +373,34 @@ class Sorter:
         self.mem += nbytes + (LINE_OVERHEAD if self.groups is None else GROUP_OVERHEAD) * n
         if self.mem >= self.capacity:
             self.spill()
+        if self.ex is not None:
+            self._sync_sink()
+
+    def feed_from(self, ex):
+        """Let the extractor put the lines of a block straight into the grouped buffer (one
+        C-level pass: decode, key, append), while the buffer is grouped."""
+        self.ex = ex
+        self._sync_sink()
+
+    def _sync_sink(self):
+        ex = self.ex
+        if self.groups is not None and self.groupable and ex.str_get is not None:
+            ex.sink, ex.sink_lines = self.groups, self.glines
+        else:
+            ex.sink = None
 
     def _sorted_groups(self):
+        """-> (distinct keys in order, their lists of lines), without the empty lists of the
+        keys a grouped buffer starts with after a spill."""
         dd = self.groups
         order = sorted(dd, reverse=self.rev)
-        return order, list(map(dd.__getitem__, order))
+        groups = list(map(dd.__getitem__, order))
+        if self.prefilled:
+            have = list(map(bool, groups))
+            if not all(have):
+                order = list(compress(order, have))
+                groups = list(compress(groups, have))
+        return order, groups
 
     def _to_list(self):
         """The grouped buffer -> the list form (its lines in sorted order: a sorted prefix)."""
@@ -379,7 +410,7 @@ class Sorter:
         self.comps = [_expand(order, map(len, groups))]
         self.strs = (True,)
         self.groups = None
-        self.glines = 0
+        self.glines = self.prefilled = 0
 
     # -- runs -------------------------------------------------------------------------------
     def _tempfile(self):
@@ -455,7 +486,7 @@ class Sorter:
             keys, items = _split_entries(keys, items, counts)
         return keys, items, kinds, rev
 
-    def take_entries(self, piece=None):
+    def take_entries(self, piece=None, regroup=False):
         """take_sorted, in entries: -> (keys, items, counts, kinds, rev); counts None: items are
         lines, else items are chunks of counts[i] lines (joined by \\n) of key keys[i], a group
         of equal keys cut into pieces of at most `piece` lines."""
@@ -466,7 +497,18 @@ class Sorter:
             _sort_pair(keys, lines, rev, True)
             return keys, lines, None, kinds, rev
         order, groups = self._sorted_groups()
-        self.groups, self.glines, self.mem = None, 0, 0
+        # a spill of a grouped buffer starts the next one grouped (no first-block test: the
+        # turn to the list form still comes with too many distinct keys), holding this one's
+        # keys already in sorted order (with empty lists): the next sort of the keys is then
+        # one pass of timsort over them plus the few new ones, not a full sort
+        if regroup:
+            self.groups = defaultdict(list, zip(order, map(list, repeat((), len(order)))))
+            self.prefilled = len(order)
+        else:
+            self.groups, self.prefilled = None, 0
+        self.glines = self.mem = 0
+        if self.ex is not None:
+            self._sync_sink()
         keys, chunks, counts = _group_chunks(order, groups, piece or GROUP_PIECE)
         return keys, chunks, counts, ("str",), self.rev
 
@@ -474,7 +516,7 @@ class Sorter:
         """Sort the lines held in memory and write them as one more run (then merge the trailing
         runs of one level into one when there are FANIN of them)."""
         nrec = self._block_records()
-        keys, items, counts, kinds, rev = self.take_entries(nrec)
+        keys, items, counts, kinds, rev = self.take_entries(nrec, regroup=True)
         n = len(items) if counts is None else sum(counts)
         self.runs.append(self._write_run([(keys, items, counts)], n, kinds,
                                          grouped=counts is not None))
@@ -545,13 +587,6 @@ class Sorter:
                     if KEEPALIVE is not None:
                         KEEPALIVE.append(self.groups)
                     self.groups = None
-                    if not need_keys:
-                        # the lines of the groups in turn, one join per OUT_LINES lines (each
-                        # line is copied once, not into its group's chunk and then again)
-                        it = chain.from_iterable(groups)
-                        while part := list(islice(it, OUT_LINES)):
-                            yield None, [b"\n".join(part)], True
-                        return
                     step = 512
                     for i in range(0, len(order), step):
                         keys, chunks, _ = _group_chunks(order[i:i + step], groups[i:i + step],
