@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 from lltsv import core, filters, gonum
 
@@ -342,3 +342,46 @@ def test_splice_replaces_the_right_line_among_equal_texts():
             eng._layout_failing = 0 if trie else 5
             assert eng.chunk(fixes_in, "t", 0) == model(fixes_in)
         assert eng._uniq_rx is not None and (eng._layout_rx is not None) == trie
+
+
+# -- issue 16, later: the walk and the all-fields regexes read the chunk with TAB before LF
+# (core.tab_ended), and the engine counts a chunk's lines from the first column it reads ------
+SOUP_LABELS = [b"req", b"reqtime", b"reqtimex", b"re", b"", b"status", b"uri"]
+SOUP_COLUMNS = st.one_of(
+    st.builds(lambda lb, v: lb + b":" + v, st.sampled_from(SOUP_LABELS),
+              st.sampled_from([b"", b"0.7", b"1", b"x", b"a:b", b"\x00", b"reqtime:2", b"-", b"\r"])),
+    st.sampled_from([b"", b"junk", b"reqtime", b"req", b"status", b":", b"::"]))
+
+
+@st.composite
+def column_soup(draw):
+    """Lines of any columns: labels that are prefixes of each other, the empty label, columns
+    without ':', empty columns (runs of TABs, leading and trailing TABs), empty lines."""
+    lines = [b"\t".join(draw(st.lists(SOUP_COLUMNS, max_size=4))) for _ in range(draw(st.integers(0, 30)))]
+    return b"".join(ln + b"\n" for ln in lines)
+
+
+@MSETTINGS
+@example(b"reqtime:1\nreqtime\nreqtimex\treqtime:2\n\t\nre:\tre\n", [b"re"], None, False)
+@example(b"req:1\treqtime:2\treq:3\n\treqtime:\t\n", [b"req", b"reqtime"], b"reqtime > 0.5", True)
+@given(column_soup(), st.lists(st.sampled_from(SOUP_LABELS + [b"nope"]), min_size=1, max_size=4),
+       st.sampled_from([None, b"reqtime > 0.5", b"re =~ ^a", b"req != x"]), st.booleans())
+def test_walk_and_line_count_on_any_columns(data, keys, cond, with_keys):
+    """-k on the column walk, -f without -k, all fields (trie of layouts, regex of labels): the
+    same bytes and reports as the per-record path, and the line count the reader goes on with."""
+    fl = [filters.Filter(cond)] if cond else []
+    opts = core.Options(keys=keys if with_keys else None, filters=fl)
+    regular = [ln for ln in data.split(b"\n") if ln and core.line_signature(ln)]
+    for sig_failing, layout_failing in ((3, 0), (3, 5), (0, 0)):
+        eng = core.Engine(opts)
+        if not layout_failing:
+            _learn(eng, regular)     # the trie knows every layout of the chunk
+        slow = core.Engine(opts)
+        expect = slow._slow(data, "t", 0)
+        for rep in range(2):   # the second time, with what the first taught (layouts, labels)
+            eng._sig_failing = sig_failing
+            eng._layout_failing = layout_failing
+            eng.problems = {}
+            assert eng.chunk(data, "t", 0) == expect
+            assert eng.lines == data.count(b"\n")
+            assert eng.problems == slow.problems
