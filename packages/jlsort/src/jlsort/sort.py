@@ -509,7 +509,7 @@ class Sorter:
         self.glines = self.mem = 0
         if self.ex is not None:
             self._sync_sink()
-        keys, chunks, counts = _group_chunks(order, groups, piece or GROUP_PIECE)
+        keys, chunks, counts = _group_chunks(order, groups, piece or GROUP_PIECE, free=True)
         return keys, chunks, counts, ("str",), self.rev
 
     def spill(self):
@@ -621,13 +621,22 @@ class Sorter:
         self.runs = []
 
 
-def _group_chunks(order, groups, piece):
+def _group_chunks(order, groups, piece, free=False):
     """Sorted groups -> (keys, chunks, counts): each group joined into one chunk, a group of
-    more than `piece` lines cut into chunks of `piece` lines (bounded memory)."""
+    more than `piece` lines cut into chunks of `piece` lines (bounded memory). free: the
+    groups are emptied as they are joined, a few at a time, so that their lines are freed
+    while they are still in the cache (not touched again later, when the lists go)."""
     counts = list(map(len, groups))
     join = b"\n".join
     if not counts or max(counts) <= piece:
-        return order, list(map(join, groups)), counts
+        if not free:
+            return order, list(map(join, groups)), counts
+        chunks = []
+        for i in range(0, len(groups), 64):
+            part = groups[i:i + 64]
+            chunks += map(join, part)
+            deque(map(list.clear, part), 0)
+        return order, chunks, counts
     keys, chunks, cnts = [], [], []
     a = 0
     for b in [i for i, c in enumerate(counts) if c > piece]:
