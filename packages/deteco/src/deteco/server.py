@@ -118,8 +118,8 @@ class RequestLog(Batch):
             if len(self.frags) > 4096:
                 self.frags.clear()
             frag = self.frags[d] = log.fragment("service", d.service) + log.fragment("path", d.path)
-        return log.prepared("info", "Authorized", ts, frag + log.fragment("req-id", rid) + peer_field
-                            + self.cached[d.cached] + log.fragment("duration", took))
+        return log.prepared("info", "Authorized", ts, f"{frag}{log.fragment('req-id', rid)}{peer_field}"
+                                                      f"{self.cached[d.cached]}{log.fragment('duration', took)}")
 
 
 class Connection(asyncio.BufferedProtocol):
