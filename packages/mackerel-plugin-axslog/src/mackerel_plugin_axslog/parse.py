@@ -24,6 +24,7 @@ error counts.
 from __future__ import annotations
 
 import collections
+import itertools
 import math
 import operator
 import re
@@ -106,16 +107,25 @@ class LtsvParser:
             return 0
         if self.use_adj:
             # exact when each line with a status has its latency right after it: then every
-            # item holds the separator once (checked in C on the joined items); the distinct
-            # items are counted in C across chunks and split once, in drain()
+            # item holds the separator. The items are counted in C across chunks and split
+            # once, in drain(); only the distinct items new in this chunk are checked (the
+            # Counter keeps insertion order: they are its last keys), and a chunk that fails
+            # the check is taken back out of the count and goes the general way.
             got = self.adj.findall(chunk)
-            if b"\x00".join(got).count(self.adj_sep) == len(got):
+            raw = self.raw
+            before = len(raw)
+            raw.update(got)
+            new = list(itertools.islice(reversed(raw.keys()), len(raw) - before))
+            sep = self.adj_sep
+            if all(sep in g for g in new):
                 nl = chunk.count(b"\n")
-                self.raw.update(got)
                 if nl > len(got):
                     into[(b"", b"")] += nl - len(got)
                 self.adj_misses = 0
                 return nl
+            raw.subtract(got)
+            for g in new:
+                del raw[g]
             self.adj_misses += 1
             if self.adj_misses >= 2:      # this log does not fit: stop trying
                 self.use_adj = False
