@@ -271,17 +271,24 @@ def test_mysql_checkpoint_ahead_of_the_source_is_fatal(mrig_maria):
     assert "ahead of the source" in _stderr(r) and "Traceback" not in _stderr(r)
 
 
-def test_mysql_tagged_gtids_are_refused(mysql_factory, pair, tmp_path):
-    src = MyServer(mysql_factory(server_id=35))
+def test_mysql_tagged_gtids_are_refused(mysql_pair, pair, tmp_path):
+    # the source: the session's MySQL *target* (a tagged GTID stays in gtid_executed, which would make
+    # every later test on that source refuse), its GTID history reset afterwards
+    src = mysql_pair[1]
     rig = Rig(src, MyServer(pair[1].db), tmp_path, "mytag")
     rig.start_gtid = src.gtid_pos()
-    src.run_many([f"CREATE DATABASE `{rig.db}`", f"CREATE TABLE `{rig.db}`.t (id INT PRIMARY KEY)"])
-    src.run_many(["SET gtid_next = 'AUTOMATIC:batch'", f"INSERT INTO `{rig.db}`.t VALUES (1)",
-                  "SET gtid_next = 'AUTOMATIC'"])
-    assert ":batch:" in src.gtid_pos()
-    r = rig.run(rig.config(), "--stop-at-end", timeout=60)
-    assert r.returncode == 1
-    assert "tagged GTIDs" in _stderr(r) and "Traceback" not in _stderr(r)
+    try:
+        src.run_many([f"CREATE DATABASE `{rig.db}`", f"CREATE TABLE `{rig.db}`.t (id INT PRIMARY KEY)"])
+        src.run_many(["SET gtid_next = 'AUTOMATIC:batch'", f"INSERT INTO `{rig.db}`.t VALUES (1)",
+                      "SET gtid_next = 'AUTOMATIC'"])
+        assert ":batch:" in src.gtid_pos()
+        r = rig.run(rig.config(), "--stop-at-end", timeout=60)
+        assert r.returncode == 1
+        assert "tagged GTIDs" in _stderr(r) and "Traceback" not in _stderr(r)
+    finally:
+        rig.stop_all()
+        src.q("RESET BINARY LOGS AND GTIDS")
+        assert ":batch:" not in src.gtid_pos()
 
 
 def test_mysql_refuses_without_full_row_metadata_and_when_target_is_source(mrig_maria):

@@ -109,7 +109,9 @@ def test_reconnects_after_a_successful_start_are_kept(rig):
     rig.src.q(f"CREATE TABLE `{rig.db}`.t (id INT PRIMARY KEY)")
     p = rig.start(rig.config())
     rig.wait_caught_up(proc=p)
-    assert P.kill_target_conns(rig.dst, rig.dst.params["user"]) >= 1
+    # caught up and the source idle: no transaction will open, kill the idle connection now (not after
+    # watching 10 s for one)
+    assert P.kill_target_conns(rig.dst, rig.dst.params["user"], idle=lambda: P.caught_up(rig)) >= 1
     rig.src.run_many([f"INSERT INTO `{rig.db}`.t VALUES ({i})" for i in range(100)])
     rig.wait_caught_up(proc=p)
     assert p.poll() is None
@@ -178,7 +180,9 @@ def test_summary_lines_tell_the_truth(rig):
             rig.src.run_many([f"UPDATE `{rig.db}`.t SET v=v+1 WHERE id=2" for _ in range(20)])
             time.sleep(1.0)
             n0 = len(_summaries(log))
-            time.sleep(3.0)
+            deadline = time.monotonic() + 10          # 3 more lines at 0.5 s: 1.5 s (polled)
+            while len(_summaries(log)) < n0 + 3 and time.monotonic() < deadline:
+                time.sleep(0.1)
             n1 = len(_summaries(log))
             assert p.poll() is None
             assert n1 - n0 >= 3, (n0, n1)
