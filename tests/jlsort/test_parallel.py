@@ -92,7 +92,7 @@ def test_plan_cuts_at_line_starts_with_the_real_line_numbers(tmp_path_factory, f
             for name, fd, start, end, lineno0 in segs:
                 whole = open(name, "rb").read()
                 assert start in (0, len(whole)) or whole[start - 1:start] == b"\n"
-                assert lineno0 == whole[:start].count(b"\n")
+                assert (lineno0() if callable(lineno0) else lineno0) == whole[:start].count(b"\n")
                 assert start == len(got[name])
                 r = RangeReader(fd, start, end)
                 chunk = b""

@@ -3,9 +3,9 @@ ranges of regular files.
 
 What goes in: the opened input files (regular, uncompressed; otherwise the caller sorts in one
 process). The inputs, taken as one concatenation, are cut into N byte ranges of about equal size,
-each cut moved forward to the next line start. The parent counts the newlines before each cut, so
-every process knows the real line number of its first line (error messages and warnings name the
-real FILE:LINE).
+each cut moved forward to the next line start. A process counts the newlines before its cut only
+when one of its messages needs a line number (LineBase), so error messages and warnings name the
+real FILE:LINE and a sort without them does not read the file twice.
 
 What comes out: the parent sorts the first range itself (kept in memory when it fits: no run file
 written and read back); worker k reads range k (pread on the inherited descriptor), decodes the
@@ -74,7 +74,8 @@ def default_workers() -> int:
 def plan(sources, n: int, min_bytes: int | None = None, min_total: int = 0):
     """Cut the opened sources [(name, f)] into at most n ranges of whole lines.
     -> list (one per worker) of segment lists [(name, fd, start, end or None, lineno0)], or None
-    when the input is too small to be worth it (under min_bytes per worker, or min_total)."""
+    when the input is too small to be worth it (under min_bytes per worker, or min_total).
+    lineno0: the lines before start, an int or a LineBase (counted when first called)."""
     if min_bytes is None:
         min_bytes = MIN_BYTES_PER_WORKER
     sizes = [os.fstat(f.fileno()).st_size for _, f in sources]
@@ -97,14 +98,8 @@ def plan(sources, n: int, min_bytes: int | None = None, min_total: int = 0):
         if cuts and (i, off) < cuts[-1]:
             i, off = cuts[-1]
         cuts.append((i, off))
-    # line numbers at the cuts: newlines before each one (counted once per file, in order)
-    counted = {}  # file index -> (offset, newlines before it)
-    linenos = []
-    for i, off in cuts:
-        pos, nl = counted.get(i, (0, 0))
-        nl += _count_newlines(sources[i][1].fileno(), pos, off)
-        counted[i] = (off, nl)
-        linenos.append(nl)
+    # line numbers at the cuts: counted only if a message needs one (LineBase)
+    linenos = [LineBase(sources[i][1].fileno(), off) if off else 0 for i, off in cuts]
     bounds = [((0, 0), 0)] + list(zip(cuts, linenos, strict=False)) + [((len(sizes) - 1, None), None)]
     workers = []
     for k in range(n):
@@ -120,6 +115,30 @@ def plan(sources, n: int, min_bytes: int | None = None, min_total: int = 0):
             segs.append((name, f.fileno(), start, end, ln0 if i == i0 else 0))
         workers.append(segs)
     return workers
+
+
+def _line_base(ex, lineno0) -> int:
+    """The lineno0 to read a segment with: a LineBase goes to the extractor, which adds it to
+    the line numbers of its messages (the segment is read from 0)."""
+    if isinstance(lineno0, LineBase):
+        ex.line_base = lineno0
+        return 0
+    ex.line_base = None
+    return lineno0
+
+
+class LineBase:
+    """The number of lines before byte `off` of a file (the line number base of a range that
+    starts there), counted on the first call only: a range's messages name the real FILE:LINE,
+    and a sort without messages never reads the file up to the cut a second time."""
+
+    def __init__(self, fd, off):
+        self.fd, self.off, self.n = fd, off, None
+
+    def __call__(self) -> int:
+        if self.n is None:
+            self.n = _count_newlines(self.fd, 0, self.off)
+        return self.n
 
 
 def _line_start(fd, off, size) -> int:
@@ -231,8 +250,9 @@ def generate(workers, sorter, ex, stats, rc, progress, block_bytes, blocks_fn):
         for name, fd, start, end, lineno0 in workers[0]:
             reader = RangeReader(fd, start, end)
             for kept, comps, _, _, nbytes in blocks_fn(name, reader, ex, own, rc, block_bytes,
-                                                        lineno0):
+                                                        _line_base(ex, lineno0)):
                 sorter.add(kept, comps, nbytes, ex.last_str)
+        ex.line_base = None
         if sorter.runs:
             if sorter.pending():
                 sorter.spill()
@@ -395,7 +415,7 @@ def _worker(sock, parent, prctl, segs, sorter, capacity, ex, stats, progress, bl
         for name, fd, start, end, lineno0 in segs:
             reader = RangeReader(fd, start, end)
             for kept, comps, _, _, nbytes in blocks_fn(name, reader, ex, progress, rc, block_bytes,
-                                                        lineno0):
+                                                        _line_base(ex, lineno0)):
                 sorter.add(kept, comps, nbytes, ex.last_str)
         sorter.finish_runs()
         runs = sorter.runs

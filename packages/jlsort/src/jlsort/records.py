@@ -188,6 +188,7 @@ class Extractor:
                 msgspec.defstruct("StrKeys", sfields, rename=rename, gc=False))
         self.str_get = attrgetter("f0") if len(specs) == 1 and self.str_dec else None
         self.sink = None          # a dict key -> lines (Sorter.feed_from), filled by block()
+        self.line_base = None     # None, or a callable: lines before line 1 (messages only)
         self.sink_lines = 0       # the lines in it before the block
         self.getters = []
         for s in specs:
@@ -278,7 +279,7 @@ class Extractor:
         if miss_pos:
             st = self.stats
             first = min(miss_pos)
-            ln = linenos[first] if linenos else lineno0 + first + 1
+            ln = self._ln(linenos[first] if linenos else lineno0 + first + 1)
             if self.error_missing:
                 raise DataError(f"{src}:{ln}: no key {self._keys_text()}: "
                                 f"{show(lines[first])}")
@@ -286,7 +287,7 @@ class Extractor:
             real = miss_pos - bad if bad else miss_pos
             if real and st.first_missing is None:
                 f = min(real)
-                st.first_missing = f"{src}:{linenos[f] if linenos else lineno0 + f + 1}"
+                st.first_missing = f"{src}:{self._ln(linenos[f] if linenos else lineno0 + f + 1)}"
             st.missing += len(real)
             if self.skip_missing:
                 st.missing_skipped += len(real)
@@ -316,6 +317,10 @@ class Extractor:
             if not lst:
                 del sink[k]
 
+    def _ln(self, n: int) -> int:
+        """Line n of the input being read, as a message names it (see line_base)."""
+        return n if self.line_base is None else n + self.line_base()
+
     def _keys_text(self) -> str:
         return ", ".join(f"'{s.text}'" for s in self.specs)
 
@@ -340,7 +345,7 @@ class Extractor:
                     s = empty  # a blank line: kept, without the key
                 else:
                     err = _why(dec, line)
-                    if self._invalid(line, src, lineno0 + i + 1, err):
+                    if self._invalid(line, src, self._ln(lineno0 + i + 1), err):
                         break
                     if self.on_invalid == "skip":
                         self.stats.invalid_skipped += 1
