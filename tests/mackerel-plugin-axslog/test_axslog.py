@@ -590,7 +590,11 @@ JSON_LINES = [b'{"status":200,"ptime":0.1,"pad":"' + b"x" * 700 + b'"}', b'{"sta
               b'{"status":{"x":1}}', b'{"status":"499","ptime":"0.5"}\r', b'{"status":200,"x":"\\u00e9\\"q"}',
               # equal in Python, not in the log (issue 14.9): each line judged on its own bytes
               b'{"status":200.0,"ptime":0.1}', b'{"status":true,"ptime":1}', b'{"status":1,"ptime":true}',
-              b'{"ptime":1e-1,"status":2e2}', b'{"status":200,"ptime":{"a":1}}']
+              b'{"ptime":1e-1,"status":2e2}', b'{"status":200,"ptime":{"a":1}}',
+              # truncated lines: an open string swallows the comma and the next line's start,
+              # so msgspec reports the error in the line after the bad one
+              b'{"status":"200","ptime":"0.1","ua":"Mozi', b'{"status":200,"x":{"a":1',
+              b'{"status":"503","ptime":"0.3"', b'{"status":"404","ptime":"0.2\\']
 
 
 def _ref_key(v):

@@ -247,6 +247,7 @@ class JsonParser:
             buf[pos] = 91       # [
             buf[end] = 93       # ]
             off = None          # an offset inside the line to take alone
+            err = None
             try:
                 got = self.array.decode(mv[pos:end + 1])
                 if got:             # else one blank line alone: "[]"
@@ -256,6 +257,7 @@ class JsonParser:
                     continue
             except msgspec.ValidationError as e:
                 # a value of the wrong type in element N: that line is decoded alone (leniently)
+                err = e
                 m = _INDEX_RE.search(str(e))
                 if m is not None:
                     off = pos
@@ -265,9 +267,12 @@ class JsonParser:
                             off = None
                             break
             except msgspec.DecodeError as e:
+                err = e
                 m = _BYTE_RE.search(str(e))
                 if m is not None:
                     off = min(end - 1, max(pos, pos + int(m.group(1)) - 1))   # "[" is not in the chunk
+                else:       # "truncated": a string or an object left open to the end
+                    off = end - 1
             finally:
                 buf[end] = 44   # ,
             if off is None:
@@ -275,6 +280,11 @@ class JsonParser:
                 pos = end
                 continue
             ls = max(pos, chunk.rfind(b"\n", pos, off) + 1)
+            if ls > pos and not isinstance(err, msgspec.ValidationError):
+                # a syntax error is often reported in the line after the bad one (an
+                # unterminated string swallows the comma and the next line's start): the
+                # line before is taken alone too, and the array before it is likely good
+                ls = chunk.rfind(b"\n", pos, ls - 1) + 1 or pos
             le = chunk.find(b"\n", off) + 1
             if ls > pos:
                 got = None
@@ -297,36 +307,33 @@ class JsonParser:
         return out, lines
 
     def _slow(self, part: bytes, recs: list) -> int:
-        """Append the records of `part` (complete lines) to recs, by blocks of 32 lines, a
-        failing block line by line; bad lines are counted. Returns the number of lines."""
+        """Append the records of `part` (complete lines) to recs, each line decoded alone (in C,
+        through map, up to the next bad line); bad lines are counted, and a line whose value
+        has another type (200.0, true, an object) is decoded leniently and kept apart
+        (_canon). Returns the number of lines."""
         msgspec = self.msgspec
         lines = part.split(b"\n")
         lines.pop()
-        B = 32
-        for i in range(0, len(lines), B):
-            block = lines[i:i + B]
+        it = iter(lines)
+        base = len(recs)
+        failed = 0
+        while True:
             try:
-                got = self.array.decode(b"[" + b",".join(block) + b"]")
-                if len(got) == len(block):      # one blank line alone would be "[]"
-                    recs += got
-                    continue
-            except msgspec.DecodeError:
-                pass
-            for ln in block:
-                try:
-                    recs.append(self.one.decode(ln))
-                except msgspec.ValidationError as e:
+                recs.extend(map(self.one.decode, it))     # stops at a bad line
+                break
+            except msgspec.DecodeError as e:
+                ln = lines[len(recs) - base + failed]
+                failed += 1
+                if isinstance(e, msgspec.ValidationError):
                     # valid JSON, a value of another type (200.0, true, an object): kept apart
                     try:
                         self.loose[self._canon_tuple(self.loose_one.decode(ln))] += 1
+                        continue
                     except msgspec.DecodeError:     # not an object at all
-                        self.bad += 1
-                        if not self.first_bad:
-                            self.first_bad = f"invalid JSON ({e}): {ln[:200]!r}"
-                except msgspec.DecodeError as e:
-                    self.bad += 1
-                    if not self.first_bad:
-                        self.first_bad = f"invalid JSON ({e}): {ln[:200]!r}"
+                        pass
+                self.bad += 1
+                if not self.first_bad:
+                    self.first_bad = f"invalid JSON ({e}): {ln[:200]!r}"
         return len(lines)
 
     def count(self, chunk: bytes, into: collections.Counter) -> int:
