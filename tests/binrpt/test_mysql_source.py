@@ -340,3 +340,20 @@ def test_mariadb_source_into_a_mysql_target(mysql_pair, pair, tmp_path):
 
 def test_mysql_duplicate_server_id_is_fatal(mrig_maria):
     P.duplicate_server_id_is_fatal(mrig_maria, no_traceback=True)
+
+
+def test_status_and_dryrun_before_the_checkpoint_schema_exists(mrig):
+    """A target without the checkpoint schema yet (a new channel with its own checkpoint_schema):
+    `status` says there is no checkpoint, and a dry run replicates without writing, on a MySQL target
+    too (MySQL reports the missing database as error 1049, an OperationalError for PyMySQL, where
+    MariaDB says 1146)."""
+    rig = mrig
+    rig.src.run_many([f"CREATE TABLE `{rig.db}`.t (id INT PRIMARY KEY)", f"INSERT INTO `{rig.db}`.t VALUES (1)"])
+    schema = f"cp_{rig.db}"[:64]
+    cfg = rig.config(replica_extra=f'checkpoint_schema = "{schema}"')
+    r = subprocess.run([_cf.BIN, "status", "-config", cfg], capture_output=True, timeout=60)
+    assert r.returncode == 1 and "no checkpoint yet" in _stderr(r), _stderr(r)
+    r = rig.run(cfg, "-dryrun", "--stop-at-end", timeout=60)
+    assert r.returncode == 0 and "dry-run: INSERT INTO" in _stderr(r), _stderr(r)[-3000:]
+    assert "Traceback" not in _stderr(r)
+    assert rig.dst.q("SELECT COUNT(*) FROM information_schema.SCHEMATA WHERE SCHEMA_NAME=%s", (schema,)) == [(0,)]

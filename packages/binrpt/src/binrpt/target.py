@@ -216,7 +216,7 @@ class Target:
                 f"SELECT gtid_state, binlog_file, binlog_end_pos, source_server_id, source_uuid, event_ts, "
                 f"applied_at, ddl_pending FROM {quote_name(self.schema)}.`checkpoint` WHERE channel=%s",
                 (self.channel,))
-        except pymysql.err.ProgrammingError as e:
+        except pymysql.MySQLError as e:     # MySQL's 1049 (no such database) is an OperationalError
             if error_code(e) in (1146, 1049):
                 return None
             raise
