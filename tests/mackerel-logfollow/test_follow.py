@@ -412,10 +412,10 @@ def _reference_runs(appends: list[bytes], max_line: int) -> tuple[list[bytes], i
     return [ln for ln in lines if len(ln) <= max_line], sum(1 for ln in lines if len(ln) > max_line)
 
 
-@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(data=st.data(), read_size=st.sampled_from([1, 2, 3, 7, 16, 64, 100, 4096]),
-       max_line=st.sampled_from([1, 5, 20, 64, 1 << 20]))
-def test_reused_buffer_reads_equal_the_reference_across_runs(tmp_path, data, read_size, max_line):
+       max_line=st.sampled_from([1, 5, 20, 64, 1 << 20]), blocks=st.booleans())
+def test_reused_buffer_reads_equal_the_reference_across_runs(tmp_path, data, read_size, max_line, blocks):
     # the reading buffer is reused across reads (carry moved to its front): lines, over-long
     # counts and positions must be those of the whole file however reads and appends cut it
     lens = data.draw(st.lists(st.sampled_from([0, 1, 4, 5, 6, 19, 20, 21, 63, 64, 65, 200]),
@@ -430,9 +430,14 @@ def test_reused_buffer_reads_equal_the_reference_across_runs(tmp_path, data, rea
         with open(log, "ab") as fh:
             fh.write(part)
         with Follower(str(log), str(state), max_line=max_line, read_size=read_size) as f:
-            for chunk in f.chunks():
-                assert type(chunk) is bytes and chunk.endswith(b"\n")
-                got += chunk.split(b"\n")[:-1]
+            if blocks:          # the buffer itself: a newline before each block, lines in it
+                for buf, s, e in f.blocks():
+                    assert 0 < s < e <= len(buf) and buf[s - 1] == 10 and buf[e - 1] == 10
+                    got += bytes(buf[s:e]).split(b"\n")[:-1]
+            else:
+                for chunk in f.chunks():
+                    assert type(chunk) is bytes and chunk.endswith(b"\n")
+                    got += chunk.split(b"\n")[:-1]
             f.commit()
         over += f.stats.lines_overlong
     want, want_over = _reference_runs(appends, max_line)

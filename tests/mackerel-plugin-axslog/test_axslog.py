@@ -679,3 +679,28 @@ def test_ltsv_parser_equals_naive_reader_on_mixed_logs_chunk_after_chunk(chunks,
             out[t if any(v not in (b"", b"-") for v in t[:-1]) else "no status"] += n
         return +out
     assert norm(got) == norm(naive(data, skeys, "reqtime"))
+
+
+ADJACENT_LINE = st.builds(lambda pre, st_, rt: pre + b"status:" + st_ + b"\treqtime:" + rt,
+                          st.sampled_from([b"", b"time:12:00\t", b"host:a\tua:x:y\t"]), VALUES, VALUES)
+AFTER = st.one_of(st.sampled_from([b"", b"\n", b"status:500\treqtime:9\nstat", b"x\tstatus:404",
+                                   b"\n\nstatus:200\treqtime:1\n"]), st.binary(max_size=30))
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.lists(st.one_of(ADJACENT_LINE, ADJACENT_LINE, ltsv_line()), max_size=40), min_size=1,
+                max_size=6), st.binary(max_size=30), AFTER)
+def test_ltsv_count_block_equals_count_on_a_buffer_range(chunks, before, after):
+    # Follower.blocks(): the lines are a range of the reading buffer, a newline before them and
+    # anything after them (a partial line, stale bytes of an earlier read); same counts as
+    # count() on the bytes of the range (mostly adjacent status/latency lines: the no-copy path)
+    p, q = LtsvParser(["status"], "reqtime"), LtsvParser(["status"], "reqtime")
+    got, exp = collections.Counter(), collections.Counter()
+    for lines in chunks:
+        chunk = b"".join(ln + b"\n" for ln in lines)
+        buf = bytearray(before + b"\n" + chunk + after)
+        s = len(before) + 1
+        assert p.count_block(buf, s, s + len(chunk), got) == q.count(chunk, exp) == len(lines)
+    p.drain(got)
+    q.drain(exp)
+    assert got == exp

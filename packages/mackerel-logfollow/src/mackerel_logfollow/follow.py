@@ -377,7 +377,19 @@ class Follower:
         return [(p, gz) for _, p, gz in sorted(out)]
 
     def chunks(self):
-        """Yield bytes of complete lines not read before (see the module docstring)."""
+        """Yield bytes of complete lines not read before (see the module docstring): each
+        block of blocks() copied out of the reading buffer."""
+        for buf, s, e in self.blocks():
+            with memoryview(buf) as mv:
+                chunk = bytes(mv[s:e])
+            yield chunk
+
+    def blocks(self):
+        """Yield (buf, s, e): buf[s:e] holds complete lines not read before, and buf[s - 1] is
+        a newline. buf is the follower's reading buffer, reused: the block is valid until the
+        next one is asked for, and must neither be changed nor kept (no memoryview of buf
+        may outlive the step). For parsers that work on a buffer range without a copy
+        (re's pos/endpos, bytes.count's start/end)."""
         try:
             cur = _Source(self.log_path)
             st = os.fstat(cur.f.fileno())
@@ -468,56 +480,56 @@ class Follower:
         return (size, True) if size - lo > self.max_line else (lo, False)
 
     def _read(self, src: _Source, start: int, end: int | None, final: bool, skipping: bool = False):
-        """Yield complete-line chunks of src from start. final: the file is finished, its last
-        unterminated line counts as a line. Sets self._pos to the offset after what was consumed.
+        """Yield (buf, s, e) blocks of complete lines of src from start (see blocks()). final:
+        the file is finished, its last unterminated line counts as a line. Sets self._pos to
+        the offset after what was consumed.
 
-        One buffer for the whole file: each read goes (readinto) right after the partial line
-        carried from the read before, so a chunk is one copy out of the buffer (`bytes` of its
-        complete lines) and only the carried partial line, not the chunk, is moved to the
-        buffer's front. (A fresh 4 MiB object per read and a join with the carry cost 0.14 s
-        per 300 MB in page faults and copies: scripts/bench/NOTES.md.)"""
+        One buffer for the whole file, its byte 0 a newline: each read goes (readinto) right
+        after the partial line carried from the read before, so a block is never copied, and
+        only the carried partial line is moved to the buffer's front. (A fresh 4 MiB object per
+        read and a join with the carry cost 0.14 s per 300 MB in page faults and copies:
+        scripts/bench/NOTES.md.)"""
         _keep_heap()
         f = src.f
         f.seek(start)
         R = self.read_size
         maxl = self.max_line
-        buf = bytearray(R)
-        pos = start            # file offset of buf[0]
-        c = 0                  # buf[:c]: the carried partial line (empty while skipping)
+        buf = bytearray(1 + R)
+        buf[0] = 10            # the newline before every block
+        pos = start            # file offset of buf[1]
+        c = 0                  # buf[1:1 + c]: the carried partial line (empty while skipping)
         while True:
-            if len(buf) < c + R:
-                buf.extend(bytes(c + R - len(buf)))
+            if len(buf) < 1 + c + R:
+                buf.extend(bytes(1 + c + R - len(buf)))
             with memoryview(buf) as mv:
-                n = f.readinto(mv[c:c + R])
+                n = f.readinto(mv[1 + c:1 + c + R])
             if not n:
                 break
             self.stats.bytes_read += n
-            e = c + n
-            s = 0              # buf[s:e]: what this read adds to the carry, not yet consumed
+            e = 1 + c + n
+            s = 1              # buf[s:e]: what is not consumed yet
             if skipping:       # inside an over-long line (c == 0): drop until its newline
-                i = buf.find(b"\n", 0, e)
+                i = buf.find(b"\n", 1, e)
                 if i < 0:
-                    pos += e
+                    pos += e - 1
                     continue
                 s = i + 1
                 skipping = False
             i = buf.rfind(b"\n", s, e)
             if i < 0:          # no line ends here: all of it is (more of) a partial line
                 if e - s > maxl:
-                    self._overlong(src.path, pos + s)
+                    self._overlong(src.path, pos + s - 1)
                     skipping = True
-                    pos += e
+                    pos += e - 1
                     c = 0
                 else:
-                    if s:
-                        buf[:e - s] = buf[s:e]
-                    pos += s
+                    if s > 1:
+                        buf[1:1 + e - s] = buf[s:e]
+                    pos += s - 1
                     c = e - s
                 continue
-            with memoryview(buf) as mv:
-                complete = bytes(mv[s:i + 1])
-            yield from self._split_overlong(complete, src.path, pos + s)
-            pos += i + 1
+            yield from self._split_overlong(buf, s, i + 1, src.path, pos + s - 1)
+            pos += i           # the offset of buf[i + 1], which moves to buf[1]
             c = e - i - 1
             if c > maxl:
                 self._overlong(src.path, pos)
@@ -525,11 +537,12 @@ class Follower:
                 pos += c
                 c = 0
             elif c:
-                buf[:c] = buf[i + 1:e]
+                buf[1:1 + c] = buf[i + 1:e]
         if final:
             if c:
                 pos += c
-                yield bytes(buf[:c]) + b"\n"
+                buf[1 + c] = 10
+                yield buf, 1, 2 + c
             skipping = False
         # not final and skipping: an over-long line still being written; the state remembers to
         # drop the rest of it up to its newline next time
@@ -541,29 +554,29 @@ class Follower:
         if not self.stats.first_overlong:
             self.stats.first_overlong = f"{path}: line at byte {offset} longer than {self.max_line} bytes"
 
-    def _split_overlong(self, complete: bytes, path: str, base: int):
-        """complete ends with a newline; drop lines longer than max_line (bulk check per window)."""
+    def _split_overlong(self, buf: bytearray, a: int, b: int, path: str, base: int):
+        """buf[a:b] ends with a newline (base: the file offset of buf[a]); yield its ranges
+        without the lines longer than max_line (bulk check per window)."""
         maxl = self.max_line
-        n = len(complete)
-        if n <= maxl + 1:
-            yield complete
+        if b - a <= maxl + 1:
+            yield buf, a, b
             return
-        p = 0
-        seg = 0
-        while p < n:
-            q = complete.rfind(b"\n", p, p + maxl + 1)
+        p = a
+        seg = a
+        while p < b:
+            q = buf.rfind(b"\n", p, min(b, p + maxl + 1))
             if q >= 0:
                 p = q + 1
                 continue
             # line starting at p is longer than max_line
-            e = complete.find(b"\n", p)
+            e = buf.find(b"\n", p, b)
             if p > seg:
-                yield complete[seg:p]
-            self._overlong(path, base + p)
+                yield buf, seg, p
+            self._overlong(path, base + p - a)
             p = e + 1
             seg = p
-        if seg < n:
-            yield complete[seg:] if seg else complete
+        if seg < b:
+            yield buf, seg, b
 
     def commit(self) -> None:
         """Save the new position (atomic). Call after the results were written out. A readonly

@@ -63,8 +63,12 @@ def tally(args, flt, fol) -> Tally:
             args.status_key, args.ptime_key, args.route_key)
         n_status = len(args.status_key)
     t = Tally()
-    for chunk in fol.chunks():
-        t.lines += parser.count(flt.apply(chunk), t.tuples)
+    if flt.active:
+        for chunk in fol.chunks():
+            t.lines += parser.count(flt.apply(chunk), t.tuples)
+    else:       # the follower's buffer itself, no copy where the parser can (LTSV)
+        for buf, s, e in fol.blocks():
+            t.lines += parser.count_block(buf, s, e, t.tuples)
     if hasattr(parser, "drain"):
         parser.drain(t.tuples)
     t.finish(n_status, args.upstream_value, args.router)

@@ -106,30 +106,50 @@ class LtsvParser:
         if not chunk:
             return 0
         if self.use_adj:
-            # exact when each line with a status has its latency right after it: then every
-            # item holds the separator. The items are counted in C across chunks and split
-            # once, in drain(); only the distinct items new in this chunk are checked (the
-            # Counter keeps insertion order: they are its last keys), and a chunk that fails
-            # the check is taken back out of the count and goes the general way.
-            got = self.adj.findall(chunk)
-            raw = self.raw
-            before = len(raw)
-            raw.update(got)
-            new = list(itertools.islice(reversed(raw.keys()), len(raw) - before))
-            sep = self.adj_sep
-            if all(sep in g for g in new):
-                nl = chunk.count(b"\n")
-                if nl > len(got):
-                    into[(b"", b"")] += nl - len(got)
-                self.adj_misses = 0
+            nl = self._adjacent(chunk, 0, len(chunk), into)
+            if nl is not None:
                 return nl
-            raw.subtract(got)
-            for g in new:
-                del raw[g]
-            self.adj_misses += 1
-            if self.adj_misses >= 2:      # this log does not fit: stop trying
-                self.use_adj = False
         return self._by_find(chunk, into)
+
+    def count_block(self, buf: bytearray, s: int, e: int, into: collections.Counter) -> int:
+        """count() of buf[s:e], complete lines after a newline (Follower.blocks()): no copy
+        on the adjacent path (re's pos/endpos, bytes.count's start/end; the lookbehind sees
+        the newline before s, as a chunk's start)."""
+        if s >= e:
+            return 0
+        if self.use_adj:
+            nl = self._adjacent(buf, s, e, into)
+            if nl is not None:
+                return nl
+        with memoryview(buf) as mv:
+            chunk = bytes(mv[s:e])
+        return self._by_find(chunk, into)
+
+    def _adjacent(self, buf, s: int, e: int, into: collections.Counter) -> int | None:
+        """The lines of buf[s:e] when each line with a status has its latency right after it
+        (else None, and nothing counted): then every item holds the separator. The items are
+        counted in C across chunks and split once, in drain(); only the distinct items new in
+        this chunk are checked (the Counter keeps insertion order: they are its last keys),
+        and a chunk that fails the check is taken back out of the count."""
+        got = self.adj.findall(buf, s, e)
+        raw = self.raw
+        before = len(raw)
+        raw.update(got)
+        new = list(itertools.islice(reversed(raw.keys()), len(raw) - before))
+        sep = self.adj_sep
+        if all(sep in g for g in new):
+            nl = buf.count(b"\n", s, e)
+            if nl > len(got):
+                into[(b"", b"")] += nl - len(got)
+            self.adj_misses = 0
+            return nl
+        raw.subtract(got)
+        for g in new:
+            del raw[g]
+        self.adj_misses += 1
+        if self.adj_misses >= 2:      # this log does not fit: stop trying
+            self.use_adj = False
+        return None
 
     def _by_find(self, chunk: bytes, into: collections.Counter) -> int:
         """Any layout, any label order: the chunk is split into lines once (each given a leading
@@ -201,6 +221,12 @@ class JsonParser:
         self.raw.clear()
         into.update(self.loose)
         self.loose.clear()
+
+    def count_block(self, buf: bytearray, s: int, e: int, into: collections.Counter) -> int:
+        """count() of buf[s:e] (Follower.blocks()), copied out."""
+        with memoryview(buf) as mv:
+            chunk = bytes(mv[s:e])
+        return self.count(chunk, into)
 
     def _canon_tuple(self, rec) -> tuple:
         return tuple(_canon(self._value(rec, k, self.names.index(k))) for k in self.keys)
@@ -384,6 +410,12 @@ class CombinedParser:
         self.route = route
         self.rx = re.compile(rb"\n[^ \n]+ [^ \n]+ [^ \n]+ \[[^\]\n]*+\] " + req +
                              rb" ([0-9]{3}|-) [^ \n]+(?: " + q + rb" " + q + rb")?(?: ([^ \n]+))?[^\n]*+")
+
+    def count_block(self, buf: bytearray, s: int, e: int, into: collections.Counter) -> int:
+        """count() of buf[s:e] (Follower.blocks()), copied out."""
+        with memoryview(buf) as mv:
+            chunk = bytes(mv[s:e])
+        return self.count(chunk, into)
 
     def count(self, chunk: bytes, into: collections.Counter) -> int:
         if not chunk:
