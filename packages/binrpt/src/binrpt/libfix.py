@@ -71,4 +71,7 @@ def install() -> None:
     Table.__init__ = _table_init
     if getattr(json_binary, "JSONB_LITERAL_NULL", None) == 0 and hasattr(json_binary, "parse_literal"):
         json_binary.parse_literal = _make_parse_literal(json_binary.parse_literal)
+    # rows events: binrpt's own decoder (the library's path for what it does not handle)
+    from .rowdecode import install as install_rowdecode
+    install_rowdecode(RowsEvent)
     RowsEvent._binrpt_fixed = True
