@@ -252,11 +252,12 @@ class JsonParser:
 
         The lines are decoded as one JSON array ("[" + lines joined by "," + "]", so that a
         line that is not exactly one JSON value breaks the array). On a syntax error msgspec
-        names the byte (a value of the wrong type: the array index): the lines before the line
-        holding that byte are decoded apart (line by line if they too fail: the error may be
-        reported after the bad line), then that line alone, and decoding goes on after it in
-        windows of about 8 KiB (a failed attempt is decoded again, so it must be short when
-        errors are frequent)."""
+        names the byte (a value of the wrong type: the array index) in line L: a syntax error
+        is usually reported a line late (an unterminated string swallows the comma and the next
+        line's start), so lines L-1 and L are decoded alone (_slow), the lines before them as
+        an array again (by _slow if that fails too), and decoding goes on after L in windows of
+        about 8 KiB (a failed attempt is decoded again, so it must be short when errors are
+        frequent)."""
         msgspec = self.msgspec
         # "[" + the lines joined by ",": window [pos, end) of the chunk is buf[pos:end + 1]
         # once buf[pos] is "[" and buf[end] is "]" (set in place and put back: no copy)
