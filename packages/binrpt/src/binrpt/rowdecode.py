@@ -132,41 +132,45 @@ def _decimal_layout(precision: int, decimals: int):
 
 
 def _decimal_maker(precision: int, decimals: int):
-    """The library's RowsEvent.__read_new_decimal for one column type, as a function of the value's
-    bytes; data the library would decode into something else than its digits is _Fallback."""
+    """The library's RowsEvent.__read_new_decimal for one column type, as a generated function of the
+    value's bytes (one int for the whole value, its digit groups by shifts, one Decimal of
+    'sign integral.fraction': the same Decimal as the library's string of zero-padded groups); digit
+    groups out of range (data the library would turn into something else) are _Fallback."""
     parts = _decimal_layout(precision, decimals)
     size = sum(b for b, _d, _i, _f in parts)
     if size == 0:
         return 0, None
     nbits = 8 * size
-    shifts, off = [], nbits
-    for b, dg, integral, full in parts:
+    code = ["def make(r, cache):",
+            f"    n = _fb(r, 'big') ^ {1 << (nbits - 1)}",
+            "    if r[0] & 128:",
+            "        sg = ''",
+            "    else:",
+            f"        n ^= {(1 << nbits) - 1}",
+            "        sg = '-'"]
+    off, checks, ip, fp = nbits, [], [], []
+    for k, (b, dg, integral, _full) in enumerate(parts):
         off -= 8 * b
-        shifts.append((off, (1 << (8 * b)) - 1, 10 ** dg, integral, full, dg))
-    sign_bit, full_mask = 1 << (nbits - 1), (1 << nbits) - 1
+        code.append(f"    g{k} = (n >> {off}) & {(1 << (8 * b)) - 1}" if off else f"    g{k} = n & {(1 << (8 * b)) - 1}")
+        checks.append(f"g{k} >= {10 ** dg}")
+        (ip if integral else fp).append((k, dg))
 
-    def make(r: bytes, cache: dict):
-        n = _fb(r, "big") ^ sign_bit
-        if r[0] & 0x80:
-            res = ""
-        else:
-            n ^= full_mask
-            res = "-"
-        ip, fp = [], []
-        for off, mask, lim, integral, full, dg in shifts:
-            g = (n >> off) & mask
-            if g >= lim:
-                raise _Fallback("decimal digits out of range")
-            if integral:
-                ip.append(f"{g:09d}" if full else str(g))
-            else:
-                fp.append(f"{g:09d}" if full else f"{g:0{dg}d}")
-        v = Decimal(res + "".join(ip) + "." + "".join(fp))
-        if len(cache) >= _CACHE_MAX:
-            cache.clear()
-        cache[r] = v
-        return v
-    return size, make
+    def number(groups):
+        expr, width = "0", 0
+        for k, dg in groups:
+            expr = f"({expr}) * {10 ** dg} + g{k}" if width else f"g{k}"
+            width += dg
+        return expr
+    code.append(f"    if {' or '.join(checks)}:")
+    code.append("        raise _Fallback('decimal digits out of range')")
+    text = "sg + str(" + number(ip) + ")" if ip else "sg + '0'"
+    if fp:
+        text += f" + '.' + format({number(fp)}, '0{decimals}d')"
+    code.append(f"    v = Decimal({text})")
+    code += ["    if len(cache) >= _CACHE_MAX:", "        cache.clear()", "    cache[r] = v", "    return v"]
+    ns = {"_fb": _fb, "_Fallback": _Fallback, "Decimal": Decimal, "_CACHE_MAX": _CACHE_MAX}
+    exec(compile("\n".join(code) + "\n", f"<binrpt.rowdecode DECIMAL({precision},{decimals})>", "exec"), ns)  # noqa: S102
+    return size, ns["make"]
 
 
 # -- table keys and the generated decoders ---------------------------------------------------------
