@@ -487,6 +487,7 @@ class Engine:
         of a smaller chunk), then every field of the lines kept."""
         sub, m = chunk, n          # n None: not counted yet (self.lines is set once it is)
         idx = None                 # line numbers (in chunk) of the lines of sub
+        sub_lines = None           # the lines of sub, once split
         pending: list = []
         for f in self.o.filters:
             k = f.key
@@ -520,9 +521,11 @@ class Engine:
             if not kept:
                 self._commit(pending)
                 return b""
-            lines = sub.split(b"\n")
-            lines.pop()
-            sub = b"\n".join(compress(lines, res)) + b"\n"
+            if sub_lines is None:
+                sub_lines = sub.split(b"\n")
+                sub_lines.pop()
+            sub_lines = list(compress(sub_lines, res))   # kept for the next filter: no new split
+            sub = b"\n".join(sub_lines) + b"\n"
             idx = list(compress(idx if idx is not None else range(m), res))
             m = kept
         self._commit(pending)
