@@ -465,23 +465,29 @@ def decode_event(ev):
         if tbl is None or tbl.columns is not cols or ev.number_of_columns != len(cols):
             return None
         d = tbl.__dict__
-        key = d.get("_binrpt_key")
-        if key is None:
-            key = d["_binrpt_key"] = _table_key(cols)
-        if key is False:
-            return None
+        local = d.get("_binrpt_fns")  # this TABLE_MAP's decoders by image shape
+        if local is None:
+            local = d["_binrpt_fns"] = {}
+            d["_binrpt_key"] = _table_key(cols)
         update = t in _UPDATE
-        fk = (key, update, ev.columns_present_bitmap, ev.columns_present_bitmap2 if update else None,
-              bool(ev._ignore_decode_errors))
-        fn = _FUNCS.get(fk)
+        shape = (update, ev.columns_present_bitmap, ev.columns_present_bitmap2 if update else None,
+                 bool(ev._ignore_decode_errors))
+        fn = local.get(shape)
         if fn is None:
-            try:
-                fn = compile_event(cols, update, fk[2], fk[3], fk[4])
-            except _Fallback:
-                fn = False
-            if len(_FUNCS) >= _FUNCS_MAX:
-                _FUNCS.clear()
-            _FUNCS[fk] = fn
+            key = d["_binrpt_key"]
+            if key is False:
+                return None
+            fk = (key, *shape)  # the same table and shape under earlier TABLE_MAPs
+            fn = _FUNCS.get(fk)
+            if fn is None:
+                try:
+                    fn = compile_event(cols, *shape)
+                except _Fallback:
+                    fn = False
+                if len(_FUNCS) >= _FUNCS_MAX:
+                    _FUNCS.clear()
+                _FUNCS[fk] = fn
+            local[shape] = fn
         if fn is False:
             return None
         p0 = pk._position
