@@ -594,7 +594,12 @@ JSON_LINES = [b'{"status":200,"ptime":0.1,"pad":"' + b"x" * 700 + b'"}', b'{"sta
               # truncated lines: an open string swallows the comma and the next line's start,
               # so msgspec reports the error in the line after the bad one
               b'{"status":"200","ptime":"0.1","ua":"Mozi', b'{"status":200,"x":{"a":1',
-              b'{"status":"503","ptime":"0.3"', b'{"status":"404","ptime":"0.2\\']
+              b'{"status":"503","ptime":"0.3"', b'{"status":"404","ptime":"0.2\\',
+              # pieces that join with a neighbour into valid JSON when lines are joined by ","
+              # (a raw newline inside a string, a line cut inside an array), and two objects
+              # separated by a comma on one line
+              b'{"status":500,"ptime":9,"ua":"abc', b'def","ptime":2}', b'{"status":503,"ptime":9,"x":[1',
+              b'2]}', b'{"status":404,"ptime":0.2},{"status":404,"ptime":0.2}']
 
 
 def _ref_key(v):
@@ -637,6 +642,24 @@ def test_json_bulk_parser_equals_per_line_decoder(lines, copies):
             continue
         exp[(_ref_key(d.get("status")), _ref_key(d.get("ptime")))] += 1
     assert _verdict(got, p.bad) == _verdict(exp, bad)
+
+
+def test_json_lines_that_join_into_valid_json_are_each_bad():
+    # the bulk decoder joins lines into one array: a value cut by a raw newline ("abc" NL "def"),
+    # a line cut inside an array, and a line holding two objects separated by "," must stay bad
+    # lines, as the Go plugin (one json.Unmarshal per line) and the per-line decoder see them
+    from mackerel_plugin_axslog.parse import JsonParser
+    good = b'{"status":200,"ptime":0.1}\n' * 50
+    odd = (b'{"status":500,"ptime":9,"ua":"abc\ndef","ptime":2}\n' b'{"status":503,"ptime":9,"x":[1\n2]}\n'
+           b'{"status":404,"ptime":0.2},{"status":404,"ptime":0.2}\n')
+    for data in (good + odd + good, odd, good + odd, odd + good):
+        p = JsonParser(["status"], "ptime")
+        got = collections.Counter()
+        assert p.count(data, got) == data.count(b"\n")
+        p.drain(got)
+        assert p.bad == 5
+        assert sum(got.values()) == data.count(b"\n") - 5
+        assert set(got) <= {(200, 0.1)}
 
 
 # -- issue 16: the fast paths equal the naive reader on random mixed logs, chunk after chunk -------
