@@ -254,6 +254,11 @@ def compare_binlog(params, start, db, mariadb: bool):
             library_fetch(ev)
             lib = ev._RowsEvent__rows
             same(ours, lib)
+            # the workload writes the year 0000: the library alone says 1900, which no YEAR holds
+            years = {c.name for c in ev.columns if c.type == 13}
+            for r in ours:
+                for key in ("values", "before_values", "after_values"):
+                    assert all((r.get(key) or {}).get(n) != 1900 for n in years), r
             events += 1
             rows += len(lib)
             kinds.add((ev.table, type(ev).__name__))

@@ -231,7 +231,8 @@ class _Col:
             self.post = lambda r, x: f"{x} = _fb({r}, 'little', signed={signed})"
         elif t == YEAR:
             self.fmt, self.size = "B", 1
-            self.post = lambda r, x: f"{x} = {r} + 1900"
+            # 0 is the year 0000 (the library says 1900, which a YEAR column cannot hold)
+            self.post = lambda r, x: f"{x} = {r} + 1900 if {r} else 0"
         elif t == ENUM:
             if not c.enum_values or c.size not in (1, 2):
                 raise _Fallback("enum")
@@ -506,10 +507,24 @@ def install(RowsEvent) -> None:
         return
     orig = RowsEvent._fetch_rows
 
+    def library_fetch_rows(self):
+        """The library's decoding, with the year 0000 given back: it decodes a YEAR byte 0 as
+        1900, a year that no YEAR column holds (1901-2155 and 0000)."""
+        orig(self)
+        years = [c.name for c in self.columns if c.type == YEAR]
+        if years:
+            for row in self._RowsEvent__rows:
+                for key in ("values", "before_values", "after_values"):
+                    vals = row.get(key)
+                    if vals:
+                        for n in years:
+                            if vals.get(n) == 1900:
+                                vals[n] = 0
+
     def _fetch_rows(self):
         rows = decode_event(self)
         if rows is None:
-            return orig(self)
+            return library_fetch_rows(self)
         # consume the body as the library does
         w = self.packet
         n = self.event_size - w.read_bytes
@@ -517,6 +532,6 @@ def install(RowsEvent) -> None:
         w.read_bytes += n
         self._RowsEvent__rows = rows
 
-    RowsEvent._binrpt_library_fetch_rows = orig
+    RowsEvent._binrpt_library_fetch_rows = library_fetch_rows
     RowsEvent._fetch_rows = _fetch_rows
     RowsEvent._binrpt_rowdecode = True
