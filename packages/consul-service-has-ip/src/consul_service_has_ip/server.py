@@ -8,13 +8,13 @@ from __future__ import annotations
 
 import asyncio
 import json
-import signal
 import time
 import urllib.parse
 from dataclasses import dataclass, field
 
 from consul_service_has_ip.accesslog import AccessLog
 from consul_service_has_ip.consul import ConsulError, Endpoint, parse_ip
+from consul_service_has_ip.lifecycle import signal_handlers
 from consul_service_has_ip.listeners import format_addr
 from consul_service_has_ip.logs import Logger
 from consul_service_has_ip.watch import Watcher
@@ -248,12 +248,8 @@ class Server:
     async def run(self) -> int:
         self.loop = loop = asyncio.get_running_loop()
         stop = asyncio.Event()
-        prev = {sig: signal.getsignal(sig) for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)}
-        for sig in (signal.SIGTERM, signal.SIGINT):
-            loop.add_signal_handler(sig, stop.set)
-        loop.add_signal_handler(signal.SIGHUP, self.access.reopen)
-        servers = []
-        try:
+        with signal_handlers(loop, stop.set, self.access.reopen):
+            servers = []
             for s in self.cfg.listeners:
                 servers.append(await loop.create_server(lambda: HTTP(self), sock=s, backlog=1024))
                 self.log.info("listening", listener=format_addr(s.getsockname()), consul=self.cfg.endpoint,
@@ -281,11 +277,6 @@ class Server:
                 await self.checker.watcher.close()
             self.access.close()
             return 0
-        finally:
-            for sig, handler in prev.items():
-                loop.remove_signal_handler(sig)
-                signal.signal(sig, handler if handler is not None else signal.SIG_DFL)
-
 
 def serve(cfg: Config, log: Logger | None = None) -> int:
     return asyncio.run(Server(cfg, log or Logger()).run())

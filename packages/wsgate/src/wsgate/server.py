@@ -13,11 +13,11 @@ import datetime
 import itertools
 import logging
 import os
-import signal
 import time
 from dataclasses import dataclass, field
 
 from wsgate import mapfile, tokens
+from wsgate.lifecycle import signal_handlers
 from wsgate.listeners import format_addr
 from wsgate.logs import Logger
 
@@ -341,63 +341,57 @@ class Server:
         quiet.addHandler(_Forward(self.log))
         quiet.setLevel(logging.WARNING)
         quiet.propagate = False
-        prev = {sig: signal.getsignal(sig) for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)}
-        for sig in (signal.SIGTERM, signal.SIGINT):
-            loop.add_signal_handler(sig, stopping.set)
-        loop.add_signal_handler(signal.SIGHUP, self.reload)
-        servers = []
-        bg = []
-        try:
-            for s in self.cfg.listeners:
-                srv = await ws_serve(self.handler, sock=s, process_request=self.process_request,
-                                     process_response=self.process_response,
-                                     compression="deflate" if self.cfg.compression else None,
-                                     open_timeout=self.cfg.handshake_timeout or None,
-                                     ping_interval=self.cfg.ping_interval or None,
-                                     ping_timeout=self.cfg.ping_timeout or None,
-                                     close_timeout=5, max_size=self.cfg.max_message, max_queue=4,
-                                     write_limit=READ_SIZE, logger=quiet, server_header=None,
-                                     create_connection=self.connection_class())
-                servers.append(srv)
-                self.log.info("listening", listener=format_addr(s.getsockname()),
-                              destinations=len(self.settings.dests),
-                              auth="jwt" if self.settings.keys else "none",
-                              iap=bool(self.settings.iap_keys))
-            if not self.settings.keys and not self.settings.iap_keys:
-                self.log.warn("no -public-key: every client reaches every destination without authentication")
-            if self.cfg.idle_timeout > 0:
-                bg.append(asyncio.ensure_future(self.idle_reaper()))
-            await stopping.wait()
-            for srv in servers:
-                srv.close(close_connections=False)
-            open_ = [t for t in self.tasks if not t.done()]
-            self.log.info("shutting down", connections=len(open_), **{"shutdown-timeout": self.cfg.shutdown_timeout})
-            if open_:
-                _, pending = await asyncio.wait(open_, timeout=self.cfg.shutdown_timeout)
-                for task in pending:
-                    t = self.tasks.get(task)
-                    if t is not None:
-                        t.closed_by, t.reason = "wsgate", "shutdown timeout"
-                    task.cancel()
-                if pending:
-                    await asyncio.wait(pending, timeout=5)
-            for srv in servers:
-                srv.close()
-            for srv in servers:
-                try:
-                    async with asyncio.timeout(5):
-                        await srv.wait_closed()
-                except TimeoutError:
-                    pass
-            return 0
-        finally:
-            for x in bg:
-                x.cancel()
-            for t in self.pending.values():
-                t.writer.close()
-            for sig, handler in prev.items():
-                loop.remove_signal_handler(sig)
-                signal.signal(sig, handler if handler is not None else signal.SIG_DFL)
+        with signal_handlers(loop, stopping.set, self.reload):
+            servers = []
+            bg = []
+            try:
+                for s in self.cfg.listeners:
+                    srv = await ws_serve(self.handler, sock=s, process_request=self.process_request,
+                                         process_response=self.process_response,
+                                         compression="deflate" if self.cfg.compression else None,
+                                         open_timeout=self.cfg.handshake_timeout or None,
+                                         ping_interval=self.cfg.ping_interval or None,
+                                         ping_timeout=self.cfg.ping_timeout or None,
+                                         close_timeout=5, max_size=self.cfg.max_message, max_queue=4,
+                                         write_limit=READ_SIZE, logger=quiet, server_header=None,
+                                         create_connection=self.connection_class())
+                    servers.append(srv)
+                    self.log.info("listening", listener=format_addr(s.getsockname()),
+                                  destinations=len(self.settings.dests),
+                                  auth="jwt" if self.settings.keys else "none",
+                                  iap=bool(self.settings.iap_keys))
+                if not self.settings.keys and not self.settings.iap_keys:
+                    self.log.warn("no -public-key: every client reaches every destination without authentication")
+                if self.cfg.idle_timeout > 0:
+                    bg.append(asyncio.ensure_future(self.idle_reaper()))
+                await stopping.wait()
+                for srv in servers:
+                    srv.close(close_connections=False)
+                open_ = [t for t in self.tasks if not t.done()]
+                self.log.info("shutting down", connections=len(open_), **{"shutdown-timeout": self.cfg.shutdown_timeout})
+                if open_:
+                    _, pending = await asyncio.wait(open_, timeout=self.cfg.shutdown_timeout)
+                    for task in pending:
+                        t = self.tasks.get(task)
+                        if t is not None:
+                            t.closed_by, t.reason = "wsgate", "shutdown timeout"
+                        task.cancel()
+                    if pending:
+                        await asyncio.wait(pending, timeout=5)
+                for srv in servers:
+                    srv.close()
+                for srv in servers:
+                    try:
+                        async with asyncio.timeout(5):
+                            await srv.wait_closed()
+                    except TimeoutError:
+                        pass
+                return 0
+            finally:
+                for x in bg:
+                    x.cancel()
+                for t in self.pending.values():
+                    t.writer.close()
 
 
 def serve(cfg: Config, settings: Settings, log: Logger | None = None) -> int:
