@@ -30,7 +30,7 @@ import re
 from . import gtid as G
 from .preflight import Source, preflight, report_host, take_lock
 from .reader import _oldest_binlog, source_conn
-from .target import AUTH_ERRORS, Fatal, Reconnect, Target, error_code, utcnow
+from .target import AUTH_ERRORS, MISSING_TABLE_ERRORS, Fatal, Reconnect, Target, error_code, utcnow
 from .values import literal, mask_value, quote_name
 
 INSERT_BYTES = 1 << 20
@@ -266,14 +266,12 @@ def touched_tables(cfg, flavor: str, start: str, upto: str, tables: set, ddl_onl
 
 # -- the target side ---------------------------------------------------------------------------
 def _target_has_rows(t: Target, tdb: str, tbl: str) -> bool | None:
-    """None when the table does not exist, else whether it has a row. A missing table is error 1146;
-    MySQL reports a missing database as 1049, which PyMySQL raises as an OperationalError, not a
-    ProgrammingError (MariaDB says 1146 for both)."""
+    """None when the table does not exist (MISSING_TABLE_ERRORS), else whether it has a row."""
     import pymysql
     try:
         return bool(t.query(f"SELECT 1 FROM {quote_name(tdb)}.{quote_name(tbl)} LIMIT 1"))
-    except pymysql.MySQLError as e:     # 1049 is an OperationalError
-        if error_code(e) in (1146, 1049):
+    except pymysql.MySQLError as e:
+        if error_code(e) in MISSING_TABLE_ERRORS:
             return None
         raise
 
@@ -312,8 +310,8 @@ def unfinished(t: Target) -> dict | None:
     try:
         rows = t.query(f"SELECT gtid_state, binlog_file, binlog_pos, started_at FROM {quote_name(t.schema)}.`snapshot` "
                        "WHERE channel=%s AND finished_at IS NULL", (t.channel,))
-    except pymysql.MySQLError as e:     # 1049 is an OperationalError
-        if error_code(e) in (1146, 1049):
+    except pymysql.MySQLError as e:
+        if error_code(e) in MISSING_TABLE_ERRORS:
             return None
         raise
     t.conn.commit()
@@ -485,8 +483,8 @@ class Snapshot:
         for d, n in sorted(todo):
             try:
                 _q(src, f"SELECT 1 FROM {quote_name(d)}.{quote_name(n)} LIMIT 0")
-            except pymysql.MySQLError as e:     # 1049 is an OperationalError
-                if error_code(e) not in (1146, 1049):
+            except pymysql.MySQLError as e:
+                if error_code(e) not in MISSING_TABLE_ERRORS:
                     raise
                 raise Fatal(f"cannot resume the snapshot: table {d}.{n} is gone from the source; "
                             "run `binrpt snapshot --restart`") from None

@@ -21,6 +21,9 @@ from .values import jsonable, literal, quote_name, set_json_target
 
 CONN_ERRORS = frozenset({2002, 2003, 2006, 2013, 2055, 1053, 1927, 4031, 1040, 1205, 1213})
 DUP_ERRORS = frozenset({1062, 1022, 1586, 1169})
+# a missing table (1146), or MySQL's missing database (1049; MariaDB says 1146 for both), which
+# PyMySQL raises as an OperationalError, not a ProgrammingError: catch pymysql.MySQLError
+MISSING_TABLE_ERRORS = frozenset({1146, 1049})
 # "already exists / already gone" errors tolerated when re-running a DDL whose pending marker is set
 DDL_EXISTS_ERRORS = frozenset({1007, 1008, 1050, 1051, 1054, 1060, 1061, 1068, 1091, 1146, 1176, 1826, 4092})
 APPLY_SQL_MODE = "NO_AUTO_VALUE_ON_ZERO,NO_ENGINE_SUBSTITUTION"
@@ -216,8 +219,8 @@ class Target:
                 f"SELECT gtid_state, binlog_file, binlog_end_pos, source_server_id, source_uuid, event_ts, "
                 f"applied_at, ddl_pending FROM {quote_name(self.schema)}.`checkpoint` WHERE channel=%s",
                 (self.channel,))
-        except pymysql.MySQLError as e:     # MySQL's 1049 (no such database) is an OperationalError
-            if error_code(e) in (1146, 1049):
+        except pymysql.MySQLError as e:
+            if error_code(e) in MISSING_TABLE_ERRORS:
                 return None
             raise
         self.conn.commit()
