@@ -91,8 +91,8 @@ def sort_in_blocks(data: bytes, key: str, capacity: int, block: int, unique: boo
     if fused:
         s.feed_from(ex)
     n = 0
-    for lines, raw, end in iter_blocks(io.BytesIO(data), block, raw=True):
-        kept, comps, _ = ex.block(lines, "-", n, (raw, end))
+    for lines in iter_blocks(io.BytesIO(data), block):
+        kept, comps, _ = ex.block(lines, "-", n)
         n += len(lines)
         s.add(kept, comps, None, ex.last_str)
     out = io.BytesIO()

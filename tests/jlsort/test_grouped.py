@@ -51,7 +51,7 @@ def _add(sorter, specs, values, start=0):
     lines = [json.dumps({"k": v, "i": start + i}).encode() for i, v in enumerate(values)]
     ex = Extractor(specs, Stats("t"), "keep")
     ex.share = False
-    kept, comps, _ = ex.block(lines, "-", 0, None)
+    kept, comps, _ = ex.block(lines, "-", 0)
     sorter.add(kept, comps, None, ex.last_str)
     return lines
 
@@ -215,19 +215,16 @@ def test_string_keys_are_first_decoded_as_required_strings():
     specs = [parse_keyspec("k")]
     ex = Extractor(specs, Stats("t"), "keep")
     block = [b'{"k":"%d","x":[1,{"k":2}]}' % (i % 3) for i in range(40)]
-    data = b"\n".join(block)
-    kept, comps, _ = ex.block(block, "-", 0, (data, len(data)))
+    kept, comps, _ = ex.block(block, "-", 0)
     assert comps == [[str(i % 3) for i in range(40)]] and ex.last_str == (True,)
     assert ex.str_dec is not None
     bad = block[:]
     bad[5] = b"nope"  # not JSON: decoded again line by line, the next blocks still try
-    data = b"\n".join(bad)
-    kept, comps, _ = ex.block(bad, "-", 0, (data, len(data)))
+    kept, comps, _ = ex.block(bad, "-", 0)
     assert len(kept) == 40 and comps[0][5] is not None and ex.last_str == (False,)
     assert ex.str_dec is not None
     other = block[:]
     other[7] = b'{"k":7}'
-    data = b"\n".join(other)
-    kept, comps, _ = ex.block(other, "-", 0, (data, len(data)))
+    kept, comps, _ = ex.block(other, "-", 0)
     assert comps[0][7] == 7 and ex.last_str == (False,) and ex.str_dec is None
     assert Extractor([parse_keyspec("a.b")], Stats("t")).str_dec is None

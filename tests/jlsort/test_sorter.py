@@ -17,7 +17,7 @@ def _sorter(tmp_path, capacity=1 << 30):
 def _add(sorter, specs, values):
     lines = [b'{"k":%d}' % v for v in values]
     ex = Extractor(specs, Stats("t"), "skip")
-    kept, comps, _ = ex.block(lines, "-", 0, None)
+    kept, comps, _ = ex.block(lines, "-", 0)
     sorter.add(kept, comps, None, ex.last_str)
 
 

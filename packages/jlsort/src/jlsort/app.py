@@ -62,7 +62,7 @@ def _blocks(name, f, ex, progress, rc_holder, block_bytes=1 << 22, lineno0=0):
     try:
         for lines, data, end in iter_blocks(f, block_bytes, raw=True):
             count = len(lines)
-            kept, comps, linenos = ex.block(lines, name, n, (data, end))
+            kept, comps, linenos = ex.block(lines, name, n)
             del data
             n += count
             progress.add(count)

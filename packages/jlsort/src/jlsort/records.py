@@ -212,9 +212,8 @@ class Extractor:
             comps.append(vals)
         return comps
 
-    def block(self, lines: list[bytes], src: str, lineno0: int, raw=None):
-        """-> (kept_lines, comps, linenos or None). lineno0 = number of lines before the block;
-        raw: unused (kept for the callers)."""
+    def block(self, lines: list[bytes], src: str, lineno0: int):
+        """-> (kept_lines, comps, linenos or None). lineno0 = number of lines before the block."""
         self.invalid_idx = bad = set()
         sink = self.sink
         if sink is not None and self.str_dec is not None and lines:

@@ -24,8 +24,8 @@ def records(name, f, ex, keyfn, allow_no_key, prog, rc):
     """Yield (key, value, line, lineno) for the lines of one opened input."""
     n = 0
     try:
-        for lines, data, end in iter_blocks(f, raw=True):
-            kept, comps, linenos = ex.block(lines, name, n, (data, end))
+        for lines in iter_blocks(f):
+            kept, comps, linenos = ex.block(lines, name, n)
             vals = comps[0]
             if allow_no_key:
                 vals = [None if v is MISSING else v for v in vals]
