@@ -6,7 +6,7 @@ import math
 
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
-from lltsv import core, filters, gonum
+from lltsv import core, expr, filters, gonum
 
 LABELS = [b"a", b"b", b"ab", b"ba", b"time", b"reqtime", b"", b"x-y"]
 VALUES = [b"", b"0", b"1", b"1.5", b"2", b"-3", b"abc", b"ABC", b"Abc", b"-", b"1e3", b" 3", b"a:b", b"reqtime:9",
@@ -385,3 +385,35 @@ def test_walk_and_line_count_on_any_columns(data, keys, cond, with_keys):
             assert eng.chunk(data, "t", 0) == expect
             assert eng.lines == data.count(b"\n")
             assert eng.problems == slow.problems
+
+
+# -- one place picks a chunk's path: a fast path that declines a chunk ran twice on it (once on
+# the uncounted chunk, again from _process), decrementing _sig_failing twice; the output was the
+# same (the per-record path or the other fast path decided it), only the time was spent twice --
+def test_a_declining_fast_path_reads_the_chunk_once(monkeypatch):
+    data = b"".join(b"a:%d\tb:x\n" % i for i in range(8)) + b"a:abc\tb:y\n"
+    cases = [   # (options, the fast path that declines the chunk, _sig_failing before)
+        # a filter key holding ':' cannot be searched for: the filter path declines at once
+        (core.Options(filters=[filters.Filter(b"a:b > 1")]), "_fast_filter_all", 0),
+        # a -k key holding ':' (the column walk declines), past the single-layout try
+        (core.Options(keys=[b"a:b", b"a"]), "_fast_columns", 3),
+        # a filter on a computed key that a line cannot read: declined after the walk
+        (core.Options(keys=[b"a", b"x"], exprs=[expr.Expression("x = a * 2")],
+                      filters=[filters.Filter(b"x > 1")]), "_fast_columns", 3),
+    ]
+    for opts, name, sig_failing in cases:
+        calls = []
+        real = getattr(core.Engine, name)
+
+        def counting(self, chunk, *args, _real=real, _calls=calls):
+            _calls.append(len(chunk))
+            return _real(self, chunk, *args)
+
+        monkeypatch.setattr(core.Engine, name, counting)
+        eng = core.Engine(opts)
+        eng._sig_failing = sig_failing
+        assert eng.chunk(data, "t", 0) == core.Engine(opts)._slow(data, "t", 0)
+        assert eng.lines == data.count(b"\n")
+        assert calls == [len(data)], name       # under MIN_SPLIT lines: no halves either
+        assert eng._sig_failing == max(sig_failing - 1, 0), name
+        monkeypatch.undo()

@@ -98,6 +98,13 @@ def tab_ended(chunk: bytes) -> bytes:
     return chunk.replace(b"\n", b"\t\n")
 
 
+def no_line_has(chunk: bytes, key: bytes) -> bool:
+    """True when no line of chunk has a column labelled key: "key:" neither after a TAB, nor at
+    a line start (after an LF, or the chunk's start)."""
+    return ((b"\t" + key + b":") not in chunk and (b"\n" + key + b":") not in chunk
+            and not chunk.startswith(key + b":"))
+
+
 def line_signature(line: bytes):
     """The label tuple of a regular line (each column has ':', labels distinct), else None."""
     if not line:
@@ -184,19 +191,9 @@ class Engine:
     # -- chunks ---------------------------------------------------------------------------------
     def chunk(self, chunk: bytes, where: str, line0: int, n: int | None = None) -> bytes:
         """Output for `chunk` (n complete lines, LF-terminated); its first line is number line0+1.
-        Without n, the lines are counted here; self.lines is the count either way."""
+        Without n, the lines are counted by the path that reads the chunk (see _fast);
+        self.lines is the count either way."""
         out: list[bytes] = []
-        if n is None:
-            # the first column read has one value per line: it gives the count, which spares a
-            # pass over the chunk (bytes.count tests every byte); not for the single-layout try
-            r = None
-            if self.fast_filter_all:
-                r = self._fast_filter_all(chunk, None, where, line0)
-            elif (self.fast_keys or self.fast_expr) and self._sig_failing:
-                r = self._fast_columns(chunk, None, where, line0)
-            if r is not None:
-                return r
-            n = chunk.count(b"\n")
         self.lines = n
         try:
             self._process(chunk, n, where, line0, out, 0)
@@ -206,19 +203,26 @@ class Engine:
         return out[0] if len(out) == 1 else b"".join(out)
 
     def _process(self, chunk, n, where, line0, out, depth):
-        if self.fast_all or self.fast_keys or self.fast_filter_all or self.fast_sig_keys or self.fast_expr:
+        """The one place that decides a chunk's path: the fast path when the options allow one
+        (tried once), else, when it declines, each half on its own (so that one odd line costs
+        little), else the per-line path. n is None (not counted yet) only for a whole chunk."""
+        fast = (self.fast_all or self.fast_keys or self.fast_filter_all or self.fast_sig_keys
+                or self.fast_expr)
+        if fast:
             r = self._fast(chunk, n, where, line0)
             if r is not None:
                 out.append(r)
                 return
-            if n >= self.MIN_SPLIT and depth < self.MAX_DEPTH:
-                mid = chunk.find(b"\n", len(chunk) // 2)
-                if 0 <= mid < len(chunk) - 1:
-                    first = chunk[:mid + 1]
-                    n1 = first.count(b"\n")
-                    self._process(first, n1, where, line0, out, depth + 1)
-                    self._process(chunk[mid + 1:], n - n1, where, line0 + n1, out, depth + 1)
-                    return
+        if n is None:
+            n = self.lines = chunk.count(b"\n")
+        if fast and n >= self.MIN_SPLIT and depth < self.MAX_DEPTH:
+            mid = chunk.find(b"\n", len(chunk) // 2)
+            if 0 <= mid < len(chunk) - 1:
+                first = chunk[:mid + 1]
+                n1 = first.count(b"\n")
+                self._process(first, n1, where, line0, out, depth + 1)
+                self._process(chunk[mid + 1:], n - n1, where, line0 + n1, out, depth + 1)
+                return
         out.append(self._slow(chunk, where, line0))
 
     def _sig(self, chunk):
@@ -233,23 +237,30 @@ class Engine:
             s = self._sigs[labels] = _Sig(labels)
         return s
 
-    def _fast(self, chunk, n, where="", line0=0):
+    def _fast(self, chunk, n, where, line0):
+        """The output of the fast path the options allow, or None when it declines the chunk.
+        n None (not counted yet): the paths that read a column take the count from it (one value
+        per line), sparing a pass over the chunk (bytes.count tests every byte); the others
+        count first. Whoever counts sets self.lines."""
         if self.fast_expr or self.fast_keys:
             return self._fast_columns(chunk, n, where, line0)
-        if self.fast_all:
-            return self._all_fields(chunk, n)
         if self.fast_filter_all:
             return self._fast_filter_all(chunk, n, where, line0)
-        keys = self.o.keys
-        if self.fast_sig_keys:
-            sig = self._sig(chunk)
-            if sig is None:
-                return None
-            keys = [label for label in sig.labels if label not in self.o.ignore]
-            needed = tuple(dict.fromkeys(keys + [f.key for f in self.o.filters]))
-            cols = self._columns(chunk, n, needed, sig)
-        else:
-            cols = self._columns(chunk, n, self.needed)
+        if n is None:
+            n = self.lines = chunk.count(b"\n")
+        if self.fast_all:
+            return self._all_fields(chunk, n)
+        return self._fast_sig_keys(chunk, n)
+
+    def _fast_sig_keys(self, chunk, n):
+        """All fields but -K or -i (-f of the vectorizable kind): the chunk's first-line labels
+        (minus -i) act as the -k list, when every line has exactly that signature."""
+        sig = self._sig(chunk)
+        if sig is None:
+            return None
+        keys = [label for label in sig.labels if label not in self.o.ignore]
+        needed = tuple(dict.fromkeys(keys + [f.key for f in self.o.filters]))
+        cols = self._columns(chunk, n, needed, sig)
         if cols is None:
             return None
         m = n
@@ -268,17 +279,7 @@ class Engine:
                 cols = {k: (list(compress(c, mask)) if c is not None else None) for k, c in cols.items()}
         if keys:
             return self._format_columns(cols, m, keys)
-        if self.fast_sig_keys:   # every label ignored: empty records
-            return b"\n" * m
-        # -f without -k: the selected lines, verbatim when regular
-        lines = chunk.split(b"\n")
-        lines.pop()
-        sel = lines if m == n else list(compress(lines, mask))
-        joined = b"\n".join(sel) + b"\n"
-        sig = self._sig(joined)
-        if sig is not None and len(sig.regex(()).findall(joined)) == m:
-            return joined
-        return self._slow(joined, "", 0)   # values already passed: no warnings possible
+        return b"\n" * m    # every label ignored: empty records
 
     # -- bulk columns: any layout, any label order ------------------------------------------
     def _key_column(self, chunk, key):
@@ -315,6 +316,8 @@ class Engine:
         of one per key; see scripts/bench/NOTES.md). `direct` (-k alone): when the walk read
         exactly the -k keys, its rows (tuples in -k order) are returned instead of columns."""
         if not self._sig_failing:
+            if n is None:
+                n = self.lines = chunk.count(b"\n")
             cols = self._columns(chunk, n, needed)
             if cols is not None:
                 return {k: (c if c is not None else [b""] * n) for k, c in cols.items()}
@@ -326,8 +329,7 @@ class Engine:
         for k in needed:
             if b":" in k or b"\t" in k or b"\n" in k:
                 return None
-            if len(needed) == 1 and (b"\t" + k + b":") not in chunk \
-                    and (b"\n" + k + b":") not in chunk and not chunk.startswith(k + b":"):
+            if len(needed) == 1 and no_line_has(chunk, k):
                 if n is None:
                     n = self.lines = chunk.count(b"\n")
                 cols[k] = [b""] * n     # on no line (a key -e computes, a typo)
@@ -456,9 +458,7 @@ class Engine:
         if n is None:
             n = self.lines
         if type(cols) is list:    # -k only, every key read by the column walk: rows
-            fmt = b"\t".join(b"%s" if self.o.no_key else k.replace(b"%", b"%%") + b":%s"
-                             for k in self.o.keys)
-            return b"\n".join(map(fmt.__mod__, cols)) + b"\n"
+            return b"\n".join(map(self._row_format(self.o.keys).__mod__, cols)) + b"\n"
         pending: list = []
         if self.o.exprs:
             self._bulk_exprs(cols, n, where, line0, pending)
@@ -493,8 +493,7 @@ class Engine:
             k = f.key
             if b":" in k or b"\t" in k or b"\n" in k:
                 return None
-            if (b"\t" + k + b":") not in sub and (b"\n" + k + b":") not in sub \
-                    and not sub.startswith(k + b":"):
+            if no_line_has(sub, k):
                 if m is None:
                     m = self.lines = sub.count(b"\n")
                 col = [b""] * m
@@ -764,22 +763,20 @@ class Engine:
                 cols[label] = col
         return cols
 
+    def _row_format(self, keys, absent=()):
+        """The %-format of an output row of `keys` (-k order): per key "key:%s" ("%s" under -K),
+        without the %s for a key in `absent` (no value on any line: a constant piece)."""
+        no_key = self.o.no_key
+        return b"\t".join([(b"" if no_key else k.replace(b"%", b"%%") + b":")
+                           + (b"" if k in absent else b"%s") for k in keys])
+
     def _format_columns(self, cols, m, keys):
-        o = self.o
-        present = []
-        pieces = []
-        for k in keys:
-            c = cols[k]
-            if c is None:
-                pieces.append(b"" if o.no_key else k.replace(b"%", b"%%") + b":")
-            else:
-                present.append(c)
-                pieces.append(b"%s" if o.no_key else k.replace(b"%", b"%%") + b":%s")
+        present = [cols[k] for k in keys if cols[k] is not None]
+        fmt = self._row_format(keys, [k for k in keys if cols[k] is None])
         if not present:
-            return ((b"\t".join(pieces) % ()) + b"\n") * m
-        if o.no_key and len(present) == 1 and len(keys) == 1:
+            return ((fmt % ()) + b"\n") * m
+        if self.o.no_key and len(present) == 1 and len(keys) == 1:
             return b"\n".join(present[0]) + b"\n"
-        fmt = b"\t".join(pieces)
         if len(present) == 1:
             lines = map(fmt.__mod__, present[0])
         else:
