@@ -695,43 +695,6 @@ class Engine:
                 d[k] = v
         return b"\t".join([k + b":" + d[k] for k in labels])
 
-    def _fast_expr(self, chunk, n):
-        """-e with -k on regular chunks: a dict of the needed keys per record instead of the whole
-        line. Anything to report (division by zero, a non-number in a numeric filter) sends the
-        chunk to the per-line path, which knows the line numbers."""
-        cols = self._columns(chunk, n, self.needed)
-        if cols is None:
-            return None
-        names = [k for k in self.needed if cols[k] is not None]
-        if names:
-            rows = list(map(dict, map(zip, [names] * n, zip(*[cols[k] for k in names], strict=False))))
-        else:
-            rows = [{} for _ in range(n)]
-        for e in self.o.exprs:
-            name, ev = e.name, e.evaluate
-            for d in rows:
-                try:
-                    d[name] = ev(d)
-                except NoValue:
-                    pass
-                except DivisionByZero:
-                    return None
-        for f in self.o.filters:
-            key, test = f.key, f.test
-            kept = []
-            for d in rows:
-                r = test(d.get(key))
-                if r:
-                    kept.append(d)
-                elif r is None:
-                    return None
-            rows = kept
-        if not rows:
-            return b""
-        fmt = self._formatter()
-        keys = self.o.keys
-        return b"\n".join([fmt(keys, d) for d in rows]) + b"\n"
-
     def _columns(self, chunk, n, needed, sig=None):
         """{key: list of values (or None when no line has it)} for `needed`, or None. With `sig`:
         only when every line has exactly that signature."""
