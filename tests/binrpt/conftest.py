@@ -86,6 +86,12 @@ def mysql_servers(mysql_factory):
     return mysql_factory(server_id=31), mysql_factory(server_id=32)
 
 
+@pytest.fixture(scope="session")
+def mysql_server(mysql):
+    """The suite's own MySQL 9 server (tests/conftest.py's `mysql`, not one of mysql_servers) as a Server."""
+    return Server(mysql)
+
+
 class Rig:
     """One test's replication channel: its own databases, channel name and server_id."""
 

@@ -267,16 +267,16 @@ def compare_binlog(params, start, db, mariadb: bool):
     return events, rows, kinds
 
 
-def _run(server_params, start, mariadb, cols, seed, connect):
+def _run(server, start, mariadb, cols, seed):
     db = f"rowdecode_{seed}"
-    c = connect()
+    c = server.connect(charset="utf8mb4")
     try:
         with c.cursor() as cur:
             cur.execute(f"CREATE DATABASE `{db}`")
         write_workload(c, db, cols, seed)
     finally:
         c.close()
-    events, rows, kinds = compare_binlog(server_params, start, db, mariadb)
+    events, rows, kinds = compare_binlog(server.params, start, db, mariadb)
     assert rows > 300
     assert {k for _t, k in kinds} == {"WriteRowsEvent", "UpdateRowsEvent", "DeleteRowsEvent"}
     assert {t for t, _k in kinds} == {"t", "nokey"}
@@ -284,27 +284,10 @@ def _run(server_params, start, mariadb, cols, seed, connect):
 
 def test_rowdecode_equals_library_mariadb(pair):
     src = pair[0]
-    params = src.params
-    start = src.gtid_pos()
-
-    def connect():
-        import pymysql
-        return pymysql.connect(host=params["host"], port=params["port"], user=params["user"],
-                               password=params["password"], autocommit=True, charset="utf8mb4")
-    _run(params, start, True, COMMON + MARIADB_ONLY, 1501, connect)
+    _run(src, src.gtid_pos(), True, COMMON + MARIADB_ONLY, 1501)
 
 
 @pytest.mark.mysql
-def test_rowdecode_equals_library_mysql(mysql):
-    params = mysql.params
-
-    def connect():
-        import pymysql
-        return pymysql.connect(host=params["host"], port=params["port"], user=params["user"],
-                               password=params["password"], autocommit=True, charset="utf8mb4")
-    c = connect()
-    with c.cursor() as cur:
-        cur.execute("SELECT REPLACE(@@global.gtid_executed, '\\n', '')")
-        start = cur.fetchone()[0]
-    c.close()
-    _run(params, start, False, COMMON + MYSQL_ONLY, 1502, connect)
+def test_rowdecode_equals_library_mysql(mysql_server):
+    start = mysql_server.q("SELECT REPLACE(@@global.gtid_executed, '\\n', '')")[0][0]
+    _run(mysql_server, start, False, COMMON + MYSQL_ONLY, 1502)

@@ -13,8 +13,9 @@ from __future__ import annotations
 import datetime
 
 
-def _read_date(self):
-    t = self.packet.read_uint24()
+def date_value(t: int):
+    """A DATE from its 3-byte number (day 5 bits, month 4, year 15): None for the zero date, the SQL
+    text of a partial zero date. Also binrpt.rowdecode's."""
     if t == 0:
         return None  # reported as 'out of date range': written back as 0000-00-00
     y, m, d = (t >> 9) & 0x7FFF, (t >> 5) & 0xF, t & 0x1F
@@ -24,17 +25,26 @@ def _read_date(self):
         return f"{y:04d}-{m:02d}-{d:02d}"
 
 
-def _read_datetime2(self, column):
-    data = self.packet.read_int_be_by_size(5)
+def datetime2_value(data: int, us: int):
+    """A DATETIME2 from its 5-byte big-endian number and its fraction (microseconds): the SQL text
+    when no datetime holds it. Also binrpt.rowdecode's."""
     ym = (data >> 22) & 0x1FFFF
     y, mo = divmod(ym, 13)
     d, h, mi, s = (data >> 17) & 0x1F, (data >> 12) & 0x1F, (data >> 6) & 0x3F, data & 0x3F
-    us = self._RowsEvent__read_fsp(column)
     try:
         return datetime.datetime(y, mo, d, h, mi, s, us)
     except ValueError:
         text = f"{y:04d}-{mo:02d}-{d:02d} {h:02d}:{mi:02d}:{s:02d}"
         return text + (f".{us:06d}" if us else "")
+
+
+def _read_date(self):
+    return date_value(self.packet.read_uint24())
+
+
+def _read_datetime2(self, column):
+    data = self.packet.read_int_be_by_size(5)
+    return datetime2_value(data, self._RowsEvent__read_fsp(column))
 
 
 def _table_init(self, table_id, schema, table, columns, primary_key=None, column_name_flag=False):

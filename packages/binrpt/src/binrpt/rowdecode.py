@@ -21,6 +21,8 @@ import datetime
 import struct
 from decimal import Decimal
 
+from .libfix import date_value, datetime2_value
+
 # event types: WRITE/UPDATE/DELETE rows v1 (MariaDB) and v2 (MySQL); not PARTIAL_UPDATE (39)
 _WRITE, _UPDATE, _DELETE = (23, 30), (24, 31), (25, 32)
 _TYPES = frozenset(_WRITE + _UPDATE + _DELETE)
@@ -57,36 +59,20 @@ def _fsp(r: bytes, off: int, fsp: int) -> int:
     return us * (10 ** (6 - fsp))
 
 
-def _mk_date(r: bytes, cache: dict):
-    t = _fb(r, "little")
-    if t == 0:
-        return None  # the zero date: None, 'out of date range'
-    y, m, d = (t >> 9) & 0x7FFF, (t >> 5) & 0xF, t & 0x1F
-    try:
-        v = datetime.date(y, m, d)
-    except ValueError:
-        v = f"{y:04d}-{m:02d}-{d:02d}"  # libfix: a partial zero date as its SQL text
+def _put(cache: dict, r: bytes, v):
+    """Store v as the value of the bytes r in a value cache (emptied when full); returns v."""
     if len(cache) >= _CACHE_MAX:
         cache.clear()
     cache[r] = v
     return v
+
+
+def _mk_date(r: bytes, cache: dict):
+    return _put(cache, r, date_value(_fb(r, "little")))
 
 
 def _mk_datetime2(r: bytes, fsp: int, cache: dict):
-    data = _fb(r[:5], "big")
-    ym = (data >> 22) & 0x1FFFF
-    y, mo = divmod(ym, 13)
-    d, h, mi, s = (data >> 17) & 0x1F, (data >> 12) & 0x1F, (data >> 6) & 0x3F, data & 0x3F
-    us = _fsp(r, 5, fsp)
-    try:
-        v = datetime.datetime(y, mo, d, h, mi, s, us)
-    except ValueError:
-        text = f"{y:04d}-{mo:02d}-{d:02d} {h:02d}:{mi:02d}:{s:02d}"
-        v = text + (f".{us:06d}" if us else "")
-    if len(cache) >= _CACHE_MAX:
-        cache.clear()
-    cache[r] = v
-    return v
+    return _put(cache, r, datetime2_value(_fb(r[:5], "big"), _fsp(r, 5, fsp)))
 
 
 def _mk_timestamp2(r: bytes, fsp: int, cache: dict):
@@ -94,10 +80,7 @@ def _mk_timestamp2(r: bytes, fsp: int, cache: dict):
     us = _fsp(r, 4, fsp)
     if us > 0:
         v = v.replace(microsecond=us)
-    if len(cache) >= _CACHE_MAX:
-        cache.clear()
-    cache[r] = v
-    return v
+    return _put(cache, r, v)
 
 
 def _mk_time2(r: bytes, fsp: int, cache: dict):
@@ -107,10 +90,7 @@ def _mk_time2(r: bytes, fsp: int, cache: dict):
         data = ~data + 1
     v = datetime.timedelta(hours=(data >> 12) & 0x3FF, minutes=(data >> 6) & 0x3F, seconds=data & 0x3F,
                            microseconds=_fsp(r, 3, fsp)) * sign
-    if len(cache) >= _CACHE_MAX:
-        cache.clear()
-    cache[r] = v
-    return v
+    return _put(cache, r, v)
 
 
 _DIG2BYTES = (0, 1, 1, 2, 2, 3, 3, 4, 4, 4)
@@ -167,8 +147,8 @@ def _decimal_maker(precision: int, decimals: int):
     if fp:
         text += f" + '.' + format({number(fp)}, '0{decimals}d')"
     code.append(f"    v = Decimal({text})")
-    code += ["    if len(cache) >= _CACHE_MAX:", "        cache.clear()", "    cache[r] = v", "    return v"]
-    ns = {"_fb": _fb, "_Fallback": _Fallback, "Decimal": Decimal, "_CACHE_MAX": _CACHE_MAX}
+    code.append("    return _put(cache, r, v)")
+    ns = {"_fb": _fb, "_Fallback": _Fallback, "Decimal": Decimal, "_put": _put}
     exec(compile("\n".join(code) + "\n", f"<binrpt.rowdecode DECIMAL({precision},{decimals})>", "exec"), ns)  # noqa: S102
     return size, ns["make"]
 
@@ -491,9 +471,11 @@ def decode_event(ev):
             local[shape] = fn
         if fn is False:
             return None
-        p0 = pk._position
+        p0, buf = pk._position, pk._data
         end = p0 + ev.event_size - w.read_bytes
-        rows, p = fn(pk._data, p0, end)
+        if end > len(buf):
+            return None  # a short packet: the library's read raises
+        rows, p = fn(buf, p0, end)
         if p != end:
             return None
         return rows
@@ -525,11 +507,9 @@ def install(RowsEvent) -> None:
         rows = decode_event(self)
         if rows is None:
             return library_fetch_rows(self)
-        # consume the body as the library does
+        # consume the body as the library does (decode_event saw no data in the wrapper's buffer)
         w = self.packet
-        n = self.event_size - w.read_bytes
-        w.packet._position += n
-        w.read_bytes += n
+        w.advance(self.event_size - w.read_bytes)
         self._RowsEvent__rows = rows
 
     RowsEvent._binrpt_library_fetch_rows = library_fetch_rows
