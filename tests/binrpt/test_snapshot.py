@@ -287,6 +287,48 @@ def test_filtered_tables_are_not_copied_and_refusals(rig):
     assert r.returncode == 1 and "already has a checkpoint" in _stderr(r), _stderr(r)
 
 
+@pytest.mark.parametrize("flavor", ["mariadb", "mysql"])
+def test_touched_tables_reads_a_long_range_to_its_end(flavor, pair, tmp_path, request):
+    """The binlog read behind a resumed snapshot's check (and the DDL check of a new one) covers the
+    whole range: 3000 transactions, then the one that touches `last`. A non-blocking MariaDB dump
+    ends with a connection reset that drops the events still in flight, and the library then starts
+    again from the beginning: binrpt read such a range (1000 small transactions were enough on an
+    idle machine) never to its end and gave up with 'lost repeatedly'. The same after
+    FLUSH BINARY LOGS, when the binlog end is a new file's first events; a later transaction is not
+    counted. MySQL (whose non-blocking dump ends with an EOF) is read the same way now."""
+    from binrpt import config as C
+    from binrpt.snapshot import touched_tables
+    if flavor == "mysql":
+        my = _mysql_module()
+        rig = my.Rig(request.getfixturevalue("mysql_source"), my.MyServer(pair[1].db), tmp_path, "touched")
+        rig.server_id = 4300 + rig.n
+        rig.start_gtid = rig.src.gtid_pos()
+        rig.src.q(f"CREATE DATABASE `{rig.db}`")
+        gtid_pos = rig.src.gtid_pos
+    else:
+        rig = request.getfixturevalue("rig")
+        gtid_pos = rig.src.gtid_pos
+    db = rig.db
+    rig.src.run_many([f"CREATE TABLE `{db}`.big (id INT PRIMARY KEY, b VARCHAR(10)) ENGINE=InnoDB",
+                      f"CREATE TABLE `{db}`.`last` (id INT PRIMARY KEY) ENGINE=InnoDB",
+                      f"CREATE TABLE `{db}`.other (id INT PRIMARY KEY) ENGINE=InnoDB"])
+    start = gtid_pos()
+    rig.src.run_many([f"INSERT INTO `{db}`.big VALUES ({i}, 'x')" for i in range(3000)])
+    rig.src.q(f"INSERT INTO `{db}`.`last` VALUES (1)")
+    upto = gtid_pos()
+    cfg = C.load(rig.config())
+    tables = {(db, "big"), (db, "last"), (db, "other")}
+    assert touched_tables(cfg, flavor, start, upto, tables) == {(db, "big"), (db, "last")}
+    assert touched_tables(cfg, flavor, start, upto, tables, ddl_only=True) == set()
+    rig.src.q("FLUSH BINARY LOGS")
+    t0 = time.monotonic()
+    assert touched_tables(cfg, flavor, start, upto, tables) == {(db, "big"), (db, "last")}
+    assert time.monotonic() - t0 < 30
+    # a transaction after `upto` is not counted
+    rig.src.q(f"INSERT INTO `{db}`.other VALUES (1)")
+    assert touched_tables(cfg, flavor, start, upto, tables) == {(db, "big"), (db, "last")}
+
+
 def test_chunk_conditions_and_keys():
     """Chunk boundaries compare numbers as numbers (a quoted BIGINT is compared as a double, so
     2^53+1 would equal 2^53) and composite keys in key order; the recorded key keeps bytes."""

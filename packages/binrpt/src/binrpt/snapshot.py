@@ -171,18 +171,66 @@ def table_columns(src, db: str, tbl: str):
 
 
 # -- what changed in the source binlog between two positions -------------------------------------
+def _binlog_end(cfg, flavor: str) -> tuple[str, int]:
+    """The source's current binlog end: (file, position), from SHOW MASTER STATUS (MySQL 8.2+: SHOW
+    BINARY LOG STATUS)."""
+    import pymysql
+    c = source_conn(cfg)
+    try:
+        with c.cursor() as cur:
+            for show in (("SHOW BINARY LOG STATUS", "SHOW MASTER STATUS") if flavor == "mysql"
+                         else ("SHOW MASTER STATUS",)):
+                try:
+                    cur.execute(show)
+                except pymysql.MySQLError:
+                    continue
+                row = cur.fetchone()
+                if row and row[0]:
+                    return str(row[0]), int(row[1])
+    finally:
+        c.close()
+    raise Fatal("source: SHOW MASTER STATUS is empty (binary log off?)")
+
+
+def _binlog_index(name: str):
+    """Binlog file names of one server in their order: binlog.000009 < binlog.000010 < binlog.1000000."""
+    base, _dot, ext = name.rpartition(".")
+    return (base, int(ext)) if ext.isdigit() else (name, -1)
+
+
 def touched_tables(cfg, flavor: str, start: str, upto: str, tables: set, ddl_only: bool = False) -> set:
     """The tables of `tables` ({(db, table)}) that a transaction after `start` and within `upto`
     wrote rows into (unless ddl_only) or named in a statement (DDL), read from the source binlog.
-    Conservative: a statement naming a table's bare name counts."""
+    Conservative: a statement naming a table's bare name counts.
+
+    The read is a blocking binlog dump that binrpt ends itself: at the first GTID after `upto`, or
+    once it has read up to the binlog end that SHOW MASTER STATUS reports after `upto` was taken (a
+    GTID of `upto` not seen by then is not in the binlog). Not a non-blocking dump: MariaDB ends
+    one with a connection reset, which can drop the events still in flight (the client cannot tell
+    that end from a lost connection), and the library then starts again from `start`, so a range
+    larger than the socket buffers was never read to its end ("lost repeatedly")."""
     import pymysql
     from pymysqlreplication import BinLogStreamReader
-    from pymysqlreplication.event import GtidEvent, MariadbGtidEvent, QueryEvent
+    from pymysqlreplication.event import (
+        FormatDescriptionEvent,
+        GtidEvent,
+        HeartbeatLogEvent,
+        MariadbBinLogCheckPointEvent,
+        MariadbGtidEvent,
+        MariadbGtidListEvent,
+        NotImplementedEvent,
+        PreviousGtidsEvent,
+        QueryEvent,
+        RotateEvent,
+        XidEvent,
+    )
     from pymysqlreplication.row_event import TableMapEvent
 
     have, until = G.parse(start), G.parse(upto)
     if G.covers(have, until):
         return set()
+    end_file, end_pos = _binlog_end(cfg, flavor)
+    end_index = _binlog_index(end_file)
     import logging
     lib_log = logging.getLogger("pymysqlreplication")
     if not lib_log.handlers:
@@ -215,11 +263,15 @@ def touched_tables(cfg, flavor: str, start: str, upto: str, tables: set, ddl_onl
         conn._read_packet = read_packet
         return conn
 
-    common = dict(connection_settings=settings, server_id=cfg.server_id, blocking=False, resume_stream=True,
+    # besides the events read, the small ones that move the position (the end of a transaction, a
+    # new binlog file's first events, heartbeats: MySQL's v2 is a NotImplementedEvent to the library)
+    common = dict(connection_settings=settings, server_id=cfg.server_id, blocking=True, resume_stream=True,
                   report_slave=(report_host(cfg.channel), "", "", 0), enable_logging=False,
                   slave_heartbeat=cfg.heartbeat or 1.0,
-                  only_events=[GtidEvent, MariadbGtidEvent, QueryEvent, TableMapEvent],
-                  pymysql_wrapper=wrapper)
+                  only_events=[GtidEvent, MariadbGtidEvent, QueryEvent, TableMapEvent, XidEvent, RotateEvent,
+                               FormatDescriptionEvent, PreviousGtidsEvent, MariadbGtidListEvent,
+                               MariadbBinLogCheckPointEvent, HeartbeatLogEvent, NotImplementedEvent],
+                  filter_non_implemented_events=False, pymysql_wrapper=wrapper)
     if flavor != "mysql":
         reader = BinLogStreamReader(is_mariadb=True, auto_position=start, **common)
     elif start:
@@ -231,6 +283,7 @@ def touched_tables(cfg, flavor: str, start: str, upto: str, tables: set, ddl_onl
     out: set = set()
     seen = dict(have)          # the transactions read so far (whole ones once the next GTID arrives)
     inside = False
+    file, index = None, None
     try:
         for ev in reader:
             if isinstance(ev, MariadbGtidEvent):
@@ -247,18 +300,23 @@ def touched_tables(cfg, flavor: str, start: str, upto: str, tables: set, ddl_onl
                 inside = G.is_applied(until, key, int(n)) and not G.is_applied(have, key, int(n))
                 G.advance(seen, key, 0, int(n))
             elif not inside:
-                continue
+                pass
             elif isinstance(ev, TableMapEvent):
                 if not ddl_only and (ev.schema, ev.table) in tables:
                     out.add((ev.schema, ev.table))
             elif isinstance(ev, QueryEvent):
                 q = ev.query if isinstance(ev.query, str) else bytes(ev.query).decode("utf-8", "replace")
-                if q.strip().upper() in ("BEGIN", "COMMIT", "ROLLBACK"):
-                    continue
-                low = q.lower()
-                for d, t in tables:
-                    if t.lower() in names and t.lower() in low:
-                        out.add((d, t))
+                if q.strip().upper() not in ("BEGIN", "COMMIT", "ROLLBACK"):
+                    low = q.lower()
+                    for d, t in tables:
+                        if t.lower() in names and t.lower() in low:
+                            out.add((d, t))
+            # the library's position: the end of the last event it received (whatever it yields)
+            if reader.log_file != file:
+                file = reader.log_file
+                index = _binlog_index(file) if file else None
+            if index is not None and (index, reader.log_pos or 0) >= (end_index, end_pos):
+                break      # read up to the binlog end as it was after `upto`
     finally:
         reader.close()
     return out
