@@ -18,10 +18,9 @@ import random
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from jlsort import sort
-from jlsort.keys import parse_keyspec
 from jlsort.parallel import RangeReader
-from jlsort.records import Extractor, Stats, iter_blocks, open_input
+from jlsort.records import iter_blocks, open_input
+from test_grouped import extractor_for, reference, sorter_for, written
 
 line_bytes = st.one_of(
     st.binary(max_size=12).map(lambda b: b.replace(b"\n", b"")),
@@ -80,14 +79,14 @@ def test_reading_a_range_gives_its_lines(tmp_path, lines, block, cut):
 
 # -- the grouped buffer filled by the extractor (Sorter.feed_from) ------------------------------
 def sort_in_blocks(data: bytes, key: str, capacity: int, block: int, unique: bool, fused: bool,
-                   tmp_path) -> bytes:
+                   tmp_path, records=None) -> bytes:
     """What app._sort does, with tiny blocks: fused=True lets the extractor put the lines of a
     block into the grouped buffer itself, fused=False is the reference path (keys returned, the
-    Sorter groups them)."""
-    specs = [parse_keyspec(key)]
-    ex = Extractor(specs, Stats("t"), "keep")
-    ex.share = False
-    s = sort.Sorter(specs, capacity, str(tmp_path))
+    Sorter groups them). records: lines per run block, and per piece of a group cut at a spill."""
+    specs, s = sorter_for(tmp_path, capacity, key)
+    ex = extractor_for(specs)
+    if records:
+        s.block_records = records
     if fused:
         s.feed_from(ex)
     n = 0
@@ -95,9 +94,7 @@ def sort_in_blocks(data: bytes, key: str, capacity: int, block: int, unique: boo
         kept, comps, _ = ex.block(lines, "-", n)
         n += len(lines)
         s.add(kept, comps, None, ex.last_str)
-    out = io.BytesIO()
-    sort.write_batches(out, s.batches(unique), unique)
-    return out.getvalue()
+    return written(s, unique)
 
 
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
@@ -128,11 +125,27 @@ def test_extractor_filling_the_groups_gives_the_reference_order(tmp_path, seed, 
         assert sorted(got.splitlines()) == sorted(lines)
 
 
+@settings(max_examples=50, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(seed=st.integers(0, 10 ** 6), n=st.integers(0, 2500), keys=st.integers(1, 6),
+       records=st.sampled_from([1, 2, 5, 40]), capacity=st.sampled_from([1500, 6000, 1 << 30]),
+       desc=st.booleans(), unique=st.booleans())
+def test_spilled_groups_cut_into_pieces_give_a_stable_sort(tmp_path, seed, n, keys, records,
+                                                           capacity, desc, unique):
+    """Few keys, many lines, tiny run blocks: at each spill most groups are bigger than a piece
+    and are cut, and every group is emptied as soon as it is joined (sort._group_chunks,
+    free=True); the output is still the stable sort of the reference."""
+    rnd = random.Random(seed)
+    pool = [f"v{rnd.randrange(100)}" for _ in range(keys)]
+    lines = [json.dumps({"k": rnd.choice(pool), "i": i}).encode() for i in range(n)]
+    data = b"".join(x + b"\n" for x in lines)
+    key = "k:r" if desc else "k"
+    got = sort_in_blocks(data, key, capacity, 700, unique, True, tmp_path, records)
+    assert got.splitlines() == reference(lines, desc, unique)
+
+
 def test_a_failing_line_undoes_the_appends_of_its_block(tmp_path):
-    specs = [parse_keyspec("k")]
-    ex = Extractor(specs, Stats("t"), "keep")
-    ex.share = False
-    s = sort.Sorter(specs, 1 << 30, str(tmp_path))
+    specs, s = sorter_for(tmp_path)
+    ex = extractor_for(specs)
     s.feed_from(ex)
     first = [b'{"k":"a"}', b'{"k":"b"}', b'{"k":"a"}', b'{"k":"b","m":0}']
     kept, comps, _ = ex.block(first, "-", 0)
@@ -147,18 +160,14 @@ def test_a_failing_line_undoes_the_appends_of_its_block(tmp_path):
     third = [b'{"k":"c","n":3}', b'{"k":"a","n":4}']
     kept, comps, _ = ex.block(third, "-", 8)
     s.add(kept, comps, None, ex.last_str)
-    out = io.BytesIO()
-    sort.write_batches(out, s.batches(False), False)
-    assert out.getvalue().splitlines() == [
+    assert written(s).splitlines() == [
         b"nope", first[0], first[2], second[3], third[1], first[1], first[3], second[0],
         second[1], third[0]]
 
 
 def test_a_line_read_leniently_undoes_the_appends_and_the_groups_go_on(tmp_path):
-    specs = [parse_keyspec("k")]
-    ex = Extractor(specs, Stats("t"), "keep")
-    ex.share = False
-    s = sort.Sorter(specs, 1 << 30, str(tmp_path))
+    specs, s = sorter_for(tmp_path)
+    ex = extractor_for(specs)
     s.feed_from(ex)
     first = [b'{"k":"a"}', b'{"k":"b"}', b'{"k":"a","m":1}', b'{"k":"b","m":1}']
     s.add(*ex.block(first, "-", 0)[:2], None, ex.last_str)
@@ -171,7 +180,5 @@ def test_a_line_read_leniently_undoes_the_appends_and_the_groups_go_on(tmp_path)
     third = [b'{"k":"a","n":3}']
     assert ex.block(third, "-", 7)[1] is None
     s.add(third, None, None, ex.last_str)
-    out = io.BytesIO()
-    sort.write_batches(out, s.batches(False), False)
-    assert out.getvalue().splitlines() == [first[0], first[2], second[1], third[0], first[1],
+    assert written(s).splitlines() == [first[0], first[2], second[1], third[0], first[1],
                                            first[3], second[2], second[0]]

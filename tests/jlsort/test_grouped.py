@@ -7,6 +7,7 @@ order): in memory, external with many runs, a cascade under a tiny fan-in, the t
 form (a block that is not all strings, too many distinct keys), -r, -u and --parallel."""
 from __future__ import annotations
 
+import io
 import json
 import random
 from decimal import Decimal
@@ -42,15 +43,29 @@ def reference(lines, desc=False, unique=False):
 
 
 # -- the Sorter's methods --------------------------------------------------------------------------
-def _sorter(tmp_path, capacity=1 << 30, key="k"):
+# (sorter_for, extractor_for and written are also used by test_fastpaths)
+def sorter_for(tmp_path, capacity=1 << 30, key="k"):
     specs = [parse_keyspec(key)]
     return specs, sort.Sorter(specs, capacity, str(tmp_path))
 
 
-def _add(sorter, specs, values, start=0):
-    lines = [json.dumps({"k": v, "i": start + i}).encode() for i, v in enumerate(values)]
+def extractor_for(specs):
+    """The extractor as app._sort makes it (the Sorter shares equal key strings itself)."""
     ex = Extractor(specs, Stats("t"), "keep")
     ex.share = False
+    return ex
+
+
+def written(sorter, unique=False) -> bytes:
+    """What the sort writes (sort.write_batches of the Sorter's batches)."""
+    out = io.BytesIO()
+    sort.write_batches(out, sorter.batches(unique), unique)
+    return out.getvalue()
+
+
+def _add(sorter, specs, values, start=0):
+    lines = [json.dumps({"k": v, "i": start + i}).encode() for i, v in enumerate(values)]
+    ex = extractor_for(specs)
     kept, comps, _ = ex.block(lines, "-", 0)
     sorter.add(kept, comps, None, ex.last_str)
     return lines
@@ -66,7 +81,7 @@ def _out(sorter, need_keys=False):
 
 
 def test_few_distinct_strings_are_grouped_and_come_out_stably(tmp_path):
-    specs, s = _sorter(tmp_path)
+    specs, s = sorter_for(tmp_path)
     lines = _add(s, specs, ["b", "a", "b", "c", "a", "b"])
     assert s.groups is not None and s.lines == []
     lines += _add(s, specs, ["a", "c", "a", "b"], 6)
@@ -75,7 +90,7 @@ def test_few_distinct_strings_are_grouped_and_come_out_stably(tmp_path):
 
 
 def test_a_block_that_is_not_all_strings_turns_the_groups_into_a_sorted_list(tmp_path):
-    specs, s = _sorter(tmp_path)
+    specs, s = sorter_for(tmp_path)
     lines = _add(s, specs, ["b", "a", "b", "a"])
     assert s.groups is not None
     lines += _add(s, specs, [1, "a", None, "b"], 4)
@@ -86,7 +101,7 @@ def test_a_block_that_is_not_all_strings_turns_the_groups_into_a_sorted_list(tmp
 
 
 def test_many_distinct_keys_turn_the_groups_into_a_list(tmp_path):
-    specs, s = _sorter(tmp_path)
+    specs, s = sorter_for(tmp_path)
     lines = _add(s, specs, ["x", "y"] * 10)
     assert s.groups is not None
     vals = [f"{(i * 7919) % 10007:05d}" for i in range(6000)]
@@ -96,7 +111,7 @@ def test_many_distinct_keys_turn_the_groups_into_a_list(tmp_path):
 
 
 def test_the_first_block_decides_many_distinct_keys_use_the_list(tmp_path):
-    specs, s = _sorter(tmp_path)
+    specs, s = sorter_for(tmp_path)
     _add(s, specs, ["a", "b", "c", "d"])
     assert s.groups is None and len(s.lines) == 4
 
@@ -110,8 +125,24 @@ def test_group_chunks_cut_big_groups_into_pieces():
     assert sort._group_chunks(["a"], [[b"x"]], 2) == (["a"], [b"x"], [1])
 
 
+@pytest.mark.parametrize("piece", [1, 2, 3, 5, 100])
+def test_group_chunks_emptying_the_groups_gives_the_same_chunks(piece):
+    """free=True (a spill: each group emptied as soon as it is joined, a big group cut into
+    pieces too) gives the chunks of free=False and leaves every group empty."""
+    rnd = random.Random(piece)
+    groups = [[b"%d.%d" % (g, i) for i in range(rnd.randrange(1, 12))] for g in range(150)]
+    order = [f"k{g:03d}" for g in range(150)]
+    want = sort._group_chunks(order, [list(g) for g in groups], piece)
+    emptied = [list(g) for g in groups]
+    keys, chunks, counts = sort._group_chunks(order, emptied, piece, free=True)
+    assert (list(keys), chunks, counts) == (list(want[0]), want[1], want[2])
+    assert not any(emptied)
+    assert b"\n".join(chunks).split(b"\n") == [x for g in groups for x in g]
+    assert max(counts) <= piece
+
+
 def test_a_grouped_run_reads_back_as_lines_and_as_entries(tmp_path):
-    specs, s = _sorter(tmp_path)
+    specs, s = sorter_for(tmp_path)
     s.block_records = 3  # blocks of about 3 lines; groups cut into pieces of 3
     lines = _add(s, specs, ["b", "a", "b", "b", "b", "a", "c", "b"])
     s.spill()
@@ -135,7 +166,7 @@ def test_a_grouped_run_reads_back_as_lines_and_as_entries(tmp_path):
 @pytest.mark.parametrize("unique", [False, True])
 def test_grouped_runs_cascade_under_a_tiny_fanin(tmp_path, monkeypatch, desc, unique):
     monkeypatch.setattr(sort, "FANIN", 3)
-    specs, s = _sorter(tmp_path, key="k:r" if desc else "k")
+    specs, s = sorter_for(tmp_path, key="k:r" if desc else "k")
     s.block_records = 4
     rnd = random.Random(3)
     lines = []
@@ -146,16 +177,12 @@ def test_grouped_runs_cascade_under_a_tiny_fanin(tmp_path, monkeypatch, desc, un
         lines += _add(s, specs, vals, len(lines))
         s.spill()
     assert any(r.entries < r.count for r in s.runs)
-    got = []
-    import io
-    out = io.BytesIO()
-    sort.write_batches(out, s.batches(unique), unique)
-    got = out.getvalue().splitlines()
+    got = written(s, unique).splitlines()
     assert got == reference(lines, desc, unique)
 
 
 def test_memrun_gives_lines_or_entries(tmp_path):
-    specs, s = _sorter(tmp_path)
+    specs, s = sorter_for(tmp_path)
     lines = _add(s, specs, ["b", "a", "b", "a", "b"])
     keys, items, counts, kinds, rev = s.take_entries()
     assert counts is not None and kinds == ("str",) and not rev

@@ -5,7 +5,6 @@ import errno
 import os
 import stat
 import sys
-import tempfile
 
 from . import parallel
 from .outio import full_flush
@@ -235,6 +234,7 @@ def _output(path, files):
         try:
             fd = os.open(d, os.O_TMPFILE | os.O_WRONLY, 0o666)
         except (AttributeError, OSError):
+            import tempfile
             fd, tmp = tempfile.mkstemp(prefix=".jlsort.", suffix=".tmp", dir=d)
     except OSError as e:
         raise OSError(e.errno, e.strerror, name) from None

@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import io
 import os
-import pickle
 import signal
 import stat
 import struct
@@ -376,6 +375,7 @@ def _receive(s, pid):
         for fd in fds:
             os.close(fd)
         return None, []
+    import pickle
     return pickle.loads(payload), fds
 
 
@@ -439,6 +439,7 @@ def _worker(sock, parent, prctl, segs, sorter, capacity, ex, stats, progress, bl
                        ("invalid", "first_invalid", "missing", "missing_skipped", "invalid_skipped",
                         "first_missing")}
     import socket
+    import pickle
     payload = pickle.dumps(result, 5)
     fds = [r.f.fileno() for r in runs]
     sock.sendall(_HDR.pack(len(payload), len(fds)))

@@ -17,9 +17,7 @@ from __future__ import annotations
 
 import itertools
 import operator
-import pickle
 import struct
-import tempfile
 from array import array
 from bisect import bisect_left, bisect_right
 from collections import Counter, defaultdict, deque
@@ -58,6 +56,7 @@ _json = None
 
 
 def _encode_keys_pickle(keys):
+    import pickle  # here, not at start-up: only keys that are not all strings need it
     return pickle.dumps(keys, 5)
 
 
@@ -76,10 +75,16 @@ def _init_json():
 
 def _decode_keys(tag, data):
     if tag == 0:
+        import pickle
         return pickle.loads(data)
     if _json is None:
         _init_json()
     return _json[1](data)
+
+
+def _gettempdir():
+    import tempfile
+    return tempfile.gettempdir()
 
 
 class TempError(Exception):
@@ -272,12 +277,14 @@ def merge_blocks(sources, rev: bool, convs=None, need_keys=True):
             ks, p = st[0], st[2]
             if b is None:
                 cut = len(ks)
-            elif (ks[p] < b) if not rev else (b < ks[p]):
-                cut = _bisect(ks, b, p, len(ks), rev, right=i <= r0)
-            elif i > r0 or ks[p] != b:
-                continue
             else:
-                cut = _bisect(ks, b, p, len(ks), rev, right=i <= r0)
+                if not ((ks[p] < b) if not rev else (b < ks[p])) and (i > r0 or ks[p] != b):
+                    continue
+                right = i <= r0
+                if rev:
+                    cut = _bisect(ks, b, p, len(ks), rev, right)
+                else:  # the C bisect, no Python call per run and batch
+                    cut = (bisect_right if right else bisect_left)(ks, b, p)
             if cut > p:
                 pieces += 1
                 pk += ks[p:cut]
@@ -328,46 +335,28 @@ class Sorter:
     # -- input ------------------------------------------------------------------------------
     def add(self, lines, comps, nbytes=None, strs=()):
         """nbytes: the bytes of the lines when known (saves adding up their lengths); strs: per
-        key, True when every value of this block is a string."""
+        key, True when every value of this block is a string. comps None: the extractor has put
+        the lines into the grouped buffer itself (Extractor.sink, see feed_from)."""
         if not lines:
             return
         n = len(lines)
-        grp = self.groupable and strs and strs[0]
         if comps is None:
-            # the extractor has put the lines into self.groups itself (Extractor.sink)
             self.glines += n
-            if (len(self.groups) - self.prefilled) * 2 > self.glines and self.glines > 4096:
-                self._to_list()
-        elif self.groups is None and not self.lines and grp:
-            vals = comps[0]
-            if len(set(vals)) * 2 <= n:
-                self.groups = defaultdict(list)
-        elif self.groups is not None and not grp:
-            self._to_list()
-        if comps is None:
-            pass
-        elif self.groups is not None:
-            dd = self.groups
-            deque(map(list.append, map(dd.__getitem__, comps[0]), lines), 0)
-            self.glines += n
-            if (len(dd) - self.prefilled) * 2 > self.glines and self.glines > 4096:
-                self._to_list()  # many distinct keys after all: timsort does better
+            self._check_distinct()
         else:
-            if self.lines:
-                self.strs = tuple(a and b for a, b in zip(self.strs, strs, strict=False))
+            grp = self.groupable and strs and strs[0]
+            if self.groups is None and not self.lines and grp:
+                if len(set(comps[0])) * 2 <= n:
+                    self.groups = defaultdict(list)
+            elif self.groups is not None and not grp:
+                self._to_list()
+            if self.groups is not None:
+                dd = self.groups
+                deque(map(list.append, map(dd.__getitem__, comps[0]), lines), 0)
+                self.glines += n
+                self._check_distinct()
             else:
-                self.strs = tuple(strs)
-            self.lines += lines
-            for acc, vals, s in zip(self.comps, comps, strs, strict=False):
-                if s and len(vals) > 64:
-                    # equal strings become one object, across blocks: less memory, and the
-                    # sort compares keys that stay in the cache (reset when there are too many)
-                    d = self.shared
-                    if len(d) > 1 << 16:
-                        d.clear()
-                    acc += map(d.setdefault, vals, vals)
-                else:
-                    acc += vals
+                self._add_list(lines, comps, strs)
         if nbytes is None:
             nbytes = sum(map(len, lines))
         self.mem += nbytes + (LINE_OVERHEAD if self.groups is None else GROUP_OVERHEAD) * n
@@ -375,6 +364,29 @@ class Sorter:
             self.spill()
         if self.ex is not None:
             self._sync_sink()
+
+    def _check_distinct(self):
+        """Many distinct keys in the grouped buffer after all (more than one for two lines, past
+        4096 lines): the list form, where timsort does better."""
+        if (len(self.groups) - self.prefilled) * 2 > self.glines and self.glines > 4096:
+            self._to_list()
+
+    def _add_list(self, lines, comps, strs):
+        if self.lines:
+            self.strs = tuple(a and b for a, b in zip(self.strs, strs, strict=False))
+        else:
+            self.strs = tuple(strs)
+        self.lines += lines
+        for acc, vals, s in zip(self.comps, comps, strs, strict=False):
+            if s and len(vals) > 64:
+                # equal strings become one object, across blocks: less memory, and the sort
+                # compares keys that stay in the cache (reset when there are too many)
+                d = self.shared
+                if len(d) > 1 << 16:
+                    d.clear()
+                acc += map(d.setdefault, vals, vals)
+            else:
+                acc += vals
 
     def feed_from(self, ex):
         """Let the extractor put the lines of a block straight into the grouped buffer (one
@@ -414,6 +426,7 @@ class Sorter:
 
     # -- runs -------------------------------------------------------------------------------
     def _tempfile(self):
+        import tempfile  # here, not at start-up: an input that fits in memory needs none
         d = self.tmpdir or tempfile.gettempdir()
         try:
             return tempfile.TemporaryFile(dir=d, prefix="jlsort.", buffering=1 << 16)
@@ -463,7 +476,7 @@ class Sorter:
                 f.close()  # flushes the rest of the buffer: fails again on a full disk
             except OSError:
                 pass
-            d = self.tmpdir or tempfile.gettempdir()
+            d = self.tmpdir or _gettempdir()
             raise TempError(f"write error on a temporary file in {d}: {e.strerror}") from None
         return Run(f, count, kinds, level, entries if grouped else None)
 
@@ -628,31 +641,30 @@ def _group_chunks(order, groups, piece, free=False):
     while they are still in the cache (not touched again later, when the lists go)."""
     counts = list(map(len, groups))
     join = b"\n".join
-    if not counts or max(counts) <= piece:
-        if not free:
-            return order, list(map(join, groups)), counts
-        chunks = []
-        for i in range(0, len(groups), 64):
-            part = groups[i:i + 64]
-            chunks += map(join, part)
-            deque(map(list.clear, part), 0)
-        return order, chunks, counts
+    if not free and (not counts or max(counts) <= piece):
+        return order, list(map(join, groups)), counts
     keys, chunks, cnts = [], [], []
     a = 0
-    for b in [i for i, c in enumerate(counts) if c > piece]:
+    for b in [i for i, c in enumerate(counts) if c > piece] + [len(groups)]:
+        # groups[a:b] whole, then groups[b] in pieces
+        for i in range(a, b, 64):
+            part = groups[i:min(b, i + 64)]
+            chunks += map(join, part)
+            if free:
+                deque(map(list.clear, part), 0)
         keys += order[a:b]
-        chunks += map(join, groups[a:b])
         cnts += counts[a:b]
+        if b == len(groups):
+            break
         g, c = groups[b], counts[b]
         for i in range(0, c, piece):
             part = g[i:i + piece]
             keys.append(order[b])
             chunks.append(join(part))
             cnts.append(len(part))
+        if free:
+            g.clear()
         a = b + 1
-    keys += order[a:]
-    chunks += map(join, groups[a:])
-    cnts += counts[a:]
     return keys, chunks, cnts
 
 
