@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import base64
+import itertools
 import os
 import random
 from dataclasses import dataclass, field
@@ -71,6 +72,25 @@ class Generator:
             if template:
                 from .template import compile_template
                 self.renders = [compile_template(q, self.rng) for q in queries]
+        cycle = self._cycle()
+        if cycle is not None:
+            # the statements repeat in a fixed order: made once, then next() is a C-level cycle
+            self.next = itertools.cycle(cycle).__next__
+
+    CYCLE_MAX = 1 << 16
+
+    def _cycle(self) -> list[tuple[str, int]] | None:
+        """Every (sql, type) that next() returns, in order, when they repeat in a fixed cycle of
+        at most CYCLE_MAX statements; None when next() makes each statement anew."""
+        if self.commit_rate > 0:
+            return None
+        if self.queries is not None:
+            return list(zip(self.queries, self.q_types)) if self.renders is None and self.queries else None
+        if self.load_type == "key" and 0 < len(self.ids) <= self.CYCLE_MAX:
+            return [(self.key_select(i), T_SELECT) for i in self.ids]
+        if self.load_type == "read":
+            return [(self.read_select(), T_SELECT)]
+        return None
 
     def next_id(self) -> str:
         if not self.ids:
@@ -88,8 +108,11 @@ class Generator:
         vals += [f"'{random_string()}'" for _ in range(s.char_cols)]
         return "INSERT INTO t1 VALUES (" + ",".join(vals) + ")"
 
-    def key_select(self) -> str:
-        return f"SELECT {self.cols} FROM t1 WHERE id = '{self.next_id()}'"
+    def key_select(self, id_: str | None = None) -> str:
+        return f"SELECT {self.cols} FROM t1 WHERE id = '{self.next_id() if id_ is None else id_}'"
+
+    def read_select(self) -> str:
+        return f"SELECT {self.cols} FROM t1"
 
     def update(self) -> str:
         s = self.spec
@@ -122,7 +145,7 @@ class Generator:
         if lt == "key":
             return self.key_select(), T_SELECT
         if lt == "read":
-            return f"SELECT {self.cols} FROM t1", T_SELECT
+            return self.read_select(), T_SELECT
         return self.update(), T_UPDATE
 
 

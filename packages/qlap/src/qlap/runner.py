@@ -206,16 +206,18 @@ class Agent:
         slow_ns = plan.slow_ns
         on_slow = getattr(self.gen, "slow", None)
         show_errors = plan.show_errors
+        stop = sh.stop
+        now = mono()        # the end of the last statement: the loop's clock when it does not sleep
         while True:
-            if sh.stop.value:
+            if stop.value:
                 break
-            now = mono()
             if deadline and now >= deadline:
                 break
             if nq and n + nerr >= nq:
                 break
             intended = 0
             if interval:
+                now = mono()
                 target = int(next_t)
                 if deadline and target >= deadline:
                     # nothing more is due before the deadline: wait for it, then stop
@@ -267,15 +269,17 @@ class Agent:
                     conn = self._reconnect()
                     if conn is None:
                         break
+                now = mono()
                 continue
-            e_ = mono()
-            if slow_ns and e_ - s >= slow_ns and on_slow is not None:
-                on_slow(sql, e_ - s)
-            durs_append(e_ - s)
-            ends_append(e_)
+            now = mono()
+            d = now - s
+            if slow_ns and d >= slow_ns and on_slow is not None:
+                on_slow(sql, d)
+            durs_append(d)
+            ends_append(now)
             types_append(typ)
             if intended:
-                fi_append(e_ - intended)
+                fi_append(now - intended)
             n += 1
             counts[i] = n
         if not sh.fatal.value or force:

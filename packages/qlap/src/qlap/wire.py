@@ -47,6 +47,10 @@ class FastConn:
         self._buf = bytearray(self.BUF)
         self._mv = memoryview(self._buf)
         self._recv_into = conn._sock.recv_into
+        self._sendall = conn._sock.sendall
+        self._packets: dict[str, bytes] = {}      # statement -> its COM_QUERY packet, for statements that repeat
+        self._prefix = b""      # the bytes before the rows of the last result set read: column count,
+        self._lp = 0            # definitions and their EOF, the same in every reply to the same SELECT
 
     def thread_id(self) -> int:
         return self.conn.thread_id()
@@ -105,15 +109,29 @@ class FastConn:
     def _error(self, pos: int, ln: int):
         self.err.raise_mysql_exception(bytes(self._buf[pos + 4:pos + 4 + ln]))
 
-    def query(self, sql: str) -> None:
+    def _packet(self, sql: str) -> bytes | None:
+        """The COM_QUERY packet of sql (kept for the next time when short), None when too big for
+        one packet."""
         data = sql.encode(self._encoding)
         if len(data) + 1 >= MAX_PACKET:
+            return None
+        pkt = _CMD.pack(len(data) + 1, 3) + data
+        if len(data) <= self.CACHE_LEN and len(self._packets) < self.CACHE_N:
+            self._packets[sql] = pkt
+        return pkt
+
+    CACHE_LEN = 1024        # statements up to this many bytes ...
+    CACHE_N = 4096          # ... and this many of them keep their packet
+
+    def query(self, sql: str) -> None:
+        pkt = self._packets.get(sql) or self._packet(sql)
+        if pkt is None:
             self.conn.query(sql)                  # rare huge statement: PyMySQL splits it
             return
-        if self._sock is None or self.conn._sock is None:
+        if self.conn._sock is None:
             raise self.err.InterfaceError(0, "")
         try:
-            self._sock.sendall(_CMD.pack(len(data) + 1, 3) + data)
+            self._sendall(pkt)
         except OSError as e:
             try:
                 self.conn._force_close()
@@ -125,9 +143,15 @@ class FastConn:
             n = self._recv_into(self._mv)
         except OSError as e:
             self._lost(f"Lost connection to MySQL server during query ({e})")
-        if n > 4:
-            # the usual reply, complete in one read: a result set or an OK, walked without the
-            # general state machine (which starts over from the first byte otherwise)
+        # the usual reply, complete in one read: a result set or an OK, walked without the general
+        # state machine below (which starts over from the first byte otherwise)
+        rows = 0            # where the rows of a result set start, once its columns are walked
+        lp = self._lp
+        if lp and n > lp and buf.startswith(self._prefix):
+            # the columns of the last result set again (a load repeats its statements): the prefix
+            # is whole packets, so the same bytes walk the same way
+            rows = lp
+        elif n > 4:
             h = buf[4]
             pos = 4 + (buf[0] | buf[1] << 8 | buf[2] << 16)
             if 0 < h < 0xFB:
@@ -135,18 +159,9 @@ class FastConn:
                 while left and pos + 4 <= n:
                     pos += 4 + (buf[pos] | buf[pos + 1] << 8 | buf[pos + 2] << 16)
                     left -= 1
-                if not left:
-                    while pos + 9 <= n:
-                        ln = buf[pos] | buf[pos + 1] << 8 | buf[pos + 2] << 16
-                        b = buf[pos + 4]
-                        if b == 0xFE and ln < 9:
-                            if (ln == 5 and pos + 9 == n
-                                    and not (buf[pos + 7] | buf[pos + 8] << 8) & MORE_RESULTS):
-                                return
-                            break
-                        if b == 0xFF or ln == MAX_PACKET:
-                            break
-                        pos += 4 + ln
+                if not left and pos <= n:
+                    self._prefix, self._lp = bytes(buf[:pos]), pos
+                    rows = pos
             elif h == 0 and pos == n:
                 _, i = _lenenc(buf, 5)
                 _, i = _lenenc(buf, i)
@@ -154,6 +169,18 @@ class FastConn:
                     return
         elif not n:
             self._lost()
+        if rows:
+            pos = rows
+            while pos + 9 <= n:
+                ln = buf[pos] | buf[pos + 1] << 8 | buf[pos + 2] << 16
+                b = buf[pos + 4]
+                if b == 0xFE and ln < 9:                   # the EOF after the rows
+                    if ln == 5 and pos + 9 == n and not (buf[pos + 7] | buf[pos + 8] << 8) & MORE_RESULTS:
+                        return
+                    break
+                if b == 0xFF or ln == MAX_PACKET:
+                    break
+                pos += 4 + ln
         pos = 0
         state = 0           # 0: first packet of a result, 1: column definitions + EOF, 2: rows
         left = 0            # packets of state 1 still to skip
