@@ -341,9 +341,9 @@ class Converter:
         mask = [True] * n
         if self.db is not None:
             f = self._frag
-            dbs = [f.schema(td) for td in tds]
+            dbs = list(map(f.schema_of.__getitem__, tds))
             for i in itertools.compress(range(n), uses):
-                db = _use_db(uses[i], None)
+                db = f.use_db[uses[i]]
                 if db is not None:
                     dbs[i] = db
             mask = list(map(operator.eq, dbs, itertools.repeat(self.db)))
@@ -355,9 +355,9 @@ class Converter:
 
     def _fast_db(self, td: str, use: str | None) -> bytes | None:
         """The current database after a fast-path entry (its Schema, or its `use`)."""
-        db = _use_db(use, None) if use else None
+        db = self._frag.use_db[use] if use else None
         if db is None:
-            db = self._frag.schema(td)
+            db = self._frag.schema_of[td]
         return db
 
     def _line_at(self, data: bytes, pos: int) -> int:
@@ -594,6 +594,8 @@ class _Fragments:
         self.user_host = _Cache(self._user_host)
         self.thread_db = _Cache(self._thread_db)
         self.thread_db_use = _Cache(lambda key: self.thread_db_with(*key))
+        self.schema_of = _Cache(self.schema)                      # Thread_id line -> its Schema
+        self.use_db = _Cache(lambda use: _use_db(use, None))      # `use db;` line -> db
 
     def _user_host(self, line: str) -> str | None:
         m = _USER_HOST.fullmatch(line.encode("utf-8"))
