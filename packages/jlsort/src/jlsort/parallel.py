@@ -218,6 +218,7 @@ def generate(workers, sorter, ex, stats, rc, progress, block_bytes, blocks_fn):
     all runs in input order. Worker messages are printed here in input order (after those of
     the first range, printed as they come); the earliest error is raised here."""
     import mmap
+    import pickle  # noqa: F401  (imported once here: every forked worker pickles its result)
     import socket  # here, not at start-up: only a parallel sort needs it
     n = len(workers)
     shm = mmap.mmap(-1, 8 * n)

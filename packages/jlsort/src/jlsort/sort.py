@@ -187,20 +187,14 @@ class MemRun:
         self.keys = self.items = None
 
 
-def _bisect(keys, b, lo, hi, rev, right):
-    """First index in keys[lo:hi] (sorted asc, or desc when rev) whose key comes after b
-    (right=True) or does not come before b (right=False)."""
-    if not rev:
-        return (bisect_right if right else bisect_left)(keys, b, lo, hi)
+def _bisect_desc(keys, b, lo, hi, right):
+    """First index in keys[lo:hi] (sorted descending) whose key comes after b in that order
+    (right=True) or does not come before it (right=False); ascending keys use the C bisect."""
     lt = operator.lt
     while lo < hi:
         mid = (lo + hi) // 2
         k = keys[mid]
-        if rev:
-            before = lt(b, k) if not right else not lt(k, b)
-        else:
-            before = lt(k, b) if not right else not lt(b, k)
-        if before:
+        if lt(b, k) if not right else not lt(k, b):
             lo = mid + 1
         else:
             hi = mid
@@ -282,7 +276,7 @@ def merge_blocks(sources, rev: bool, convs=None, need_keys=True):
                     continue
                 right = i <= r0
                 if rev:
-                    cut = _bisect(ks, b, p, len(ks), rev, right)
+                    cut = _bisect_desc(ks, b, p, len(ks), right)
                 else:  # the C bisect, no Python call per run and batch
                     cut = (bisect_right if right else bisect_left)(ks, b, p)
             if cut > p:
@@ -427,7 +421,7 @@ class Sorter:
     # -- runs -------------------------------------------------------------------------------
     def _tempfile(self):
         import tempfile  # here, not at start-up: an input that fits in memory needs none
-        d = self.tmpdir or tempfile.gettempdir()
+        d = self.tmpdir or _gettempdir()
         try:
             return tempfile.TemporaryFile(dir=d, prefix="jlsort.", buffering=1 << 16)
         except OSError as e:
