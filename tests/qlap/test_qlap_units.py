@@ -238,19 +238,22 @@ def test_query_list_cycles():
 @pytest.mark.parametrize("load,ids,queries,commit", [
     ("key", [str(i) for i in range(1, 8)], None, 0), ("read", [], None, 0), ("key", [], None, 0),
     ("mixed", [], ["select 1", "insert into x values (1)", "update x set a = 1"], 0),
-    ("key", ["1", "2"], None, 2), ("update", ["1", "2"], None, 0)])
+    ("key", ["1", "2"], None, 2), ("update", ["1", "2"], None, 0),
+    ("key", [str(i) for i in range(gen.Generator.CYCLE_MAX + 5)], None, 0)])
 def test_the_fixed_cycle_of_next_is_the_sequence_of_the_general_next(load, ids, queries, commit):
     # loads whose statements repeat in a fixed order are made once and cycled (gen.Generator._cycle);
     # the sequence must be the one the general next() makes, from the same random seed
     fast = gen.Generator(gen.TableSpec(), load, ids, queries=queries, commit_rate=commit, rng=random.Random(5))
     ref = gen.Generator(gen.TableSpec(), load, ids, queries=queries, commit_rate=commit, rng=random.Random(5))
-    got = [fast.next() for _ in range(3 * max(len(ids), 3))]
+    got = [fast.next() for _ in range(2 * max(len(ids), 3) + 1)]
     want = [gen.Generator.next(ref) for _ in range(len(got))]
     if load == "update":                      # random values: the same statement shape and ids
         got, want = [(s.rsplit("'", 2)[1], t) for s, t in got], [(s.rsplit("'", 2)[1], t) for s, t in want]
     assert got == want
     assert (fast.next != fast.__class__.next.__get__(fast)) == (commit == 0 and load != "update" and
                                                               (load != "key" or bool(ids)))
+    # a list made once only up to CYCLE_MAX statements (every agent has one): beyond, made per call
+    assert fast.repeats == (fast.next != fast.__class__.next.__get__(fast) and len(ids) <= gen.Generator.CYCLE_MAX)
 
 
 def test_processes_default():

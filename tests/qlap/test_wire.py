@@ -161,3 +161,16 @@ def test_the_same_columns_with_other_rows_and_other_shapes_in_turn():
 def test_a_row_over_16_mib_is_read_whole():
     big = (1, [[b"z" * (MAX + 10)], [b"w" * MAX]])
     run_replies([((big,), False), (((1, [[b"1"]]),), False), ((big,), False)], [1 << 20, 7])
+
+
+def test_packets_are_kept_only_when_asked():
+    # a load that makes every statement anew (writes, templates, qrn) must not fill the cache
+    for keep in (False, True):
+        sock = FakeSock([1 << 20])
+        c = wire.FastConn(FakeConn(sock))
+        if keep:
+            c.keep_packets()
+        sock.replies = [build(((("ok",), False)))[0] for _ in range(3)]
+        for k in range(3):
+            c.query(f"INSERT INTO t VALUES ({k})")
+        assert len(c._packets) == (3 if keep else 0)

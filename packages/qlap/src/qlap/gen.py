@@ -64,6 +64,7 @@ class Generator:
         self.sel_ratio, self.ins_ratio = sel_ratio, ins_ratio
         self.mixed_pos = 0
         self.cols = spec.select_cols()
+        self._key_sql = f"SELECT {self.cols} FROM t1 WHERE id = '{{}}'"
         self.renders = None
         if queries is not None:
             from .sqltext import statement_type
@@ -72,12 +73,21 @@ class Generator:
             if template:
                 from .template import compile_template
                 self.renders = [compile_template(q, self.rng) for q in queries]
+        self.repeats = False    # next() cycles a fixed list of statements, made once
         cycle = self._cycle()
         if cycle is not None:
-            # the statements repeat in a fixed order: made once, then next() is a C-level cycle
+            self.repeats = True
             self.next = itertools.cycle(cycle).__next__
+        elif self._cycles_keys():
+            # too many ids to keep a statement for each (the table grows with the number of
+            # agents, and every agent has its own list): made per call, at C level
+            self.next = zip(map(self._key_sql.format, itertools.cycle(self.ids)),
+                            itertools.repeat(T_SELECT)).__next__
 
-    CYCLE_MAX = 1 << 16
+    CYCLE_MAX = 4096
+
+    def _cycles_keys(self) -> bool:
+        return self.commit_rate <= 0 and self.queries is None and self.load_type == "key" and bool(self.ids)
 
     def _cycle(self) -> list[tuple[str, int]] | None:
         """Every (sql, type) that next() returns, in order, when they repeat in a fixed cycle of
@@ -86,7 +96,7 @@ class Generator:
             return None
         if self.queries is not None:
             return list(zip(self.queries, self.q_types)) if self.renders is None and self.queries else None
-        if self.load_type == "key" and 0 < len(self.ids) <= self.CYCLE_MAX:
+        if self._cycles_keys() and len(self.ids) <= self.CYCLE_MAX:
             return [(self.key_select(i), T_SELECT) for i in self.ids]
         if self.load_type == "read":
             return [(self.read_select(), T_SELECT)]
@@ -109,7 +119,7 @@ class Generator:
         return "INSERT INTO t1 VALUES (" + ",".join(vals) + ")"
 
     def key_select(self, id_: str | None = None) -> str:
-        return f"SELECT {self.cols} FROM t1 WHERE id = '{self.next_id() if id_ is None else id_}'"
+        return self._key_sql.format(self.next_id() if id_ is None else id_)
 
     def read_select(self) -> str:
         return f"SELECT {self.cols} FROM t1"

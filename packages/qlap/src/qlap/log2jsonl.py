@@ -287,7 +287,7 @@ class Converter:
         res[8::k] = td
         uses = parts[5::w]
         for i in itertools.compress(range(n), uses):       # `use db;` in the entry: its database
-            db = _use_db(uses[i], None)
+            db = f.use_db[uses[i]]
             if db is not None:
                 res[i * k + 8] = f.thread_db_use[tds[i], db]
         # the gaps that are not one `# Time:` line, in order, with the state the reference path

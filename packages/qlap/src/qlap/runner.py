@@ -145,6 +145,8 @@ class Agent:
     def prepare(self) -> None:
         """Connect, set autocommit, run the pre-queries (before the clock starts)."""
         self.conn = self.conn_factory(self.i)
+        if getattr(self.gen, "repeats", False) and hasattr(self.conn, "keep_packets"):
+            self.conn.keep_packets()            # the same statements again and again: encoded once
         self.conn.query("SET autocommit = 0" if self.plan.commit_rate > 0 else "SET autocommit = 1")
         for q in self.plan.pre_queries:
             self.conn.query(q)

@@ -42,13 +42,13 @@ class FastConn:
         from pymysql import err
         self.conn = conn
         self.err = err
-        self._sock = conn._sock
         self._encoding = conn.encoding
         self._buf = bytearray(self.BUF)
         self._mv = memoryview(self._buf)
         self._recv_into = conn._sock.recv_into
         self._sendall = conn._sock.sendall
-        self._packets: dict[str, bytes] = {}      # statement -> its COM_QUERY packet, for statements that repeat
+        self._packets: dict[str, bytes] = {}      # statement -> its COM_QUERY packet (keep_packets)
+        self._keep = False
         self._prefix = b""      # the bytes before the rows of the last result set read: column count,
         self._lp = 0            # definitions and their EOF, the same in every reply to the same SELECT
 
@@ -116,12 +116,17 @@ class FastConn:
         if len(data) + 1 >= MAX_PACKET:
             return None
         pkt = _CMD.pack(len(data) + 1, 3) + data
-        if len(data) <= self.CACHE_LEN and len(self._packets) < self.CACHE_N:
+        if self._keep and len(data) <= self.CACHE_LEN and len(self._packets) < self.CACHE_N:
             self._packets[sql] = pkt
         return pkt
 
     CACHE_LEN = 1024        # statements up to this many bytes ...
     CACHE_N = 4096          # ... and this many of them keep their packet
+
+    def keep_packets(self) -> None:
+        """Keep the packets of the statements sent (bounded): for a caller whose statements repeat
+        (a load cycling a fixed list), not for one that makes every statement anew."""
+        self._keep = True
 
     def query(self, sql: str) -> None:
         pkt = self._packets.get(sql) or self._packet(sql)
