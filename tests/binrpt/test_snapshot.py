@@ -329,6 +329,81 @@ def test_touched_tables_reads_a_long_range_to_its_end(flavor, pair, tmp_path, re
     assert touched_tables(cfg, flavor, start, upto, tables) == {(db, "big"), (db, "last")}
 
 
+def test_binlog_end_without_file_name_order():
+    """touched_tables' end of read: file names are not ordered (log-bin's base name can change
+    between files, and 'host-bin' > 'binlog' as text), only the dump's order of files is used:
+    the end is passed at the end position in the end file, or at any file after it."""
+    from binrpt.snapshot import _BinlogEnd
+    # host-bin.000010, then binlog.000001 .. binlog.000003 (the end: 500)
+    end = _BinlogEnd("binlog.000003", 500)
+    for file, pos in [(None, None), ("host-bin.000010", 4), ("host-bin.000010", 10**6),
+                      ("binlog.000001", 4), ("binlog.000002", 900), ("binlog.000003", 4), ("binlog.000003", 499)]:
+        assert not end.passed(file, pos), (file, pos)
+    assert end.passed("binlog.000003", 500)
+    # the end file ended by a rotation to the next one (whose name may sort before it)
+    end = _BinlogEnd("host-bin.000010", 500)
+    assert not end.passed("host-bin.000010", 400)
+    assert end.passed("binlog.000001", 4)
+    # a later file's positions are not compared before the end file was read
+    end = _BinlogEnd("binlog.000003", 500)
+    assert not end.passed("binlog.000002", 10**6)
+    # a heartbeat is only a position below 4 GiB: never the end before the end position
+    end = _BinlogEnd("binlog.000003", 500)
+    for _ in range(3):
+        assert not end.passed("binlog.000002", 200, heartbeat=True)
+    for _ in range(3):
+        assert not end.passed("binlog.000003", 200, heartbeat=True)
+
+
+def test_binlog_end_past_4_gib():
+    """An end position past 4 GiB is never met by a 32-bit log_pos (MariaDB sends 0 there, MySQL
+    the low bits): in the end file, a heartbeat at the same position as the heartbeat before with
+    no event between ends the read; heartbeats at moving positions (MySQL skipping the
+    transactions of `start`) or with events between do not."""
+    from binrpt.snapshot import _BinlogEnd
+    big = 5 << 30
+    end = _BinlogEnd("binlog.000007", big)
+    assert not end.passed("binlog.000006", 100, heartbeat=True)
+    assert not end.passed("binlog.000006", 100, heartbeat=True)      # not the end file
+    assert not end.passed("binlog.000007", 0xFFFFFFF0)
+    assert not end.passed("binlog.000007", 0xFFFFFFF0, heartbeat=True)
+    assert not end.passed("binlog.000007", 0xFFFFFFF0)               # an event between
+    assert not end.passed("binlog.000007", 0xFFFFFFF0, heartbeat=True)
+    assert not end.passed("binlog.000007", 0xFFFFFFFF, heartbeat=True)  # moved: skipping
+    assert end.passed("binlog.000007", 0xFFFFFFFF, heartbeat=True)
+    # or a rotation to the next file
+    end = _BinlogEnd("binlog.000007", big)
+    assert not end.passed("binlog.000007", 1000)
+    assert end.passed("binlog.000008", 4)
+
+
+def test_make_reader_arguments(monkeypatch):
+    """make_reader: the applier's defaults (the source's read timeout and heartbeat, every event),
+    and touched_tables' overrides (a longer read timeout, its own connect, a list of events)."""
+    import pymysqlreplication
+
+    from binrpt.config import from_dict
+    from binrpt.reader import make_reader
+    got = []
+    monkeypatch.setattr(pymysqlreplication, "BinLogStreamReader", lambda **kw: got.append(kw) or kw)
+    cfg = from_dict({"source": {"host": "h", "username": "u", "password": "pw", "charset": "utf8mb4",
+                                "replicate_server_id": 5, "heartbeat": 2.5, "read_timeout": 40},
+                     "replica": {"host": "h2", "username": "u", "charset": "utf8mb4"}})
+    calls = []
+    kw = make_reader(cfg, "mariadb", "0-1-5", lambda: calls.append("on_connect"))
+    assert kw["is_mariadb"] and kw["auto_position"] == "0-1-5" and kw["blocking"]
+    assert kw["slave_heartbeat"] == 2.5 and kw["only_events"] is None and not kw["filter_non_implemented_events"]
+    st = kw["connection_settings"]
+    assert st["read_timeout"] == st["write_timeout"] == 40 and st["passwd"] == "pw" and "password" not in st
+    kw = make_reader(cfg, "mysql", "u:1-5", lambda: calls.append("on_connect"), blocking=False,
+                     connect=lambda **k: calls.append(("connect", k["host"])) or "conn",
+                     read_timeout=300.0, heartbeat=1.0, only_events=["x"])
+    assert not kw["is_mariadb"] and kw["auto_position"] == "u:1-5" and not kw["blocking"]
+    assert kw["connection_settings"]["read_timeout"] == 300.0 and kw["slave_heartbeat"] == 1.0
+    assert kw["only_events"] == ["x"]
+    assert kw["pymysql_wrapper"](host="h") == "conn" and calls == ["on_connect", ("connect", "h")]
+
+
 def test_chunk_conditions_and_keys():
     """Chunk boundaries compare numbers as numbers (a quoted BIGINT is compared as a double, so
     2^53+1 would equal 2^53) and composite keys in key order; the recorded key keeps bytes."""

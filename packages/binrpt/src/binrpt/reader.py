@@ -32,9 +32,12 @@ def _oldest_binlog(cfg) -> str:
     return first[0]
 
 
-def make_reader(cfg, flavor: str, start: str, on_connect, blocking: bool = True):
-    """A blocking BinLogStreamReader from GTID position `start`; on_connect() is called at each
-    connection the library opens (its own reconnects included)."""
+def make_reader(cfg, flavor: str, start: str, on_connect, blocking: bool = True, *, connect=None,
+                read_timeout: float | None = None, heartbeat: float | None = None, only_events=None):
+    """A BinLogStreamReader (blocking unless told) from GTID position `start`; on_connect() is called
+    at each connection the library opens (its own reconnects included), before connect(**kw)
+    (default pymysql.connect) opens it. read_timeout and heartbeat default to the source's
+    settings; only_events (default all) is the library's list of the events it yields."""
     import pymysql
     from pymysqlreplication import BinLogStreamReader
 
@@ -49,20 +52,21 @@ def make_reader(cfg, flavor: str, start: str, on_connect, blocking: bool = True)
     lib_log.propagate = False
 
     settings = dict(cfg.source.pymysql_kwargs())
-    settings["read_timeout"] = cfg.read_timeout
-    settings["write_timeout"] = cfg.read_timeout
+    timeout = cfg.read_timeout if read_timeout is None else read_timeout
+    settings["read_timeout"] = settings["write_timeout"] = timeout
     if "password" in settings:
         settings["passwd"] = settings.pop("password")
+    connect = connect or pymysql.connect
 
     def wrapper(**kw):
         on_connect()
-        return pymysql.connect(**kw)
+        return connect(**kw)
 
     from .preflight import report_host
     common = dict(connection_settings=settings, server_id=cfg.server_id, blocking=blocking, resume_stream=True,
                   report_slave=(report_host(cfg.channel), "", "", 0),
-                  slave_heartbeat=cfg.heartbeat, filter_non_implemented_events=False, pymysql_wrapper=wrapper,
-                  enable_logging=False)
+                  slave_heartbeat=cfg.heartbeat if heartbeat is None else heartbeat, only_events=only_events,
+                  filter_non_implemented_events=False, pymysql_wrapper=wrapper, enable_logging=False)
     if flavor != "mysql":
         return BinLogStreamReader(is_mariadb=True, auto_position=start, **common)
     pos = {"auto_position": start}

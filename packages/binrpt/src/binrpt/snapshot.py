@@ -28,8 +28,8 @@ import json
 import re
 
 from . import gtid as G
-from .preflight import Source, preflight, report_host, take_lock
-from .reader import _oldest_binlog, source_conn
+from .preflight import Source, preflight, take_lock
+from .reader import make_reader, source_conn
 from .target import AUTH_ERRORS, MISSING_TABLE_ERRORS, Fatal, Reconnect, Target, error_code, utcnow
 from .values import literal, mask_value, quote_name
 
@@ -192,10 +192,36 @@ def _binlog_end(cfg, flavor: str) -> tuple[str, int]:
     raise Fatal("source: SHOW MASTER STATUS is empty (binary log off?)")
 
 
-def _binlog_index(name: str):
-    """Binlog file names of one server in their order: binlog.000009 < binlog.000010 < binlog.1000000."""
-    base, _dot, ext = name.rpartition(".")
-    return (base, int(ext)) if ext.isdigit() else (name, -1)
+class _BinlogEnd:
+    """Whether a binlog dump has read up to `file`, `pos` (SHOW MASTER STATUS's binlog end), given the
+    library's position after each event: the dump sends the files in their order and cannot skip
+    `file`, so any other file after `file` is later. No order of file names is assumed: the base
+    name of log-bin can change between files (a hostname-based name, 5.7's default to 8.0's
+    `binlog`), and binlog.000003 then follows host-bin.000010.
+
+    An event's log_pos is 32 bits (MariaDB sends 0 past 4 GiB) and never reaches a `pos` past
+    4 GiB: in such a file, the read is at the end when a heartbeat follows a heartbeat at the same
+    position with no event between (the source sends heartbeats when it has nothing more to send;
+    MySQL also sends some while it skips transactions of `start`, and those move the position)."""
+
+    def __init__(self, file: str, pos: int):
+        self.file, self.pos = file, pos
+        self.reached = False
+        self.beat = None            # the position of the last heartbeat in `file`, None after an event
+
+    def passed(self, file: str | None, log_pos: int | None, heartbeat: bool = False) -> bool:
+        if file != self.file:
+            return self.reached
+        self.reached = True
+        if self.pos <= 0xFFFFFFFF:
+            return (log_pos or 0) >= self.pos
+        if not heartbeat:
+            self.beat = None
+            return False
+        if self.beat is not None and self.beat == log_pos:
+            return True
+        self.beat = log_pos
+        return False
 
 
 def touched_tables(cfg, flavor: str, start: str, upto: str, tables: set, ddl_only: bool = False) -> set:
@@ -210,7 +236,6 @@ def touched_tables(cfg, flavor: str, start: str, upto: str, tables: set, ddl_onl
     that end from a lost connection), and the library then starts again from `start`, so a range
     larger than the socket buffers was never read to its end ("lost repeatedly")."""
     import pymysql
-    from pymysqlreplication import BinLogStreamReader
     from pymysqlreplication.event import (
         FormatDescriptionEvent,
         GtidEvent,
@@ -229,28 +254,18 @@ def touched_tables(cfg, flavor: str, start: str, upto: str, tables: set, ddl_onl
     have, until = G.parse(start), G.parse(upto)
     if G.covers(have, until):
         return set()
-    end_file, end_pos = _binlog_end(cfg, flavor)
-    end_index = _binlog_index(end_file)
-    import logging
-    lib_log = logging.getLogger("pymysqlreplication")
-    if not lib_log.handlers:
-        lib_log.addHandler(logging.NullHandler())
-    lib_log.propagate = False
-    settings = dict(cfg.source.pymysql_kwargs())
-    # the source sends nothing while it looks for `start` in a large binlog (seconds under load):
-    # a longer read timeout than replication's, and heartbeats
-    settings["read_timeout"] = max(cfg.read_timeout, 300.0)
-    if "password" in settings:
-        settings["passwd"] = settings.pop("password")
+    end = _BinlogEnd(*_binlog_end(cfg, flavor))
     connects = [0]
     last_error: list = [None]
 
-    def wrapper(**kw):
+    def on_connect():
         # the library reconnects by itself after a lost connection, for ever: a few times only here
         connects[0] += 1
         if connects[0] > 6:
             raise Fatal(f"source {cfg.source.dsn()}: the binlog connection was lost repeatedly while reading "
                         f"the binlog from {start or 'the beginning'} to {upto} ({last_error[0]})")
+
+    def connect(**kw):
         conn = pymysql.connect(**kw)
         read = conn._read_packet
 
@@ -263,27 +278,22 @@ def touched_tables(cfg, flavor: str, start: str, upto: str, tables: set, ddl_onl
         conn._read_packet = read_packet
         return conn
 
-    # besides the events read, the small ones that move the position (the end of a transaction, a
-    # new binlog file's first events, heartbeats: MySQL's v2 is a NotImplementedEvent to the library)
-    common = dict(connection_settings=settings, server_id=cfg.server_id, blocking=True, resume_stream=True,
-                  report_slave=(report_host(cfg.channel), "", "", 0), enable_logging=False,
-                  slave_heartbeat=cfg.heartbeat or 1.0,
-                  only_events=[GtidEvent, MariadbGtidEvent, QueryEvent, TableMapEvent, XidEvent, RotateEvent,
-                               FormatDescriptionEvent, PreviousGtidsEvent, MariadbGtidListEvent,
-                               MariadbBinLogCheckPointEvent, HeartbeatLogEvent, NotImplementedEvent],
-                  filter_non_implemented_events=False, pymysql_wrapper=wrapper)
-    if flavor != "mysql":
-        reader = BinLogStreamReader(is_mariadb=True, auto_position=start, **common)
-    elif start:
-        reader = BinLogStreamReader(is_mariadb=False, auto_position=start, **common)
-    else:
-        reader = BinLogStreamReader(is_mariadb=False, auto_position=None, log_file=_oldest_binlog(cfg), log_pos=4,
-                                    **common)
+    # besides the events read, the small ones that move the library's position: the end of a
+    # transaction, a new binlog file's first events, events the library does not decode, and
+    # heartbeats (v1, which carry the position: the library's dump flags do not ask for v2), which
+    # keep the blocking read finite at the binlog end
+    reader = make_reader(
+        cfg, flavor, start, on_connect, blocking=True, connect=connect,
+        # the source sends nothing while it looks for `start` in a large binlog (seconds under
+        # load): a longer read timeout than replication's, and heartbeats
+        read_timeout=max(cfg.read_timeout, 300.0), heartbeat=cfg.heartbeat or 1.0,
+        only_events=[GtidEvent, MariadbGtidEvent, QueryEvent, TableMapEvent, XidEvent, RotateEvent,
+                     FormatDescriptionEvent, PreviousGtidsEvent, MariadbGtidListEvent,
+                     MariadbBinLogCheckPointEvent, HeartbeatLogEvent, NotImplementedEvent])
     names = {t.lower() for _d, t in tables}
     out: set = set()
     seen = dict(have)          # the transactions read so far (whole ones once the next GTID arrives)
     inside = False
-    file, index = None, None
     try:
         for ev in reader:
             if isinstance(ev, MariadbGtidEvent):
@@ -312,10 +322,7 @@ def touched_tables(cfg, flavor: str, start: str, upto: str, tables: set, ddl_onl
                         if t.lower() in names and t.lower() in low:
                             out.add((d, t))
             # the library's position: the end of the last event it received (whatever it yields)
-            if reader.log_file != file:
-                file = reader.log_file
-                index = _binlog_index(file) if file else None
-            if index is not None and (index, reader.log_pos or 0) >= (end_index, end_pos):
+            if end.passed(reader.log_file, reader.log_pos, isinstance(ev, HeartbeatLogEvent)):
                 break      # read up to the binlog end as it was after `upto`
     finally:
         reader.close()
