@@ -121,6 +121,84 @@ def line_signature(line: bytes):
     return t
 
 
+_NUL = b"\x00"
+
+
+class _KeyScan:
+    """One key's value on every line of a chunk, from the key's occurrences rather than a regex
+    match per line: on average the cheaper way when the key is not near the end of the lines.
+
+    Every line gets a *sentinel* occurrence in front, "\tKEY\x00\t" (the TAB after it also makes
+    a first column labelled KEY follow a TAB), and a TAB before its LF (a value is then
+    `[^\t]*+`, a tight loop in sre). One findall of TAB KEY followed by ':' or NUL lists, in order,
+    a NUL for every sentinel and the value of every column labelled KEY; the regex starts at the
+    label's rarest byte (in a sample of the first chunk), the rest of "\tKEY" checked behind it,
+    so that sre's prefix search stops less often. Joined and split on NUL, the list gives one
+    piece per line: its value, or b"" when it has none. That is the last value only when no line
+    holds the key twice; when the count of values is not the count of non-empty pieces (an empty
+    value, or a line with the key twice), a line with two values is looked for (two values in a
+    row in the list) and declines the chunk (NOTES.md, 2026-12-08).
+
+    Declined, to the regex per line: a chunk holding a NUL (no sentinel would be unambiguous),
+    and a chunk whose sampled lines have the key near their end on average (there the greedy
+    regex backs up a few columns only and costs less). After a line with the key twice, the next
+    8 chunks are declined without trying."""
+
+    SAMPLE = 8192    # bytes of a chunk's head whose lines tell where the key sits
+
+    def __init__(self, key: bytes):
+        self.label = b"\t" + key
+        self.sentinel = self.label + _NUL + b"\t"
+        self.line_end = b"\t\n" + self.sentinel
+        self.rx = None
+        self.failing = 0
+
+    def _compile(self, chunk):
+        lab = self.label
+        sample = chunk[:1 << 16]
+        i = min(range(len(lab)), key=lambda j: sample.count(lab[j:j + 1]))
+        behind = b"(?<=" + re.escape(lab) + b")" if i else b""
+        return re.compile(re.escape(lab[i:]) + behind + b"(?=[:\x00]):?([^\t]*+)")
+
+    def near_end(self, chunk) -> bool:
+        """True when the key's last column starts in the last fifth of the first lines (the
+        sample), counting a line without it as all tail (the greedy regex backs up all of it)."""
+        head = chunk[:self.SAMPLE]
+        lines = head.split(b"\n")
+        lines.pop()              # the part after the sample's last LF
+        if not lines:
+            lines = [chunk[:chunk.find(b"\n")]]
+        tail = total = 0
+        lab = self.label + b":"
+        for ln in lines:
+            p = ln.rfind(lab)
+            if p < 0:
+                p = 0 if ln.startswith(lab[1:]) else -1
+            tail += len(ln) - p if p >= 0 else len(ln)
+            total += len(ln)
+        return tail * 5 < total
+
+    def values(self, chunk):
+        """The values (a list, one per line), or None when this way declines the chunk."""
+        if self.failing:
+            self.failing -= 1
+            return None
+        if _NUL in chunk or self.near_end(chunk):
+            return None
+        if self.rx is None:
+            self.rx = self._compile(chunk)
+        vals = self.rx.findall(self.sentinel + chunk.replace(b"\n", self.line_end))
+        pieces = b"".join(vals).split(_NUL)
+        # pieces: b"" before the first sentinel, then one per sentinel (one more after the last LF)
+        if len(vals) - (len(pieces) - 1) != len(pieces) - pieces.count(b""):
+            if b"\x00\x00" in bytes(map(_NUL.__eq__, vals)):   # two values in a row: one line
+                self.failing = 8
+                return None
+        pieces.pop()
+        del pieces[0]
+        return pieces
+
+
 class Engine:
     MIN_SPLIT = 256   # do not split chunks of fewer lines
     MAX_DEPTH = 5
@@ -131,6 +209,7 @@ class Engine:
         self.lines = 0             # the line count of the last chunk
         self._sigs: dict = {}
         self._key_rx: dict = {}
+        self._scans: dict = {}             # key -> _KeyScan
         self._fmemo: dict = {}
         self._ememo: dict = {}
         self._sig_failing = 0
@@ -283,9 +362,16 @@ class Engine:
 
     # -- bulk columns: any layout, any label order ------------------------------------------
     def _key_column(self, chunk, key):
-        """The value of `key` on every line of chunk (b"" when missing), from one C-level regex
-        pass: the greedy prefix makes it the *last* column labelled key (last value wins), at line
-        start or after a TAB, so label order, other layouts, odd columns do not matter."""
+        """The value of `key` on every line of chunk (b"" when missing), last value wins. Mostly
+        from its occurrences (_KeyScan); else one C-level regex pass per line: the greedy prefix
+        makes it the *last* column labelled key, at line start or after a TAB, so label order,
+        other layouts, odd columns do not matter."""
+        scan = self._scans.get(key)
+        if scan is None:
+            scan = self._scans[key] = _KeyScan(key)
+        vals = scan.values(chunk)
+        if vals is not None:
+            return vals
         rx = self._key_rx.get(key)
         if rx is None:
             rx = self._key_rx[key] = re.compile(
