@@ -83,7 +83,7 @@ def test_the_prefix_starts_at_the_rarest_byte_and_the_label_is_checked_behind():
     chunk = b"reqtime:0.5\tstatus:200\terror:no\n" * 20 + b"xqtime:9\tqtime:8\n"
     scan = core._KeyScan(b"reqtime")
     assert scan.values(chunk) == [b"0.5"] * 20 + [b""]
-    assert scan.rx.pattern.startswith(b"qtime(?<=")
+    assert scan.rx.pattern.startswith(b"qtime:(?<=")
 
 
 def test_after_a_line_with_the_key_twice_the_next_chunks_are_declined():
