@@ -573,7 +573,7 @@ class Engine:
         """-f without -k: filter by filter, each on the lines the ones before it kept (a column
         of a smaller chunk), then every field of the lines kept."""
         sub, m = chunk, n          # n None: not counted yet (self.lines is set once it is)
-        idx = None                 # line numbers (in chunk) of the lines of sub
+        masks = []                 # the masks applied so far: lines of sub -> lines of chunk
         sub_lines = None           # the lines of sub, once split
         pending: list = []
         for f in self.o.filters:
@@ -599,7 +599,9 @@ class Engine:
                     line = self._nth_line(sub, i)
                     present = line.startswith(k + b":") or (b"\t" + k + b":") in line
                     what = show(k + b":" + col[i], 80) if present else "missing key " + show(k)
-                    first = f"{where}:{line0 + (idx[i] if idx is not None else i) + 1}: {what}"
+                    for mk in reversed(masks):       # its line number in chunk (only here)
+                        i = list(compress(range(len(mk)), mk))[i]
+                    first = f"{where}:{line0 + i + 1}: {what}"
                 pending.append((kind, res.count(None), first))
             kept = res.count(True)     # None (not a number) is false for compress too
             if kept == m:
@@ -612,7 +614,7 @@ class Engine:
                 sub_lines.pop()
             sub_lines = list(compress(sub_lines, res))   # kept for the next filter: no new split
             sub = b"\n".join(sub_lines) + b"\n"
-            idx = list(compress(idx if idx is not None else range(m), res))
+            masks.append(res)
             m = kept
         self._commit(pending)
         return self._all_fields(sub, m)
