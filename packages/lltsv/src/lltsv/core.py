@@ -184,7 +184,7 @@ class _KeyScan:
         if self.failing:
             self.failing -= 1
             return None
-        if _NUL in chunk or self.near_end(chunk):
+        if self.near_end(chunk) or _NUL in chunk:   # the sample first: it is the cheaper test
             return None
         if self.rx is None:
             self.rx = self._compile(chunk)
