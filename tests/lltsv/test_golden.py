@@ -32,6 +32,17 @@ def test_value_split_at_first_colon(lltsv):
     assert lltsv(["-k", "time", "-K"], b"time:12:00:01\tx:1\n").out == b"12:00:01\n"
 
 
+def test_a_key_holding_a_colon_matches_no_label(lltsv):
+    # a label ends at the first ':', so `-k a:b` is a key no line has (Debian: "a:b:"), alone, with
+    # another key, over many lines (the single-key column path) and as a filter
+    one = b"x:1\ta:b:1\n"
+    assert lltsv(["-k", "a:b"], one).out == b"a:b:\n"
+    assert lltsv(["-k", "a:b,x"], one).out == b"a:b:\tx:1\n"
+    assert lltsv(["-k", "a:b"], one * 3000).out == b"a:b:\n" * 3000
+    assert lltsv(["-k", "a:b", "-K"], one * 3000).out == b"\n" * 3000
+    assert lltsv(["-k", "x", "-f", "a:b == 1"], one * 3000).out == b""
+
+
 def test_duplicate_labels_last_value_everywhere(lltsv):
     assert lltsv([], b"a:1\tb:2\ta:3\n").out == b"a:3\tb:2\ta:3\n"
     assert lltsv(["-k", "a"], b"a:1\tb:2\ta:3\n").out == b"a:3\n"

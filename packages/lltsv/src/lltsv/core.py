@@ -788,9 +788,11 @@ class Engine:
         """{key: list of values (or None when no line has it)} for `needed`, or None. With `sig`:
         only when every line has exactly that signature."""
         if len(needed) == 1 and sig is None:
+            k = needed[0]
+            if b":" in k or b"\t" in k or b"\n" in k:
+                return {k: None}        # a label ends at its line's first ':': no label is k
             # "\tk:" exactly once per line: the value is the last (only) one after a TAB, so it is
             # the record's value even if the line also starts with "k:" (last value wins)
-            k = needed[0]
             tk = b"\t" + k + b":"
             cnt = chunk.count(tk)
             if cnt == n:
