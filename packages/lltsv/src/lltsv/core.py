@@ -9,13 +9,14 @@ per-line path, which defines the behaviour (the fast paths produce exactly the s
   duplicate labels: the last value wins for every position (upstream behaviour); then -e in the
   order given, then every -f (AND), then the output: -k keys in -k order (missing -> "key:" or an
   empty cell), else the line's labels in input order minus -i.
-- fast paths (no -e, no colour, no --json, filters only of the numeric / == / != kind): a
-  "signature" regex built from the labels of the chunk's first line recognises lines that have
-  exactly those labels, in that order, each once, every column with ':'. When every line of the
-  chunk matches, all fields = the chunk itself, and -k values come out of one findall() as columns;
-  a single -k key uses a literal search for "\\tkey:" instead, with counts that prove each line holds
-  it exactly once. Filters become one comparison per column (map over floats). A chunk that is not
-  regular is split in halves (a few times) so that one odd line costs little, then per-line.
+- fast paths (no colour, no --json, -e only with -k): a "signature" regex built from the labels
+  of the chunk's first line recognises lines that have exactly those labels, in that order, each
+  once, every column with ':'. When every line of the chunk matches, all fields = the chunk itself,
+  and -k values come out of one findall() as columns; a single -k key uses a literal search for
+  "\\tkey:" instead, with counts that prove each line holds it exactly once, and a filter's key is
+  read from its occurrences (_KeyScan). Filters become one comparison per column (map over floats
+  or compiled regexes); -e works on the columns it reads (memoised). A chunk that is not regular is
+  split in halves (a few times) so that one odd line costs little, then per-line.
 """
 from __future__ import annotations
 
@@ -36,7 +37,6 @@ _JSON_NUMBER = re.compile(rb"-?(?:0|[1-9][0-9]*)(?:\.[0-9]+)?(?:[eE][+-]?[0-9]+)
 _INF = float("inf")
 _DIVZERO = object()
 _MASK_OPS = ("==*", "!=*", "=~", "!~", "=~*", "!~*")
-_SECOND = itemgetter(1)
 _NONE_EMPTY = {None: b""}   # .get(r, r): None -> b"", anything else -> itself
 
 _V = b"[^\t]*"        # a value inside a line (a stray LF is caught by the line count)
@@ -228,7 +228,7 @@ class Engine:
         vec = all(f.vectorizable for f in o.filters)
         self.fast_all = plain and not o.keys and not o.ignore and not o.filters and not o.no_key
         self.fast_keys = (not o.json and not o.color) and bool(o.keys) and vec and not o.strict
-        # -e with -k: only the columns that matter, one small dict per record
+        # -e with -k: only the columns that matter (_fast_columns, then _bulk_exprs over them)
         self.fast_expr = (bool(o.exprs) and bool(o.keys) and not o.json and not o.color
                           and not o.strict)
         self.fast_filter_all = (plain and not o.keys and not o.ignore and bool(o.filters) and vec
