@@ -17,6 +17,13 @@ def test_strict_names_a_missing_key(lltsv):
     assert "(stdin):2: numeric filter 'b < 2': key 'b' is missing" in r.err
 
 
+@pytest.mark.parametrize("extra", [[], ["-k", "x"]])
+def test_a_filter_on_a_key_holding_a_colon_names_it_missing(lltsv, extra):
+    # "a:b" is no label (a label ends at the first ':'); both fast paths said so differently before
+    r = lltsv([*extra, "-f", "a:b > 0"], b"x:1\ta:b:1\nx:2\ta:b:2\n" * 2000)
+    assert r.out == b"" and "first: (stdin):1: missing key 'a:b'" in r.err
+
+
 def test_strict_names_a_division_by_zero(lltsv):
     r = lltsv(["--strict", "-k", "q", "-e", "q = a / b"], b"a:1\tb:2\na:1\tb:0\n")
     assert r.rc == 1 and r.out == b"q:0.5\n"

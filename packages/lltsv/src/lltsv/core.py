@@ -441,6 +441,13 @@ class Engine:
                 cols[k] = list(map(itemgetter(j), found))
         return cols
 
+    def _problem_text(self, chunk, i, key, value) -> str:
+        """What a filter's first problem shows for line i of chunk: the column as it reads, or
+        "missing key" (a key holding ':' is never a label: a label ends at the first ':')."""
+        line = self._nth_line(chunk, i)
+        present = b":" not in key and (line.startswith(key + b":") or (b"\t" + key + b":") in line)
+        return show(key + b":" + value, 80) if present else "missing key " + show(key)
+
     def _nth_line(self, chunk, idx):
         start = 0
         for _ in range(idx):
@@ -492,11 +499,7 @@ class Engine:
                     first = None
                     if kind not in self.problems and kind not in [p[0] for p in pending]:
                         i = bad.index(True)
-                        line = self._nth_line(chunk, i)
-                        v = col[i]
-                        present = line.startswith(f.key + b":") or (b"\t" + f.key + b":") in line
-                        what = show(f.key + b":" + v, 80) if present else "missing key " + show(f.key)
-                        first = f"{where}:{line0 + i + 1}: {what}"
+                        first = f"{where}:{line0 + i + 1}: {self._problem_text(chunk, i, f.key, col[i])}"
                     pending.append((kind, nbad, first))
                 res = list(map(is_, res, repeat(True)))
             alive = res if alive is None else list(map(bool.__and__, alive, res))
@@ -596,9 +599,7 @@ class Engine:
                 first = None
                 if kind not in self.problems and kind not in [p[0] for p in pending]:
                     i = res.index(None)
-                    line = self._nth_line(sub, i)
-                    present = line.startswith(k + b":") or (b"\t" + k + b":") in line
-                    what = show(k + b":" + col[i], 80) if present else "missing key " + show(k)
+                    what = self._problem_text(sub, i, k, col[i])
                     for mk in reversed(masks):       # its line number in chunk (only here)
                         i = list(compress(range(len(mk)), mk))[i]
                     first = f"{where}:{line0 + i + 1}: {what}"
