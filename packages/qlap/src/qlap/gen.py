@@ -74,33 +74,32 @@ class Generator:
                 from .template import compile_template
                 self.renders = [compile_template(q, self.rng) for q in queries]
         self.repeats = False    # next() cycles a fixed list of statements, made once
-        cycle = self._cycle()
-        if cycle is not None:
-            self.repeats = True
-            self.next = itertools.cycle(cycle).__next__
-        elif self._cycles_keys():
-            # too many ids to keep a statement for each (the table grows with the number of
-            # agents, and every agent has its own list): made per call, at C level
-            self.next = zip(map(self._key_sql.format, itertools.cycle(self.ids)),
-                            itertools.repeat(T_SELECT)).__next__
+        if commit_rate <= 0:
+            self._fixed_order()
 
     CYCLE_MAX = 4096
 
-    def _cycles_keys(self) -> bool:
-        return self.commit_rate <= 0 and self.queries is None and self.load_type == "key" and bool(self.ids)
-
-    def _cycle(self) -> list[tuple[str, int]] | None:
-        """Every (sql, type) that next() returns, in order, when they repeat in a fixed cycle of
-        at most CYCLE_MAX statements; None when next() makes each statement anew."""
-        if self.commit_rate > 0:
-            return None
+    def _fixed_order(self) -> None:
+        """next() as a C-level iterator when the statements come in a fixed order (the sequence of
+        the general next()): a list made once and cycled, up to CYCLE_MAX statements; a key load
+        with more ids (the table grows with the number of agents, and every agent has its own
+        list) makes each statement per call, at C level."""
         if self.queries is not None:
-            return list(zip(self.queries, self.q_types)) if self.renders is None and self.queries else None
-        if self._cycles_keys() and len(self.ids) <= self.CYCLE_MAX:
-            return [(self.key_select(i), T_SELECT) for i in self.ids]
-        if self.load_type == "read":
-            return [(self.read_select(), T_SELECT)]
-        return None
+            if self.renders is not None or not self.queries:
+                return
+            fixed = list(zip(self.queries, self.q_types))
+        elif self.load_type == "read":
+            fixed = [(self.read_select(), T_SELECT)]
+        elif self.load_type == "key" and self.ids:
+            if len(self.ids) > self.CYCLE_MAX:
+                self.next = zip(map(self._key_sql.format, itertools.cycle(self.ids)),
+                                itertools.repeat(T_SELECT)).__next__
+                return
+            fixed = [(self.key_select(i), T_SELECT) for i in self.ids]
+        else:
+            return
+        self.repeats = True
+        self.next = itertools.cycle(fixed).__next__
 
     def next_id(self) -> str:
         if not self.ids:
